@@ -1,0 +1,1 @@
+"""The ``ajet`` command line."""

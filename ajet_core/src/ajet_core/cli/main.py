@@ -1,0 +1,83 @@
+"""Entry point of the ``ajet`` command.
+
+Exit codes: 0 success, 1 an unexpected failure, 2 a usage or config error (one line; the
+traceback only with ``--verbose``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ajet_core.cli import plugins_cmd, run_cmds
+from ajet_core.cli.commands import CommandRegistry
+from ajet_core.errors import AjetError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ajet", description="AgentJet: tune the LLM behind any agent workflow with RL."
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    cli = CommandRegistry(sub)
+    cli.add_command("train", "train the policy on a config", run_cmds.train, run_cmds.configure_train)
+    cli.add_command("rollout", "run episodes without training", run_cmds.rollout, run_cmds.add_config_arguments)
+    cli.add_command("eval", "evaluate a checkpoint, the base model or an endpoint", run_cmds.evaluate, run_cmds.configure_eval)
+    plugins_parser = cli.add_command("plugins", "inspect installed plugins", plugins_cmd.list_plugins, plugins_cmd.configure)
+    plugins_parser.set_defaults(json=False)
+    cli.add_command("config", "inspect configs", _needs_subcommand("config"), run_cmds.configure_config)
+    if with_plugins:
+        from ajet_core.plugins.manager import get_plugin_manager
+
+        get_plugin_manager().add_commands(cli)
+    return parser
+
+
+def _needs_subcommand(name: str):
+    def handler(args: argparse.Namespace) -> int:
+        raise AjetError(f"'ajet {name}' needs a sub-command; see 'ajet {name} --help'")
+
+    return handler
+
+
+def _normalise_argv(argv: list[str]) -> list[str]:
+    """AgentJet's form ``ajet --conf X --backbone NAME`` means ``ajet train --conf X ...``."""
+    flags = [a for a in argv if a in ("--verbose", "-v")]
+    rest = [a for a in argv if a not in ("--verbose", "-v")]
+    if rest and rest[0].split("=")[0] in ("--conf", "--config", "--backbone"):
+        return [*flags, "train", *rest]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
+    verbose = "--verbose" in args_list or "-v" in args_list
+    try:
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+        handler = getattr(args, "_handler", None)
+        if handler is None:
+            parser.print_help()
+            return EXIT_USAGE
+        return int(handler(args) or EXIT_OK)
+    except SystemExit as exc:  # argparse usage errors exit 2 already
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    except (AjetError, NotImplementedError) as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        print(f"ajet: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("ajet: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""``ajet train``, ``ajet rollout``, ``ajet eval`` and ``ajet config show``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import yaml
+
+from ajet_core.config.loader import LoadedConfig, config_to_dict, load_config
+from ajet_core.config.plugin_sections import validate_plugin_sections
+from ajet_core.errors import ConfigError
+from ajet_core.plugins.manager import get_plugin_manager
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--conf", "--config", dest="conf", help="the run's YAML config")
+    parser.add_argument("--backbone", help="debug, verl or trinity (overrides backbone.name)")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE",
+        help="dotted overrides, e.g. rollout.num_repeat=8",
+    )
+
+
+def _warn(loaded: LoadedConfig) -> None:
+    for warning in loaded.warnings:
+        print(f"ajet: warning: {warning}", file=sys.stderr)
+
+
+def prepare_run(args: argparse.Namespace) -> tuple[LoadedConfig, dict]:
+    """Load and fully validate a config, including the plugin-owned sections."""
+    if not args.conf and not args.overrides:
+        raise ConfigError("no config given: pass --conf path/to/config.yaml (see tutorial/)")
+    loaded = load_config(args.conf, args.overrides, backbone=args.backbone)
+    _warn(loaded)
+    plugins = get_plugin_manager()
+    resolved = validate_plugin_sections(loaded.config, plugins)
+    plugins.configure(loaded.config)
+    return loaded, resolved
+
+
+def _backbone(loaded: LoadedConfig, resolved: dict):
+    chosen = resolved["backbone"]
+    return chosen.implementation(loaded.config, chosen.options)
+
+
+def train(args: argparse.Namespace) -> int:
+    loaded, resolved = prepare_run(args)
+    backbone = _backbone(loaded, resolved)
+    backbone.train(resume=getattr(args, "resume", None), resolved=resolved)
+    return 0
+
+
+def rollout(args: argparse.Namespace) -> int:
+    loaded, resolved = prepare_run(args)
+    backbone = _backbone(loaded, resolved)
+    backbone.rollout(resolved=resolved)
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    loaded, resolved = prepare_run(args)
+    backbone = _backbone(loaded, resolved)
+    backbone.evaluate(resolved=resolved, checkpoint=args.checkpoint, endpoint=args.endpoint)
+    return 0
+
+
+def show_config(args: argparse.Namespace) -> int:
+    loaded = load_config(args.conf, args.overrides, backbone=args.backbone)
+    _warn(loaded)
+    if not args.no_plugins:
+        validate_plugin_sections(loaded.config, get_plugin_manager())
+    yaml.safe_dump(config_to_dict(loaded.config), sys.stdout, sort_keys=False)
+    return 0
+
+
+def configure_train(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--resume", nargs="?", const="latest", help="resume from a run dir or checkpoint")
+
+
+def configure_eval(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--checkpoint", help="a checkpoint directory (default: the base model)")
+    parser.add_argument("--endpoint", help="an external OpenAI-compatible base URL to evaluate")
+
+
+def configure_config(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="config_command", metavar="{show}")
+    show = sub.add_parser("show", help="print the resolved config")
+    add_config_arguments(show)
+    show.add_argument(
+        "--no-plugins", action="store_true", help="skip validating plugin-owned sections"
+    )
+    show.set_defaults(_handler=show_config)

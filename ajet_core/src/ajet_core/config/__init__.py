@@ -1,0 +1,1 @@
+"""Run configuration: models, YAML loading, overrides, AgentJet translation."""

@@ -1,0 +1,188 @@
+"""The run config: pydantic models with every default in code.
+
+Unknown keys are errors (``extra="forbid"``). Sections that select a plugin (``task_reader``,
+``judger``, ``tracker``, ``backbone``) accept the plugin's own keys next to ``type``/``name``; the
+selected plugin's ``config_model`` validates them (see :mod:`ajet_core.config.plugin_sections`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PluginSection(BaseModel):
+    """A section whose extra keys belong to the selected plugin."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    def plugin_options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ExperimentConfig(Section):
+    name: str = "ajet_experiment"
+    project: str = "ajet"
+    # Every run writes runs/<name>/<time>/ under this folder.
+    output_dir: str = "runs"
+    seed: int = 42
+
+
+class ModelConfig(Section):
+    # Any local Hugging Face model directory or GGUF file.
+    path: str | None = None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    # Device for the debug backbone: "auto" uses a GPU when one is present.
+    device: str = "auto"
+    tool_parser: str = "hermes"
+    max_model_len: int = Field(default=4096, gt=0)
+    trust_remote_code: bool = False
+
+
+class WorkflowConfig(Section):
+    # A registered workflow name, or 'package.module:Class' / 'path/to/file.py:Class'.
+    name: str | None = None
+    # Target tags whose calls are trained; None or [] trains every agent.
+    trainable_targets: list[str] | None = None
+    # Keyword arguments passed to the workflow's constructor.
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class FixedEndpointConfig(Section):
+    """An external OpenAI-compatible endpoint for agents that are not trained."""
+
+    base_url: str
+    api_key: str = "EMPTY"
+    model: str
+
+
+class GatewayConfig(Section):
+    host: str = "127.0.0.1"
+    # 0 picks a free port.
+    port: int = Field(default=0, ge=0, le=65535)
+
+
+class RolloutConfig(Section):
+    # Tasks per training step; each runs num_repeat times (one GRPO group).
+    batch_size: int = Field(default=8, gt=0)
+    num_repeat: int = Field(default=4, gt=0)
+    max_concurrency: int = Field(default=16, gt=0)
+    episode_timeout: float = Field(default=600.0, gt=0)
+    # Retries of an episode that failed with an engine error (never for workflow errors).
+    engine_error_retries: int = Field(default=1, ge=0)
+    # Sampling used during training; a request's own values count only in rollout/eval mode.
+    temperature: float = Field(default=1.0, ge=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    top_k: int = -1
+    max_tokens_per_call: int = Field(default=512, gt=0)
+    max_tokens_per_episode: int = Field(default=4096, gt=0)
+    # Groups whose rewards are all equal carry no GRPO signal.
+    equal_reward_groups: Literal["keep", "drop", "refill"] = "drop"
+    min_valid_group_size: int = Field(default=2, ge=1)
+    # Agents that are not trained may use a fixed external model instead of the policy.
+    fixed_endpoints: dict[str, FixedEndpointConfig] = Field(default_factory=dict)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+
+
+class TaskReaderSection(PluginSection):
+    type: str = "jsonl"
+
+
+class JudgerSection(PluginSection):
+    # None: the workflow returns its own reward.
+    type: str | None = None
+
+
+class TrackerSection(PluginSection):
+    type: str = "timeline_merge"
+    # Longest sample the trainer accepts; longer merged samples are split or truncated.
+    max_sample_tokens: int = Field(default=8192, gt=0)
+    overlong: Literal["split", "truncate"] = "split"
+
+
+class LoraConfig(Section):
+    rank: int = Field(default=0, ge=0)  # 0 disables LoRA
+    alpha: int = Field(default=16, gt=0)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+
+
+class TrainerConfig(Section):
+    total_steps: int | None = Field(default=None, gt=0)
+    total_epochs: int = Field(default=1, gt=0)
+    lr: float = Field(default=1e-5, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = Field(default=1.0, gt=0)
+    warmup_steps: int = Field(default=0, ge=0)
+    lr_scheduler: Literal["constant", "linear", "cosine"] = "constant"
+    ppo_epochs: int = Field(default=1, gt=0)
+    clip_ratio_low: float = Field(default=0.2, ge=0)
+    clip_ratio_high: float = Field(default=0.2, ge=0)
+    loss_agg: Literal["token_mean", "seq_mean"] = "token_mean"
+    kl_coef: float = Field(default=0.0, ge=0)
+    recompute_logprobs: bool = False
+    micro_batch_tokens: int = Field(default=4096, gt=0)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+
+
+class EvalConfig(Section):
+    every_n_steps: int = Field(default=0, ge=0)  # 0: only before/after training
+    before_train: bool = False
+    after_train: bool = False
+    num_repeat: int = Field(default=1, gt=0)  # k of pass@k
+    temperature: float = Field(default=0.0, ge=0)
+    max_tasks: int | None = Field(default=None, gt=0)
+
+
+class CheckpointConfig(Section):
+    every_n_steps: int = Field(default=0, ge=0)  # 0: only at the end and on Ctrl-C
+    keep_last: int = Field(default=2, gt=0)
+
+
+class BackboneSection(PluginSection):
+    name: str = "debug"
+
+
+class LoggingConfig(Section):
+    loggers: list[str] = Field(default_factory=lambda: ["console", "jsonl", "tensorboard"])
+    # Which episodes the token-level records keep per step.
+    records: Literal["all", "sample", "failures_and_extremes", "none"] = "all"
+    records_sample_size: int = Field(default=16, gt=0)
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class AjetConfig(Section):
+    experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    task_reader: TaskReaderSection = Field(default_factory=TaskReaderSection)
+    workflow: WorkflowConfig = Field(default_factory=WorkflowConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    judger: JudgerSection = Field(default_factory=JudgerSection)
+    tracker: TrackerSection = Field(default_factory=TrackerSection)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    backbone: BackboneSection = Field(default_factory=BackboneSection)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    # The config file's folder: relative paths in the config resolve against it first.
+    _base_dir: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backbone_shorthand(cls, data: Any) -> Any:
+        # `backbone: verl` is the same as `backbone: {name: verl}`.
+        if isinstance(data, dict) and isinstance(data.get("backbone"), str):
+            data = {**data, "backbone": {"name": data["backbone"]}}
+        return data
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir or Path.cwd()

@@ -1,0 +1,69 @@
+"""Validate the sections whose keys belong to a plugin (reader, judger, tracker, backbone).
+
+The core validates ``type``/``name``; the selected plugin's ``config_model`` validates the rest.
+Done after plugins load, so an unknown or broken plugin is reported with what to install.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ajet_core.config.loader import format_validation_error
+from ajet_core.config.models import AjetConfig, PluginSection
+from ajet_core.errors import ConfigError
+from ajet_core.importing import import_object, looks_like_object_path
+from ajet_core.plugins.manager import PluginManager
+
+# config section -> (registry kind, the key that selects the plugin)
+PLUGIN_SECTIONS: dict[str, tuple[str, str]] = {
+    "task_reader": ("task_reader", "type"),
+    "judger": ("judger", "type"),
+    "tracker": ("tracker", "type"),
+    "backbone": ("backbone", "name"),
+}
+
+
+@dataclass
+class ResolvedPlugin:
+    section: str
+    name: str
+    implementation: Any  # the class
+    options: BaseModel | None  # the validated plugin options
+
+
+def resolve_section(config: AjetConfig, section: str, plugins: PluginManager) -> ResolvedPlugin | None:
+    """Find the plugin a section selects and validate its options with the plugin's model."""
+    kind, selector = PLUGIN_SECTIONS[section]
+    body: PluginSection = getattr(config, section)
+    name = getattr(body, selector)
+    if name is None:
+        return None
+    config_key = f"{section}.{selector}"
+    if kind in ("judger",) and name not in plugins.registry(kind) and looks_like_object_path(name):
+        # Judgers may be named by path too, as workflows are ('my_judge.py:MyJudger').
+        implementation = import_object(name, base_dir=config.base_dir)
+    else:
+        implementation = plugins.load_object(kind, name, config_key=config_key)
+    options_model: type[BaseModel] | None = getattr(implementation, "config_model", None)
+    raw = body.plugin_options()
+    if options_model is None:
+        if raw:
+            raise ConfigError(
+                f"{kind} {name!r} takes no options, but {section} has: {', '.join(sorted(raw))}"
+            )
+        return ResolvedPlugin(section, name, implementation, None)
+    try:
+        options = options_model.model_validate(raw)
+    except ValidationError as exc:
+        message = format_validation_error(exc, prefix=f"{section}.", model=options_model)
+        raise ConfigError(f"{message} (options of {kind} {name!r})") from None
+    return ResolvedPlugin(section, name, implementation, options)
+
+
+def validate_plugin_sections(
+    config: AjetConfig, plugins: PluginManager, sections: tuple[str, ...] = tuple(PLUGIN_SECTIONS)
+) -> dict[str, ResolvedPlugin | None]:
+    return {section: resolve_section(config, section, plugins) for section in sections}

@@ -1,0 +1,53 @@
+"""The Engine protocol: token-in/token-out generation that every backbone provides.
+
+The gateway renders messages to prompt ids with ``engine.tokenizer`` (a Hugging Face tokenizer
+with a chat template) and asks the engine to continue them. Logprobs are ``log_softmax(logits/T)``
+over the full vocabulary, the same quantity a trainer recomputes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass
+class SamplingParams:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = -1  # -1: no top-k filter
+    max_tokens: int = 512
+    stop: list[str] = field(default_factory=list)
+    stop_token_ids: list[int] = field(default_factory=list)
+    seed: int | None = None
+
+
+@dataclass
+class Generation:
+    token_ids: list[int]
+    logprobs: list[float]
+    # "stop" (EOS or a stop token/string) or "length" (max_tokens reached)
+    finish_reason: str
+    # The stop string that ended generation, if one did (its tokens are kept in token_ids).
+    matched_stop: str | None = None
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What the gateway needs from a backbone's inference side."""
+
+    @property
+    def tokenizer(self) -> Any:
+        """A Hugging Face tokenizer with a chat template."""
+
+    @property
+    def max_model_len(self) -> int:
+        """Longest prompt + response, in tokens, the engine accepts."""
+
+    async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
+        """Continue ``prompt_ids``. Concurrent calls may be batched by the engine."""
+        ...
+
+
+class EngineError(RuntimeError):
+    """The engine failed to serve a request; the rollout runner may retry the episode."""

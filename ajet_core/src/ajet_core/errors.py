@@ -1,0 +1,23 @@
+"""Errors users see. Each message names the thing, the value and the way out."""
+
+from __future__ import annotations
+
+
+class AjetError(Exception):
+    """Base class of every error AgentJet raises on purpose."""
+
+
+class ConfigError(AjetError):
+    """The run config is wrong (unknown key, bad value, unknown plugin). The CLI exits 2."""
+
+
+class PluginError(AjetError):
+    """A plugin could not be loaded, is blocked, or two plugins claim the same name."""
+
+
+class PluginUnavailableError(PluginError, ConfigError):
+    """A config selects a plugin whose package failed to import or lacks a dependency."""
+
+
+class DuplicateNameError(PluginError):
+    """Two plugins registered the same name for the same kind of thing."""

@@ -1,0 +1,40 @@
+"""The task-reader interface: where tasks come from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from ajet_core.schema import Task
+
+TRAIN_SPLIT = "train"
+VALIDATION_SPLIT = "validation"
+
+
+class TaskReaderConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskReader:
+    """Subclass and implement :meth:`iter_tasks`.
+
+    ``iter_tasks`` yields the tasks of a split in a deterministic order and streams them: the
+    core's task stream asks for batches and never holds the whole data set. Shuffling, epochs and
+    the resumable position live in :class:`ajet_core.data.TaskStream`, not in each reader.
+    """
+
+    config_model: ClassVar[type[TaskReaderConfig]] = TaskReaderConfig
+
+    def __init__(self, config: TaskReaderConfig | None = None) -> None:
+        self.config = config if config is not None else self.config_model()
+
+    def splits(self) -> list[str]:
+        return [TRAIN_SPLIT, VALIDATION_SPLIT]
+
+    def iter_tasks(self, split: str) -> Iterator[Task]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release files, connections or environment instances."""

@@ -1,0 +1,110 @@
+"""Data that flows through a run: tasks, recorded LLM calls, episodes and training samples.
+
+``Task`` is pydantic (user-facing, validated, same field names as AgentJet). ``LlmCall``,
+``EpisodeRecord`` and ``Sample`` are plain dataclasses: they carry long token lists on the hot
+path, where validation would only cost time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Task(BaseModel):
+    """One task as a reader yields it (AgentJet's field names, so workflows migrate unchanged)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    main_query: str = ""
+    init_messages: list[dict[str, Any]] = Field(default_factory=list)
+    task_id: str = ""
+    env_type: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass
+class LlmCall:
+    """One chat-completion call, captured at token level by the gateway."""
+
+    call_id: str
+    agent: str
+    target_tag: str
+    trainable: bool
+    prompt_ids: list[int]
+    response_ids: list[int]
+    response_logprobs: list[float]
+    temperature: float
+    finish_reason: str
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None = None
+    latency: float = 0.0
+    # Mask per response token: 1 where the policy sampled it, 0 where the gateway added it
+    # (end-of-turn tokens closing a reply cut at the length limit).
+    response_mask: list[int] | None = None
+    # True when the prompt was rendered from scratch because prefix reuse was impossible.
+    drift_fallback: bool = False
+    drift_reason: str | None = None
+    started_at: float = field(default_factory=time.time)
+    reply: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.response_mask is None:
+            self.response_mask = [1] * len(self.response_ids)
+
+    @property
+    def full_ids(self) -> list[int]:
+        return self.prompt_ids + self.response_ids
+
+
+@dataclass
+class Sample:
+    """One training sequence: what every backbone trains on."""
+
+    input_ids: list[int]
+    loss_mask: list[int]
+    old_logprobs: list[float]  # aligned with input_ids; 0.0 where loss_mask is 0
+    advantage: float = 0.0
+    reward: float = 0.0
+    group_key: str = ""
+    episode_id: str = ""
+    agent: str = ""
+    target_tag: str = ""
+    call_ids: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    @property
+    def num_trained_tokens(self) -> int:
+        return sum(self.loss_mask)
+
+
+@dataclass
+class EpisodeRecord:
+    """Everything one episode produced: its calls, its reward, its samples, or its error."""
+
+    episode_id: str
+    task: Task
+    group_key: str = ""
+    step: int = 0
+    calls: list[LlmCall] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    reward: float | None = None
+    is_success: bool | None = None
+    advantage: float = 0.0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    log_metrics: dict[str, Any] = field(default_factory=dict)
+    judger_metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    error_traceback: str | None = None
+    drift_fallbacks: int = 0
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

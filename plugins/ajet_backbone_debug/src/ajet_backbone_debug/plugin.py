@@ -1,0 +1,16 @@
+"""Entry point of ajet-backbone-debug: registrations only, no heavy imports."""
+
+from __future__ import annotations
+
+from ajet_core.hookspecs import hookimpl
+
+
+@hookimpl
+def ajet_register_backbones(registry):
+    registry.add(
+        "debug",
+        "ajet_backbone_debug.backbone:DebugBackbone",
+        description="in-process transformers engine + PPO/GRPO trainer (CPU or one GPU)",
+        requires=["torch", "transformers"],
+        install_hint="pip install ajet-backbone-debug",
+    )

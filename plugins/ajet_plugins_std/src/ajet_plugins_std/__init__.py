@@ -1,0 +1,3 @@
+"""AgentJet standard task readers, judgers and environments (FrozenLake, Countdown)."""
+
+__version__ = "0.1.0"

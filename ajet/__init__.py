@@ -1,0 +1,22 @@
+"""The ``ajet`` import package: AgentJet's public API under the name AgentJet users import.
+
+``from ajet import AjetTuner, Workflow, WorkflowOutput, WorkflowTask`` works unchanged; the names
+resolve lazily to :mod:`ajet_core` so importing ``ajet`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ajet_core
+
+__version__ = "0.1.0"
+__all__ = list(ajet_core.__all__)
+
+
+def __getattr__(name: str) -> Any:
+    return getattr(ajet_core, name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *ajet_core.__all__])

@@ -1,0 +1,23 @@
+"""Testing kit for plugin authors (requires pytest).
+
+- :mod:`ajet_core.testing.conformance`: ``JudgerConformance``, ``TaskReaderConformance`` and
+  ``BackboneConformance`` — subclass one in your package's tests and provide its fixtures.
+- :mod:`ajet_core.testing.fixtures`: ``isolated_plugin_manager`` and the pytest fixtures
+  ``ajet_plugins`` (a manager holding only the plugins you ask for) and ``register_ajet_plugin``
+  (register a plugin object for one test). They are available in every pytest run where ajet-core
+  is installed (pytest11 entry point).
+"""
+
+from ajet_core.testing.conformance import (
+    BackboneConformance,
+    JudgerConformance,
+    TaskReaderConformance,
+)
+from ajet_core.testing.fixtures import isolated_plugin_manager
+
+__all__ = [
+    "BackboneConformance",
+    "JudgerConformance",
+    "TaskReaderConformance",
+    "isolated_plugin_manager",
+]

@@ -1,0 +1,5 @@
+"""pytest11 entry point: makes the testing kit's fixtures available to plugin authors' tests."""
+
+from ajet_core.testing.fixtures import ajet_plugins, register_ajet_plugin
+
+__all__ = ["ajet_plugins", "register_ajet_plugin"]

@@ -18,11 +18,12 @@ from ajet_core.importing import import_object, looks_like_object_path
 from ajet_core.plugins.manager import PluginManager
 
 # config section -> (registry kind, the key that selects the plugin)
+# The backbone first: it decides whether anything else can run at all.
 PLUGIN_SECTIONS: dict[str, tuple[str, str]] = {
+    "backbone": ("backbone", "name"),
     "task_reader": ("task_reader", "type"),
     "judger": ("judger", "type"),
     "tracker": ("tracker", "type"),
-    "backbone": ("backbone", "name"),
 }
 
 

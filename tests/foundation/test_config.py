@@ -1,0 +1,182 @@
+"""Config loading: defaults, overrides, errors that name key/value/fix, AgentJet YAMLs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from ajet_core.config.loader import config_to_dict, load_config
+from ajet_core.config.models import AjetConfig
+from ajet_core.config.plugin_sections import validate_plugin_sections
+from ajet_core.errors import ConfigError
+from ajet_core.hookspecs import hookimpl
+from ajet_core.judging import Judger, JudgerConfig
+
+AGENTJET_MATH_YAML = """
+ajet:
+  project_name: example_math_agent
+  task_reader:
+    type: huggingface_dat_repo
+    huggingface_dat_repo:
+      dataset_path: '/data/gsm8k/main'
+      training_split: "train"
+      validation_split: "test"
+  task_judge:
+    judge_protocol: ajet.task_judge.math_answer_as_judge->MathAnswerAsJudge
+  model:
+    path: /models/Qwen2.5-7B-Instruct
+  rollout:
+    user_workflow: "tutorial.example_math_agent.math_agent->ExampleMathLearn"
+    temperature: 0.7
+    max_env_worker: 64
+    num_repeat: 4
+    agent_madness_reward: 0.0
+    max_response_length_in_one_turn: 1024
+  data:
+    train_batch_size: 32
+  debug:
+    debug_max_parallel: 1
+  trainer_common:
+    save_freq: 100
+    test_freq: 50
+    total_epochs: 3
+trinity:
+  trainer:
+    max_token_len_per_gpu: 13000
+hydra:
+  searchpath:
+    - file://ajet/default_config
+defaults:
+  - ppo_trainer
+  - ajet_default
+  - _self_
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_defaults_live_in_code():
+    config = AjetConfig()
+    assert config.backbone.name == "debug"
+    assert config.tracker.type == "timeline_merge"
+    assert config.rollout.num_repeat == 4
+
+
+def test_dotted_overrides_parse_values_as_yaml(tmp_path):
+    path = write(tmp_path, "rollout:\n  num_repeat: 2\n")
+    loaded = load_config(path, ["rollout.num_repeat=8", "trainer.lr=3e-6", "workflow.trainable_targets=[a, b]"])
+    assert loaded.config.rollout.num_repeat == 8
+    assert loaded.config.trainer.lr == pytest.approx(3e-6)
+    assert loaded.config.workflow.trainable_targets == ["a", "b"]
+
+
+def test_misspelt_key_names_the_key_and_the_nearest_valid_one(tmp_path):
+    path = write(tmp_path, "rollout:\n  num_repat: 8\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "unknown config key 'rollout.num_repat'" in str(info.value)
+    assert "did you mean 'rollout.num_repeat'?" in str(info.value)
+
+
+def test_misspelt_section_is_reported(tmp_path):
+    with pytest.raises(ConfigError, match="unknown config key 'rolout'; did you mean 'rollout'"):
+        load_config(write(tmp_path, "rolout:\n  num_repeat: 8\n"))
+
+
+def test_wrong_type_names_value_and_expected_type(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "rollout:\n  num_repeat: many\n"))
+    message = str(info.value)
+    assert "'rollout.num_repeat'" in message and "'many'" in message and "integer" in message
+
+
+def test_bad_override_syntax_is_explained():
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_config(None, ["rollout.num_repeat"])
+
+
+def test_missing_file_and_bad_yaml_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "rollout: [unclosed\n"))
+
+
+def test_backbone_flag_and_shorthand(tmp_path):
+    assert load_config(write(tmp_path, "backbone: verl\n")).config.backbone.name == "verl"
+    assert load_config(None, [], backbone="trinity").config.backbone.name == "trinity"
+
+
+def test_agentjet_yaml_maps_keys_and_reports_the_rest(tmp_path):
+    loaded = load_config(write(tmp_path, AGENTJET_MATH_YAML))
+    config = loaded.config
+    assert config.experiment.project == "example_math_agent"
+    assert config.task_reader.type == "huggingface"
+    assert config.task_reader.plugin_options() == {
+        "path": "/data/gsm8k/main", "train_split": "train", "validation_split": "test",
+    }
+    assert config.judger.type == "math_answer"
+    assert config.model.path == "/models/Qwen2.5-7B-Instruct"
+    assert config.workflow.name == "tutorial.example_math_agent.math_agent->ExampleMathLearn"
+    assert (config.rollout.temperature, config.rollout.max_concurrency) == (0.7, 64)
+    assert config.rollout.max_tokens_per_call == 1024
+    assert config.rollout.batch_size == 32
+    assert (config.checkpoint.every_n_steps, config.eval.every_n_steps) == (100, 50)
+    assert config.trainer.total_epochs == 3
+    warnings = "\n".join(loaded.warnings)
+    # Keys without a counterpart are reported by name, never dropped silently.
+    for key in ("ajet.rollout.agent_madness_reward", "ajet.debug.debug_max_parallel",
+                "'trinity'", "'defaults'", "'hydra'"):
+        assert key in warnings, f"{key} not reported in:\n{warnings}"
+
+
+def test_agentjet_yaml_with_misspelt_our_key_still_errors(tmp_path):
+    with pytest.raises(ConfigError, match="did you mean 'rollout.num_repeat'"):
+        load_config(write(tmp_path, AGENTJET_MATH_YAML), ["rollout.num_repat=2"])
+
+
+class _StrictJudgerConfig(JudgerConfig):
+    threshold: float = 0.5
+
+
+class _StrictJudger(Judger):
+    config_model = _StrictJudgerConfig
+
+
+_JUDGER_PLUGIN = SimpleNamespace(
+    ajet_register_judgers=hookimpl(lambda registry: registry.add("strict", _StrictJudger))
+)
+
+
+def test_plugin_sections_are_validated_by_the_plugin(ajet_plugins, register_ajet_plugin):
+    register_ajet_plugin(_JUDGER_PLUGIN, name="strict_plugin")
+    config = load_config(None, ["judger.type=strict", "judger.threshold=0.9"]).config
+    resolved = validate_plugin_sections(config, ajet_plugins, ("judger",))
+    assert resolved["judger"].implementation is _StrictJudger
+    assert resolved["judger"].options.threshold == 0.9
+
+    bad = load_config(None, ["judger.type=strict", "judger.treshold=0.9"]).config
+    with pytest.raises(ConfigError) as info:
+        validate_plugin_sections(bad, ajet_plugins, ("judger",))
+    assert "judger.treshold" in str(info.value) and "judger.threshold" in str(info.value)
+
+
+def test_unknown_backbone_is_a_config_error(ajet_plugins):
+    config = load_config(None, [], backbone="nonexistent").config
+    with pytest.raises(ConfigError, match="unknown backbone 'nonexistent'.*backbone.name"):
+        validate_plugin_sections(config, ajet_plugins, ("backbone",))
+
+
+def test_resolved_config_round_trips_with_plugin_options(tmp_path):
+    loaded = load_config(None, ["task_reader.type=jsonl", "task_reader.train_path=a.jsonl"])
+    data = config_to_dict(loaded.config)
+    assert data["task_reader"] == {"type": "jsonl", "train_path": "a.jsonl"}
+    again = load_config(write(tmp_path, yaml.safe_dump(data)))
+    assert config_to_dict(again.config) == data

@@ -29,3 +29,16 @@ def ajet_register_tool_parsers(registry):
         "ajet_core.toolparsers.hermes:HermesToolParser",
         description="<tool_call>{json}</tool_call> blocks (Qwen, Hermes, SmolLM2 style)",
     )
+
+
+@hookimpl
+def ajet_register_loggers(registry):
+    registry.add("console", "ajet_core.metric_loggers.console:ConsoleLogger", description="one line per step")
+    registry.add("jsonl", "ajet_core.metric_loggers.jsonl:JsonlLogger", description="metrics.jsonl in the run dir")
+    registry.add(
+        "tensorboard",
+        "ajet_core.metric_loggers.tensorboard:TensorBoardLogger",
+        description="TensorBoard event files in the run dir",
+        requires=["tensorboard"],
+        install_hint="pip install tensorboard",
+    )

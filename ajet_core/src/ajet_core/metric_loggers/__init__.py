@@ -1,0 +1,1 @@
+"""Built-in metric loggers, registered through ``ajet_register_loggers`` like any plugin's."""

@@ -1,0 +1,69 @@
+"""Metric names, defined once for every backbone (documented in docs/metrics.md).
+
+A test checks that docs/metrics.md lists every name defined here.
+"""
+
+from __future__ import annotations
+
+# Rollout: what the episodes of one step did.
+REWARD_MEAN = "rollout/reward_mean"
+REWARD_STD = "rollout/reward_std"
+SUCCESS_RATE = "rollout/success_rate"
+EPISODES = "rollout/episodes"
+EPISODES_FAILED = "rollout/episodes_failed"
+EPISODES_TIMED_OUT = "rollout/episodes_timed_out"
+ENGINE_RETRIES = "rollout/engine_retries"
+LLM_CALLS = "rollout/llm_calls"
+RESPONSE_TOKENS = "rollout/response_tokens"
+TOKENS_PER_SECOND = "rollout/tokens_per_second"
+DRIFT_FALLBACKS = "rollout/drift_fallbacks"
+ROLLOUT_SECONDS = "rollout/seconds"
+GROUPS = "rollout/groups"
+GROUPS_KEPT = "rollout/groups_kept"
+GROUPS_DROPPED_EQUAL_REWARD = "rollout/groups_dropped_equal_reward"
+GROUPS_DROPPED_TOO_SMALL = "rollout/groups_dropped_too_small"
+
+# Samples: what the trackers built from the kept episodes.
+SAMPLES = "samples/count"
+SAMPLE_TOKENS = "samples/tokens"
+TRAINED_TOKENS = "samples/trained_tokens"
+SAMPLES_PER_EPISODE = "samples/per_episode"
+
+# Training: the optimiser step.
+LOSS = "train/loss"
+PG_LOSS = "train/pg_loss"
+KL = "train/kl"
+CLIP_FRACTION = "train/clip_fraction"
+GRAD_NORM = "train/grad_norm"
+LEARNING_RATE = "train/lr"
+ENTROPY = "train/entropy"
+LOGPROB_GAP = "train/logprob_gap"
+TRAIN_SECONDS = "train/seconds"
+
+# Evaluation on the validation tasks.
+EVAL_PASS_AT_1 = "eval/pass@1"
+EVAL_PASS_AT_K = "eval/pass@k"
+EVAL_REWARD_MEAN = "eval/reward_mean"
+EVAL_TGC_AT_1 = "eval/tgc@1"
+EVAL_TGC_AT_N = "eval/tgc@n"
+EVAL_EPISODES_FAILED = "eval/episodes_failed"
+
+STEP_SECONDS = "time/step_seconds"
+
+# Per-agent metrics: f"agent/{agent}/{what}".
+AGENT_PREFIX = "agent/"
+AGENT_METRICS = ("reward_mean", "calls", "response_tokens", "samples")
+
+
+def agent_metric(agent: str, what: str) -> str:
+    return f"{AGENT_PREFIX}{agent}/{what}"
+
+
+CONSOLE_METRICS = (
+    REWARD_MEAN, SUCCESS_RATE, EPISODES_FAILED, LOSS, KL, LOGPROB_GAP, TOKENS_PER_SECOND,
+    EVAL_PASS_AT_1, STEP_SECONDS,
+)
+
+
+def all_metric_names() -> list[str]:
+    return sorted(v for k, v in globals().items() if k.isupper() and isinstance(v, str) and "/" in v and k != "AGENT_PREFIX")

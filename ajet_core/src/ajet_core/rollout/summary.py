@@ -1,0 +1,96 @@
+"""Turn a step's episode records into the metrics named in :mod:`ajet_core.metrics`."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Any
+
+from ajet_core import metrics as m
+from ajet_core.rollout.advantages import GroupStats, group_episodes
+from ajet_core.schema import EpisodeRecord, Sample
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def rollout_metrics(episodes: list[EpisodeRecord], seconds: float) -> dict[str, Any]:
+    valid = [e for e in episodes if e.ok]
+    rewards = [float(e.reward or 0.0) for e in valid]
+    response_tokens = sum(len(c.response_ids) for e in episodes for c in e.calls)
+    result: dict[str, Any] = {
+        m.EPISODES: len(episodes),
+        m.EPISODES_FAILED: len(episodes) - len(valid),
+        m.EPISODES_TIMED_OUT: sum(1 for e in episodes if e.metadata.get("timed_out")),
+        m.ENGINE_RETRIES: sum(e.metadata.get("attempts", 1) - 1 for e in episodes),
+        m.REWARD_MEAN: _mean(rewards),
+        m.REWARD_STD: statistics.pstdev(rewards) if len(rewards) > 1 else 0.0,
+        m.SUCCESS_RATE: _mean([1.0 if e.is_success else 0.0 for e in valid]),
+        m.LLM_CALLS: sum(len(e.calls) for e in episodes),
+        m.RESPONSE_TOKENS: response_tokens,
+        m.TOKENS_PER_SECOND: response_tokens / seconds if seconds > 0 else 0.0,
+        m.DRIFT_FALLBACKS: sum(e.drift_fallbacks for e in episodes),
+        m.ROLLOUT_SECONDS: seconds,
+    }
+    result.update(agent_metrics(valid))
+    return result
+
+
+def agent_metrics(episodes: list[EpisodeRecord]) -> dict[str, Any]:
+    rewards: dict[str, list[float]] = defaultdict(list)
+    calls: dict[str, int] = defaultdict(int)
+    tokens: dict[str, int] = defaultdict(int)
+    samples: dict[str, int] = defaultdict(int)
+    for episode in episodes:
+        for agent in {c.agent for c in episode.calls}:
+            rewards[agent].append(float(episode.reward or 0.0))
+        for call in episode.calls:
+            calls[call.agent] += 1
+            tokens[call.agent] += len(call.response_ids)
+        for sample in episode.samples:
+            samples[sample.agent] += 1
+    result: dict[str, Any] = {}
+    for agent in sorted(calls):
+        result[m.agent_metric(agent, "reward_mean")] = _mean(rewards[agent])
+        result[m.agent_metric(agent, "calls")] = calls[agent]
+        result[m.agent_metric(agent, "response_tokens")] = tokens[agent]
+        result[m.agent_metric(agent, "samples")] = samples[agent]
+    return result
+
+
+def group_metrics(stats: GroupStats) -> dict[str, Any]:
+    return {
+        m.GROUPS: stats.groups,
+        m.GROUPS_KEPT: stats.kept,
+        m.GROUPS_DROPPED_EQUAL_REWARD: stats.dropped_equal_reward,
+        m.GROUPS_DROPPED_TOO_SMALL: stats.dropped_too_small,
+    }
+
+
+def sample_metrics(samples: list[Sample], kept_episodes: int) -> dict[str, Any]:
+    return {
+        m.SAMPLES: len(samples),
+        m.SAMPLE_TOKENS: sum(len(s) for s in samples),
+        m.TRAINED_TOKENS: sum(s.num_trained_tokens for s in samples),
+        m.SAMPLES_PER_EPISODE: len(samples) / kept_episodes if kept_episodes else 0.0,
+    }
+
+
+def eval_metrics(episodes: list[EpisodeRecord]) -> dict[str, Any]:
+    """pass@1, pass@k and AgentJet's TGC@1 / TGC@n over groups of draws of each task.
+
+    A failed episode counts as unsuccessful: evaluation must not look better because episodes
+    crashed.
+    """
+    groups = group_episodes(episodes)
+    per_task = [[bool(e.ok and e.is_success) for e in members] for members in groups.values()]
+    valid_rewards = [float(e.reward or 0.0) for e in episodes if e.ok]
+    return {
+        m.EVAL_PASS_AT_1: _mean([_mean([float(s) for s in draws]) for draws in per_task]),
+        m.EVAL_PASS_AT_K: _mean([1.0 if any(draws) else 0.0 for draws in per_task]),
+        m.EVAL_TGC_AT_1: _mean([1.0 if draws[0] else 0.0 for draws in per_task if draws]),
+        m.EVAL_TGC_AT_N: _mean([1.0 if all(draws) else 0.0 for draws in per_task if draws]),
+        m.EVAL_REWARD_MEAN: _mean(valid_rewards),
+        m.EVAL_EPISODES_FAILED: sum(1 for e in episodes if not e.ok),
+    }

@@ -1,0 +1,5 @@
+"""Turning a reader's task iterator into training batches (epochs, seeded shuffle, resumable)."""
+
+from ajet_core.data.task_stream import TaskStream, TaskStreamStateError
+
+__all__ = ["TaskStream", "TaskStreamStateError"]

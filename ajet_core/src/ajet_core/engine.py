@@ -51,3 +51,27 @@ class Engine(Protocol):
 
 class EngineError(RuntimeError):
     """The engine failed to serve a request; the rollout runner may retry the episode."""
+
+
+@dataclass
+class GenerationChunk:
+    """A piece of a streamed generation (see :class:`StreamingEngine`)."""
+
+    token_ids: list[int]
+    logprobs: list[float]
+    # Set on the last chunk only.
+    finish_reason: str | None = None
+    matched_stop: str | None = None
+
+
+@runtime_checkable
+class StreamingEngine(Engine, Protocol):
+    """Optional: an engine that can hand out tokens while it decodes.
+
+    The gateway streams a reply token by token when the engine has ``generate_stream``; otherwise
+    it sends the first chunk at once and the text when :meth:`Engine.generate` returns.
+    """
+
+    def generate_stream(self, prompt_ids: list[int], sampling: SamplingParams) -> Any:
+        """An async iterator of :class:`GenerationChunk`; the last one has ``finish_reason``."""
+        ...

@@ -50,6 +50,12 @@ class LlmCall:
     drift_reason: str | None = None
     started_at: float = field(default_factory=time.time)
     reply: dict[str, Any] | None = None
+    # The earlier call whose prompt + response ids this call's prompt starts with (prefix reuse).
+    parent_call_id: str | None = None
+    # True when the reply looked like a tool call but could not be parsed (returned as text).
+    malformed_tool_call: bool = False
+    # Set when a fixed external endpoint served the call (no token ids then).
+    fixed_endpoint: str | None = None
 
     def __post_init__(self) -> None:
         if self.response_mask is None:

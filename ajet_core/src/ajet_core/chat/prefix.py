@@ -1,0 +1,165 @@
+"""Prefix reuse: a request that extends an earlier call is never re-tokenized (DESIGN section 6).
+
+When a request's messages are an earlier call's messages followed by that call's reply (and then
+new messages), its prompt ids are::
+
+    earlier prompt ids + earlier response ids (sampled, plus any closing added at mask 0)
+    + encode(tail + delta)
+
+where ``delta = render(all messages) - render(earlier messages + reply, turn closed)`` and
+``tail`` is what the template writes after the end-of-turn token the model sampled (ChatML's
+newline after ``<|im_end|>``). The prompt therefore holds exactly the tokens the policy produced,
+not a re-tokenization of their text, which could differ (BPE merges, re-serialised tool-call
+JSON, stripped ``<think>`` blocks).
+
+Reuse is only taken when it is provably consistent with the template; otherwise the prompt is the
+plain render and the fallback is reported with a reason (drift diagnostics). Reasons:
+
+- ``reply_mismatch``: the assistant message after the earlier messages is not the reply the
+  gateway returned (different text, or tool calls that match neither by gateway-issued id nor by
+  canonical JSON).
+- ``tools_changed``: the request's tools differ from the earlier call's.
+- ``history_rendered_differently``: rendering the earlier messages no longer gives the earlier
+  prompt text (e.g. a template that rewrites history as the conversation grows).
+- ``turn_not_closed``: the template does not end the reply's turn with its end-of-turn text.
+- ``delta_not_suffix``: render(all) does not start with render(earlier + reply), so there is no
+  delta to append (e.g. templates that strip earlier ``<think>`` blocks or inject text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ajet_core.chat.messages import canonical_message, canonical_tool_calls, canonical_tools
+from ajet_core.chat.render import ChatRenderer
+
+
+@dataclass
+class PromptPlan:
+    """How one request's prompt was built."""
+
+    prompt_ids: list[int]
+    prompt_text: str  # the plain render of the request (kept for the next call's checks)
+    parent_call_id: str | None = None  # the call whose tokens this prompt extends
+    fallback_reason: str | None = None  # set when reuse was possible in principle but refused
+
+
+@dataclass
+class _PastCall:
+    call_id: str
+    canon: list[tuple]
+    tools_canon: str
+    prompt_text: str
+    prompt_ids: list[int]
+    response_ids: list[int]  # sampled ids plus the closing the gateway added (mask 0)
+    tail_text: str  # template text after the sampled end-of-turn token, owed to the next prompt
+    reply_content: str
+    reply_call_ids: list[str] = field(default_factory=list)
+    reply_calls_canon: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class ReplyClosing:
+    """How a reply's turn is closed in the token stream."""
+
+    closing_ids: list[int]  # appended to the response at mask 0 (empty when the model closed it)
+    tail_text: str  # template text the next prompt starts with
+
+
+class PromptBuilder:
+    """Builds prompts for one agent of one episode and remembers its calls."""
+
+    def __init__(self, renderer: ChatRenderer) -> None:
+        self.renderer = renderer
+        self._calls: list[_PastCall] = []
+
+    def build(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> PromptPlan:
+        renderer = self.renderer
+        full_text = renderer.render_text(messages, tools, add_generation_prompt=True)
+        canon = [canonical_message(m) for m in messages]
+        candidates = [
+            past
+            for past in self._calls
+            if len(past.canon) < len(canon) and canon[: len(past.canon)] == past.canon
+        ]
+        if not candidates:
+            return PromptPlan(renderer.encode(full_text), full_text)
+        longest = max(len(p.canon) for p in candidates)
+        # Most recent first: a retry of the same prompt is matched by its own reply.
+        candidates = [p for p in reversed(candidates) if len(p.canon) == longest]
+        next_message = messages[longest]
+        if next_message["role"] != "assistant":
+            # A new branch from the earlier prompt (e.g. a retry with a new user turn): not an
+            # extension of the earlier reply, so plain rendering is the right prompt.
+            return PromptPlan(renderer.encode(full_text), full_text)
+        past = next((p for p in candidates if _reply_matches(p, next_message)), None)
+        reason = None
+        if past is None:
+            reason = "reply_mismatch"
+        elif past.tools_canon != canonical_tools(tools):
+            reason = "tools_changed"
+        else:
+            prefix_text = renderer.render_text(messages[: longest + 1], tools, add_generation_prompt=False)
+            if not prefix_text.startswith(past.prompt_text):
+                reason = "history_rendered_differently"
+            elif not prefix_text.endswith(renderer.facts.turn_close_text):
+                reason = "turn_not_closed"
+            elif not full_text.startswith(prefix_text):
+                reason = "delta_not_suffix"
+            else:
+                delta_ids = renderer.encode(past.tail_text + full_text[len(prefix_text):])
+                prompt_ids = past.prompt_ids + past.response_ids + delta_ids
+                return PromptPlan(prompt_ids, full_text, parent_call_id=past.call_id)
+        return PromptPlan(renderer.encode(full_text), full_text, fallback_reason=reason)
+
+    def close_reply(self, sampled_ids: list[int]) -> ReplyClosing:
+        """What closes a reply's turn: nothing when the model sampled the end-of-turn token,
+        the template's end-of-turn tokens (trained at mask 0) when it was cut off or stopped on a
+        stop string."""
+        facts = self.renderer.facts
+        if sampled_ids:
+            last_text = self.renderer.decode(sampled_ids[-1:])
+            if (
+                sampled_ids[-1] in facts.stop_token_ids
+                and last_text
+                and facts.turn_close_text.startswith(last_text)
+            ):
+                return ReplyClosing([], facts.turn_close_text[len(last_text):])
+        return ReplyClosing(list(facts.end_of_turn_ids), "")
+
+    def remember(
+        self,
+        call_id: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        plan: PromptPlan,
+        response_ids: list[int],
+        closing: ReplyClosing,
+        reply: dict[str, Any],
+    ) -> None:
+        self._calls.append(
+            _PastCall(
+                call_id=call_id,
+                canon=[canonical_message(m) for m in messages],
+                tools_canon=canonical_tools(tools),
+                prompt_text=plan.prompt_text,
+                prompt_ids=plan.prompt_ids,
+                response_ids=response_ids,
+                tail_text=closing.tail_text,
+                reply_content=(reply.get("content") or "").strip(),
+                reply_call_ids=[c["id"] for c in reply.get("tool_calls") or []],
+                reply_calls_canon=canonical_tool_calls(reply.get("tool_calls")),
+            )
+        )
+
+
+def _reply_matches(past: _PastCall, message: dict[str, Any]) -> bool:
+    sent_calls = message.get("tool_calls") or []
+    content = (message.get("content") or "").strip()
+    if past.reply_call_ids:
+        by_id = bool(sent_calls) and [c.get("id") for c in sent_calls] == past.reply_call_ids
+        by_json = canonical_tool_calls(sent_calls) == past.reply_calls_canon
+        # Frameworks often drop the text that accompanied tool calls.
+        return (by_id or by_json) and content in ("", past.reply_content)
+    return not sent_calls and content == past.reply_content

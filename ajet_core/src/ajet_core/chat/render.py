@@ -1,0 +1,181 @@
+"""Render chat messages with the engine tokenizer's own chat template.
+
+Rendering goes through the template as text and is then encoded without adding special tokens:
+exactly what ``apply_chat_template(tokenize=True)`` does, but the text is kept so the prefix
+logic can compare renders as strings (token boundaries never cut a string comparison in half).
+
+A few facts about the template are probed once, by rendering tiny conversations:
+
+- ``turn_close_text``: what the template writes after an assistant reply's content
+  (``<|im_end|>\\n`` for ChatML). Its first token is the end-of-turn token the model samples; the
+  rest (the newline) is template text that belongs to the *next* prompt.
+- whether the template renders ``tools`` and assistant ``tool_calls`` at all; when it does not, a
+  Hermes-style default is used (tools listed in the system turn, calls as ``<tool_call>`` JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ajet_core.chat.messages import canonical_json
+
+_PROBE_REPLY = "AJET-PROBE-REPLY-7f3a"
+_PROBE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "ajet_probe_tool_5c1e",
+        "description": "probe",
+        "parameters": {"type": "object", "properties": {}},
+    },
+}
+
+HERMES_TOOLS_PREAMBLE = (
+    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n"
+)
+HERMES_TOOLS_POSTAMBLE = (
+    "</tools>\n\nFor each function call, return a json object with function name and arguments "
+    "within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+    '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+)
+
+
+class TemplateError(RuntimeError):
+    """The tokenizer's chat template failed to render a conversation."""
+
+
+@dataclass(frozen=True)
+class TemplateFacts:
+    turn_close_text: str
+    end_of_turn_ids: tuple[int, ...]  # token ids of turn_close_text
+    stop_token_ids: tuple[int, ...]  # tokens that end a reply (EOS, the end-of-turn token)
+    renders_tools: bool
+    renders_tool_calls: bool
+
+
+class ChatRenderer:
+    """Messages -> text -> ids with one tokenizer's chat template."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        if not getattr(tokenizer, "chat_template", None):
+            raise TemplateError(
+                f"tokenizer {type(tokenizer).__name__} has no chat_template; the gateway renders "
+                "prompts with the model's own template. Use an instruct/chat model or set "
+                "tokenizer.chat_template"
+            )
+        self.tokenizer = tokenizer
+        self.facts = self._probe()
+
+    # ------------------------------------------------------------------------------ rendering
+
+    def render_text(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        *,
+        add_generation_prompt: bool,
+    ) -> str:
+        messages, tools = self._adapt_for_template(messages, tools)
+        try:
+            return self.tokenizer.apply_chat_template(
+                messages, tools=tools or None, add_generation_prompt=add_generation_prompt, tokenize=False
+            )
+        except Exception as exc:  # jinja raises TemplateError, TypeError, ... per template
+            raise TemplateError(f"the model's chat template rejected the conversation: {exc}") from exc
+
+    def encode(self, text: str) -> list[int]:
+        if not text:
+            return []
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def render_ids(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> tuple[str, list[int]]:
+        text = self.render_text(messages, tools, add_generation_prompt=True)
+        return text, self.encode(text)
+
+    # ------------------------------------------------------------------- template adaptation
+
+    def _adapt_for_template(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+        facts = getattr(self, "facts", None)
+        if facts is None:  # while probing
+            return messages, tools
+        if tools and not facts.renders_tools:
+            messages = _with_hermes_tools(messages, tools)
+            tools = None
+        if not facts.renders_tool_calls and any(m.get("tool_calls") for m in messages):
+            messages = [_tool_calls_as_text(m) if m.get("tool_calls") else m for m in messages]
+        return messages, tools
+
+    # --------------------------------------------------------------------------------- probes
+
+    def _probe(self) -> TemplateFacts:
+        user = {"role": "user", "content": "hi"}
+        reply = {"role": "assistant", "content": _PROBE_REPLY}
+        closed = self.render_text([user, reply], None, add_generation_prompt=False)
+        at = closed.rfind(_PROBE_REPLY)
+        if at < 0:
+            raise TemplateError("the chat template does not render assistant replies")
+        turn_close_text = closed[at + len(_PROBE_REPLY):]
+        end_of_turn_ids = tuple(self.encode(turn_close_text))
+        stop_ids = set()
+        eos = getattr(self.tokenizer, "eos_token_id", None)
+        if isinstance(eos, int):
+            stop_ids.add(eos)
+        if end_of_turn_ids and end_of_turn_ids[0] in set(getattr(self.tokenizer, "all_special_ids", [])):
+            stop_ids.add(end_of_turn_ids[0])
+        renders_tools = False
+        try:
+            with_tools = self.render_text([user], [_PROBE_TOOL], add_generation_prompt=True)
+            renders_tools = "ajet_probe_tool_5c1e" in with_tools
+        except TemplateError:
+            pass
+        renders_tool_calls = False
+        call = {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "ajet_probe_call_9d2b", "arguments": {}}}
+            ],
+        }
+        try:
+            rendered = self.render_text([user, call], None, add_generation_prompt=False)
+            renders_tool_calls = "ajet_probe_call_9d2b" in rendered
+        except TemplateError:
+            pass
+        return TemplateFacts(
+            turn_close_text=turn_close_text,
+            end_of_turn_ids=end_of_turn_ids,
+            stop_token_ids=tuple(sorted(stop_ids)),
+            renders_tools=renders_tools,
+            renders_tool_calls=renders_tool_calls,
+        )
+
+
+def _with_hermes_tools(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    block = HERMES_TOOLS_PREAMBLE + "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tools)
+    block += HERMES_TOOLS_POSTAMBLE
+    if messages and messages[0]["role"] == "system":
+        first = dict(messages[0], content=(messages[0]["content"] + "\n\n" + block).strip())
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": block}, *messages]
+
+
+def _tool_calls_as_text(message: dict[str, Any]) -> dict[str, Any]:
+    calls = []
+    for call in message["tool_calls"]:
+        function = call["function"]
+        payload = {"name": function["name"], "arguments": function.get("arguments")}
+        calls.append("<tool_call>\n" + json.dumps(payload, ensure_ascii=False) + "\n</tool_call>")
+    content = "\n".join(filter(None, [message.get("content", ""), *calls]))
+    return {k: v for k, v in message.items() if k != "tool_calls"} | {"content": content}
+
+
+__all__ = ["ChatRenderer", "TemplateError", "TemplateFacts", "canonical_json"]

@@ -1,0 +1,149 @@
+"""Validate a ``POST /v1/chat/completions`` body.
+
+Accepted and honoured: messages (system/developer/user/assistant/tool), tools, tool_choice,
+temperature, top_p, max_tokens / max_completion_tokens, stop, seed, stream, stream_options
+(include_usage), n=1.
+
+Accepted and ignored (clients send them routinely; they have no meaning for a local policy or
+cannot be honoured without changing what the policy samples): parallel_tool_calls, user,
+metadata, response_format (no constrained decoding), store, service_tier, frequency_penalty,
+presence_penalty, logit_bias, logprobs, top_logprobs, reasoning_effort and any other key.
+
+Refused with 400: n > 1 and content parts other than text, and malformed fields (the error's
+``param`` names the field).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ajet_core.chat.messages import MessageError, normalize_messages
+from ajet_core.gateway.errors import bad_request
+
+
+@dataclass
+class ChatRequest:
+    messages: list[dict[str, Any]]
+    model: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    stream: bool = False
+    include_usage: bool = False
+
+    @property
+    def parse_tools(self) -> bool:
+        return bool(self.tools) and self.tool_choice != "none"
+
+
+def _number(body: dict, key: str, low: float, high: float) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad_request(f"'{key}' must be a number, got {value!r}", key)
+    if not low <= value <= high:
+        raise bad_request(f"'{key}' must be between {low} and {high}, got {value}", key)
+    return float(value)
+
+
+def _positive_int(body: dict, key: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise bad_request(f"'{key}' must be a positive integer, got {value!r}", key)
+    return value
+
+
+def _tools(value: Any) -> list[dict[str, Any]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise bad_request("'tools' must be a list of {'type': 'function', 'function': {...}}", "tools")
+    for index, tool in enumerate(value):
+        where = f"tools[{index}]"
+        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+            raise bad_request(f"{where} must be an object with type 'function'", f"{where}.type")
+        function = tool.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+            raise bad_request(f"{where}.function.name must be a non-empty string", f"{where}.function.name")
+        if "parameters" in function and not isinstance(function["parameters"], dict):
+            raise bad_request(f"{where}.function.parameters must be a JSON schema object", f"{where}.function.parameters")
+    return value or None
+
+
+def _tool_choice(value: Any, tools: list[dict[str, Any]] | None) -> Any:
+    if value is None or value in ("auto", "none", "required"):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("function"), dict):
+        name = value["function"].get("name")
+        names = [t["function"]["name"] for t in tools or []]
+        if name not in names:
+            raise bad_request(
+                f"tool_choice names function {name!r}, which is not in tools ({', '.join(names) or 'none'})",
+                "tool_choice",
+            )
+        return value
+    raise bad_request(
+        "'tool_choice' must be 'auto', 'none', 'required' or {'type': 'function', 'function': {'name': ...}}",
+        "tool_choice",
+    )
+
+
+def _stop(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, list) and all(isinstance(s, str) for s in value) and len(value) <= 4:
+        return [s for s in value if s]
+    raise bad_request("'stop' must be a string or a list of at most 4 strings", "stop")
+
+
+def parse_chat_request(body: Any) -> ChatRequest:
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise bad_request(f"'n' must be 1 (got {n!r}); send separate requests for more choices", "n")
+    try:
+        messages = normalize_messages(body.get("messages"))
+    except MessageError as exc:
+        raise bad_request(str(exc), exc.param) from None
+    tools = _tools(body.get("tools"))
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise bad_request(f"'stream' must be a boolean, got {stream!r}", "stream")
+    options = body.get("stream_options") or {}
+    if not isinstance(options, dict):
+        raise bad_request("'stream_options' must be an object", "stream_options")
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise bad_request(f"'model' must be a string, got {model!r}", "model")
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise bad_request(f"'seed' must be an integer, got {seed!r}", "seed")
+    max_tokens = _positive_int(body, "max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = _positive_int(body, "max_tokens")
+    return ChatRequest(
+        messages=messages,
+        model=model,
+        tools=tools,
+        tool_choice=_tool_choice(body.get("tool_choice"), tools),
+        temperature=_number(body, "temperature", 0.0, 2.0),
+        top_p=_number(body, "top_p", 0.0, 1.0),
+        max_tokens=max_tokens,
+        stop=_stop(body.get("stop")),
+        seed=seed,
+        stream=stream,
+        include_usage=bool(options.get("include_usage")),
+    )

@@ -1,0 +1,34 @@
+"""The tool-parser interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ParsedToolCall:
+    name: str
+    arguments: str  # a JSON object, serialised (OpenAI sends arguments as a string)
+
+
+@dataclass
+class ParsedReply:
+    content: str
+    tool_calls: list[ParsedToolCall] = field(default_factory=list)
+    # True when the text looked like a tool call but could not be parsed; the reply then carries
+    # the whole text as plain content and the gateway counts it.
+    malformed: bool = False
+    problem: str | None = None
+
+
+class ToolParser:
+    """Turns a generated reply's text into content and tool calls.
+
+    ``start_marker`` lets the streaming path hold back text that may open a tool call.
+    """
+
+    name: str = ""
+    start_marker: str = ""
+
+    def parse(self, text: str) -> ParsedReply:  # pragma: no cover - interface
+        raise NotImplementedError

@@ -1,0 +1,201 @@
+"""``AjetTuner``: what a workflow asks for models (AgentJet's names and return types).
+
+Every model a tuner hands out is backed by the episode's gateway: its API key names the episode,
+the agent (``agent_name``) and the target tag that decides whether the calls are trained. The
+key is revoked when the episode ends.
+
+- ``as_raw_openai_sdk_client()`` -> an ``openai.AsyncOpenAI`` whose ``chat.completions.create``
+  needs no ``model=``. It talks HTTP when the gateway serves HTTP, otherwise it goes through the
+  same ASGI app in-process (no socket).
+- ``as_oai_baseurl_apikey()`` -> ``.base_url``, ``.api_key``, ``.model`` for raw HTTP or any
+  client (needs the gateway's HTTP server).
+- ``as_agentscope_model()``, ``as_langchain_chat_model()`` and ``as_model_client(name)`` ->
+  objects built by a model client registered through ``ajet_register_model_clients``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ajet_core.errors import PluginUnavailableError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import httpx
+    import openai
+
+    from ajet_core.gateway.core import Gateway
+    from ajet_core.gateway.episode import EpisodeSession
+
+IN_PROCESS_BASE_URL = "http://ajet-gateway.in-process/v1"
+
+# model client name -> the package that registers it
+MODEL_CLIENT_PACKAGES = {
+    "agentscope": "ajet-plugins-agentscope (pip install 'ajet[agentscope]')",
+    "langchain": "ajet-plugins-langchain (pip install 'ajet[langchain]')",
+}
+
+
+@dataclass
+class OpenAIEndpoint:
+    """Where an OpenAI-compatible client sends one agent's calls."""
+
+    base_url: str
+    api_key: str
+    model: str
+
+
+@dataclass
+class ModelEndpoint(OpenAIEndpoint):
+    """What a registered model client receives: the endpoint plus who is calling.
+
+    ``http_async_client`` is set when the gateway is in-process only (no HTTP server): pass it to
+    the framework's OpenAI client so requests reach the gateway without a socket.
+    """
+
+    agent_name: str = "default"
+    target_tag: str = "default"
+    debug_model: str | None = None
+    http_async_client: httpx.AsyncClient | None = field(default=None, repr=False)
+
+    def openai_client(self) -> openai.AsyncOpenAI:
+        """An ``openai.AsyncOpenAI`` for this endpoint (``model=`` optional in create)."""
+        return _make_openai_client(self.base_url, self.api_key, self.model, self.http_async_client)
+
+
+class AjetTuner:
+    """Hands a workflow its models for one episode. Created by ``Gateway.open_episode``."""
+
+    def __init__(self, gateway: Gateway, session: EpisodeSession) -> None:
+        self._gateway = gateway
+        self._session = session
+
+    @property
+    def episode_id(self) -> str:
+        return self._session.episode_id
+
+    @property
+    def trainable_targets(self) -> list[str] | None:
+        return self._session.trainable_targets
+
+    def is_trainable(self, target_tag: str) -> bool:
+        return self._session.is_trainable(target_tag)
+
+    # ---------------------------------------------------------------------------- endpoints
+
+    def _endpoint(self, agent_name: str, target_tag: str | None, debug_model: str | None) -> ModelEndpoint:
+        gateway = self._gateway
+        key = gateway.issue_key(self._session, agent_name, target_tag, debug_model)
+        in_process = gateway.base_url is None
+        http_client = None
+        if in_process:
+            import httpx
+
+            http_client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=gateway.app), base_url=IN_PROCESS_BASE_URL, timeout=None
+            )
+        return ModelEndpoint(
+            base_url=gateway.base_url or IN_PROCESS_BASE_URL,
+            api_key=key,
+            model=gateway.model_name,
+            agent_name=agent_name,
+            target_tag=target_tag or agent_name,
+            debug_model=debug_model,
+            http_async_client=http_client,
+        )
+
+    def as_raw_openai_sdk_client(
+        self, agent_name: str = "default", target_tag: str | None = None, debug_model: str | None = None
+    ) -> openai.AsyncOpenAI:
+        """An ``openai.AsyncOpenAI`` bound to this episode and agent; ``model=`` is optional."""
+        return self._endpoint(agent_name, target_tag, debug_model).openai_client()
+
+    def as_oai_baseurl_apikey(
+        self, agent_name: str = "default", target_tag: str | None = None, debug_model: str | None = None
+    ) -> OpenAIEndpoint:
+        """``.base_url``, ``.api_key`` and ``.model`` for raw HTTP or any OpenAI-compatible client."""
+        if self._gateway.base_url is None:
+            raise RuntimeError(
+                "as_oai_baseurl_apikey needs the gateway's HTTP server, which is not running; "
+                "start it with `await gateway.start_http()` (the rollout runner does), or use "
+                "as_raw_openai_sdk_client(), which also works in-process"
+            )
+        endpoint = self._endpoint(agent_name, target_tag, debug_model)
+        return OpenAIEndpoint(endpoint.base_url, endpoint.api_key, endpoint.model)
+
+    # ------------------------------------------------------------------------ model clients
+
+    def as_model_client(
+        self,
+        client_name: str,
+        agent_name: str = "default",
+        target_tag: str | None = None,
+        debug_model: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """The model object a registered model client builds (e.g. ``agentscope``)."""
+        from ajet_core.plugins.manager import get_plugin_manager
+
+        plugins = get_plugin_manager()
+        if client_name not in plugins.registry("model_client"):
+            package = MODEL_CLIENT_PACKAGES.get(client_name, f"a package registering model client {client_name!r}")
+            raise PluginUnavailableError(
+                f"no model client {client_name!r} is installed (registered: "
+                f"{', '.join(plugins.names('model_client')) or 'none'}); install {package}"
+            )
+        factory = plugins.load_object("model_client", client_name)
+        return factory(self._endpoint(agent_name, target_tag, debug_model), **kwargs)
+
+    def as_agentscope_model(
+        self, agent_name: str = "default", target_tag: str | None = None, debug_model: str | None = None, **kwargs: Any
+    ) -> Any:
+        return self.as_model_client("agentscope", agent_name, target_tag, debug_model, **kwargs)
+
+    def as_langchain_chat_model(
+        self, agent_name: str = "default", target_tag: str | None = None, debug_model: str | None = None, **kwargs: Any
+    ) -> Any:
+        return self.as_model_client("langchain", agent_name, target_tag, debug_model, **kwargs)
+
+
+_CLIENT_CLASS: Any = None
+
+
+def _client_class() -> Any:
+    """Build the AsyncOpenAI subclass on first use (keeps ``import ajet_core`` free of openai)."""
+    global _CLIENT_CLASS
+    if _CLIENT_CLASS is not None:
+        return _CLIENT_CLASS
+    from functools import cached_property
+
+    import openai
+    from openai.resources.chat import AsyncChat
+    from openai.resources.chat.completions import AsyncCompletions
+
+    class AjetCompletions(AsyncCompletions):
+        async def create(self, *args: Any, model: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+            return await super().create(*args, model=model or self._client.ajet_default_model, **kwargs)
+
+    class AjetChat(AsyncChat):
+        @cached_property
+        def completions(self) -> AjetCompletions:  # type: ignore[override]
+            return AjetCompletions(self._client)
+
+    class AjetOpenAIClient(openai.AsyncOpenAI):
+        """``openai.AsyncOpenAI`` whose ``chat.completions.create`` fills in ``model``."""
+
+        ajet_default_model: str = ""
+
+        @cached_property
+        def chat(self) -> AjetChat:  # type: ignore[override]
+            return AjetChat(self)
+
+    _CLIENT_CLASS = AjetOpenAIClient
+    return _CLIENT_CLASS
+
+
+def _make_openai_client(
+    base_url: str, api_key: str, model: str, http_client: httpx.AsyncClient | None
+) -> openai.AsyncOpenAI:
+    client = _client_class()(base_url=base_url, api_key=api_key, http_client=http_client, max_retries=0)
+    client.ajet_default_model = model
+    return client

@@ -35,11 +35,20 @@ ROLLOUT_MODE = "rollout"
 
 
 class EpisodeGateway(Protocol):
-    """What the runner needs from the gateway."""
+    """What the runner needs from the gateway (:class:`ajet_core.gateway.core.Gateway`)."""
 
-    def open_episode(self, episode_id: str, *, trainable_targets: list[str] | None, seed: int | None = None) -> Any: ...
+    def open_episode(
+        self, episode_id: str | None = None, *, trainable_targets: list[str] | None = None,
+        record: EpisodeRecord | None = None, seed: int | None = None,
+    ) -> Any: ...
 
     def close_episode(self, episode_id: str) -> Any: ...
+
+
+def recorded_engine_error(error: BaseException, recording: Any) -> bool:
+    """True when the gateway recorded an engine failure during the episode: the workflow's
+    exception is then a consequence of the engine, and retrying the episode is worthwhile."""
+    return any(e.get("code") == "engine_error" for e in getattr(recording, "errors", []))
 
 
 class SampleBuilder(Protocol):
@@ -94,7 +103,7 @@ class RolloutRunner:
         self.tracker = tracker
         self.settings = settings
         self.on_episode_end = on_episode_end
-        self.is_engine_error = is_engine_error or (lambda exc, recording: False)
+        self.is_engine_error = is_engine_error or recorded_engine_error
 
     async def run_tasks(
         self, tasks: Sequence[Task], *, step: int, mode: str = TRAIN_MODE, num_repeat: int | None = None

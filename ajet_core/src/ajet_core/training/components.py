@@ -1,0 +1,88 @@
+"""Build the run's plugins from a validated config: reader, judger, tracker, workflow, loggers."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ajet_core.config.models import AjetConfig
+from ajet_core.config.plugin_sections import ResolvedPlugin
+from ajet_core.errors import ConfigError
+from ajet_core.importing import import_object, looks_like_object_path
+from ajet_core.judging import Judger
+from ajet_core.loggers import MetricLogger
+from ajet_core.plugins.manager import PluginManager
+from ajet_core.readers import TaskReader
+from ajet_core.workflow import Workflow
+
+
+def instantiate(resolved: ResolvedPlugin | None) -> Any:
+    """Create a reader/judger/tracker from its class and validated options."""
+    if resolved is None:
+        return None
+    if resolved.options is None:
+        return resolved.implementation()
+    return resolved.implementation(resolved.options)
+
+
+def resolve_workflow(config: AjetConfig, plugins: PluginManager) -> type[Workflow]:
+    """A registered name wins; otherwise ``module:Class`` / ``file.py:Class`` / AgentJet's ``->``."""
+    name = config.workflow.name
+    if not name:
+        raise ConfigError(
+            "workflow.name is not set: name a registered workflow or 'path/to/file.py:Class'"
+        )
+    registered = name in plugins.registry("workflow")
+    if registered and looks_like_object_path(name):
+        raise ConfigError(
+            f"workflow.name {name!r} is both a registered workflow and an object path; rename one"
+        )
+    if registered:
+        workflow_class = plugins.load_object("workflow", name, config_key="workflow.name")
+    elif looks_like_object_path(name):
+        workflow_class = import_object(name, base_dir=config.base_dir)
+    else:
+        known = ", ".join(plugins.names("workflow")) or "none"
+        raise ConfigError(
+            f"workflow.name {name!r} is neither a registered workflow (registered: {known}) nor "
+            "an object path like 'my_agent.py:MyAgent'"
+        )
+    if not (inspect.isclass(workflow_class) and issubclass(workflow_class, Workflow)):
+        raise ConfigError(
+            f"workflow.name {name!r} resolves to {workflow_class!r}, which is not a subclass of "
+            "ajet_core.Workflow (from ajet import Workflow)"
+        )
+    return workflow_class
+
+
+def workflow_factory(config: AjetConfig, workflow_class: type[Workflow]) -> Callable[[], Workflow]:
+    """A fresh workflow object per episode, so episodes never share state by accident."""
+    options = dict(config.workflow.options)
+
+    def make() -> Workflow:
+        return workflow_class(**options)
+
+    return make
+
+
+def trainable_targets(config: AjetConfig, workflow_class: type[Workflow]) -> list[str] | None:
+    # The config overrides what the workflow class declares.
+    if config.workflow.trainable_targets is not None:
+        return config.workflow.trainable_targets or None
+    return list(workflow_class.trainable_targets or []) or None
+
+
+def build_loggers(config: AjetConfig, plugins: PluginManager, run_dir: Path) -> list[MetricLogger]:
+    return [
+        plugins.load_object("logger", name, config_key="logging.loggers")(run_dir, config)
+        for name in config.logging.loggers
+    ]
+
+
+def check_types(reader: Any, judger: Any) -> None:
+    if not isinstance(reader, TaskReader):
+        raise ConfigError(f"task_reader.type builds {type(reader).__name__}, not a TaskReader")
+    if judger is not None and not isinstance(judger, Judger):
+        raise ConfigError(f"judger.type builds {type(judger).__name__}, not a Judger")

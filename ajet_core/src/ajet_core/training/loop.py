@@ -1,0 +1,356 @@
+"""The on-policy training loop behind ``ajet train`` for in-process backbones (``debug``).
+
+Read it top to bottom; each numbered stage says why it is there. The backbone provides the
+engine (generation) and the trainer (weight updates); everything else — gateway, rollout,
+judging, samples, advantages, metrics, checkpoints — is the core's, so every backbone trains the
+same samples with the same advantages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ajet_core import metrics as m
+from ajet_core.config.models import AjetConfig
+from ajet_core.data.task_stream import TaskStream
+from ajet_core.engine import Engine
+from ajet_core.errors import ConfigError
+from ajet_core.plugins.manager import PluginManager
+from ajet_core.readers import TRAIN_SPLIT, VALIDATION_SPLIT, TaskReader
+from ajet_core.rollout.advantages import assign_grpo_advantages
+from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE, RolloutRunner, RolloutSettings
+from ajet_core.rollout.summary import eval_metrics, group_metrics, rollout_metrics, sample_metrics
+from ajet_core.schema import EpisodeRecord, Sample
+from ajet_core.training import components
+from ajet_core.training.checkpoints import (
+    CheckpointError,
+    CheckpointManager,
+    load_trainer_state,
+    read_loop_state,
+)
+from ajet_core.training.records import write_step_records
+from ajet_core.training.run_dir import create_run_dir, latest_run_dir
+
+log = logging.getLogger(__name__)
+
+# The refill policy asks for at most this many extra rounds of tasks per step.
+MAX_REFILL_ROUNDS = 2
+
+
+@dataclass
+class LoopResult:
+    run_dir: Path
+    last_step: int
+    interrupted: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _json_rng_state() -> list[Any]:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def _restore_rng_state(state: list[Any]) -> None:
+    version, internal, gauss = state
+    random.setstate((version, tuple(internal), gauss))
+
+
+def resolve_resume(config: AjetConfig, resume: str | None) -> tuple[Path, Path] | None:
+    """``--resume`` takes 'latest' (this experiment's newest run), a run folder, or a checkpoint
+    folder. Returns (run_dir, checkpoint) or None to start fresh."""
+    if resume is None:
+        return None
+    if resume == "latest":
+        run_dir = latest_run_dir(config)
+        if run_dir is None:
+            raise CheckpointError(
+                f"--resume latest: no run of experiment {config.experiment.name!r} under "
+                f"{config.experiment.output_dir!r}; pass a run folder or drop --resume"
+            )
+    else:
+        path = Path(resume)
+        if not path.exists():
+            raise CheckpointError(f"--resume {resume!r}: no such folder")
+        if (path / "loop_state.json").exists():
+            return path.parent.parent, path
+        run_dir = path
+    checkpoint = CheckpointManager(run_dir).latest()
+    if checkpoint is None:
+        raise CheckpointError(
+            f"--resume: run folder {str(run_dir)!r} has no complete checkpoint; start a new run "
+            "or set checkpoint.every_n_steps so the next one leaves some"
+        )
+    return run_dir, checkpoint
+
+
+class TrainingLoop:
+    def __init__(
+        self,
+        config: AjetConfig,
+        resolved: dict[str, Any],
+        plugins: PluginManager,
+        *,
+        engine: Engine,
+        trainer: Any,
+        resume: str | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        self.config = config
+        self.resolved = resolved
+        self.plugins = plugins
+        self.engine = engine
+        self.trainer = trainer
+        self.resume = resume
+        self.show_progress = show_progress
+        self._stop_requested = False
+
+    # ------------------------------------------------------------------------------- setup
+
+    def _open_run(self) -> tuple[Path, dict[str, Any] | None]:
+        """Stage 1: the run folder — a new one, or the resumed run's own."""
+        resumed = resolve_resume(self.config, self.resume)
+        if resumed is None:
+            return create_run_dir(self.config), None
+        run_dir, checkpoint = resumed
+        state = read_loop_state(checkpoint)
+        load_trainer_state(checkpoint, self.trainer)
+        _restore_rng_state(state["python_rng"])
+        self._truncate_metrics(run_dir, state["step"])
+        log.info("resuming %s from step %d", run_dir, state["step"])
+        return run_dir, state
+
+    @staticmethod
+    def _truncate_metrics(run_dir: Path, step: int) -> None:
+        # Steps after the checkpoint are re-run; their earlier lines would be duplicates.
+        path = run_dir / "metrics.jsonl"
+        if path.exists():
+            kept = [
+                line for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step
+            ]
+            path.write_text("".join(line + "\n" for line in kept))
+
+    def _streams(self, reader: TaskReader) -> tuple[TaskStream, TaskStream | None]:
+        train = TaskStream(
+            reader, TRAIN_SPLIT, batch_size=self.config.rollout.batch_size, shuffle=True,
+            seed=self.config.experiment.seed, num_epochs=self.config.trainer.total_epochs,
+        )
+        wants_eval = self.config.eval.every_n_steps or self.config.eval.before_train or self.config.eval.after_train
+        validation = None
+        if wants_eval:
+            if VALIDATION_SPLIT not in reader.splits():
+                raise ConfigError(
+                    f"eval is configured but task reader {self.config.task_reader.type!r} has no "
+                    f"{VALIDATION_SPLIT!r} split; give it validation data or set eval.every_n_steps=0"
+                )
+            validation = TaskStream(
+                reader, VALIDATION_SPLIT, batch_size=self.config.eval.max_tasks or 1_000_000,
+                shuffle=False, num_epochs=1,
+            )
+        return train, validation
+
+    def _runner(self, gateway: Any, mode: str) -> RolloutRunner:
+        rollout = self.config.rollout
+        return RolloutRunner(
+            gateway=gateway,
+            make_workflow=self.make_workflow,
+            judger=self.judger,
+            tracker=self.tracker if mode == TRAIN_MODE else None,
+            settings=RolloutSettings(
+                num_repeat=rollout.num_repeat if mode == TRAIN_MODE else self.config.eval.num_repeat,
+                max_concurrency=rollout.max_concurrency,
+                episode_timeout=rollout.episode_timeout,
+                engine_error_retries=rollout.engine_error_retries,
+                seed=self.config.experiment.seed,
+                trainable_targets=self.trainable_targets,
+            ),
+            on_episode_end=self.plugins.episode_end,
+        )
+
+    # -------------------------------------------------------------------------------- run
+
+    def run(self) -> LoopResult:
+        return asyncio.run(self._run())
+
+    async def _run(self) -> LoopResult:
+        from ajet_core.gateway.core import Gateway
+
+        # 1. Run folder (and, on --resume, the trainer's and the loop's saved state).
+        run_dir, resumed_state = self._open_run()
+        checkpoints = CheckpointManager(run_dir, self.config.checkpoint.keep_last)
+
+        # 2. Plugins: where tasks come from, who scores them, how calls become samples.
+        reader = components.instantiate(self.resolved["task_reader"])
+        self.judger = components.instantiate(self.resolved["judger"])
+        self.tracker = components.instantiate(self.resolved["tracker"])
+        components.check_types(reader, self.judger)
+        workflow_class = components.resolve_workflow(self.config, self.plugins)
+        self.make_workflow = components.workflow_factory(self.config, workflow_class)
+        self.trainable_targets = components.trainable_targets(self.config, workflow_class)
+        train_stream, validation_stream = self._streams(reader)
+        loggers = components.build_loggers(self.config, self.plugins, run_dir)
+        start_step = 0
+        if resumed_state is not None:
+            train_stream.load_state_dict(resumed_state["train_stream"])
+            start_step = resumed_state["step"]
+
+        # 3. Gateways: training samples from the rollout config; eval honours eval sampling.
+        train_gateway = Gateway(self.engine, self.config, mode="train", plugins=self.plugins)
+        eval_gateway = Gateway(self.engine, self.config, mode="eval", plugins=self.plugins)
+        train_runner = self._runner(train_gateway, TRAIN_MODE)
+        eval_runner = self._runner(eval_gateway, EVAL_MODE)
+        self._install_interrupt_handler()
+
+        result = LoopResult(run_dir=run_dir, last_step=start_step)
+        total_steps = self.config.trainer.total_steps
+        step = start_step
+        try:
+            with self._progress(total_steps, start_step) as progress:
+                # 4. Baseline evaluation, so improvement is measured against the untrained model.
+                if self.config.eval.before_train and start_step == 0 and validation_stream is not None:
+                    metrics = await self._evaluate(eval_runner, validation_stream, step=0, run_dir=run_dir)
+                    self._log(loggers, 0, metrics, result)
+
+                # 5. Steps: rollout -> advantages -> update -> log -> eval -> checkpoint.
+                while not self._stop_requested and (total_steps is None or step < total_steps):
+                    tasks = train_stream.next_batch()
+                    if tasks is None:
+                        break  # trainer.total_epochs done
+                    step += 1
+                    metrics = await self._train_step(step, tasks, train_runner, train_stream, run_dir)
+                    if validation_stream is not None and self.config.eval.every_n_steps and step % self.config.eval.every_n_steps == 0:
+                        metrics.update(await self._evaluate(eval_runner, validation_stream, step=step, run_dir=run_dir))
+                    self._log(loggers, step, metrics, result)
+                    progress(step, metrics)
+                    if self.config.checkpoint.every_n_steps and step % self.config.checkpoint.every_n_steps == 0:
+                        checkpoints.save(step, self.trainer, self._loop_state(train_stream))
+                    result.last_step = step
+
+                # 6. The end (or Ctrl-C): a final checkpoint, then the closing evaluation.
+                last = checkpoints.latest()
+                if step > start_step and (last is None or last.name != f"step_{step:06d}"):
+                    checkpoints.save(step, self.trainer, self._loop_state(train_stream))
+                result.interrupted = self._stop_requested
+                if self.config.eval.after_train and validation_stream is not None and not self._stop_requested:
+                    metrics = await self._evaluate(eval_runner, validation_stream, step=step, run_dir=run_dir)
+                    self._log(loggers, step, metrics, result)
+        finally:
+            for logger in loggers:
+                logger.close()
+            reader.close()
+        return result
+
+    async def _train_step(
+        self, step: int, tasks: list, runner: RolloutRunner, stream: TaskStream, run_dir: Path
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        # a. Rollout: each task num_repeat times (one GRPO group per task).
+        episodes = await runner.run_tasks(tasks, step=step)
+        # b. Advantages per group; useless groups handled as configured.
+        kept, stats = assign_grpo_advantages(
+            episodes,
+            equal_reward_groups=self.config.rollout.equal_reward_groups,
+            min_valid_group_size=self.config.rollout.min_valid_group_size,
+        )
+        rounds = 0
+        while (
+            self.config.rollout.equal_reward_groups == "refill"
+            and stats.kept < len(tasks)
+            and rounds < MAX_REFILL_ROUNDS
+        ):
+            # Replace groups without signal by fresh tasks so the batch keeps its size.
+            extra = stream.take(len(tasks) - stats.kept)
+            if not extra:
+                break
+            rounds += 1
+            more = await runner.run_tasks(extra, step=step)
+            episodes.extend(more)
+            kept, stats = assign_grpo_advantages(
+                episodes, equal_reward_groups="drop",
+                min_valid_group_size=self.config.rollout.min_valid_group_size,
+            )
+        rollout_seconds = time.perf_counter() - started
+        samples: list[Sample] = [s for episode in kept for s in episode.samples]
+        metrics: dict[str, Any] = {}
+        metrics.update(rollout_metrics(episodes, rollout_seconds))
+        metrics.update(group_metrics(stats))
+        metrics.update(sample_metrics(samples, len(kept)))
+        # c. Update the policy. The engine serves the same module, so no weight copy is needed.
+        train_started = time.perf_counter()
+        if samples:
+            metrics.update(await asyncio.to_thread(self.trainer.train_step, samples))
+        metrics[m.TRAIN_SECONDS] = time.perf_counter() - train_started
+        metrics[m.STEP_SECONDS] = time.perf_counter() - started
+        write_step_records(run_dir, step, "train", episodes, self.config.logging)
+        return metrics
+
+    async def _evaluate(self, runner: RolloutRunner, stream: TaskStream, *, step: int, run_dir: Path) -> dict[str, Any]:
+        stream.load_state_dict({**stream.state_dict(), "epoch": 0, "offset": 0})
+        tasks = stream.next_batch() or []
+        episodes: list[EpisodeRecord] = await runner.run_tasks(tasks, step=step, mode=EVAL_MODE)
+        write_step_records(run_dir, step, "eval", episodes, self.config.logging)
+        return eval_metrics(episodes)
+
+    def _loop_state(self, stream: TaskStream) -> dict[str, Any]:
+        return {"train_stream": stream.state_dict(), "python_rng": _json_rng_state()}
+
+    def _log(self, loggers: list, step: int, metrics: dict[str, Any], result: LoopResult) -> None:
+        for logger in loggers:
+            logger.log(step, metrics)
+        result.history.append({"step": step, **metrics})
+        self.plugins.train_step_end(step, metrics)
+
+    # -------------------------------------------------------------------------- ctrl-c
+
+    def _install_interrupt_handler(self) -> None:
+        """First Ctrl-C: finish the current step, save a checkpoint, exit cleanly. Second: abort."""
+        try:
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGINT, self._on_interrupt)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+            pass
+
+    def _on_interrupt(self) -> None:
+        if self._stop_requested:
+            raise KeyboardInterrupt
+        self._stop_requested = True
+        log.warning("Ctrl-C: finishing this step, then saving a checkpoint (Ctrl-C again aborts)")
+
+    # ------------------------------------------------------------------------ progress
+
+    def _progress(self, total_steps: int | None, start_step: int):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def progress_bar():
+            if not self.show_progress:
+                yield lambda step, metrics: None
+                return
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            columns = [
+                TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(),
+                TextColumn("{task.fields[summary]}"), TimeElapsedColumn(),
+            ]
+            with Progress(*columns, transient=False) as bar:
+                task_id = bar.add_task("train", total=total_steps, completed=start_step, summary="")
+
+                def update(step: int, metrics: dict[str, Any]) -> None:
+                    summary = (
+                        f"reward {metrics.get(m.REWARD_MEAN, 0):.3f}  "
+                        f"success {metrics.get(m.SUCCESS_RATE, 0):.2f}  "
+                        f"tok/s {metrics.get(m.TOKENS_PER_SECOND, 0):.0f}"
+                    )
+                    bar.update(task_id, completed=step, summary=summary)
+
+                yield update
+
+        return progress_bar()

@@ -1,0 +1,53 @@
+"""``runs/<experiment>/<time>/``: one folder per run, never overwritten."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from ajet_core.config.loader import config_to_dict
+from ajet_core.config.models import AjetConfig
+from ajet_core.errors import ConfigError
+
+CONFIG_FILE = "config.yaml"
+RUN_INFO_FILE = "run.json"
+
+
+def create_run_dir(config: AjetConfig, *, now: float | None = None) -> Path:
+    """Make a fresh run folder. Two runs started in the same second get distinct folders; an
+    existing folder is never reused (``mkdir(exist_ok=False)``)."""
+    base = Path(config.experiment.output_dir) / config.experiment.name
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    for suffix in ("", *(f"-{i}" for i in range(2, 1000))):
+        candidate = base / f"{stamp}{suffix}"
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            continue
+        write_run_files(candidate, config)
+        return candidate
+    raise ConfigError(f"could not create a new run folder under {str(base)!r}; clean it up")
+
+
+def write_run_files(run_dir: Path, config: AjetConfig) -> None:
+    (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    info = {
+        "started": time.time(),
+        "argv": sys.argv,
+        "python": sys.version.split()[0],
+        "host": platform.node(),
+        "pid": os.getpid(),
+    }
+    (run_dir / RUN_INFO_FILE).write_text(json.dumps(info, indent=2))
+
+
+def latest_run_dir(config: AjetConfig) -> Path | None:
+    base = Path(config.experiment.output_dir) / config.experiment.name
+    runs = sorted((p for p in base.glob("*") if (p / CONFIG_FILE).exists()), key=lambda p: p.name)
+    return runs[-1] if runs else None

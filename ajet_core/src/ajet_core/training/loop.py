@@ -190,7 +190,8 @@ class TrainingLoop:
         # 2. Plugins: where tasks come from, who scores them, how calls become samples.
         reader = components.instantiate(self.resolved["task_reader"])
         self.judger = components.instantiate(self.resolved["judger"])
-        self.tracker = components.instantiate(self.resolved["tracker"])
+        # Trackers read their options from the core's tracker section.
+        self.tracker = self.resolved["tracker"].implementation.from_config(self.config)
         components.check_types(reader, self.judger)
         workflow_class = components.resolve_workflow(self.config, self.plugins)
         self.make_workflow = components.workflow_factory(self.config, workflow_class)

@@ -1,0 +1,1 @@
+"""Tools agents call during episodes (the tutorials' Python sandbox)."""

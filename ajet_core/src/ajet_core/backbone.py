@@ -37,6 +37,12 @@ class Backbone:
     def train(self, **kwargs: Any) -> Any:
         raise BackboneNotReady(self.name, "training")
 
+    def rollout(self, **kwargs: Any) -> Any:
+        raise BackboneNotReady(self.name, "rollout without training")
+
+    def evaluate(self, **kwargs: Any) -> Any:
+        raise BackboneNotReady(self.name, "evaluation")
+
 
 class BackboneNotReady(NotImplementedError):
     def __init__(self, backbone: str, what: str) -> None:

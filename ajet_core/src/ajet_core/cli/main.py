@@ -26,7 +26,7 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cli = CommandRegistry(sub)
     cli.add_command("train", "train the policy on a config", run_cmds.train, run_cmds.configure_train)
-    cli.add_command("rollout", "run episodes without training", run_cmds.rollout, run_cmds.add_config_arguments)
+    cli.add_command("rollout", "run episodes without training", run_cmds.rollout, run_cmds.configure_rollout)
     cli.add_command("eval", "evaluate a checkpoint, the base model or an endpoint", run_cmds.evaluate, run_cmds.configure_eval)
     plugins_parser = cli.add_command("plugins", "inspect installed plugins", plugins_cmd.list_plugins, plugins_cmd.configure)
     plugins_parser.set_defaults(json=False)

@@ -54,7 +54,7 @@ def train(args: argparse.Namespace) -> int:
 def rollout(args: argparse.Namespace) -> int:
     loaded, resolved = prepare_run(args)
     backbone = _backbone(loaded, resolved)
-    backbone.rollout(resolved=resolved)
+    backbone.rollout(resolved=resolved, split=args.split, num_tasks=args.num_tasks, num_repeat=args.num_repeat)
     return 0
 
 
@@ -77,6 +77,13 @@ def show_config(args: argparse.Namespace) -> int:
 def configure_train(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--resume", nargs="?", const="latest", help="resume from a run dir or checkpoint")
+
+
+def configure_rollout(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--split", default="train", help="which split's tasks to run (default: train)")
+    parser.add_argument("--num-tasks", type=int, default=None, help="how many tasks (default: rollout.batch_size)")
+    parser.add_argument("--num-repeat", type=int, default=1, help="episodes per task (default: 1)")
 
 
 def configure_eval(parser: argparse.ArgumentParser) -> None:

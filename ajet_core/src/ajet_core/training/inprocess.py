@@ -1,0 +1,138 @@
+"""Backbones that run in this process (``debug``): train, rollout and eval on one engine.
+
+A backbone subclasses :class:`InProcessBackbone` and provides ``build_engine()`` and
+``build_trainer(engine)``; this module supplies the commands around them. ``ajet rollout`` runs
+in one process with no subprocess and no Ray, so IDE breakpoints inside a workflow work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+from ajet_core.backbone import Backbone
+from ajet_core.config.models import AjetConfig
+from ajet_core.data.task_stream import TaskStream
+from ajet_core.engine import Engine
+from ajet_core.plugins.manager import PluginManager, get_plugin_manager
+from ajet_core.rollout.runner import EVAL_MODE, ROLLOUT_MODE, RolloutRunner, RolloutSettings
+from ajet_core.rollout.summary import eval_metrics
+from ajet_core.schema import EpisodeRecord, Sample
+from ajet_core.training import components
+from ajet_core.training.loop import LoopResult, TrainingLoop
+
+
+class Trainer(Protocol):
+    """What the core's training loop needs from a backbone's trainer."""
+
+    def train_step(self, samples: list[Sample]) -> dict[str, float]: ...
+
+    def save_checkpoint(self, path: Path) -> None: ...
+
+    def load_checkpoint(self, path: Path) -> None: ...
+
+
+class InProcessBackbone(Backbone):
+    def build_trainer(self, engine: Engine) -> Trainer:
+        raise NotImplementedError
+
+    def load_checkpoint_weights(self, engine: Engine, checkpoint: Path) -> None:
+        """Serve a checkpoint's weights (``ajet eval --checkpoint``)."""
+        trainer = self.build_trainer(engine)
+        from ajet_core.training.checkpoints import load_trainer_state
+
+        load_trainer_state(checkpoint, trainer)
+
+    def train(self, *, resume: str | None = None, resolved: dict[str, Any], plugins: PluginManager | None = None,
+              show_progress: bool = True) -> LoopResult:
+        engine = self.build_engine()
+        trainer = self.build_trainer(engine)
+        loop = TrainingLoop(
+            self.config, resolved, plugins or get_plugin_manager(),
+            engine=engine, trainer=trainer, resume=resume, show_progress=show_progress,
+        )
+        result = loop.run()
+        print(f"run folder: {result.run_dir}")
+        return result
+
+    def rollout(self, *, resolved: dict[str, Any], plugins: PluginManager | None = None,
+                split: str = "train", num_tasks: int | None = None, num_repeat: int = 1,
+                printer: Any = None) -> list[EpisodeRecord]:
+        engine = self.build_engine()
+        return asyncio.run(
+            run_episodes(self.config, resolved, plugins or get_plugin_manager(), engine,
+                         mode=ROLLOUT_MODE, split=split, num_tasks=num_tasks or self.config.rollout.batch_size,
+                         num_repeat=num_repeat, printer=printer or print_episode)
+        )
+
+    def evaluate(self, *, resolved: dict[str, Any], checkpoint: str | None = None, endpoint: str | None = None,
+                 plugins: PluginManager | None = None) -> dict[str, Any]:
+        if endpoint:
+            raise NotImplementedError(
+                "evaluating an external endpoint needs token-free episodes, which this release "
+                "does not have yet; evaluate a checkpoint or the base model"
+            )
+        engine = self.build_engine()
+        if checkpoint:
+            self.load_checkpoint_weights(engine, Path(checkpoint))
+        eval_config = self.config.eval
+        episodes = asyncio.run(
+            run_episodes(self.config, resolved, plugins or get_plugin_manager(), engine, mode=EVAL_MODE,
+                         split="validation", num_tasks=eval_config.max_tasks, num_repeat=eval_config.num_repeat,
+                         printer=None)
+        )
+        metrics = eval_metrics(episodes)
+        print(json.dumps(metrics, indent=2))
+        return metrics
+
+
+async def run_episodes(
+    config: AjetConfig, resolved: dict[str, Any], plugins: PluginManager, engine: Engine, *,
+    mode: str, split: str, num_tasks: int | None, num_repeat: int, printer: Any,
+) -> list[EpisodeRecord]:
+    from ajet_core.gateway.core import Gateway
+
+    reader = components.instantiate(resolved["task_reader"])
+    judger = components.instantiate(resolved["judger"])
+    tracker = resolved["tracker"].implementation.from_config(config)
+    workflow_class = components.resolve_workflow(config, plugins)
+    stream = TaskStream(reader, split, batch_size=num_tasks or 1_000_000, shuffle=False, num_epochs=1)
+    tasks = stream.next_batch() or []
+    gateway = Gateway(engine, config, mode="eval" if mode == EVAL_MODE else "rollout", plugins=plugins)
+    runner = RolloutRunner(
+        gateway=gateway,
+        make_workflow=components.workflow_factory(config, workflow_class),
+        judger=judger,
+        tracker=tracker,
+        settings=RolloutSettings(
+            num_repeat=num_repeat, max_concurrency=config.rollout.max_concurrency,
+            episode_timeout=config.rollout.episode_timeout, engine_error_retries=config.rollout.engine_error_retries,
+            seed=config.experiment.seed, trainable_targets=components.trainable_targets(config, workflow_class),
+        ),
+        on_episode_end=printer,
+    )
+    try:
+        return await runner.run_tasks(tasks, step=0, mode=mode)
+    finally:
+        reader.close()
+
+
+def print_episode(episode: EpisodeRecord) -> None:
+    """Each episode's conversation, reward and token counts, as ``ajet rollout`` shows them."""
+    from rich.console import Console
+    from rich.panel import Panel
+
+    console = Console()
+    lines = []
+    for call in episode.calls:
+        lines.append(f"[dim]-- call {call.call_id} agent={call.agent} prompt={len(call.prompt_ids)} "
+                     f"response={len(call.response_ids)} tokens, finish={call.finish_reason}[/dim]")
+        last = call.messages[-1] if call.messages else {}
+        lines.append(f"[cyan]{last.get('role', '?')}:[/cyan] {str(last.get('content', ''))[:500]}")
+        reply = (call.reply or {}).get("content") or json.dumps((call.reply or {}).get("tool_calls", ""))
+        lines.append(f"[green]assistant:[/green] {str(reply)[:500]}")
+    status = f"reward={episode.reward} success={episode.is_success}" if episode.ok else f"[red]failed: {episode.error}[/red]"
+    lines.append(f"[bold]{status}[/bold] samples={len(episode.samples)} drift_fallbacks={episode.drift_fallbacks}")
+    console.print(Panel("\n".join(lines), title=f"task {episode.task.task_id} / episode {episode.episode_id[:8]}"))

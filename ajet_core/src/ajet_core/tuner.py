@@ -114,12 +114,8 @@ class AjetTuner:
         self, agent_name: str = "default", target_tag: str | None = None, debug_model: str | None = None
     ) -> OpenAIEndpoint:
         """``.base_url``, ``.api_key`` and ``.model`` for raw HTTP or any OpenAI-compatible client."""
-        if self._gateway.base_url is None:
-            raise RuntimeError(
-                "as_oai_baseurl_apikey needs the gateway's HTTP server, which is not running; "
-                "start it with `await gateway.start_http()` (the rollout runner does), or use "
-                "as_raw_openai_sdk_client(), which also works in-process"
-            )
+        # Raw HTTP needs a socket: start the gateway's server on first use.
+        self._gateway.ensure_http()
         endpoint = self._endpoint(agent_name, target_tag, debug_model)
         return OpenAIEndpoint(endpoint.base_url, endpoint.api_key, endpoint.model)
 

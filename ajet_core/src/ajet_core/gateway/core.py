@@ -128,14 +128,19 @@ class Gateway:
         *,
         trainable_targets: list[str] | None = None,
         record: EpisodeRecord | None = None,
+        seed: int | None = None,
     ) -> EpisodeHandle:
-        """Start recording an episode; its tuner hands out clients bound to it."""
+        """Start recording an episode; its tuner hands out clients bound to it.
+
+        ``seed`` makes the episode's sampling reproducible: a request without its own ``seed``
+        samples with one derived from it and the call's index in the episode.
+        """
         from ajet_core.tuner import AjetTuner
 
         episode_id = episode_id or (record.episode_id if record else None) or uuid.uuid4().hex
         if episode_id in self._sessions:
             raise ValueError(f"episode {episode_id!r} is already open; close it first or use a new id")
-        session = EpisodeSession(episode_id, list(trainable_targets or []) or None, record=record)
+        session = EpisodeSession(episode_id, list(trainable_targets or []) or None, record=record, seed=seed)
         session.tuner = AjetTuner(self, session)
         self._sessions[episode_id] = session
         return EpisodeHandle(self, session)
@@ -312,7 +317,7 @@ class Gateway:
             max_tokens=max(1, min(max_tokens, room, budget)),
             stop=list(request.stop),
             stop_token_ids=list(self.renderer.facts.stop_token_ids),
-            seed=request.seed,
+            seed=request.seed if request.seed is not None else session.next_seed(),
         )
 
     # ------------------------------------------------------------------------- finishing
@@ -430,17 +435,28 @@ class Gateway:
             self._app = build_app(self)
         return self._app
 
-    async def start_http(self, host: str | None = None, port: int | None = None) -> str:
-        """Serve the app over HTTP on this event loop; returns the ``/v1`` base URL."""
-        from ajet_core.gateway.server import start_server
+    def ensure_http(self, host: str | None = None, port: int | None = None) -> str:
+        """Serve the app over HTTP on the running event loop; returns the ``/v1`` base URL.
 
-        if self._server is not None:
-            return self.base_url  # type: ignore[return-value]
-        settings = self.config.rollout.gateway
-        self._server, self._server_task, self.base_url = await start_server(
-            self.app, host or settings.host, settings.port if port is None else port
-        )
-        return self.base_url
+        Synchronous, so a tuner can start it on first use: the socket is bound and listening
+        before this returns (connections wait in the backlog until uvicorn accepts them).
+        """
+        from ajet_core.gateway.server import serve_on_running_loop
+
+        if self._server is None:
+            settings = self.config.rollout.gateway
+            self._server, self._server_task, self.base_url = serve_on_running_loop(
+                self.app, host or settings.host, settings.port if port is None else port
+            )
+        return self.base_url  # type: ignore[return-value]
+
+    async def start_http(self, host: str | None = None, port: int | None = None) -> str:
+        """Like :meth:`ensure_http`, and waits until the server accepts connections."""
+        from ajet_core.gateway.server import wait_started
+
+        base_url = self.ensure_http(host, port)
+        await wait_started(self._server, self._server_task)
+        return base_url
 
     async def stop_http(self) -> None:
         if self._server is None:

@@ -57,6 +57,15 @@ class EpisodeSession:
     keys: set[str] = field(default_factory=set)
     closed: bool = False
     tuner: AjetTuner | None = None
+    seed: int | None = None
+    _calls_started: int = 0
+
+    def next_seed(self) -> int | None:
+        """A per-call seed derived from the episode's, or None when it has none."""
+        if self.seed is None:
+            return None
+        self._calls_started += 1
+        return (self.seed * 1_000_003 + self._calls_started) % (2**31 - 1)
 
     def is_trainable(self, target_tag: str) -> bool:
         return not self.trainable_targets or target_tag in self.trainable_targets

@@ -75,7 +75,7 @@ async def stream_completion(
                 logprobs.extend(piece.logprobs)
                 if piece.finish_reason is not None:
                     finish_reason, matched_stop = piece.finish_reason, piece.matched_stop
-                    break
+                    continue
                 text = gateway._reply_text(ids, "length", None).rstrip("\ufffd")
                 visible = _held_back(text, markers)
                 if len(visible) > len(emitted) and visible.startswith(emitted):

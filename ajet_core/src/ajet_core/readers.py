@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import ClassVar
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -35,6 +36,18 @@ class TaskReader:
 
     def iter_tasks(self, split: str) -> Iterator[Task]:
         raise NotImplementedError
+
+    @asynccontextmanager
+    async def episode_env(self, task: Task, episode_id: str) -> AsyncIterator[tuple[Task, Any]]:
+        """What one episode of ``task`` runs against: yields ``(task, gym_env)``.
+
+        The rollout runner enters this before the workflow runs and leaves it after the judger,
+        passing the yielded task to both and ``gym_env`` as ``WorkflowTask.gym_env``. Readers
+        backed by an environment service create an instance here (the yielded task then carries
+        its first observation) and release it on exit, even when the episode fails or times out.
+        The default: the task unchanged, no environment.
+        """
+        yield task, None
 
     def close(self) -> None:
         """Release files, connections or environment instances."""

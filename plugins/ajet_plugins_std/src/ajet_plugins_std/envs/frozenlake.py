@@ -48,6 +48,30 @@ def _shortest_path(board: list[list[str]], start: tuple[int, int]) -> int | None
     return None
 
 
+def solve(board: list[str]) -> list[str]:
+    """A shortest list of moves from 'S' to 'G' avoiding holes (an oracle for tests and baselines)."""
+    grid = [list(row) for row in board]
+    start = next((r, row.index("S")) for r, row in enumerate(board) if "S" in row)
+    size = len(grid)
+    queue, came_from = deque([start]), {start: None}
+    while queue:
+        r, c = queue.popleft()
+        if grid[r][c] == "G":
+            moves = []
+            node = (r, c)
+            while came_from[node] is not None:
+                previous, move = came_from[node]
+                moves.append(move)
+                node = previous
+            return moves[::-1]
+        for name, (dr, dc) in MOVES.items():
+            nxt = (r + dr, c + dc)
+            if 0 <= nxt[0] < size and 0 <= nxt[1] < size and nxt not in came_from and grid[nxt[0]][nxt[1]] != "H":
+                came_from[nxt] = ((r, c), name)
+                queue.append(nxt)
+    raise ValueError("the goal cannot be reached on this board")
+
+
 def generate_map(seed: int, *, size: int = 4, frozen_prob: float = 0.8, max_steps: int = 8) -> list[str]:
     """A ``size`` x ``size`` map ('S' start, 'G' goal, 'F' frozen, 'H' hole) whose goal is
     reachable from the start in at most ``max_steps`` moves."""

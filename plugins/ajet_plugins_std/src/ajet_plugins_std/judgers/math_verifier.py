@@ -89,6 +89,7 @@ class MathVerifier:
 
     def __init__(self, *, timeout: float, workers: int = 1) -> None:
         self.timeout = timeout
+        self.workers = workers
         self._context = mp.get_context("spawn")  # no fork of a threaded parent
         self._idle: queue.Queue[_Worker | None] = queue.Queue()
         for _ in range(workers):
@@ -117,8 +118,13 @@ class MathVerifier:
             self._idle.put(worker)
 
     def warm_up(self) -> None:
-        """Start the workers now (the first comparison otherwise pays the start-up)."""
-        self.compare("1", "1")
+        """Start every worker now (the first comparisons otherwise pay the start-up)."""
+        slots = [self._idle.get() for _ in range(self.workers)]
+        try:
+            slots = [w if w is not None and w.process.is_alive() else _Worker(self._context) for w in slots]
+        finally:
+            for worker in slots:
+                self._idle.put(worker)
 
     def close(self) -> None:
         with self._lock:

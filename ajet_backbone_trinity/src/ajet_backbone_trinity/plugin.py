@@ -1,8 +1,14 @@
-"""Entry point of ajet-backbone-trinity: registrations only, no heavy imports."""
+"""Entry point of ajet-backbone-trinity: registrations only, no heavy imports.
+
+``requires`` is checked against installed metadata by the plugin manager, so ``ajet plugins list``
+reports "missing dependency" or "version mismatch" without importing trinity.
+"""
 
 from __future__ import annotations
 
 from ajet_core.hookspecs import hookimpl
+
+from ajet_backbone_trinity.environment import TRINITY_REQUIREMENT
 
 
 @hookimpl
@@ -11,6 +17,6 @@ def ajet_register_backbones(registry):
         "trinity",
         "ajet_backbone_trinity.backbone:TrinityBackbone",
         description="Trinity-RFT's asynchronous explorer/trainer on Ray",
-        requires=["trinity-rft>=0.6,<0.7"],
+        requires=[TRINITY_REQUIREMENT],
         install_hint="pip install 'ajet[trinity]' (trinity-rft 0.6.x; needs transformers>=5.12.1)",
     )

@@ -1,8 +1,14 @@
-"""Entry point of ajet-backbone-verl: registrations only, no heavy imports."""
+"""Entry point of ajet-backbone-verl: registrations only, no heavy imports.
+
+``requires`` is checked against installed metadata by the plugin manager, so ``ajet plugins list``
+reports "missing dependency" or "version mismatch" without importing verl.
+"""
 
 from __future__ import annotations
 
 from ajet_core.hookspecs import hookimpl
+
+from ajet_backbone_verl.environment import VERL_REQUIREMENT
 
 
 @hookimpl
@@ -11,6 +17,6 @@ def ajet_register_backbones(registry):
         "verl",
         "ajet_backbone_verl.backbone:VerlBackbone",
         description="verl on Ray: FSDP/Megatron training, vLLM/SGLang rollout",
-        requires=["verl>=0.9,<0.10"],
+        requires=[VERL_REQUIREMENT],
         install_hint="pip install 'ajet[verl]' (verl 0.9.x; needs transformers<5.11)",
     )

@@ -1,0 +1,40 @@
+# AgentJet developer commands. Every target creates the virtual environments it needs.
+#   make setup          create/update .venvs/main, .venvs/verl and .venvs/trinity
+#   make test           set up everything, then run each environment's tests (the CI command)
+#   make quickstart     set up main and run the quickstart
+# Single environments: make setup-main | setup-verl | setup-trinity, make test-main | test-verl |
+# test-trinity. Extra pytest arguments: make test-main PYTEST_ARGS="-k config -x".
+
+SHELL := /bin/bash
+PYTEST_ARGS ?=
+ENVS := main verl trinity
+
+.PHONY: setup test quickstart browser env-status clean-venvs help \
+	$(addprefix setup-,$(ENVS)) $(addprefix test-,$(ENVS))
+
+help:
+	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
+
+setup:
+	scripts/setup_env.sh all
+
+$(addprefix setup-,$(ENVS)): setup-%:
+	scripts/setup_env.sh $*
+
+test:
+	scripts/test.sh all $(if $(PYTEST_ARGS),-- $(PYTEST_ARGS))
+
+$(addprefix test-,$(ENVS)): test-%:
+	scripts/test.sh $* $(if $(PYTEST_ARGS),-- $(PYTEST_ARGS))
+
+quickstart:
+	scripts/quickstart.sh
+
+browser:
+	scripts/install_browser.sh
+
+env-status:
+	scripts/setup_env.sh status
+
+clean-venvs:
+	rm -rf .venvs

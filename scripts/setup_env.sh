@@ -22,12 +22,14 @@
 #
 # Every pip call sees torch==2.13.0 (constraints/<env>.txt and an explicit requirement): without
 # it a dependency pulls a ~2.5 GB CUDA build. pip's download cache is used (PIP_CACHE_DIR to move
-# it). Environment: AJET_VENVS_DIR (default <repo>/.venvs), AJET_PYTHON (default python3.11).
+# it). Environment: AJET_VENVS_DIR (default <repo>/.venvs), AJET_PYTHON (default python3.11,
+# else python3).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENVS_DIR=${AJET_VENVS_DIR:-$ROOT/.venvs}
-PYTHON=${AJET_PYTHON:-python3.11}
+# Python 3.11 is what the project is tested with (and what the local torch wheel is built for).
+PYTHON=${AJET_PYTHON:-$(command -v python3.11 || echo python3)}
 STAMP_NAME=.ajet-setup-stamp
 ALL_ENVS=(main verl trinity)
 
@@ -122,7 +124,7 @@ setup_one() {
     if [[ $status == missing ]]; then
         log "$env" "creating $venv with $PYTHON"
         "$PYTHON" -m venv "$venv"
-        "$venv/bin/python" -m pip install --quiet --upgrade pip
+        pip_install "$venv" --quiet --upgrade pip || die "could not upgrade pip in $venv"
     else
         log "$env" "updating existing $venv"
         rm -f "$venv/$STAMP_NAME"

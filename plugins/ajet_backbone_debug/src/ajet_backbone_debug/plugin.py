@@ -14,3 +14,11 @@ def ajet_register_backbones(registry):
         requires=["torch", "transformers"],
         install_hint="pip install ajet-backbone-debug",
     )
+
+
+@hookimpl
+def ajet_add_commands(cli):
+    # Dotted imports stay inside the handler so `ajet --help` never imports torch.
+    from ajet_backbone_debug import commands
+
+    cli.add_command("model", "build or import local models (tiny test model, SmolLM2)", commands.run, commands.configure)

@@ -53,6 +53,21 @@ class EngineError(RuntimeError):
     """The engine failed to serve a request; the rollout runner may retry the episode."""
 
 
+class ContextLengthExceeded(EngineError):
+    """The prompt leaves no room for a reply within ``max_model_len`` (HTTP 400 in the gateway).
+
+    Not worth retrying: the same prompt fails again.
+    """
+
+    def __init__(self, prompt_tokens: int, max_model_len: int) -> None:
+        super().__init__(
+            f"the prompt is {prompt_tokens} tokens but the engine's max_model_len is {max_model_len}, "
+            "leaving no room for a reply; shorten the conversation or raise model.max_model_len"
+        )
+        self.prompt_tokens = prompt_tokens
+        self.max_model_len = max_model_len
+
+
 @dataclass
 class GenerationChunk:
     """A piece of a streamed generation (see :class:`StreamingEngine`)."""

@@ -221,3 +221,15 @@ def test_client_errors_are_passed_on_and_release_reports_unknown_ids(env_server)
         client.step("missing", {"role": "assistant", "content": "up"})
     assert client.release("no-double-steps") is True
     assert client.release("no-double-steps") is False
+
+
+async def test_readers_without_an_environment_yield_the_task_unchanged(tmp_path):
+    # The core default of TaskReader.episode_env, which the rollout runner enters for every reader.
+    from ajet_plugins_std.readers.jsonl import JsonlReaderConfig, JsonlTaskReader
+
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"main_query": "hi"}\n', encoding="utf-8")
+    reader = JsonlTaskReader(JsonlReaderConfig(train_path=str(path)))
+    (task,) = reader.iter_tasks("train")
+    async with reader.episode_env(task, "e1") as (episode_task, gym_env):
+        assert episode_task is task and gym_env is None

@@ -216,3 +216,21 @@ def test_regex_fullmatch_and_escaping():
         RegexConfig()
     with pytest.raises(ValidationError, match="not a valid regular expression"):
         RegexConfig(pattern="([")
+
+
+def test_math_judger_works_from_a_script_without_a_main_guard(tmp_path):
+    # The workers are plain subprocesses: a user's script is never re-imported in them.
+    import subprocess
+    import sys
+
+    script = tmp_path / "judge_it.py"
+    script.write_text(
+        "from ajet_core.schema import Task\n"
+        "from ajet_core.workflow import WorkflowOutput\n"
+        "from ajet_plugins_std.judgers.math_answer import MathAnswerJudger\n"
+        "print('top level ran')\n"
+        "r = MathAnswerJudger().judge(Task(task_id='t', metadata={'answer': '2'}), WorkflowOutput(metadata={'final_answer': r'\\boxed{2}'}))\n"
+        "print(r.is_success)\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["top", "level", "ran", "True"]

@@ -4,7 +4,7 @@ Used by the llm_judge and generated-reader tests: the real gateway (rendering, s
 settings, recording) in front of the real tiny Qwen2 model (``ajet model init-tiny``'s build).
 The gateway runs on its own event loop in a background thread, as a separate service would.
 
-The engine is the debug backbone's when that package provides one; until then a plain
+The engine is the debug backbone's ``TransformersEngine`` when installed; otherwise a plain
 transformers engine below (greedy or sampled decoding with logprobs) drives the same model.
 """
 
@@ -75,11 +75,11 @@ class TransformersEngine:
 
 
 def _engine(model_dir: Path) -> Any:
-    try:  # the debug backbone's own engine, once it ships one
-        from ajet_backbone_debug.engine import TransformersEngine as DebugEngine  # type: ignore[import-not-found]
+    try:  # the debug backbone's own engine (continuous batching), where installed
+        from ajet_backbone_debug.engine import TransformersEngine as DebugEngine
     except ImportError:
         return TransformersEngine(model_dir)
-    return DebugEngine(model_dir)  # pragma: no cover - depends on the debug backbone's progress
+    return DebugEngine.from_path(str(model_dir), dtype="float32", device="cpu")
 
 
 class TinyModelEndpoint:
@@ -122,3 +122,4 @@ class TinyModelEndpoint:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(timeout=10)
+            getattr(self.gateway.engine, "close", lambda: None)()

@@ -1,0 +1,174 @@
+"""Samples -> right-padded micro-batches that fit a token budget, with per-token loss weights.
+
+Only tokens with ``loss_mask == 1`` are trained. Token ``i`` is predicted by the logits at
+position ``i - 1``, so each micro-batch lists, for every trained token, its row, the position whose
+logits predict it, its id, its old logprob, its advantage and its aggregation weight.
+
+The weights make gradient accumulation exact: the batch loss is ``sum(weight * token_loss)`` over
+all trained tokens of all micro-batches, so summing the micro-batch losses gives the loss of one
+big batch, however the samples are split.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from ajet_core.schema import Sample
+
+LossAgg = Literal["token_mean", "seq_mean"]
+
+
+@dataclass
+class MicroBatch:
+    input_ids: torch.Tensor  # (rows, width), right-padded
+    attention_mask: torch.Tensor  # (rows, width), 1 on real tokens
+    rows: torch.Tensor  # (n,) row of each trained token
+    positions: torch.Tensor  # (n,) position whose logits predict it (token index - 1)
+    targets: torch.Tensor  # (n,) the trained token ids
+    old_logprobs: torch.Tensor  # (n,) the engine's logprobs of those tokens
+    advantages: torch.Tensor  # (n,) the advantage of the token's sample
+    weights: torch.Tensor  # (n,) aggregation weight of each token's loss
+    sample_indices: list[int]  # which of the batch's samples are in here
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.targets.numel())
+
+    @property
+    def padded_tokens(self) -> int:
+        return int(self.input_ids.numel())
+
+
+@dataclass
+class PackedBatch:
+    micro_batches: list[MicroBatch]
+    num_samples: int  # samples with at least one trained token
+    num_tokens: int  # trained tokens in the whole batch (the token_mean normaliser)
+    dropped_samples: int  # samples with no trained token (nothing to learn from)
+
+
+def validate_samples(samples: Sequence[Sample], vocab_size: int | None = None) -> None:
+    """Reject malformed samples with an error that names the sample and the field."""
+    for index, sample in enumerate(samples):
+        where = f"sample {index} (episode {sample.episode_id!r}, calls {sample.call_ids})"
+        n = len(sample.input_ids)
+        if len(sample.loss_mask) != n or len(sample.old_logprobs) != n:
+            raise ValueError(
+                f"{where}: input_ids, loss_mask and old_logprobs must have the same length, got "
+                f"{n}, {len(sample.loss_mask)} and {len(sample.old_logprobs)}; old_logprobs are "
+                "aligned with input_ids (0.0 where loss_mask is 0)"
+            )
+        if n and sample.loss_mask[0]:
+            raise ValueError(
+                f"{where}: loss_mask[0] is 1, but the first token has no context to be predicted "
+                "from; a trained token must follow at least one prompt token"
+            )
+        if any(m not in (0, 1) for m in sample.loss_mask):
+            raise ValueError(f"{where}: loss_mask values must be 0 or 1")
+        if not math.isfinite(sample.advantage):
+            raise ValueError(f"{where}: advantage is {sample.advantage}; it must be finite")
+        for i, (m, lp) in enumerate(zip(sample.loss_mask, sample.old_logprobs)):
+            if m and not (math.isfinite(lp) and lp <= 1e-4):
+                raise ValueError(
+                    f"{where}: old_logprobs[{i}] = {lp} on a trained token; a logprob must be "
+                    "finite and <= 0"
+                )
+        if vocab_size is not None and n:
+            low, high = min(sample.input_ids), max(sample.input_ids)
+            if low < 0 or high >= vocab_size:
+                raise ValueError(
+                    f"{where}: token id {high if high >= vocab_size else low} is outside the "
+                    f"model's vocabulary [0, {vocab_size}); were the samples made with another "
+                    "model's tokenizer?"
+                )
+
+
+def plan_micro_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Group sample indices so that rows x longest row <= ``budget`` padded tokens.
+
+    Longest first, so each micro-batch's width is set by its first sample and padding stays
+    small. A sample longer than the budget gets a micro-batch of its own (it cannot be split
+    here; the tracker's ``max_sample_tokens`` bounds it).
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    groups: list[list[int]] = []
+    width = 0
+    for index in order:
+        if groups and (len(groups[-1]) + 1) * width <= budget:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+            width = lengths[index]
+    return groups
+
+
+def pack_samples(
+    samples: Sequence[Sample],
+    micro_batch_tokens: int,
+    loss_agg: LossAgg,
+    pad_token_id: int = 0,
+    device: torch.device | str = "cpu",
+) -> PackedBatch:
+    trained = [s for s in samples if any(s.loss_mask)]
+    num_tokens = sum(s.num_trained_tokens for s in trained)
+    micro_batches: list[MicroBatch] = []
+    for group in plan_micro_batches([len(s) for s in trained], micro_batch_tokens):
+        micro_batches.append(
+            _build(trained, group, loss_agg, num_tokens, len(trained), pad_token_id, device)
+        )
+    return PackedBatch(micro_batches, len(trained), num_tokens, len(samples) - len(trained))
+
+
+def _build(
+    samples: Sequence[Sample],
+    group: list[int],
+    loss_agg: LossAgg,
+    batch_tokens: int,
+    batch_samples: int,
+    pad_token_id: int,
+    device: torch.device | str,
+) -> MicroBatch:
+    width = max(len(samples[i]) for i in group)
+    input_ids = torch.full((len(group), width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(group), width), dtype=torch.long)
+    rows: list[int] = []
+    positions: list[int] = []
+    targets: list[int] = []
+    old: list[float] = []
+    advantages: list[float] = []
+    weights: list[float] = []
+    for row, index in enumerate(group):
+        sample = samples[index]
+        input_ids[row, : len(sample)] = torch.tensor(sample.input_ids, dtype=torch.long)
+        attention_mask[row, : len(sample)] = 1
+        # token_mean: one normaliser for the whole batch (so merged and per-call samples of the
+        # same episodes give the same loss); seq_mean: each sample's mean counts once.
+        if loss_agg == "token_mean":
+            weight = 1.0 / batch_tokens
+        else:
+            weight = 1.0 / (batch_samples * sample.num_trained_tokens)
+        for i, m in enumerate(sample.loss_mask):
+            if m:
+                rows.append(row)
+                positions.append(i - 1)
+                targets.append(sample.input_ids[i])
+                old.append(sample.old_logprobs[i])
+                advantages.append(sample.advantage)
+                weights.append(weight)
+    f32 = torch.float32
+    return MicroBatch(
+        input_ids=input_ids.to(device),
+        attention_mask=attention_mask.to(device),
+        rows=torch.tensor(rows, dtype=torch.long, device=device),
+        positions=torch.tensor(positions, dtype=torch.long, device=device),
+        targets=torch.tensor(targets, dtype=torch.long, device=device),
+        old_logprobs=torch.tensor(old, dtype=f32, device=device),
+        advantages=torch.tensor(advantages, dtype=f32, device=device),
+        weights=torch.tensor(weights, dtype=f32, device=device),
+        sample_indices=list(group),
+    )

@@ -1,0 +1,361 @@
+"""``PolicyTrainer``: token-level PPO-clip on the core's advantages, updating the served model.
+
+The trainer holds the very ``nn.Module`` the engine generates with and updates it in place, so
+the next rollout step samples from the new weights with no copy. It must not run while the
+engine is generating (the training loop alternates the two).
+
+One ``train_step`` reads top to bottom:
+
+1. pack the samples into right-padded micro-batches under ``micro_batch_tokens``, each trained
+   token carrying its aggregation weight (one normaliser for the whole batch);
+2. old logprobs: the engine's, or recomputed by the current weights when configured; their gap
+   to the trainer's own logprobs is the off-policy alarm (``logprob_gap``, ~0 on this backbone);
+3. reference logprobs for the KL term, only when ``kl_coef > 0``;
+4. ``ppo_epochs`` times: accumulate the gradients of all micro-batches (their losses sum to the
+   loss of one big batch), clip the gradient norm, take one AdamW step;
+5. advance the learning-rate schedule once per ``train_step``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from ajet_backbone_debug.training import checkpoint as ckpt
+from ajet_backbone_debug.training.batching import MicroBatch, PackedBatch, pack_samples, validate_samples
+from ajet_backbone_debug.training.lora import is_peft_model, wrap_with_lora
+from ajet_backbone_debug.training.logprobs import supports_selected_logits, token_logprobs
+from ajet_backbone_debug.training.loss import kl_low_variance, ppo_clip_loss
+from ajet_backbone_debug.training.schedule import build_scheduler
+from ajet_core import metrics as m
+from ajet_core.config.models import TrainerConfig
+from ajet_core.schema import Sample
+
+MixedPrecision = Literal["no", "bf16"]
+
+# Metric names (docs/metrics.md); the first group is defined in ajet_core.metrics.
+_NAMES = {
+    "loss": m.LOSS,
+    "pg_loss": m.PG_LOSS,
+    "kl": m.KL,
+    "clip_frac": m.CLIP_FRACTION,
+    "grad_norm": m.GRAD_NORM,
+    "lr": m.LEARNING_RATE,
+    "entropy": m.ENTROPY,
+    "logprob_gap": m.LOGPROB_GAP,
+    "logprob_gap_max": "train/logprob_gap_max",
+    "num_tokens": "train/tokens",
+    "num_micro_batches": "train/micro_batches",
+    "skipped_steps": "train/skipped_steps",
+}
+
+
+def _named(stats: dict[str, float]) -> dict[str, float]:
+    return {_NAMES.get(k, k): v for k, v in stats.items()}
+
+
+class PolicyTrainer:
+    """Train ``model`` (a transformers causal LM, the engine's own module) on ``Sample`` batches.
+
+    Args:
+        model: the served causal LM. With ``config.lora.rank > 0`` LoRA adapters are injected
+            into it in place and only they train; a ``peft.PeftModel`` is accepted as is.
+        config: the run's ``trainer`` section.
+        temperature: the rollout temperature the engine sampled with; logprobs are
+            ``log_softmax(logits / temperature)`` on both sides.
+        tokenizer: saved next to checkpoints and exports when given.
+        total_steps: number of ``train_step`` calls in the run (needed by linear/cosine
+            schedules); defaults to ``config.total_steps``.
+        mixed_precision: ``"bf16"`` runs the forward/backward under bf16 autocast (weights and
+            optimizer state stay in their own dtype; logprobs are computed in float32).
+        compute_entropy: report the policy's mean entropy on the trained positions.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        config: TrainerConfig,
+        *,
+        temperature: float,
+        tokenizer: Any = None,
+        total_steps: int | None = None,
+        mixed_precision: MixedPrecision = "no",
+        compute_entropy: bool = True,
+    ) -> None:
+        if not temperature > 0:
+            raise ValueError(
+                f"rollout.temperature={temperature}: training needs sampled tokens with "
+                "logprobs log_softmax(logits / T), so T must be > 0 (greedy decoding is for eval)"
+            )
+        if mixed_precision not in ("no", "bf16"):
+            raise ValueError(f"mixed_precision={mixed_precision!r} is not known; use 'no' or 'bf16'")
+        self.config = config
+        self.temperature = float(temperature)
+        self.tokenizer = tokenizer
+        self.compute_entropy = compute_entropy
+        self.autocast_dtype = torch.bfloat16 if mixed_precision == "bf16" else None
+        self.step = 0
+
+        # The model: trained in place. With LoRA, `self.model` is still the served module (its
+        # linear layers now carry adapters) and `self.peft_model` the wrapper that saves/merges.
+        self.peft_model: Any = None
+        self._reference: Any = None
+        if is_peft_model(model):
+            self.peft_model = model
+            self.model = model.get_base_model()
+        elif config.lora.rank > 0:
+            self.peft_model = wrap_with_lora(model, config.lora)
+            self.model = model
+        else:
+            self.model = model
+            for parameter in model.parameters():
+                parameter.requires_grad_(True)
+            if config.kl_coef > 0:
+                # A frozen copy of the starting weights; with LoRA the reference is the same
+                # model with its adapters switched off, so no copy is needed there.
+                self._reference = copy.deepcopy(model).eval().requires_grad_(False)
+        self._fast_logits = supports_selected_logits(self.model)
+        self.device = next(self.model.parameters()).device
+        self.vocab_size = self.model.get_output_embeddings().weight.shape[0] if self._fast_logits else None
+
+        # AdamW; biases and norm weights (1-D) get no weight decay, as is usual for transformers.
+        trainable = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        if not trainable:
+            raise ValueError("the model has no trainable parameters (all have requires_grad=False)")
+        groups = [
+            {"params": [p for _, p in trainable if p.ndim >= 2], "weight_decay": config.weight_decay},
+            {"params": [p for _, p in trainable if p.ndim < 2], "weight_decay": 0.0},
+        ]
+        self.optimizer = torch.optim.AdamW(
+            [g for g in groups if g["params"]], lr=config.lr, betas=tuple(config.betas)
+        )
+        self.scheduler = build_scheduler(
+            self.optimizer,
+            config.lr_scheduler,
+            config.warmup_steps,
+            total_steps if total_steps is not None else config.total_steps,
+        )
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def is_lora(self) -> bool:
+        return self.peft_model is not None
+
+    def trainable_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
+        return [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+
+    def train_step(self, samples: Sequence[Sample]) -> dict[str, float]:
+        """One policy update on ``samples``; returns the step's metrics.
+
+        A batch without any trained token changes nothing and reports ``num_tokens = 0``.
+        """
+        packed = self._pack(samples)
+        if packed.num_tokens == 0:
+            return _named({"num_tokens": 0.0, "skipped_steps": 1.0, "lr": self.lr})
+        lr = self.lr
+        epoch_stats: list[dict[str, float]] = []
+        skipped = 0
+        with self._mode(train=True):
+            # 2-3. Old and reference logprobs, fixed for all PPO epochs of this step.
+            old, gap = self._old_logprobs(packed)
+            ref = self._reference_logprobs(packed) if self.config.kl_coef > 0 else None
+            # 4. PPO epochs: one optimizer step per pass over the whole batch.
+            for epoch in range(self.config.ppo_epochs):
+                self.optimizer.zero_grad(set_to_none=True)
+                stats = self._accumulate(packed, old, ref, measure_gap=gap is None and epoch == 0)
+                grad_norm = torch.nn.utils.clip_grad_norm_(
+                    [p for _, p in self.trainable_parameters()], self.config.grad_clip
+                )
+                stats["grad_norm"] = float(grad_norm)
+                if math.isfinite(stats["grad_norm"]):
+                    self.optimizer.step()
+                else:  # a NaN/inf gradient would poison the weights and Adam's moments
+                    skipped += 1
+                epoch_stats.append(stats)
+                if gap is None:
+                    gap = (stats.pop("logprob_gap"), stats.pop("logprob_gap_max"))
+            self.optimizer.zero_grad(set_to_none=True)
+        # 5. The schedule advances once per train_step.
+        self.scheduler.step()
+        self.step += 1
+        metrics = {k: sum(s[k] for s in epoch_stats) / len(epoch_stats) for k in epoch_stats[0]}
+        metrics.update(
+            lr=lr,
+            logprob_gap=gap[0],
+            logprob_gap_max=gap[1],
+            num_tokens=float(packed.num_tokens),
+            num_micro_batches=float(len(packed.micro_batches)),
+            skipped_steps=float(skipped),
+        )
+        return _named(metrics)
+
+    def compute_gradients(self, samples: Sequence[Sample]) -> dict[str, float]:
+        """Accumulate the gradient of the batch loss into ``.grad`` without stepping.
+
+        The same computation as the first PPO epoch of ``train_step``; tests and benchmarks use
+        it to compare the losses and gradients of differently built samples.
+        """
+        packed = self._pack(samples)
+        self.optimizer.zero_grad(set_to_none=True)
+        if packed.num_tokens == 0:
+            return _named({"loss": 0.0, "num_tokens": 0.0})
+        with self._mode(train=True):
+            old, gap = self._old_logprobs(packed)
+            ref = self._reference_logprobs(packed) if self.config.kl_coef > 0 else None
+            stats = self._accumulate(packed, old, ref, measure_gap=gap is None)
+        if gap is not None:
+            stats.update(logprob_gap=gap[0], logprob_gap_max=gap[1])
+        stats["num_tokens"] = float(packed.num_tokens)
+        stats["num_micro_batches"] = float(len(packed.micro_batches))
+        return _named(stats)
+
+    @torch.no_grad()
+    def sample_logprobs(self, samples: Sequence[Sample]) -> list[list[float]]:
+        """The current policy's logprobs of each sample's trained tokens (eval mode, no grad)."""
+        packed = self._pack(samples)
+        trained = [s for s in samples if any(s.loss_mask)]
+        out: dict[int, list[float]] = {}
+        with self._mode(train=False):
+            for mb in packed.micro_batches:
+                logp, _ = self._logprobs(self.model, mb)
+                for row, index in enumerate(mb.sample_indices):
+                    out[index] = logp[mb.rows == row].tolist()
+        result, k = [], 0
+        for sample in samples:
+            if any(sample.loss_mask):
+                result.append(out[k])
+                k += 1
+            else:
+                result.append([])
+        assert k == len(trained)
+        return result
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    # Checkpoints: see `checkpoint.py` for the format.
+    def state_dict(self) -> dict[str, Any]:
+        return ckpt.trainer_state_dict(self)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        ckpt.load_trainer_state_dict(self, state)
+
+    def save(self, directory: str | Path) -> Path:
+        return ckpt.save_checkpoint(self, directory)
+
+    def load(self, directory: str | Path) -> None:
+        ckpt.load_checkpoint(self, directory)
+
+    # The names the core's CheckpointManager calls.
+    save_checkpoint = save
+    load_checkpoint = load
+
+    def export(self, directory: str | Path) -> Path:
+        """Write a full model directory (LoRA merged) that plain transformers loads."""
+        from ajet_backbone_debug.export import export_trainer_model
+
+        return export_trainer_model(self, directory)
+
+    # ------------------------------------------------------------------ internals
+
+    def _pack(self, samples: Sequence[Sample]) -> PackedBatch:
+        validate_samples(samples, self.vocab_size)
+        return pack_samples(
+            samples, self.config.micro_batch_tokens, self.config.loss_agg, device=self.device
+        )
+
+    def _logprobs(
+        self, model: Any, mb: MicroBatch, with_entropy: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return token_logprobs(
+            model, mb, self.temperature, self._fast_logits, self.autocast_dtype, with_entropy
+        )
+
+    @contextlib.contextmanager
+    def _mode(self, train: bool) -> Iterator[None]:
+        """Put the model in train/eval mode and restore the engine's mode afterwards."""
+        was_training = self.model.training
+        self.model.train(train)
+        try:
+            yield
+        finally:
+            self.model.train(was_training)
+
+    @torch.no_grad()
+    def _old_logprobs(
+        self, packed: PackedBatch
+    ) -> tuple[list[torch.Tensor], tuple[float, float] | None]:
+        """Old logprobs per micro-batch, and their gap when recomputed here (else None)."""
+        if not self.config.recompute_logprobs:
+            return [mb.old_logprobs for mb in packed.micro_batches], None
+        recomputed, total, worst = [], 0.0, 0.0
+        with self._mode(train=False):
+            for mb in packed.micro_batches:
+                logp, _ = self._logprobs(self.model, mb)
+                diff = (logp - mb.old_logprobs).abs()
+                total += float(diff.sum())
+                worst = max(worst, float(diff.max()))
+                recomputed.append(logp)
+        return recomputed, (total / packed.num_tokens, worst)
+
+    @torch.no_grad()
+    def _reference_logprobs(self, packed: PackedBatch) -> list[torch.Tensor]:
+        if self.peft_model is not None:
+            context = self.peft_model.disable_adapter()
+            reference = self.model
+        else:
+            context = contextlib.nullcontext()
+            reference = self._reference
+        with context:
+            return [self._logprobs(reference, mb)[0] for mb in packed.micro_batches]
+
+    def _accumulate(
+        self,
+        packed: PackedBatch,
+        old: list[torch.Tensor],
+        ref: list[torch.Tensor] | None,
+        measure_gap: bool,
+    ) -> dict[str, float]:
+        """Backward every micro-batch's share of the batch loss; return the batch's stats."""
+        cfg = self.config
+        sums = {"loss": 0.0, "pg_loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "entropy": 0.0}
+        gap_sum, gap_max = 0.0, 0.0
+        for index, mb in enumerate(packed.micro_batches):
+            logp, entropy = self._logprobs(self.model, mb, with_entropy=self.compute_entropy)
+            pg, clipped = ppo_clip_loss(
+                logp, old[index], mb.advantages, cfg.clip_ratio_low, cfg.clip_ratio_high
+            )
+            per_token = pg
+            if ref is not None:
+                kl = kl_low_variance(logp, ref[index])
+                per_token = pg + cfg.kl_coef * kl
+                sums["kl"] += float((mb.weights * kl.detach()).sum())
+            loss = (mb.weights * per_token).sum()
+            loss.backward()
+            sums["loss"] += float(loss.detach())
+            sums["pg_loss"] += float((mb.weights * pg.detach()).sum())
+            sums["clip_frac"] += float(clipped.sum())
+            if entropy is not None:
+                sums["entropy"] += float(entropy.sum())
+            if measure_gap:
+                diff = (logp.detach() - mb.old_logprobs).abs()
+                gap_sum += float(diff.sum())
+                gap_max = max(gap_max, float(diff.max()))
+        stats = dict(sums)
+        stats["clip_frac"] /= packed.num_tokens
+        if self.compute_entropy:
+            stats["entropy"] /= packed.num_tokens
+        else:
+            del stats["entropy"]
+        if measure_gap:
+            stats["logprob_gap"] = gap_sum / packed.num_tokens
+            stats["logprob_gap_max"] = gap_max
+        return stats

@@ -1,0 +1,302 @@
+"""TransformersEngine: the debug backbone's implementation of :class:`ajet_core.engine.Engine`.
+
+A background thread owns the model and runs the decode loop:
+
+1. admit waiting requests: prefill each alone (KV cache + first token) and join the batch;
+2. one decode step for every running row (one forward pass on the left-padded batch);
+3. sample each row with its own parameters and RNG, record the token and its logprob;
+4. finish rows on EOS / stop token / stop string / max tokens and return them to their callers.
+
+Requests that arrive while the batch decodes join it at the next step (continuous batching). The
+event loops of the callers never run model code, so a gateway stays responsive while it decodes.
+The served module is ``engine.model``; a trainer on the same device updates it in place inside
+``with engine.paused():`` (or through :meth:`update_weights`), and the next step uses the new
+weights with no copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
+
+import torch
+
+from ajet_backbone_debug.engine.batch import RunningBatch
+from ajet_backbone_debug.engine.request import Request
+from ajet_backbone_debug.engine.sampling import check_params, choose_token
+from ajet_core.engine import (
+    ContextLengthExceeded,
+    EngineError,
+    Generation,
+    GenerationChunk,
+    SamplingParams,
+)
+
+
+class TransformersEngine:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        max_model_len: int | None = None,
+        max_batch_size: int = 32,
+        seed: int = 0,
+        eos_token_ids: Iterable[int] | None = None,
+    ) -> None:
+        """``eos_token_ids`` overrides the ids read from the model and tokenizer; an empty list
+        generates until ``max_tokens`` (fixed-length benchmarks, long requests in tests)."""
+        self.model = model.eval()
+        self._tokenizer = tokenizer
+        limit = getattr(model.config, "max_position_embeddings", None) or max_model_len or 4096
+        self._max_model_len = min(max_model_len or limit, limit)
+        self.max_batch_size = max_batch_size
+        self.device = next(model.parameters()).device
+        self.vocab_size = model.get_output_embeddings().weight.shape[0]
+        self.eos_ids = (
+            self._eos_ids(model, tokenizer) if eos_token_ids is None else frozenset(eos_token_ids)
+        )
+        # Seeds for requests without one: reproducible per engine, different per request.
+        self._seeds = torch.Generator().manual_seed(seed)
+        self._pending: deque[tuple[Request, list[int]]] = deque()
+        self._wake = threading.Condition()
+        # Held for each step of the decode loop; hold it to change the weights between steps.
+        self._weights = threading.RLock()
+        self._batch = RunningBatch()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        # transformers 5.x names the KV-cache argument `cache`; earlier versions `past_key_values`.
+        import inspect
+
+        params = inspect.signature(model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        self.steps = 0  # decode steps run (diagnostics and tests)
+        self.max_rows_seen = 0
+
+    # -- construction ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_path(
+        cls,
+        path: str,
+        dtype: str = "auto",
+        device: str = "auto",
+        max_model_len: int | None = None,
+        trust_remote_code: bool = False,
+        **kwargs: Any,
+    ) -> TransformersEngine:
+        """Load ``path`` (a local HF model directory or a ``.gguf`` file) and serve it."""
+        from ajet_backbone_debug.models.loading import fix_chatml_special_tokens, load_model, load_tokenizer
+
+        tokenizer = load_tokenizer(path, trust_remote_code)
+        model = load_model(path, dtype, device, trust_remote_code)
+        if str(path).endswith(".gguf"):
+            fix_chatml_special_tokens(tokenizer, model)
+        return cls(model, tokenizer, max_model_len=max_model_len, **kwargs)
+
+    @staticmethod
+    def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+        ids: set[int] = set()
+        for source in (getattr(model, "generation_config", None), model.config, tokenizer):
+            value = getattr(source, "eos_token_id", None) if source is not None else None
+            if isinstance(value, int):
+                ids.add(value)
+            elif isinstance(value, (list, tuple)):
+                ids.update(int(v) for v in value)
+        return frozenset(ids)
+
+    # -- the Engine protocol --------------------------------------------------------------------
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    @property
+    def max_model_len(self) -> int:
+        return self._max_model_len
+
+    async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
+        request = self._submit(prompt_ids, sampling, stream=False)
+        try:
+            kind, *payload = await request.queue.get()
+        finally:
+            request.cancelled = not request.finished
+        if kind == "error":
+            raise payload[0]
+        finish, matched = payload
+        return Generation(list(request.token_ids), list(request.logprobs), finish, matched)
+
+    async def generate_stream(self, prompt_ids: list[int], sampling: SamplingParams) -> AsyncIterator[GenerationChunk]:
+        """Tokens as they are sampled; the last chunk carries ``finish_reason``."""
+        request = self._submit(prompt_ids, sampling, stream=True)
+        try:
+            while True:
+                kind, *payload = await request.queue.get()
+                if kind == "tokens":
+                    ids, logprobs = payload
+                    # Merge whatever else is already queued, so a slow reader gets fewer chunks.
+                    while not request.queue.empty() and request.queue._queue[0][0] == "tokens":  # type: ignore[attr-defined]
+                        _, more_ids, more_lps = request.queue.get_nowait()
+                        ids, logprobs = ids + more_ids, logprobs + more_lps
+                    yield GenerationChunk(ids, logprobs)
+                elif kind == "error":
+                    raise payload[0]
+                else:
+                    yield GenerationChunk([], [], finish_reason=payload[0], matched_stop=payload[1])
+                    return
+        finally:
+            request.cancelled = not request.finished
+
+    # -- weights --------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[Any]:
+        """Hold the decode loop between steps (e.g. around ``optimizer.step()``); yields the model."""
+        with self._weights:
+            yield self.model
+
+    def update_weights(self, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+        """Load new weights between decode steps. With no argument it only waits for a step
+        boundary: a trainer that updated ``engine.model`` in place needs nothing more."""
+        with self._weights:
+            if state_dict is not None:
+                with torch.no_grad():
+                    self.model.load_state_dict(state_dict, strict=False)
+
+    def close(self) -> None:
+        """Stop the decode thread; waiting callers get an EngineError."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    # -- submission (caller's thread) -----------------------------------------------------------
+
+    def _submit(self, prompt_ids: list[int], sampling: SamplingParams, stream: bool) -> Request:
+        if self._closed:
+            raise EngineError("the engine is closed")
+        check_params(sampling)
+        prompt = [int(t) for t in prompt_ids]
+        if not prompt:
+            raise ValueError("prompt_ids is empty; render at least one message")
+        bad = [t for t in prompt if not 0 <= t < self.vocab_size]
+        if bad:
+            raise ValueError(f"prompt_ids holds ids outside the vocabulary [0, {self.vocab_size}): {bad[:5]}")
+        if len(prompt) >= self._max_model_len:
+            raise ContextLengthExceeded(len(prompt), self._max_model_len)
+        seed = sampling.seed if sampling.seed is not None else int(torch.randint(2**62, (1,), generator=self._seeds))
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        request = Request(
+            prompt_ids=prompt,
+            params=sampling,
+            generator=generator,
+            loop=asyncio.get_running_loop(),
+            queue=asyncio.Queue(),
+            stream=stream,
+            stop_ids=self.eos_ids | frozenset(sampling.stop_token_ids),
+            max_new_tokens=min(sampling.max_tokens, self._max_model_len - len(prompt)),
+            tokenizer=self._tokenizer,
+        )
+        with self._wake:
+            self._pending.append((request, prompt))
+            self._start_thread()
+            self._wake.notify()
+        return request
+
+    def _start_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="ajet-engine-decode", daemon=True)
+            self._thread.start()
+
+    # -- the decode loop (its own thread) -------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._closed and not self._pending and not len(self._batch):
+                    self._wake.wait()
+                if self._closed:
+                    self._fail_all(EngineError("the engine was closed while serving this request"))
+                    return
+                admitted = []
+                while self._pending and len(self._batch) + len(admitted) < self.max_batch_size:
+                    admitted.append(self._pending.popleft())
+            try:
+                with self._weights, torch.inference_mode():
+                    for request, prompt in admitted:
+                        if not request.cancelled:
+                            self._prefill(request, prompt)
+                    if len(self._batch):
+                        self._decode_step()
+            except Exception as exc:  # noqa: BLE001 - every waiting caller must hear about it
+                failure = EngineError(f"generation failed: {type(exc).__name__}: {exc}")
+                failure.__cause__ = exc
+                for request, _ in admitted:
+                    if not request.finished:
+                        self._finish(request, error=failure)
+                for request in self._batch.rows:
+                    self._finish(request, error=failure)
+                self._batch = RunningBatch()
+
+    def _prefill(self, request: Request, prompt: list[int]) -> None:
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        ids = torch.tensor([prompt], device=self.device)
+        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1, **{self._cache_arg: cache})
+        token, logprob = choose_token(out.logits[0, -1].float(), request.params, request.generator)
+        ended = request.add(token, logprob)
+        if ended is not None:
+            self._finish(request, *ended)
+            return
+        # The DynamicCache is filled in place by the forward pass.
+        self._batch.join(request, cache, len(prompt), token, self.device)
+        self.max_rows_seen = max(self.max_rows_seen, len(self._batch))
+
+    def _decode_step(self) -> None:
+        batch = self._batch
+        mask = torch.cat([batch.mask, torch.ones_like(batch.mask[:, :1])], dim=1)
+        out = self.model(
+            input_ids=batch.last_tokens[:, None],
+            attention_mask=mask,
+            position_ids=batch.positions[:, None],
+            use_cache=True,
+            **{self._cache_arg: batch.cache},
+        )
+        batch.mask = mask
+        logits = out.logits[:, -1].float()
+        self.steps += 1
+        keep, tokens = [], []
+        for row, request in enumerate(batch.rows):
+            if request.cancelled:
+                request.finished = True
+                continue
+            token, logprob = choose_token(logits[row], request.params, request.generator)
+            ended = request.add(token, logprob)
+            if ended is not None:
+                self._finish(request, *ended)
+                continue
+            keep.append(row)
+            tokens.append(token)
+        batch.positions = batch.positions + 1
+        batch.last_tokens = torch.tensor([0] * len(batch.rows), device=self.device)
+        for row, token in zip(keep, tokens):
+            batch.last_tokens[row] = token
+        batch.keep(keep)
+
+    def _finish(self, request: Request, finish: str | None = None, matched: str | None = None,
+                error: Exception | None = None) -> None:
+        request.finished = True
+        request.emit(("error", error) if error is not None else ("done", finish, matched))
+
+    def _fail_all(self, error: Exception) -> None:
+        for request, _ in self._pending:
+            self._finish(request, error=error)
+        self._pending.clear()
+        for request in self._batch.rows:
+            self._finish(request, error=error)
+        self._batch = RunningBatch()

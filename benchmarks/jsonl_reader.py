@@ -73,6 +73,8 @@ def main() -> None:
             )
             if r["rows"] != args.rows:
                 sys.exit(f"expected {args.rows} tasks, got {r['rows']}")
+            if r["peak_rss_mb"] > 200:
+                sys.exit(f"{mode}: peak RSS {r['peak_rss_mb']:.0f} MB is over the 200 MB limit")
 
 
 if __name__ == "__main__":

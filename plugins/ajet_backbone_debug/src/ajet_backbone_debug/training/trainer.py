@@ -1,8 +1,10 @@
 """``PolicyTrainer``: token-level PPO-clip on the core's advantages, updating the served model.
 
 The trainer holds the very ``nn.Module`` the engine generates with and updates it in place, so
-the next rollout step samples from the new weights with no copy. It must not run while the
-engine is generating (the training loop alternates the two).
+the next rollout step samples from the new weights with no copy. Pass ``exclusive=
+engine.paused`` so that a step holds the engine's decode loop while it switches the module to
+train mode and changes its weights (the loop alternates rollout and training anyway; this makes
+an overlap safe rather than silently wrong).
 
 One ``train_step`` reads top to bottom:
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,6 +77,8 @@ class PolicyTrainer:
         mixed_precision: ``"bf16"`` runs the forward/backward under bf16 autocast (weights and
             optimizer state stay in their own dtype; logprobs are computed in float32).
         compute_entropy: report the policy's mean entropy on the trained positions.
+        exclusive: a context-manager factory held around each step and each checkpoint load,
+            e.g. ``TransformersEngine.paused``, so the engine never decodes mid-update.
     """
 
     def __init__(
@@ -87,6 +91,7 @@ class PolicyTrainer:
         total_steps: int | None = None,
         mixed_precision: MixedPrecision = "no",
         compute_entropy: bool = True,
+        exclusive: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
     ) -> None:
         if not temperature > 0:
             raise ValueError(
@@ -99,6 +104,7 @@ class PolicyTrainer:
         self.temperature = float(temperature)
         self.tokenizer = tokenizer
         self.compute_entropy = compute_entropy
+        self._exclusive = exclusive or contextlib.nullcontext
         self.autocast_dtype = torch.bfloat16 if mixed_precision == "bf16" else None
         self.step = 0
 
@@ -162,7 +168,7 @@ class PolicyTrainer:
         lr = self.lr
         epoch_stats: list[dict[str, float]] = []
         skipped = 0
-        with self._mode(train=True):
+        with self._exclusive(), self._mode(train=True):
             # 2-3. Old and reference logprobs, fixed for all PPO epochs of this step.
             old, gap = self._old_logprobs(packed)
             ref = self._reference_logprobs(packed) if self.config.kl_coef > 0 else None
@@ -206,7 +212,7 @@ class PolicyTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         if packed.num_tokens == 0:
             return _named({"loss": 0.0, "num_tokens": 0.0})
-        with self._mode(train=True):
+        with self._exclusive(), self._mode(train=True):
             old, gap = self._old_logprobs(packed)
             ref = self._reference_logprobs(packed) if self.config.kl_coef > 0 else None
             stats = self._accumulate(packed, old, ref, measure_gap=gap is None)
@@ -222,7 +228,7 @@ class PolicyTrainer:
         packed = self._pack(samples)
         trained = [s for s in samples if any(s.loss_mask)]
         out: dict[int, list[float]] = {}
-        with self._mode(train=False):
+        with self._exclusive(), self._mode(train=False):
             for mb in packed.micro_batches:
                 logp, _ = self._logprobs(self.model, mb)
                 for row, index in enumerate(mb.sample_indices):
@@ -246,13 +252,15 @@ class PolicyTrainer:
         return ckpt.trainer_state_dict(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        ckpt.load_trainer_state_dict(self, state)
+        with self._exclusive():
+            ckpt.load_trainer_state_dict(self, state)
 
     def save(self, directory: str | Path) -> Path:
         return ckpt.save_checkpoint(self, directory)
 
     def load(self, directory: str | Path) -> None:
-        ckpt.load_checkpoint(self, directory)
+        with self._exclusive():
+            ckpt.load_checkpoint(self, directory)
 
     # The names the core's CheckpointManager calls.
     save_checkpoint = save

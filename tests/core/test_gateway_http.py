@@ -143,6 +143,7 @@ def _error(response, status, param=None, code=None):
         ({"messages": USER, "temperature": "hot"}, "temperature"),
         ({"messages": USER, "temperature": 3}, "temperature"),
         ({"messages": USER, "top_p": 1.5}, "top_p"),
+        ({"messages": USER, "top_p": 0}, "top_p"),
         ({"messages": USER, "max_tokens": 0}, "max_tokens"),
         ({"messages": USER, "max_completion_tokens": "many"}, "max_completion_tokens"),
         ({"messages": USER, "stop": 5}, "stop"),

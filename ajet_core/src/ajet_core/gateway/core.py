@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ajet_core.chat.prefix import PromptBuilder, PromptPlan
 from ajet_core.chat.render import ChatRenderer, TemplateError
 from ajet_core.config.models import AjetConfig
-from ajet_core.engine import EngineError, SamplingParams
+from ajet_core.engine import ContextLengthExceeded, EngineError, SamplingParams
 from ajet_core.gateway.episode import (
     ClientBinding,
     EpisodeRecording,
@@ -247,6 +247,10 @@ class Gateway:
         except GatewayError as exc:
             self._note_error(binding, exc)
             raise
+        except ContextLengthExceeded as exc:
+            error = context_length_error(exc.prompt_tokens, exc.max_model_len)
+            self._note_error(binding, error)
+            raise error from exc
         except EngineError as exc:
             error = GatewayError(503, f"the policy engine failed: {exc}", type="server_error", code="engine_error")
             self._note_error(binding, error)
@@ -282,13 +286,7 @@ class Gateway:
         limit = self.engine.max_model_len
         room = limit - len(plan.prompt_ids)
         if room <= 0:
-            raise GatewayError(
-                400,
-                f"This model's maximum context length is {limit} tokens, but the messages are "
-                f"{len(plan.prompt_ids)} tokens. Shorten the conversation or raise model.max_model_len.",
-                param="messages",
-                code="context_length_exceeded",
-            )
+            raise context_length_error(len(plan.prompt_ids), limit)
         return _Prepared(builder, plan, self._sampling(request, room, session), started)
 
     def _sampling(self, request: ChatRequest, room: int, session: EpisodeSession) -> SamplingParams:
@@ -471,6 +469,17 @@ class Gateway:
 
     def stats_json(self) -> dict[str, Any]:
         return self.stats.to_json() | {"open_episodes": len(self._sessions)}
+
+
+def context_length_error(prompt_tokens: int, limit: int) -> GatewayError:
+    return GatewayError(
+        400,
+        f"This model's maximum context length is {limit} tokens, but the messages are "
+        f"{prompt_tokens} tokens, leaving no room for a reply. Shorten the conversation or raise "
+        "model.max_model_len.",
+        param="messages",
+        code="context_length_exceeded",
+    )
 
 
 def new_call_id() -> str:

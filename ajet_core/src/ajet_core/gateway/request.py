@@ -41,14 +41,15 @@ class ChatRequest:
         return bool(self.tools) and self.tool_choice != "none"
 
 
-def _number(body: dict, key: str, low: float, high: float) -> float | None:
+def _number(body: dict, key: str, low: float, high: float, *, low_open: bool = False) -> float | None:
     value = body.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise bad_request(f"'{key}' must be a number, got {value!r}", key)
-    if not low <= value <= high:
-        raise bad_request(f"'{key}' must be between {low} and {high}, got {value}", key)
+    if not low <= value <= high or (low_open and value == low):
+        bound = f"greater than {low}" if low_open else f"at least {low}"
+        raise bad_request(f"'{key}' must be {bound} and at most {high}, got {value}", key)
     return float(value)
 
 
@@ -140,7 +141,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
         tools=tools,
         tool_choice=_tool_choice(body.get("tool_choice"), tools),
         temperature=_number(body, "temperature", 0.0, 2.0),
-        top_p=_number(body, "top_p", 0.0, 1.0),
+        top_p=_number(body, "top_p", 0.0, 1.0, low_open=True),
         max_tokens=max_tokens,
         stop=_stop(body.get("stop")),
         seed=seed,

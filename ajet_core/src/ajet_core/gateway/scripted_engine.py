@@ -28,6 +28,7 @@ class ScriptedEngine:
         stream_delay: float = 0.0,
     ) -> None:
         self._tokenizer = tokenizer
+        self._fixed = None if callable(reply) else reply
         self._reply = reply if callable(reply) else (lambda _prompt, text=reply: text)
         self._max_model_len = max_model_len
         self._eot = tokenizer.convert_tokens_to_ids(end_of_turn)
@@ -44,7 +45,8 @@ class ScriptedEngine:
         return self._max_model_len
 
     def _reply_ids(self, prompt_ids: list[int]) -> list[int]:
-        text = self._reply(self._tokenizer.decode(prompt_ids))
+        # A fixed reply skips decoding the prompt: the benchmark's engine must cost nothing.
+        text = self._fixed if self._fixed is not None else self._reply(self._tokenizer.decode(prompt_ids))
         ids = self._cache.get(text)
         if ids is None:
             ids = self._cache[text] = list(self._tokenizer.encode(text, add_special_tokens=False)) + [self._eot]

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from ajet_core.engine import EngineError
+from ajet_core.engine import ContextLengthExceeded, EngineError
 from ajet_core.gateway.errors import GatewayError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -93,6 +93,10 @@ async def stream_completion(
     except Exception as exc:  # noqa: BLE001 - headers are sent: report the error in-band
         if isinstance(exc, GatewayError):
             error = exc
+        elif isinstance(exc, ContextLengthExceeded):
+            from ajet_core.gateway.core import context_length_error
+
+            error = context_length_error(exc.prompt_tokens, exc.max_model_len)
         elif isinstance(exc, EngineError):
             error = GatewayError(503, f"the policy engine failed: {exc}", type="server_error", code="engine_error")
         else:

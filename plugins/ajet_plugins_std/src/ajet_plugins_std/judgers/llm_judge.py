@@ -20,7 +20,6 @@ import asyncio
 import json
 import re
 from collections import OrderedDict
-from typing import Any
 
 from pydantic import Field, model_validator
 

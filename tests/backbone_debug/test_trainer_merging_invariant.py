@@ -16,7 +16,9 @@ import torch
 from ajet_backbone_debug.training.trainer import PolicyTrainer
 from ajet_core import metrics as m
 from ajet_core.config.models import TrainerConfig
-from ajet_core.schema import Sample
+from ajet_core.schema import EpisodeRecord, LlmCall, Sample, Task
+from ajet_core.tracking.per_call import PerCallTracker
+from ajet_core.tracking.timeline_merge import TimelineMergeTracker
 
 from .trainer_support import (  # noqa: F401 - one_torch_thread is an autouse fixture
     one_torch_thread,
@@ -41,10 +43,11 @@ def _turn_delta(tokenizer, text: str) -> list[int]:
 
 
 def build_episode(model, tokenizer, turns: list[str], advantage: float, seed: int, episode: str):
-    """Sample a multi-turn episode with the model; return (per-call samples, merged sample)."""
+    """Sample a multi-turn episode with the model; return (per-call samples, merged sample, calls)."""
     generator = torch.Generator().manual_seed(seed)
     prompt = chat_prompt(tokenizer, turns[0])
     per_call: list[Sample] = []
+    calls: list[LlmCall] = []
     ids, mask, old = list(prompt), [0] * len(prompt), [0.0] * len(prompt)
     for index in range(len(turns)):
         response, logprobs = sample_continuation(model, ids, 6, TEMPERATURE, generator)
@@ -60,13 +63,18 @@ def build_episode(model, tokenizer, turns: list[str], advantage: float, seed: in
                 call_ids=[f"{episode}-call{index}"],
             )
         )
+        calls.append(
+            LlmCall(call_id=f"{episode}-call{index}", agent="agent", target_tag="agent", trainable=True,
+                    prompt_ids=list(ids), response_ids=response, response_logprobs=logprobs,
+                    temperature=TEMPERATURE, finish_reason="length", messages=[])
+        )
         ids, mask, old = ids + response, mask + [1] * len(response), old + logprobs
         if index + 1 < len(turns):
             delta = _turn_delta(tokenizer, turns[index + 1])
             ids, mask, old = ids + delta, mask + [0] * len(delta), old + [0.0] * len(delta)
     merged = Sample(ids, mask, old, advantage=advantage, episode_id=episode,
                     call_ids=[c for s in per_call for c in s.call_ids])
-    return per_call, merged
+    return per_call, merged, calls
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +84,15 @@ def episodes(tiny):
     two = build_episode(model, tokenizer, ["What is 3+4?", "Sure?"], -0.5, seed=2, episode="e2")
     per_call = one[0] + two[0]
     merged = [one[1], two[1]]
-    return per_call, merged
+    records = [
+        EpisodeRecord(episode_id=e, task=Task(), calls=calls, advantage=adv)
+        for e, calls, adv in (("e1", one[2], 1.0), ("e2", two[2], -0.5))
+    ]
+    return per_call, merged, records
 
 
 def test_episode_is_built_as_claimed(episodes):
-    per_call, merged = episodes
+    per_call, merged, _ = episodes
     assert len(per_call) == 5 and len(merged) == 2
     # Each earlier call's prompt + reply is a prefix of the merged sample, trained on the same tokens.
     for sample in per_call:
@@ -92,7 +104,7 @@ def test_episode_is_built_as_claimed(episodes):
 @pytest.mark.parametrize("micro_batch_tokens", [100_000, 48])
 def test_per_call_and_merged_give_the_same_loss_and_gradients(tiny, episodes, micro_batch_tokens):
     model, _ = tiny
-    per_call, merged = episodes
+    per_call, merged, _ = episodes
     trainer = PolicyTrainer(
         model, TrainerConfig(loss_agg="token_mean", micro_batch_tokens=micro_batch_tokens),
         temperature=TEMPERATURE,
@@ -104,7 +116,7 @@ def test_per_call_and_merged_give_the_same_loss_and_gradients(tiny, episodes, mi
 def test_invariant_holds_with_kl_and_lora(tiny_model_dir):
     # A fresh model: LoRA injects its adapters into the model object in place.
     model, tokenizer = load_tiny(tiny_model_dir)
-    per_call, merged = build_episode(model, tokenizer, ["Hello!", "More."], 0.7, seed=4, episode="e3")
+    per_call, merged, _ = build_episode(model, tokenizer, ["Hello!", "More."], 0.7, seed=4, episode="e3")
     trainer = PolicyTrainer(
         model, TrainerConfig(kl_coef=0.1, lora={"rank": 4, "alpha": 8}), temperature=TEMPERATURE
     )
@@ -119,7 +131,24 @@ def test_invariant_holds_with_kl_and_lora(tiny_model_dir):
 def test_seq_mean_breaks_the_invariant(tiny, episodes):
     """Why the invariant needs token-mean: sequence-mean weighs the samples, not the tokens."""
     model, _ = tiny
-    per_call, merged = episodes
+    per_call, merged, _ = episodes
     trainer = PolicyTrainer(model, TrainerConfig(loss_agg="seq_mean"), temperature=TEMPERATURE)
     with pytest.raises(AssertionError):
         assert_same_loss_and_gradients(trainer, per_call, merged)
+
+
+def test_core_trackers_samples_satisfy_the_invariant(tiny, episodes):
+    """The same episodes through the core's per_call and timeline_merge trackers."""
+    model, _ = tiny
+    hand_per_call, hand_merged, records = episodes
+    per_call = [s for r in records for s in PerCallTracker().build_samples(r)]
+    merged = [s for r in records for s in TimelineMergeTracker().build_samples(r)]
+    # The trackers build exactly the samples described above.
+    assert [(s.input_ids, s.loss_mask, s.old_logprobs, s.advantage) for s in per_call] == [
+        (s.input_ids, s.loss_mask, s.old_logprobs, s.advantage) for s in hand_per_call
+    ]
+    assert [(s.input_ids, s.loss_mask, s.old_logprobs) for s in merged] == [
+        (s.input_ids, s.loss_mask, s.old_logprobs) for s in hand_merged
+    ]
+    trainer = PolicyTrainer(model, TrainerConfig(loss_agg="token_mean"), temperature=TEMPERATURE)
+    assert_same_loss_and_gradients(trainer, per_call, merged)

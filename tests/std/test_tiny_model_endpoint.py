@@ -82,3 +82,33 @@ def test_generated_reader_makes_tasks_through_the_gateway(endpoint, tmp_path):
     again = GeneratedTaskReader(GeneratedReaderConfig(**options))
     assert [t.model_dump() for t in again.iter_tasks("train")] == [t.model_dump() for t in reader.iter_tasks("train")]
     assert again.stats["cached_chunks"] == 2 and len(endpoint.calls()) == calls_before + 2
+
+
+async def test_frozenlake_episode_over_the_env_service_with_the_tiny_model(endpoint, env_server):
+    """The whole env-service path with a real model: the reader's episode_env creates an instance,
+    the model (over the gateway) answers each observation, gym_env.astep moves, the env_service
+    judger scores, and the instance is released."""
+    import httpx
+    import openai
+
+    from ajet_plugins_std.judgers.env_service import EnvServiceJudger
+    from ajet_plugins_std.readers.env_service import EnvServiceReaderConfig, EnvServiceTaskReader
+
+    reader = EnvServiceTaskReader(EnvServiceReaderConfig(url=env_server, env_type="frozenlake"))
+    task = next(iter(reader.iter_tasks("validation")))
+    client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key)
+    calls_before = len(endpoint.calls())
+    async with reader.episode_env(task, "tiny-frozenlake") as (episode_task, gym_env):
+        messages = list(episode_task.init_messages)
+        for turn in range(8):
+            reply = await client.chat.completions.create(model=endpoint.model, messages=messages, max_tokens=16, temperature=0)
+            text = reply.choices[0].message.content or ""
+            observation, reward, done, info = await gym_env.astep({"role": "assistant", "content": text})
+            messages += [{"role": "assistant", "content": text}, {"role": "user", "content": observation}]
+            if done:
+                break
+        result = await EnvServiceJudger().ajudge(episode_task, WorkflowOutput())
+    await client.close()
+    assert result.reward in (0.0, 1.0) and result.is_success == (result.reward == 1.0)
+    assert len(endpoint.calls()) - calls_before == turn + 1
+    assert httpx.get(f"{env_server}/health").json()["instances"] == 0

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ajet_core.judging import Judger
+from ajet_core.readers import TaskReader
 from ajet_core.schema import EpisodeRecord, Sample, Task
 from ajet_core.workflow import Workflow, WorkflowOutput, WorkflowTask
 
@@ -96,6 +97,7 @@ class RolloutRunner:
         settings: RolloutSettings,
         on_episode_end: Callable[[EpisodeRecord], None] | None = None,
         is_engine_error: Callable[[BaseException, Any], bool] | None = None,
+        reader: TaskReader | None = None,
     ) -> None:
         self.gateway = gateway
         self.make_workflow = make_workflow
@@ -104,6 +106,8 @@ class RolloutRunner:
         self.settings = settings
         self.on_episode_end = on_episode_end
         self.is_engine_error = is_engine_error or recorded_engine_error
+        # The reader may give each episode an environment instance (env-service readers).
+        self.reader = reader if reader is not None else TaskReader()
 
     async def run_tasks(
         self, tasks: Sequence[Task], *, step: int, mode: str = TRAIN_MODE, num_repeat: int | None = None
@@ -149,6 +153,28 @@ class RolloutRunner:
     ) -> tuple[EpisodeRecord, bool]:
         record = EpisodeRecord(episode_id=uuid.uuid4().hex, task=task, group_key=group_key, step=step)
         record.metadata["draw"] = draw
+        engine_failed = False
+        try:
+            async with self.reader.episode_env(task, record.episode_id) as (episode_task, gym_env):
+                record.task = episode_task
+                engine_failed = await self._run_workflow(
+                    record, gym_env, group_key=group_key, draw=draw, attempt=attempt,
+                    batch_index=batch_index, thread_index=thread_index,
+                )
+        except Exception as exc:  # noqa: BLE001 - an environment that fails fails this episode only
+            if record.error is None:
+                record.error = f"episode environment failed: {type(exc).__name__}: {exc}"
+                record.error_traceback = traceback.format_exc()
+        record.finished_at = time.time()
+        return record, engine_failed
+
+    async def _run_workflow(
+        self, record: EpisodeRecord, gym_env: Any, *, group_key: str, draw: int, attempt: int,
+        batch_index: int, thread_index: int,
+    ) -> bool:
+        """Run the workflow against its own gateway session, then judge it (inside the episode's
+        environment, so an env-service judger can still evaluate the instance)."""
+        task = record.task
         session = self.gateway.open_episode(
             record.episode_id,
             trainable_targets=self.settings.trainable_targets,
@@ -156,7 +182,7 @@ class RolloutRunner:
         )
         workflow_task = WorkflowTask(
             env_type=task.env_type, task_id=task.task_id, task_thread_index=thread_index,
-            task_batch_index=batch_index, episode_uuid=record.episode_id, task=task,
+            task_batch_index=batch_index, episode_uuid=record.episode_id, task=task, gym_env=gym_env,
         )
         output: Any = None
         error: BaseException | None = None
@@ -178,11 +204,9 @@ class RolloutRunner:
             record.calls = list(recording.calls)
             record.drift_fallbacks = recording.drift_fallbacks
             record.metadata["gateway"] = recording.summary()
-        engine_failed = error is not None and self.is_engine_error(error, recording)
         if record.error is None:
             await self._finish(record, output)
-        record.finished_at = time.time()
-        return record, engine_failed
+        return error is not None and self.is_engine_error(error, recording)
 
     async def _finish(self, record: EpisodeRecord, output: Any) -> None:
         """Judge the output and build samples; any problem becomes the episode's error."""

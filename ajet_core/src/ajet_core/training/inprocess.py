@@ -112,6 +112,7 @@ async def run_episodes(
             seed=config.experiment.seed, trainable_targets=components.trainable_targets(config, workflow_class),
         ),
         on_episode_end=printer,
+        reader=reader,
     )
     try:
         return await runner.run_tasks(tasks, step=0, mode=mode)

@@ -173,6 +173,7 @@ class TrainingLoop:
                 trainable_targets=self.trainable_targets,
             ),
             on_episode_end=self.plugins.episode_end,
+            reader=self.reader,
         )
 
     # -------------------------------------------------------------------------------- run
@@ -188,7 +189,7 @@ class TrainingLoop:
         checkpoints = CheckpointManager(run_dir, self.config.checkpoint.keep_last)
 
         # 2. Plugins: where tasks come from, who scores them, how calls become samples.
-        reader = components.instantiate(self.resolved["task_reader"])
+        reader = self.reader = components.instantiate(self.resolved["task_reader"])
         self.judger = components.instantiate(self.resolved["judger"])
         # Trackers read their options from the core's tracker section.
         self.tracker = self.resolved["tracker"].implementation.from_config(self.config)

@@ -28,6 +28,7 @@ def list_plugins(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="AgentJet plugins")
@@ -36,10 +37,9 @@ def list_plugins(args: argparse.Namespace) -> int:
     for info in plugins:
         registers = "\n".join(f"{kind}: {', '.join(names)}" for kind, names in sorted(info.registers.items()))
         style = "red" if info.status != STATUS_OK else ("yellow" if info.unavailable else None)
-        table.add_row(
-            info.name, info.distribution or "-", info.version or "-", registers or "-",
-            _status_text(info), style=style,
-        )
+        cells = (info.name, info.distribution or "-", info.version or "-", registers or "-", _status_text(info))
+        # Escaped: install hints such as "pip install 'ajet[verl]'" are not rich markup.
+        table.add_row(*(escape(cell) for cell in cells), style=style)
     Console().print(table)
     return 0
 

@@ -28,11 +28,16 @@ plain render and the fallback is reported with a reason (drift diagnostics). Rea
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from ajet_core.chat.messages import canonical_message, canonical_tool_calls, canonical_tools
 from ajet_core.chat.render import ChatRenderer
+
+
+# How many calls with the same messages (retries of one prompt) are remembered for matching.
+SAME_PROMPT_CALLS_KEPT = 16
 
 
 @dataclass
@@ -72,22 +77,27 @@ class PromptBuilder:
 
     def __init__(self, renderer: ChatRenderer) -> None:
         self.renderer = renderer
-        self._calls: list[_PastCall] = []
+        # Past calls by the rolling hash of their message list: finding the earlier calls a
+        # request extends costs one dict lookup per message, however many calls came before.
+        # Each bucket keeps the latest calls with that exact message list (retries, forks).
+        self._by_messages: dict[int, deque[_PastCall]] = {}
 
     def build(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> PromptPlan:
         renderer = self.renderer
         full_text = renderer.render_text(messages, tools, add_generation_prompt=True)
         canon = [canonical_message(m) for m in messages]
-        candidates = [
-            past
-            for past in self._calls
-            if len(past.canon) < len(canon) and canon[: len(past.canon)] == past.canon
-        ]
+        candidates: list[_PastCall] = []
+        hashes = _prefix_hashes(canon)
+        for length in range(len(canon) - 1, 0, -1):
+            found = self._by_messages.get(hashes[length - 1], ())
+            candidates = [p for p in found if len(p.canon) == length and p.canon == canon[:length]]
+            if candidates:
+                break
         if not candidates:
             return PromptPlan(renderer.encode(full_text), full_text)
-        longest = max(len(p.canon) for p in candidates)
+        longest = len(candidates[0].canon)
         # Most recent first: a retry of the same prompt is matched by its own reply.
-        candidates = [p for p in reversed(candidates) if len(p.canon) == longest]
+        candidates.reverse()
         next_message = messages[longest]
         if next_message["role"] != "assistant":
             # A new branch from the earlier prompt (e.g. a retry with a new user turn): not an
@@ -138,10 +148,11 @@ class PromptBuilder:
         closing: ReplyClosing,
         reply: dict[str, Any],
     ) -> None:
-        self._calls.append(
+        canon = [canonical_message(m) for m in messages]
+        self._by_messages.setdefault(_prefix_hashes(canon)[-1], deque(maxlen=SAME_PROMPT_CALLS_KEPT)).append(
             _PastCall(
                 call_id=call_id,
-                canon=[canonical_message(m) for m in messages],
+                canon=canon,
                 tools_canon=canonical_tools(tools),
                 prompt_text=plan.prompt_text,
                 prompt_ids=plan.prompt_ids,
@@ -152,6 +163,15 @@ class PromptBuilder:
                 reply_calls_canon=canonical_tool_calls(reply.get("tool_calls")),
             )
         )
+
+
+def _prefix_hashes(canon: list[tuple]) -> list[int]:
+    """hashes[k] identifies canon[: k + 1] (equality is still checked on a hit)."""
+    hashes, current = [], 0
+    for message in canon:
+        current = hash((current, message))
+        hashes.append(current)
+    return hashes
 
 
 def _reply_matches(past: _PastCall, message: dict[str, Any]) -> bool:

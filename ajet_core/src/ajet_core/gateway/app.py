@@ -38,11 +38,13 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def build_app(gateway: Gateway) -> Starlette:
     async def chat_completions(request: Request) -> Response:
-        started = time.perf_counter()
         try:
             binding = gateway.authorize(_api_key(request))
+            raw = await request.body()
+            # The gateway's own time starts here: reading the body is the transport's.
+            started = time.perf_counter()
             try:
-                body = json.loads(await request.body())
+                body = json.loads(raw)
             except ValueError as exc:
                 raise bad_request(f"the request body is not valid JSON: {exc}") from None
             result = await gateway.complete(binding, body, started=started)

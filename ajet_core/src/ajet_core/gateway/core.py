@@ -238,12 +238,16 @@ class Gateway:
                 return self._stream(binding, request, prepared)
             engine_started = time.perf_counter()
             generation = await self.engine.generate(prepared.plan.prompt_ids, prepared.sampling)
-            engine_seconds = time.perf_counter() - engine_started
+            engine_finished = time.perf_counter()
             call = self._finish(
                 binding, request, prepared, generation.token_ids, generation.logprobs,
-                generation.finish_reason, generation.matched_stop, engine_seconds,
+                generation.finish_reason, generation.matched_stop,
             )
-            return self._completion_body(call, request)
+            body = self._completion_body(call, request)
+            # Added latency: the gateway's own work before and after the engine, not the time
+            # this request spent waiting for the event loop while other requests ran.
+            self.stats.overheads.append((engine_started - started) + (time.perf_counter() - engine_finished))
+            return body
         except GatewayError as exc:
             self._note_error(binding, exc)
             raise
@@ -344,7 +348,6 @@ class Gateway:
         logprobs: list[float],
         finish_reason: str,
         matched_stop: str | None,
-        engine_seconds: float,
         call_id: str | None = None,
     ) -> LlmCall:
         session, plan = binding.session, prepared.plan
@@ -390,7 +393,6 @@ class Gateway:
             session.calls.append(call)
             session.generated_tokens += len(sampled_ids)
         self.stats.calls += 1
-        self.stats.overheads.append(call.latency - engine_seconds)
         return call
 
     def _completion_body(self, call: LlmCall, request: ChatRequest) -> dict[str, Any]:

@@ -67,7 +67,6 @@ async def stream_completion(
     finish_reason, matched_stop = "length", None
     emitted = ""
     engine = gateway.engine
-    engine_started = time.perf_counter()
     try:
         if hasattr(engine, "generate_stream"):
             async for piece in engine.generate_stream(prepared.plan.prompt_ids, prepared.sampling):
@@ -85,10 +84,8 @@ async def stream_completion(
             generation = await engine.generate(prepared.plan.prompt_ids, prepared.sampling)
             ids, logprobs = generation.token_ids, generation.logprobs
             finish_reason, matched_stop = generation.finish_reason, generation.matched_stop
-        engine_seconds = time.perf_counter() - engine_started
         call = gateway._finish(
-            binding, request, prepared, ids, logprobs, finish_reason, matched_stop, engine_seconds,
-            call_id=call_id,
+            binding, request, prepared, ids, logprobs, finish_reason, matched_stop, call_id=call_id
         )
     except Exception as exc:  # noqa: BLE001 - headers are sent: report the error in-band
         if isinstance(exc, GatewayError):

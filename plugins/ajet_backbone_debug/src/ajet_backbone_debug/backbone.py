@@ -17,6 +17,8 @@ class DebugBackboneConfig(BackboneConfig):
     max_batch_size: int = Field(default=32, gt=0)
     # Seed of the engine's per-request RNGs for requests that bring no seed.
     engine_seed: int | None = None
+    # torch threads of the decode thread; None keeps torch's default (one per core).
+    engine_threads: int | None = Field(default=None, gt=0)
 
 
 class DebugBackbone(Backbone):
@@ -43,6 +45,7 @@ class DebugBackbone(Backbone):
             trust_remote_code=model.trust_remote_code,
             max_batch_size=options.max_batch_size,
             seed=seed,
+            num_threads=options.engine_threads,
         )
 
     def train(self, **kwargs: Any) -> Any:

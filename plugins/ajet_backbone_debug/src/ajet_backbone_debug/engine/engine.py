@@ -46,14 +46,19 @@ class TransformersEngine:
         max_batch_size: int = 32,
         seed: int = 0,
         eos_token_ids: Iterable[int] | None = None,
+        num_threads: int | None = None,
     ) -> None:
         """``eos_token_ids`` overrides the ids read from the model and tokenizer; an empty list
-        generates until ``max_tokens`` (fixed-length benchmarks, long requests in tests)."""
+        generates until ``max_tokens`` (fixed-length benchmarks, long requests in tests).
+        ``num_threads`` sets torch's intra-op threads for the decode thread (None: torch's
+        default). On a CPU shared with other busy processes, 1 is often several times faster
+        than 2: idle OpenMP workers spin while they wait for a core."""
         self.model = model.eval()
         self._tokenizer = tokenizer
         limit = getattr(model.config, "max_position_embeddings", None) or max_model_len or 4096
         self._max_model_len = min(max_model_len or limit, limit)
         self.max_batch_size = max_batch_size
+        self.num_threads = num_threads
         self.device = next(model.parameters()).device
         self.vocab_size = model.get_output_embeddings().weight.shape[0]
         self.eos_ids = (
@@ -215,6 +220,8 @@ class TransformersEngine:
     # -- the decode loop (its own thread) -------------------------------------------------------
 
     def _run(self) -> None:
+        if self.num_threads is not None:
+            torch.set_num_threads(self.num_threads)
         while True:
             with self._wake:
                 while not self._closed and not self._pending and not len(self._batch):

@@ -143,4 +143,4 @@ def canonical_message(message: dict[str, Any]) -> tuple:
 
 
 def canonical_tools(tools: list[dict[str, Any]] | None) -> str:
-    return canonical_json(tools or [])
+    return canonical_json(tools) if tools else "[]"

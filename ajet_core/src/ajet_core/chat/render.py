@@ -67,8 +67,10 @@ class ChatRenderer:
             )
         self.tokenizer = tokenizer
         self._fast_render = None
+        self._backend = None
         self.facts = self._probe()
         self._fast_render = self._compile_fast_path()
+        self._backend = self._fast_encoder()
 
     # ------------------------------------------------------------------------------ rendering
 
@@ -95,7 +97,28 @@ class ChatRenderer:
     def encode(self, text: str) -> list[int]:
         if not text:
             return []
+        if self._backend is not None:
+            return self._backend.encode(text, add_special_tokens=False).ids
         return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def _fast_encoder(self) -> Any:
+        """The Rust tokenizer behind a fast HF tokenizer: ``tokenizer.encode`` goes through a
+        batch path with Python bookkeeping that costs more than the encoding itself. Used only
+        when it encodes probe texts exactly as ``tokenizer.encode`` does."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            return None
+        probes = [self.facts.turn_close_text + "<|im_start|>user\nhi there, 12 + 30?\n", " spaced  text\n\n",
+                  "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>", "héllo wörld ✓"]
+        try:
+            for text in probes:
+                if backend.encode(text, add_special_tokens=False).ids != list(
+                    self.tokenizer.encode(text, add_special_tokens=False)
+                ):
+                    return None
+        except Exception:  # noqa: BLE001
+            return None
+        return backend
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
@@ -135,12 +158,14 @@ class ChatRenderer:
             compiled = _compile_jinja_template(template)
         except Exception:  # noqa: BLE001 - an older/newer transformers: use the public API
             return None
-        special = dict(self.tokenizer.special_tokens_map)
+        # Template.render merges the template's globals (a ChainMap) into a new dict on every
+        # call; merging them once and rendering in a shared context gives the same result.
+        base = {**dict(compiled.globals), **self.tokenizer.special_tokens_map, "documents": None}
+        environment = compiled.environment
 
         def render(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, add_generation_prompt: bool) -> str:
-            return compiled.render(
-                messages=messages, tools=tools, documents=None, add_generation_prompt=add_generation_prompt, **special
-            )
+            variables = {**base, "messages": messages, "tools": tools, "add_generation_prompt": add_generation_prompt}
+            return environment.concat(compiled.root_render_func(compiled.new_context(variables, shared=True)))
 
         for messages, tools, add in _fast_path_checks():
             try:

@@ -134,6 +134,9 @@ setup_one() {
     local pkg req
     for req in $(index_requirements "$env"); do args+=("$req"); done
     for pkg in $(local_packages "$env"); do args+=(-e "$ROOT/$pkg"); done
+    # --no-compile: byte-compiling every installed module (ray, torch, transformers ...) more than
+    # doubles the install time here; Python compiles (and caches) only the modules actually used.
+    args+=(--no-compile)
     log "$env" "pip install $(index_requirements "$env") + editable: $(local_packages "$env")"
     pip_install "$venv" "${args[@]}" \
         || die "pip install failed for environment '$env' (see the output above)"

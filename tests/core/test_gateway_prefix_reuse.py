@@ -183,3 +183,23 @@ def test_templates_without_tool_support_get_hermes_style_tools(template_without_
     text = renderer.render_text(messages, [WEATHER_TOOL], add_generation_prompt=True)
     assert "<tools>" in text and '"get_weather"' in text
     assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>' in text
+
+
+def test_fast_rendering_and_encoding_match_the_public_tokenizer_api():
+    renderer = ChatRenderer(tokenizer())
+    assert renderer._fast_render is not None and renderer._backend is not None
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Weather in Paris? ünïcode ✓"},
+        {"role": "assistant", "content": "Checking.", "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+        {"role": "tool", "tool_call_id": "c", "content": "sunny"},
+        {"role": "assistant", "content": "Sunny."},
+        {"role": "user", "content": "Thanks"},
+    ]
+    for tools in (None, [WEATHER_TOOL]):
+        for add in (True, False):
+            expected = tokenizer().apply_chat_template(messages, tools=tools, add_generation_prompt=add, tokenize=False)
+            assert renderer.render_text(messages, tools, add_generation_prompt=add) == expected
+            assert renderer.encode(expected) == tokenizer().encode(expected, add_special_tokens=False)
+            assert renderer.encode_prompt(expected) == renderer.encode(expected)

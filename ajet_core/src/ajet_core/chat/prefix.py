@@ -94,7 +94,7 @@ class PromptBuilder:
             if candidates:
                 break
         if not candidates:
-            return PromptPlan(renderer.encode(full_text), full_text)
+            return PromptPlan(renderer.encode_prompt(full_text), full_text)
         longest = len(candidates[0].canon)
         # Most recent first: a retry of the same prompt is matched by its own reply.
         candidates.reverse()
@@ -102,7 +102,7 @@ class PromptBuilder:
         if next_message["role"] != "assistant":
             # A new branch from the earlier prompt (e.g. a retry with a new user turn): not an
             # extension of the earlier reply, so plain rendering is the right prompt.
-            return PromptPlan(renderer.encode(full_text), full_text)
+            return PromptPlan(renderer.encode_prompt(full_text), full_text)
         past = next((p for p in candidates if _reply_matches(p, next_message)), None)
         reason = None
         if past is None:
@@ -121,7 +121,7 @@ class PromptBuilder:
                 delta_ids = renderer.encode(past.tail_text + full_text[len(prefix_text):])
                 prompt_ids = past.prompt_ids + past.response_ids + delta_ids
                 return PromptPlan(prompt_ids, full_text, parent_call_id=past.call_id)
-        return PromptPlan(renderer.encode(full_text), full_text, fallback_reason=reason)
+        return PromptPlan(renderer.encode_prompt(full_text), full_text, fallback_reason=reason)
 
     def close_reply(self, sampled_ids: list[int]) -> ReplyClosing:
         """What closes a reply's turn: nothing when the model sampled the end-of-turn token,

@@ -42,6 +42,10 @@ HERMES_TOOLS_POSTAMBLE = (
 )
 
 
+# Rendered prompts whose ids are remembered (a few hundred KB of text at typical sizes).
+PROMPT_CACHE_SIZE = 512
+
+
 class TemplateError(RuntimeError):
     """The tokenizer's chat template failed to render a conversation."""
 
@@ -68,6 +72,7 @@ class ChatRenderer:
         self.tokenizer = tokenizer
         self._fast_render = None
         self._backend = None
+        self._prompt_cache: dict[str, list[int]] = {}
         self.facts = self._probe()
         self._fast_render = self._compile_fast_path()
         self._backend = self._fast_encoder()
@@ -127,7 +132,18 @@ class ChatRenderer:
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
     ) -> tuple[str, list[int]]:
         text = self.render_text(messages, tools, add_generation_prompt=True)
-        return text, self.encode(text)
+        return text, self.encode_prompt(text)
+
+    def encode_prompt(self, text: str) -> list[int]:
+        """Encode a whole rendered prompt, remembering recent ones: the draws of a GRPO group
+        (and every episode of a task) start from the same prompt text."""
+        ids = self._prompt_cache.get(text)
+        if ids is None:
+            ids = self.encode(text)
+            if len(self._prompt_cache) >= PROMPT_CACHE_SIZE:
+                self._prompt_cache.pop(next(iter(self._prompt_cache)))  # oldest first
+            self._prompt_cache[text] = ids
+        return list(ids)
 
     # ------------------------------------------------------------------- template adaptation
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
-from ajet_core.backbone import Backbone, BackboneConfig, BackboneNotReady
+from ajet_core.backbone import BackboneConfig
 from ajet_core.errors import ConfigError
+from ajet_core.training.inprocess import InProcessBackbone
 
 
 class DebugBackboneConfig(BackboneConfig):
@@ -17,11 +18,16 @@ class DebugBackboneConfig(BackboneConfig):
     max_batch_size: int = Field(default=32, gt=0)
     # Seed of the engine's per-request RNGs for requests that bring no seed.
     engine_seed: int | None = None
+    # "bf16": forward/backward under bf16 autocast (about 1.7x faster on CPU for SmolLM2).
+    mixed_precision: Literal["no", "bf16"] = "no"
     # torch threads of the decode thread; None keeps torch's default (one per core).
     engine_threads: int | None = Field(default=None, gt=0)
 
 
-class DebugBackbone(Backbone):
+class DebugBackbone(InProcessBackbone):
+    """Generation and training in this process, on one module: the trainer updates the very
+    weights the engine serves, between decode steps, so no copy is ever made."""
+
     name = "debug"
     config_model = DebugBackboneConfig
 
@@ -48,5 +54,16 @@ class DebugBackbone(Backbone):
             num_threads=options.engine_threads,
         )
 
-    def train(self, **kwargs: Any) -> Any:
-        raise BackboneNotReady(self.name, "training")
+    def build_trainer(self, engine: Any) -> Any:
+        """A :class:`PolicyTrainer` on the engine's own module; each step pauses decoding."""
+        from ajet_backbone_debug.training.trainer import PolicyTrainer
+
+        options: DebugBackboneConfig = self.options  # type: ignore[assignment]
+        return PolicyTrainer(
+            engine.model,
+            self.config.trainer,
+            temperature=self.config.rollout.temperature,
+            tokenizer=engine.tokenizer,
+            mixed_precision=options.mixed_precision,
+            exclusive=engine.paused,
+        )

@@ -1,0 +1,181 @@
+"""`ajet train` on the debug backbone with the tiny model, run as users run it (a subprocess).
+
+Covers the run folder, the metrics every backbone must log, token-level records, checkpoints,
+exact resume after SIGKILL, Ctrl-C, and clear errors for bad checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ajet_core import metrics as m
+from ajet_core.metric_loggers.jsonl import read_metrics
+from ajet_core.training.records import read_records
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Wall-clock metrics differ between any two runs; everything else must match exactly.
+TIMING_METRICS = {"time", m.ROLLOUT_SECONDS, m.TRAIN_SECONDS, m.STEP_SECONDS, m.TOKENS_PER_SECOND}
+
+
+@pytest.fixture(scope="module")
+def task_files(tmp_path_factory) -> Path:
+    data = tmp_path_factory.mktemp("data")
+    subprocess.run([sys.executable, str(REPO / "tutorial/quickstart/make_data.py"), "--out", str(data)], check=True)
+    return data
+
+
+def write_config(tmp_path: Path, model_dir: Path, data: Path, **sections) -> Path:
+    config = {
+        "experiment": {"name": "looptest", "output_dir": str(tmp_path / "runs"), "seed": 3},
+        "model": {"path": str(model_dir), "max_model_len": 512},
+        "task_reader": {"type": "jsonl", "train_path": str(data / "train.jsonl"),
+                        "validation_path": str(data / "validation.jsonl")},
+        "workflow": {"name": str(REPO / "tutorial/quickstart/addition_agent.py") + ":AdditionAgent"},
+        # The tiny model cannot add; reward a clean boxed number, which it gives only sometimes,
+        # so rewards vary within groups and every step has a learning signal.
+        "judger": {"type": "regex", "pattern": r"^\\boxed\{-?\d+\}$"},
+        "rollout": {"batch_size": 2, "num_repeat": 3, "max_tokens_per_call": 12, "equal_reward_groups": "keep"},
+        "trainer": {"total_steps": 4, "lr": 1e-3},
+        "checkpoint": {"every_n_steps": 2},
+        "logging": {"loggers": ["jsonl", "tensorboard"]},
+    }
+    for section, values in sections.items():
+        config.setdefault(section, {}).update(values)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def ajet(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ajet_core.cli.main", *args], capture_output=True,
+                          text=True, cwd=REPO, timeout=600, **kwargs)
+
+
+def run_dirs(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "runs" / "looptest").glob("*"))
+
+
+def comparable(rows: list[dict]) -> dict[int, dict]:
+    return {row["step"]: {k: v for k, v in row.items() if k not in TIMING_METRICS} for row in rows}
+
+
+def assert_metrics_equal(expected: dict, actual: dict) -> None:
+    assert expected.keys() == actual.keys()
+    for key, value in expected.items():
+        if isinstance(value, float):
+            assert math.isclose(value, actual[key], rel_tol=1e-6, abs_tol=1e-6), (key, value, actual[key])
+        else:
+            assert value == actual[key], key
+
+
+def test_train_writes_a_complete_run_folder(tmp_path, tiny_model_dir, task_files):
+    config = write_config(tmp_path, tiny_model_dir, task_files, eval={"before_train": True, "after_train": True, "max_tasks": 3})
+    result = ajet("train", "--conf", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run_dir] = run_dirs(tmp_path)
+    assert (run_dir / "config.yaml").exists() and (run_dir / "run.json").exists()
+    rows = read_metrics(run_dir)
+    train_rows = [r for r in rows if m.LOSS in r]
+    assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
+    for row in train_rows:
+        assert row[m.EPISODES] == 6 and row[m.EPISODES_FAILED] == 0
+        assert row[m.DRIFT_FALLBACKS] == 0
+        assert row[m.LOGPROB_GAP] < 1e-4  # the engine's logprobs are the trainer's
+        assert row[m.SAMPLES_PER_EPISODE] == 1.0
+    eval_rows = [r for r in rows if m.EVAL_PASS_AT_1 in r]
+    assert [r["step"] for r in eval_rows] == [0, 4]
+    # Weights really changed: some step had signal and a non-zero gradient.
+    assert any(r[m.GRAD_NORM] > 0 for r in train_rows)
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step_000002", "step_000004"]
+    assert list((run_dir / "tensorboard").iterdir())
+    records = list(read_records(run_dir / "records" / "train_step_000001.jsonl.gz"))
+    assert len(records) == 6
+    sample = records[0]["samples"][0]
+    call = records[0]["calls"][0]
+    assert sample["input_ids"] == call["prompt_ids"] + call["response_ids"]
+    # Trained: exactly the sampled response tokens. A reply cut at max_tokens is closed with
+    # end-of-turn tokens the policy never sampled, which stay at mask 0.
+    prompt_length = len(call["prompt_ids"])
+    assert sample["loss_mask"][:prompt_length] == [0] * prompt_length
+    assert sample["loss_mask"][prompt_length:] == call["response_mask"]
+    assert all(c["finish_reason"] != "length" or c["response_mask"][-1] == 0 for r in records for c in r["calls"])
+
+
+def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_model_dir, task_files):
+    reference_dir = tmp_path / "reference"
+    reference_dir.mkdir()
+    config = write_config(reference_dir, tiny_model_dir, task_files)
+    assert ajet("train", "--conf", str(config)).returncode == 0
+    [reference_run] = run_dirs(reference_dir)
+    expected = comparable(read_metrics(reference_run))
+
+    killed_dir = tmp_path / "killed"
+    killed_dir.mkdir()
+    config = write_config(killed_dir, tiny_model_dir, task_files)
+    process = subprocess.Popen([sys.executable, "-m", "ajet_core.cli.main", "train", "--conf", str(config)],
+                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        runs = run_dirs(killed_dir)
+        if runs and (runs[0] / "checkpoints" / "step_000002" / "loop_state.json").exists():
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    [killed_run] = run_dirs(killed_dir)
+    assert not (killed_run / "checkpoints" / "step_000004").exists(), "the run finished before the kill"
+
+    resumed = ajet("train", "--conf", str(config), "--resume", str(killed_run))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    actual = comparable(read_metrics(killed_run))
+    assert sorted(actual) == [1, 2, 3, 4]
+    for step in (3, 4):
+        assert_metrics_equal(expected[step], actual[step])
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, tiny_model_dir, task_files):
+    config = write_config(tmp_path, tiny_model_dir, task_files, trainer={"total_steps": 200},
+                          checkpoint={"every_n_steps": 0})
+    process = subprocess.Popen([sys.executable, "-m", "ajet_core.cli.main", "train", "--conf", str(config)],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        runs = run_dirs(tmp_path)
+        if runs and len(read_metrics(runs[0])) >= 1:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
+    [run_dir] = run_dirs(tmp_path)
+    [checkpoint] = list((run_dir / "checkpoints").iterdir())
+    last_step = max(row["step"] for row in read_metrics(run_dir))
+    assert checkpoint.name == f"step_{last_step:06d}" and last_step < 200
+
+
+def test_bad_resume_targets_are_clear_errors(tmp_path, tiny_model_dir, task_files):
+    config = write_config(tmp_path, tiny_model_dir, task_files)
+    missing = ajet("train", "--conf", str(config), "--resume", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "no such folder" in missing.stderr
+
+    fake = tmp_path / "runs" / "looptest" / "x" / "checkpoints" / "step_000001"
+    (fake / "trainer").mkdir(parents=True)
+    (fake / "loop_state.json").write_text("{not json")
+    corrupt = ajet("train", "--conf", str(config), "--resume", str(fake))
+    assert corrupt.returncode == 2 and "is corrupt" in corrupt.stderr
+    assert "Traceback" not in corrupt.stderr
+
+    (fake / "loop_state.json").write_text(json.dumps({"format_version": 1, "step": 1, "train_stream": {}, "python_rng": []}))
+    mismatched = ajet("train", "--conf", str(config), "--resume", str(fake))
+    assert mismatched.returncode == 2 and "does not match" in mismatched.stderr, mismatched.stderr[-2000:]

@@ -402,3 +402,22 @@ async def test_stats_endpoint_reports_overhead_percentiles(gateway, client):
     stats = (await client.get("/../ajet/stats")).json()
     assert stats["calls"] == 3 and stats["overhead_ms"]["count"] == 3
     assert 0 < stats["overhead_ms"]["p50"] < 1000
+
+
+async def test_stop_strings_end_the_reply_and_never_leak_into_the_stream():
+    gateway = make_gateway(reply=lambda prompt: "Thought: go left\nObservation: hole")
+    episode = gateway.open_episode("ep")
+    key = gateway.issue_key(episode.session, "agent")
+    reply = await gateway.chat_completion(key, {"messages": USER, "stop": ["Observation:"]})
+    assert reply["choices"][0]["message"]["content"] == "Thought: go left\n"
+    assert reply["choices"][0]["finish_reason"] == "stop"
+    stream = await gateway.chat_completion(key, {"messages": USER, "stop": ["Observation:"], "stream": True})
+    chunks = [json.loads(c[6:]) for c in [chunk async for chunk in stream] if c != b"data: [DONE]\n\n"]
+    streamed = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    assert streamed == "Thought: go left\n"
+    recording = episode.close()
+    # The stop string's tokens were sampled, so they stay in the record (mask 1), then the
+    # template's end-of-turn closes the turn at mask 0.
+    call = recording.calls[0]
+    assert "Observation:" in tokenizer().decode(call.response_ids)
+    assert call.response_mask[-1] == 0 and call.response_mask[0] == 1

@@ -55,6 +55,11 @@ class ScriptedEngine:
     async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
         self.requests.append((list(prompt_ids), sampling))
         ids = self._reply_ids(prompt_ids)
+        for end in range(1, len(ids) + 1):  # stop strings end the reply, their tokens kept
+            text = self._tokenizer.decode(ids[:end]) if sampling.stop else ""
+            matched = next((stop for stop in sampling.stop if stop in text), None)
+            if matched is not None and end <= sampling.max_tokens:
+                return Generation(ids[:end], [-0.5] * end, "stop", matched)
         if len(ids) > sampling.max_tokens:
             ids = ids[: sampling.max_tokens]
             return Generation(ids, [-0.5] * len(ids), "length")
@@ -65,4 +70,4 @@ class ScriptedEngine:
         for token, logprob in zip(generation.token_ids, generation.logprobs):
             yield GenerationChunk([token], [logprob])
             await asyncio.sleep(self.stream_delay)
-        yield GenerationChunk([], [], finish_reason=generation.finish_reason)
+        yield GenerationChunk([], [], finish_reason=generation.finish_reason, matched_stop=generation.matched_stop)

@@ -421,3 +421,26 @@ async def test_stop_strings_end_the_reply_and_never_leak_into_the_stream():
     call = recording.calls[0]
     assert "Observation:" in tokenizer().decode(call.response_ids)
     assert call.response_mask[-1] == 0 and call.response_mask[0] == 1
+
+
+async def test_many_concurrent_episodes_stay_isolated_with_zero_drift(gateway):
+    async def episode(index):
+        handle = gateway.open_episode(f"conc-{index}")
+        client = handle.tuner.as_raw_openai_sdk_client(agent_name=f"agent{index % 3}")
+        messages = [{"role": "user", "content": f"Weather in city {index}?"}]
+        for _ in range(2):
+            reply = await client.chat.completions.create(messages=messages, tools=[WEATHER_TOOL])
+            message = reply.choices[0].message
+            messages.append(message.model_dump(exclude_none=True))
+            for call in message.tool_calls or []:
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": f"sunny {index}"})
+        return handle.close()
+
+    recordings = await asyncio.gather(*(episode(i) for i in range(24)))
+    for index, recording in enumerate(recordings):
+        assert recording.drift_fallbacks == 0 and len(recording.calls) == 2
+        first, second = recording.calls
+        assert second.parent_call_id == first.call_id
+        assert f"city {index}?" in tokenizer().decode(first.prompt_ids)
+        assert f"sunny {index}" in tokenizer().decode(second.prompt_ids)
+    assert gateway.stats.calls == 48 and gateway.stats_json()["open_episodes"] == 0

@@ -107,15 +107,16 @@ def test_positive_advantage_raises_and_negative_lowers_logprob(tiny):
     good, bad = make_batch(model, tokenizer, [1.0, -1.0], seed=3)
     trainer = PolicyTrainer(model, config(lr=1e-4), temperature=TEMPERATURE)
     before_good, before_bad = (sum(x) for x in trainer.sample_logprobs([good, bad]))
-    for _ in range(5):
+    for _ in range(8):
         # On-policy each step, as in the loop: old logprobs are the current policy's.
         good.old_logprobs = _current_old_logprobs(trainer, good)
         bad.old_logprobs = _current_old_logprobs(trainer, bad)
         trainer.train_step([good, bad])
     after_good, after_bad = (sum(x) for x in trainer.sample_logprobs([good, bad]))
-    # Measured: -4.40 -> -3.46 and -16.3 -> -27.8 (sums over the continuation's tokens).
+    # Sums over each continuation's tokens; measured on two tiny-model builds: good -4.89 -> -3.49
+    # and -4.40 -> -3.29, bad -6.52 -> -10.6 and -16.3 -> -34.4.
     assert after_good > before_good + 0.5, (before_good, after_good)
-    assert after_bad < before_bad - 2.0, (before_bad, after_bad)
+    assert after_bad < before_bad - 1.0, (before_bad, after_bad)
 
 
 def _current_old_logprobs(trainer, sample):

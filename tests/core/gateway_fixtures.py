@@ -19,10 +19,16 @@ WEATHER_TOOL = {
     "function": {
         "name": "get_weather",
         "description": "current weather of a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
     },
 }
-WEATHER_CALL_TEXT = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+WEATHER_CALL_TEXT = (
+    '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+)
 
 
 @functools.lru_cache(maxsize=None)
@@ -37,8 +43,14 @@ def weather_reply(prompt: str) -> str:
     return WEATHER_CALL_TEXT
 
 
-def make_gateway(reply: Any = weather_reply, *, mode: str = "train", config: AjetConfig | None = None,
-                 engine: Any = None, **engine_kwargs: Any) -> Gateway:
+def make_gateway(
+    reply: Any = weather_reply,
+    *,
+    mode: str = "train",
+    config: AjetConfig | None = None,
+    engine: Any = None,
+    **engine_kwargs: Any,
+) -> Gateway:
     engine = engine or ScriptedEngine(tokenizer(), reply, **engine_kwargs)
     return Gateway(engine, config, mode=mode, tool_parser=HermesToolParser())
 
@@ -84,6 +96,13 @@ class FailingEngine(ScriptedEngine):
 
 
 __all__ = [
-    "CharLevelEngine", "FailingEngine", "GatedEngine", "GenerationChunk", "WEATHER_CALL_TEXT",
-    "WEATHER_TOOL", "make_gateway", "tokenizer", "weather_reply",
+    "CharLevelEngine",
+    "FailingEngine",
+    "GatedEngine",
+    "GenerationChunk",
+    "WEATHER_CALL_TEXT",
+    "WEATHER_TOOL",
+    "make_gateway",
+    "tokenizer",
+    "weather_reply",
 ]

@@ -14,7 +14,14 @@ import pytest
 from ajet_core.config.models import AjetConfig
 from ajet_core.engine import EngineError
 
-from .gateway_fixtures import WEATHER_TOOL, FailingEngine, GatedEngine, make_gateway, tokenizer, weather_reply
+from .gateway_fixtures import (
+    WEATHER_TOOL,
+    FailingEngine,
+    GatedEngine,
+    make_gateway,
+    tokenizer,
+    weather_reply,
+)
 
 
 @pytest.fixture
@@ -32,7 +39,9 @@ async def client(gateway):
 
 
 def _key(gateway, agent="agent", episode_id="ep", **kwargs):
-    session = gateway._sessions.get(episode_id) or gateway.open_episode(episode_id, **kwargs).session
+    session = (
+        gateway._sessions.get(episode_id) or gateway.open_episode(episode_id, **kwargs).session
+    )
     return gateway.issue_key(session, agent)
 
 
@@ -59,8 +68,11 @@ async def test_health_and_models(gateway, client):
 
 async def test_non_streaming_completion_with_a_parsed_tool_call(gateway, client):
     key = _key(gateway)
-    response = await client.post("/chat/completions", headers=_auth(key),
-                                 json={"model": "anything", "messages": USER, "tools": [WEATHER_TOOL]})
+    response = await client.post(
+        "/chat/completions",
+        headers=_auth(key),
+        json={"model": "anything", "messages": USER, "tools": [WEATHER_TOOL]},
+    )
     assert response.status_code == 200
     body = response.json()
     choice = body["choices"][0]
@@ -74,25 +86,47 @@ async def test_non_streaming_completion_with_a_parsed_tool_call(gateway, client)
 
 
 async def test_routinely_sent_parameters_are_accepted(gateway, client):
-    response = await client.post("/chat/completions", headers=_auth(_key(gateway)), json={
-        "messages": USER, "n": 1, "stream_options": {"include_usage": True}, "parallel_tool_calls": False,
-        "user": "u1", "metadata": {"a": "b"}, "response_format": {"type": "json_object"},
-        "frequency_penalty": 0, "presence_penalty": 0, "logprobs": False, "store": False,
-        "max_completion_tokens": 50, "seed": 3, "stop": ["\n\n"], "tool_choice": "auto", "tools": [WEATHER_TOOL],
-    })
+    response = await client.post(
+        "/chat/completions",
+        headers=_auth(_key(gateway)),
+        json={
+            "messages": USER,
+            "n": 1,
+            "stream_options": {"include_usage": True},
+            "parallel_tool_calls": False,
+            "user": "u1",
+            "metadata": {"a": "b"},
+            "response_format": {"type": "json_object"},
+            "frequency_penalty": 0,
+            "presence_penalty": 0,
+            "logprobs": False,
+            "store": False,
+            "max_completion_tokens": 50,
+            "seed": 3,
+            "stop": ["\n\n"],
+            "tool_choice": "auto",
+            "tools": [WEATHER_TOOL],
+        },
+    )
     assert response.status_code == 200, response.text
 
 
 async def test_max_completion_tokens_cuts_the_reply(gateway, client):
-    response = await client.post("/chat/completions", headers=_auth(_key(gateway)),
-                                 json={"messages": USER, "max_completion_tokens": 2})
+    response = await client.post(
+        "/chat/completions",
+        headers=_auth(_key(gateway)),
+        json={"messages": USER, "max_completion_tokens": 2},
+    )
     assert response.json()["choices"][0]["finish_reason"] == "length"
     assert response.json()["usage"]["completion_tokens"] == 2
 
 
 async def test_tool_choice_none_returns_the_text_as_content(gateway, client):
-    response = await client.post("/chat/completions", headers=_auth(_key(gateway)),
-                                 json={"messages": USER, "tools": [WEATHER_TOOL], "tool_choice": "none"})
+    response = await client.post(
+        "/chat/completions",
+        headers=_auth(_key(gateway)),
+        json={"messages": USER, "tools": [WEATHER_TOOL], "tool_choice": "none"},
+    )
     message = response.json()["choices"][0]["message"]
     assert "tool_calls" not in message and message["content"].startswith("<tool_call>")
 
@@ -134,11 +168,26 @@ def _error(response, status, param=None, code=None):
         ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages[0].role"),
         ({"messages": ["hi"]}, "messages[0]"),
         ({"messages": [{"role": "user", "content": 7}]}, "messages[0].content"),
-        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
-         "messages[0].content[0].type"),
-        ({"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]}, "messages[0].content[0].type"),
-        ({"messages": [{"role": "assistant", "content": None, "tool_calls": [{"function": {}}]}]},
-         "messages[0].tool_calls[0].function.name"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}
+                ]
+            },
+            "messages[0].content[0].type",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]},
+            "messages[0].content[0].type",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "assistant", "content": None, "tool_calls": [{"function": {}}]}
+                ]
+            },
+            "messages[0].tool_calls[0].function.name",
+        ),
         ({"messages": USER, "n": 2}, "n"),
         ({"messages": USER, "temperature": "hot"}, "temperature"),
         ({"messages": USER, "temperature": 3}, "temperature"),
@@ -152,10 +201,19 @@ def _error(response, status, param=None, code=None):
         ({"messages": USER, "stream_options": "x"}, "stream_options"),
         ({"messages": USER, "model": 5}, "model"),
         ({"messages": USER, "tools": {"a": 1}}, "tools"),
-        ({"messages": USER, "tools": [{"type": "function", "function": {"name": ""}}]}, "tools[0].function.name"),
+        (
+            {"messages": USER, "tools": [{"type": "function", "function": {"name": ""}}]},
+            "tools[0].function.name",
+        ),
         ({"messages": USER, "tools": [{"type": "retrieval"}]}, "tools[0].type"),
-        ({"messages": USER, "tools": [WEATHER_TOOL], "tool_choice": {"type": "function", "function": {"name": "nope"}}},
-         "tool_choice"),
+        (
+            {
+                "messages": USER,
+                "tools": [WEATHER_TOOL],
+                "tool_choice": {"type": "function", "function": {"name": "nope"}},
+            },
+            "tool_choice",
+        ),
         ({"messages": USER, "tool_choice": 3}, "tool_choice"),
     ],
 )
@@ -171,11 +229,20 @@ async def test_bodies_that_are_not_json_objects(gateway, client):
 
 
 async def test_unknown_missing_and_revoked_keys_get_401(gateway, client):
-    _error(await client.post("/chat/completions", json={"messages": USER}), 401, code="invalid_api_key")
-    _error(await client.post("/chat/completions", headers=_auth("ajet-guess"), json={"messages": USER}), 401)
+    _error(
+        await client.post("/chat/completions", json={"messages": USER}), 401, code="invalid_api_key"
+    )
+    _error(
+        await client.post(
+            "/chat/completions", headers=_auth("ajet-guess"), json={"messages": USER}
+        ),
+        401,
+    )
     _error(await client.get("/models", headers=_auth("nope")), 401)
     key = _key(gateway)
-    assert (await client.post("/chat/completions", headers=_auth(key), json={"messages": USER})).status_code == 200
+    assert (
+        await client.post("/chat/completions", headers=_auth(key), json={"messages": USER})
+    ).status_code == 200
     gateway.close_episode("ep")
     _error(await client.post("/chat/completions", headers=_auth(key), json={"messages": USER}), 401)
 
@@ -193,8 +260,12 @@ async def test_context_length_exceeded_is_400_and_recorded_on_the_episode():
         key = gateway.issue_key(episode.session, "agent")
         async with httpx.AsyncClient(base_url=gateway.base_url) as http:
             long = [{"role": "user", "content": "word " * 200}]
-            error = _error(await http.post("/chat/completions", headers=_auth(key), json={"messages": long}),
-                           400, param="messages", code="context_length_exceeded")
+            error = _error(
+                await http.post("/chat/completions", headers=_auth(key), json={"messages": long}),
+                400,
+                param="messages",
+                code="context_length_exceeded",
+            )
             assert "40 tokens" in error["message"]
         recording = episode.close()
         assert [e["code"] for e in recording.errors] == ["context_length_exceeded"]
@@ -203,10 +274,13 @@ async def test_context_length_exceeded_is_400_and_recorded_on_the_episode():
         await gateway.stop_http()
 
 
-@pytest.mark.parametrize(("error", "status", "code"), [
-    (EngineError("CUDA out of memory"), 503, "engine_error"),
-    (ZeroDivisionError("a bug"), 500, None),
-])
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (EngineError("CUDA out of memory"), 503, "engine_error"),
+        (ZeroDivisionError("a bug"), 500, None),
+    ],
+)
 async def test_engine_failures_never_take_the_gateway_down(error, status, code):
     engine = FailingEngine(tokenizer(), weather_reply, error=error)
     gateway = make_gateway(engine=engine)
@@ -215,8 +289,14 @@ async def test_engine_failures_never_take_the_gateway_down(error, status, code):
         episode = gateway.open_episode("ep")
         key = gateway.issue_key(episode.session, "agent")
         async with httpx.AsyncClient(base_url=gateway.base_url) as http:
-            _error(await http.post("/chat/completions", headers=_auth(key), json={"messages": USER}), status, code=code)
-            again = await http.post("/chat/completions", headers=_auth(key), json={"messages": USER})
+            _error(
+                await http.post("/chat/completions", headers=_auth(key), json={"messages": USER}),
+                status,
+                code=code,
+            )
+            again = await http.post(
+                "/chat/completions", headers=_auth(key), json={"messages": USER}
+            )
             assert again.status_code == 200
         assert len(episode.close().errors) == 1
     finally:
@@ -236,9 +316,16 @@ async def _sse_events(response):
 
 async def test_streaming_sends_text_deltas_then_done(gateway, client):
     key = _key(gateway)
-    async with client.stream("POST", "/chat/completions", headers=_auth(key), json={
-        "messages": [{"role": "user", "content": "hi"}], "stream": True, "stream_options": {"include_usage": True},
-    }) as response:
+    async with client.stream(
+        "POST",
+        "/chat/completions",
+        headers=_auth(key),
+        json={
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+    ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         events = await _sse_events(response)
     assert events[-1] == "[DONE]"
@@ -246,7 +333,9 @@ async def test_streaming_sends_text_deltas_then_done(gateway, client):
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert len({c["id"] for c in chunks}) == 1
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
-    assert text == "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"
+    assert (
+        text == '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    )
     assert sum(1 for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")) > 3
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
@@ -254,7 +343,9 @@ async def test_streaming_sends_text_deltas_then_done(gateway, client):
 
 async def test_streamed_tool_calls_arrive_as_deltas(gateway):
     client = openai.AsyncOpenAI(base_url=gateway.base_url, api_key=_key(gateway), max_retries=0)
-    stream = await client.chat.completions.create(model="m", messages=USER, tools=[WEATHER_TOOL], stream=True)
+    stream = await client.chat.completions.create(
+        model="m", messages=USER, tools=[WEATHER_TOOL], stream=True
+    )
     deltas, finish = [], None
     async for chunk in stream:
         choice = chunk.choices[0]
@@ -272,8 +363,12 @@ async def test_first_chunk_leaves_before_generation_ends():
     try:
         key = _key(gateway)
         async with httpx.AsyncClient(base_url=gateway.base_url) as http:
-            async with http.stream("POST", "/chat/completions", headers=_auth(key),
-                                   json={"messages": USER, "stream": True}) as response:
+            async with http.stream(
+                "POST",
+                "/chat/completions",
+                headers=_auth(key),
+                json={"messages": USER, "stream": True},
+            ) as response:
                 lines = response.aiter_lines()
                 first = await asyncio.wait_for(anext(lines), timeout=10)
                 assert json.loads(first[6:])["choices"][0]["delta"]["role"] == "assistant"
@@ -305,12 +400,16 @@ async def test_streaming_errors_arrive_in_band():
 async def test_official_async_and_sync_clients(gateway):
     key = _key(gateway)
     async_client = openai.AsyncOpenAI(base_url=gateway.base_url, api_key=key, max_retries=0)
-    reply = await async_client.chat.completions.create(model="policy", messages=USER, tools=[WEATHER_TOOL])
+    reply = await async_client.chat.completions.create(
+        model="policy", messages=USER, tools=[WEATHER_TOOL]
+    )
     assert reply.choices[0].message.tool_calls[0].function.name == "get_weather"
 
     def sync_call():
         sync_client = openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0)
-        return sync_client.chat.completions.create(model="policy", messages=[{"role": "user", "content": "hi"}])
+        return sync_client.chat.completions.create(
+            model="policy", messages=[{"role": "user", "content": "hi"}]
+        )
 
     reply = await asyncio.to_thread(sync_call)
     assert "get_weather" in reply.choices[0].message.content
@@ -318,8 +417,9 @@ async def test_official_async_and_sync_clients(gateway):
 
     def bad_key():
         with pytest.raises(openai.AuthenticationError):
-            openai.OpenAI(base_url=gateway.base_url, api_key="wrong", max_retries=0).chat.completions.create(
-                model="m", messages=USER)
+            openai.OpenAI(
+                base_url=gateway.base_url, api_key="wrong", max_retries=0
+            ).chat.completions.create(model="m", messages=USER)
 
     await asyncio.to_thread(bad_key)
 
@@ -328,14 +428,22 @@ async def test_official_async_and_sync_clients(gateway):
 
 
 async def test_training_samples_with_the_rollout_config_not_the_request():
-    config = AjetConfig.model_validate({"rollout": {"temperature": 0.7, "top_p": 0.9, "top_k": 20,
-                                                    "max_tokens_per_call": 8}})
+    config = AjetConfig.model_validate(
+        {"rollout": {"temperature": 0.7, "top_p": 0.9, "top_k": 20, "max_tokens_per_call": 8}}
+    )
     gateway = make_gateway(config=config, mode="train")
     episode = gateway.open_episode("ep", seed=11)
     key = gateway.issue_key(episode.session, "agent")
-    await gateway.chat_completion(key, {"messages": USER, "temperature": 0.0, "top_p": 0.1, "max_tokens": 100})
+    await gateway.chat_completion(
+        key, {"messages": USER, "temperature": 0.0, "top_p": 0.1, "max_tokens": 100}
+    )
     sampling = gateway.engine.requests[-1][1]
-    assert (sampling.temperature, sampling.top_p, sampling.top_k, sampling.max_tokens) == (0.7, 0.9, 20, 8)
+    assert (sampling.temperature, sampling.top_p, sampling.top_k, sampling.max_tokens) == (
+        0.7,
+        0.9,
+        20,
+        8,
+    )
     assert sampling.seed is not None  # derived from the episode seed
     assert episode.close().calls[0].temperature == 0.7
 
@@ -345,19 +453,31 @@ async def test_rollout_and_eval_modes_honour_the_request(mode):
     gateway = make_gateway(mode=mode)
     episode = gateway.open_episode("ep")
     key = gateway.issue_key(episode.session, "agent")
-    await gateway.chat_completion(key, {"messages": USER, "temperature": 0.3, "top_p": 0.5, "max_tokens": 100, "seed": 5})
+    await gateway.chat_completion(
+        key, {"messages": USER, "temperature": 0.3, "top_p": 0.5, "max_tokens": 100, "seed": 5}
+    )
     sampling = gateway.engine.requests[-1][1]
-    assert (sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed) == (0.3, 0.5, 100, 5)
+    assert (sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed) == (
+        0.3,
+        0.5,
+        100,
+        5,
+    )
     assert episode.close().calls[0].temperature == 0.3
 
 
 async def test_episode_token_budget():
     config = AjetConfig.model_validate({"rollout": {"max_tokens_per_episode": 10}})
-    gateway = make_gateway(config=config, reply=lambda p: "one two three four five six seven eight nine ten eleven")
+    gateway = make_gateway(
+        config=config, reply=lambda p: "one two three four five six seven eight nine ten eleven"
+    )
     episode = gateway.open_episode("ep")
     key = gateway.issue_key(episode.session, "agent")
     reply = await gateway.chat_completion(key, {"messages": USER})
-    assert reply["usage"]["completion_tokens"] == 10 and reply["choices"][0]["finish_reason"] == "length"
+    assert (
+        reply["usage"]["completion_tokens"] == 10
+        and reply["choices"][0]["finish_reason"] == "length"
+    )
     with pytest.raises(Exception) as caught:
         await gateway.chat_completion(key, {"messages": USER})
     assert caught.value.code == "episode_token_budget_exhausted"
@@ -373,19 +493,36 @@ async def test_non_trainable_agents_can_use_a_fixed_external_endpoint(gateway):
     try:
         ext_episode = external.open_episode("ext")
         ext_key = external.issue_key(ext_episode.session, "x")
-        config = AjetConfig.model_validate({"rollout": {"fixed_endpoints": {
-            "judge": {"base_url": external.base_url, "api_key": ext_key, "model": "fixed-model"}}}})
+        config = AjetConfig.model_validate(
+            {
+                "rollout": {
+                    "fixed_endpoints": {
+                        "judge": {
+                            "base_url": external.base_url,
+                            "api_key": ext_key,
+                            "model": "fixed-model",
+                        }
+                    }
+                }
+            }
+        )
         policy = make_gateway(config=config)
         episode = policy.open_episode("ep", trainable_targets=["solver"])
         tuner = episode.tuner
         judge = tuner.as_raw_openai_sdk_client(agent_name="judge")
         solver = tuner.as_raw_openai_sdk_client(agent_name="solver")
-        helper = tuner.as_raw_openai_sdk_client(agent_name="helper")  # not trained, no endpoint: policy
-        judged = await judge.chat.completions.create(messages=[{"role": "user", "content": "score it"}])
+        helper = tuner.as_raw_openai_sdk_client(
+            agent_name="helper"
+        )  # not trained, no endpoint: policy
+        judged = await judge.chat.completions.create(
+            messages=[{"role": "user", "content": "score it"}]
+        )
         assert judged.choices[0].message.content == "I am the fixed model."
         await solver.chat.completions.create(messages=USER)
         await helper.chat.completions.create(messages=USER)
-        stream = await judge.chat.completions.create(messages=[{"role": "user", "content": "again"}], stream=True)
+        stream = await judge.chat.completions.create(
+            messages=[{"role": "user", "content": "again"}], stream=True
+        )
         streamed = "".join([c.choices[0].delta.content or "" async for c in stream])
         assert streamed == "I am the fixed model."
         calls = {(c.agent, c.trainable, c.fixed_endpoint) for c in episode.close().calls}
@@ -411,8 +548,12 @@ async def test_stop_strings_end_the_reply_and_never_leak_into_the_stream():
     reply = await gateway.chat_completion(key, {"messages": USER, "stop": ["Observation:"]})
     assert reply["choices"][0]["message"]["content"] == "Thought: go left\n"
     assert reply["choices"][0]["finish_reason"] == "stop"
-    stream = await gateway.chat_completion(key, {"messages": USER, "stop": ["Observation:"], "stream": True})
-    chunks = [json.loads(c[6:]) for c in [chunk async for chunk in stream] if c != b"data: [DONE]\n\n"]
+    stream = await gateway.chat_completion(
+        key, {"messages": USER, "stop": ["Observation:"], "stream": True}
+    )
+    chunks = [
+        json.loads(c[6:]) for c in [chunk async for chunk in stream] if c != b"data: [DONE]\n\n"
+    ]
     streamed = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
     assert streamed == "Thought: go left\n"
     recording = episode.close()
@@ -433,7 +574,9 @@ async def test_many_concurrent_episodes_stay_isolated_with_zero_drift(gateway):
             message = reply.choices[0].message
             messages.append(message.model_dump(exclude_none=True))
             for call in message.tool_calls or []:
-                messages.append({"role": "tool", "tool_call_id": call.id, "content": f"sunny {index}"})
+                messages.append(
+                    {"role": "tool", "tool_call_id": call.id, "content": f"sunny {index}"}
+                )
         return handle.close()
 
     recordings = await asyncio.gather(*(episode(i) for i in range(24)))

@@ -12,7 +12,9 @@ from ajet_core.chat.testing import CHATML_TOOLS_TEMPLATE, build_chatml_tokenizer
 
 
 async def _call(gateway, key, messages, **extra):
-    return await gateway.chat_completion(key, {"messages": messages, "tools": [WEATHER_TOOL], **extra})
+    return await gateway.chat_completion(
+        key, {"messages": messages, "tools": [WEATHER_TOOL], **extra}
+    )
 
 
 def _assistant(reply: dict) -> dict:
@@ -22,10 +24,16 @@ def _assistant(reply: dict) -> dict:
 async def _two_turns(gateway, *, rewrite=lambda m: m):
     episode = gateway.open_episode("ep")
     key = gateway.issue_key(episode.session, "agent")
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Paris?"}]
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Weather in Paris?"},
+    ]
     first = await _call(gateway, key, messages)
     message = rewrite(_assistant(first))
-    messages = messages + [message, {"role": "tool", "tool_call_id": message["tool_calls"][0]["id"], "content": "sunny"}]
+    messages = messages + [
+        message,
+        {"role": "tool", "tool_call_id": message["tool_calls"][0]["id"], "content": "sunny"},
+    ]
     second = await _call(gateway, key, messages)
     recording = episode.close()
     return recording, messages, second
@@ -48,7 +56,9 @@ async def test_second_call_extends_the_first_calls_tokens_exactly():
     assert later.prompt_ids[: len(first.full_ids)] == first.full_ids
     # The rest is the template's text after the sampled <|im_end|> plus the tool turn.
     renderer = ChatRenderer(tokenizer())
-    assert tokenizer().decode(later.prompt_ids) == renderer.render_text(messages, [WEATHER_TOOL], add_generation_prompt=True)
+    assert tokenizer().decode(later.prompt_ids) == renderer.render_text(
+        messages, [WEATHER_TOOL], add_generation_prompt=True
+    )
     assert _assistant(second)["content"] == "It is sunny in Paris."
 
 
@@ -60,8 +70,16 @@ async def test_reserialised_tool_calls_and_new_ids_still_match_by_canonical_json
         return {
             "role": "assistant",
             "content": "",
-            "tool_calls": [{"id": "framework-1", "type": "function",
-                            "function": {"name": "get_weather", "arguments": json.dumps(arguments, indent=2)}}],
+            "tool_calls": [
+                {
+                    "id": "framework-1",
+                    "type": "function",
+                    "function": {
+                        "name": "get_weather",
+                        "arguments": json.dumps(arguments, indent=2),
+                    },
+                }
+            ],
         }
 
     recording, _, _ = await _two_turns(make_gateway(), rewrite=rewrite)
@@ -83,15 +101,31 @@ async def test_sampled_ids_are_kept_even_when_retokenizing_would_differ():
 
 async def test_an_edited_reply_falls_back_to_plain_rendering_and_is_counted():
     def rewrite(message):
-        return dict(message, tool_calls=[{"id": "x", "type": "function",
-                                          "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}])
+        return dict(
+            message,
+            tool_calls=[
+                {
+                    "id": "x",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'},
+                }
+            ],
+        )
 
     gateway = make_gateway()
     recording, messages, _ = await _two_turns(gateway, rewrite=rewrite)
     assert recording.fallback_reasons == {"reply_mismatch": 1}
-    assert recording.calls[1].drift_reason == "reply_mismatch" and recording.calls[1].parent_call_id is None
-    assert recording.calls[1].prompt_ids == ChatRenderer(tokenizer()).render_ids(messages, [WEATHER_TOOL])[1]
-    assert gateway.stats.drift_fallbacks == 1 and gateway.stats.fallback_reasons["reply_mismatch"] == 1
+    assert (
+        recording.calls[1].drift_reason == "reply_mismatch"
+        and recording.calls[1].parent_call_id is None
+    )
+    assert (
+        recording.calls[1].prompt_ids
+        == ChatRenderer(tokenizer()).render_ids(messages, [WEATHER_TOOL])[1]
+    )
+    assert (
+        gateway.stats.drift_fallbacks == 1 and gateway.stats.fallback_reasons["reply_mismatch"] == 1
+    )
 
 
 async def test_changed_tools_fall_back():
@@ -100,8 +134,14 @@ async def test_changed_tools_fall_back():
     key = gateway.issue_key(episode.session, "agent")
     messages = [{"role": "user", "content": "Weather?"}]
     first = await _call(gateway, key, messages)
-    messages = messages + [_assistant(first), {"role": "tool", "tool_call_id": "x", "content": "rain"}]
-    other_tool = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+    messages = messages + [
+        _assistant(first),
+        {"role": "tool", "tool_call_id": "x", "content": "rain"},
+    ]
+    other_tool = {
+        "type": "function",
+        "function": {"name": "get_time", "parameters": {"type": "object"}},
+    }
     await gateway.chat_completion(key, {"messages": messages, "tools": [WEATHER_TOOL, other_tool]})
     assert episode.close().fallback_reasons == {"tools_changed": 1}
 
@@ -169,20 +209,33 @@ async def test_agents_do_not_share_prefixes():
 
 @pytest.mark.parametrize(
     "template_without_tools",
-    ["{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"],
+    [
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    ],
 )
 def test_templates_without_tool_support_get_hermes_style_tools(template_without_tools):
     renderer = ChatRenderer(build_chatml_tokenizer(template=template_without_tools))
     assert not renderer.facts.renders_tools and not renderer.facts.renders_tool_calls
     messages = [
         {"role": "user", "content": "Weather?"},
-        {"role": "assistant", "content": "", "tool_calls": [
-            {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "c",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": {"city": "Oslo"}},
+                }
+            ],
+        },
     ]
     text = renderer.render_text(messages, [WEATHER_TOOL], add_generation_prompt=True)
     assert "<tools>" in text and '"get_weather"' in text
-    assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>' in text
+    assert (
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>' in text
+    )
 
 
 def test_fast_rendering_and_encoding_match_the_public_tokenizer_api():
@@ -191,15 +244,28 @@ def test_fast_rendering_and_encoding_match_the_public_tokenizer_api():
     messages = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Weather in Paris? ünïcode ✓"},
-        {"role": "assistant", "content": "Checking.", "tool_calls": [
-            {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+        {
+            "role": "assistant",
+            "content": "Checking.",
+            "tool_calls": [
+                {
+                    "id": "c",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "c", "content": "sunny"},
         {"role": "assistant", "content": "Sunny."},
         {"role": "user", "content": "Thanks"},
     ]
     for tools in (None, [WEATHER_TOOL]):
         for add in (True, False):
-            expected = tokenizer().apply_chat_template(messages, tools=tools, add_generation_prompt=add, tokenize=False)
+            expected = tokenizer().apply_chat_template(
+                messages, tools=tools, add_generation_prompt=add, tokenize=False
+            )
             assert renderer.render_text(messages, tools, add_generation_prompt=add) == expected
-            assert renderer.encode(expected) == tokenizer().encode(expected, add_special_tokens=False)
+            assert renderer.encode(expected) == tokenizer().encode(
+                expected, add_special_tokens=False
+            )
             assert renderer.encode_prompt(expected) == renderer.encode(expected)

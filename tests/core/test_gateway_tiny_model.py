@@ -26,8 +26,11 @@ WEATHER_TOOL = {
     "function": {
         "name": "get_weather",
         "description": "Get the current weather in a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "City name"}},
-                       "required": ["city"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "City name"}},
+            "required": ["city"],
+        },
     },
 }
 
@@ -41,7 +44,9 @@ def engine(tiny_model_dir):
 
 
 def make_gateway(engine, temperature=0.0, mode="train"):
-    config = AjetConfig.model_validate({"rollout": {"temperature": temperature, "max_tokens_per_call": 64}})
+    config = AjetConfig.model_validate(
+        {"rollout": {"temperature": temperature, "max_tokens_per_call": 64}}
+    )
     return Gateway(engine, config, mode=mode)
 
 
@@ -50,8 +55,10 @@ class WeatherAgent(Workflow):
 
     async def execute(self, task: WorkflowTask, tuner) -> WorkflowOutput:
         client = tuner.as_raw_openai_sdk_client(agent_name="solver")
-        messages = [{"role": "system", "content": "You are a helpful agent. Use the tools when they help."},
-                    {"role": "user", "content": task.task.main_query}]
+        messages = [
+            {"role": "system", "content": "You are a helpful agent. Use the tools when they help."},
+            {"role": "user", "content": task.task.main_query},
+        ]
         tool_calls_seen = []
         for _ in range(3):
             reply = await client.chat.completions.create(messages=messages, tools=[WEATHER_TOOL])
@@ -62,15 +69,21 @@ class WeatherAgent(Workflow):
             for call in message.tool_calls:
                 tool_calls_seen.append((call.function.name, json.loads(call.function.arguments)))
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": "sunny"})
-        return WorkflowOutput(reward=1.0, metadata={"tool_calls": tool_calls_seen, "final": messages[-1]})
+        return WorkflowOutput(
+            reward=1.0, metadata={"tool_calls": tool_calls_seen, "final": messages[-1]}
+        )
 
 
 async def run_episode(gateway, workflow, query, episode_id, seed=None):
     handle = gateway.open_episode(episode_id, seed=seed)
     output = await workflow.execute(WorkflowTask(task=Task(main_query=query)), handle.tuner)
     recording = handle.close()
-    record = EpisodeRecord(episode_id=episode_id, task=Task(main_query=query), calls=recording.calls,
-                           drift_fallbacks=recording.drift_fallbacks)
+    record = EpisodeRecord(
+        episode_id=episode_id,
+        task=Task(main_query=query),
+        calls=recording.calls,
+        drift_fallbacks=recording.drift_fallbacks,
+    )
     return output, recording, record
 
 
@@ -85,7 +98,9 @@ def assert_masks_cover_exactly_the_sampled_tokens(samples, calls, tokenizer):
         expected = [t for call_id in sample.call_ids for t in sampled_ids(by_id[call_id])]
         assert trained == expected
         # Decoded: the trained text is exactly the replies the model wrote, each with its <|im_end|>.
-        assert tokenizer.decode(trained) == "".join(tokenizer.decode(sampled_ids(by_id[c])) for c in sample.call_ids)
+        assert tokenizer.decode(trained) == "".join(
+            tokenizer.decode(sampled_ids(by_id[c])) for c in sample.call_ids
+        )
         assert sum(sample.loss_mask) == sum(len(sampled_ids(by_id[c])) for c in sample.call_ids)
 
 
@@ -93,7 +108,9 @@ async def test_openai_sdk_tool_workflow_over_http(engine):
     gateway = make_gateway(engine)
     await gateway.start_http()
     try:
-        output, recording, record = await run_episode(gateway, WeatherAgent(), "What is the weather in Paris?", "ep1")
+        output, recording, record = await run_episode(
+            gateway, WeatherAgent(), "What is the weather in Paris?", "ep1"
+        )
     finally:
         await gateway.stop_http()
     # A ~1M-parameter model gets the format right, not always the tool or the argument: the
@@ -119,16 +136,29 @@ async def test_raw_http_streaming_and_non_streaming(engine):
     endpoint = handle.tuner.as_oai_baseurl_apikey(agent_name="raw")  # starts the HTTP server
     headers = {"Authorization": f"Bearer {endpoint.api_key}"}
     try:
-        async with httpx.AsyncClient(base_url=endpoint.base_url, headers=headers, timeout=60) as http:
+        async with httpx.AsyncClient(
+            base_url=endpoint.base_url, headers=headers, timeout=60
+        ) as http:
             messages = [{"role": "user", "content": "What is the weather in Oslo?"}]
             body = {"model": endpoint.model, "messages": messages, "tools": [WEATHER_TOOL]}
             first = (await http.post("/chat/completions", json=body)).json()
             message = first["choices"][0]["message"]
-            assert message["tool_calls"][0]["function"]["name"]  # parsed from the model's Hermes text
+            assert message["tool_calls"][0]["function"][
+                "name"
+            ]  # parsed from the model's Hermes text
             assert isinstance(json.loads(message["tool_calls"][0]["function"]["arguments"]), dict)
-            messages += [message, {"role": "tool", "tool_call_id": message["tool_calls"][0]["id"], "content": "rainy"}]
+            messages += [
+                message,
+                {
+                    "role": "tool",
+                    "tool_call_id": message["tool_calls"][0]["id"],
+                    "content": "rainy",
+                },
+            ]
             text, finish = "", None
-            async with http.stream("POST", "/chat/completions", json={**body, "messages": messages, "stream": True}) as r:
+            async with http.stream(
+                "POST", "/chat/completions", json={**body, "messages": messages, "stream": True}
+            ) as r:
                 async for line in r.aiter_lines():
                     if line.startswith("data: ") and line != "data: [DONE]":
                         choice = json.loads(line[6:])["choices"][0]
@@ -152,10 +182,19 @@ async def test_sync_openai_client_streaming_and_not(engine):
     def conversation():
         client = openai.OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, max_retries=0)
         messages = [{"role": "user", "content": "Hello!"}]
-        reply = client.chat.completions.create(model=endpoint.model, messages=messages, temperature=0)
-        messages += [reply.choices[0].message.model_dump(exclude_none=True), {"role": "user", "content": "Thank you."}]
-        stream = client.chat.completions.create(model=endpoint.model, messages=messages, temperature=0, stream=True)
-        return reply.choices[0].message.content, "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        reply = client.chat.completions.create(
+            model=endpoint.model, messages=messages, temperature=0
+        )
+        messages += [
+            reply.choices[0].message.model_dump(exclude_none=True),
+            {"role": "user", "content": "Thank you."},
+        ]
+        stream = client.chat.completions.create(
+            model=endpoint.model, messages=messages, temperature=0, stream=True
+        )
+        return reply.choices[0].message.content, "".join(
+            c.choices[0].delta.content or "" for c in stream if c.choices
+        )
 
     try:
         first, second = await asyncio.to_thread(conversation)
@@ -175,14 +214,21 @@ class TwoAgentsWithRetry(Workflow):
         messages = [{"role": "user", "content": task.task.main_query}]
         for follow_up in ("Calculate 12 + 30.", "Thank you."):
             reply = await solver.chat.completions.create(messages=messages, tools=[WEATHER_TOOL])
-            messages += [reply.choices[0].message.model_dump(exclude_none=True), {"role": "user", "content": follow_up}]
+            messages += [
+                reply.choices[0].message.model_dump(exclude_none=True),
+                {"role": "user", "content": follow_up},
+            ]
         forked = messages[:-1] + [{"role": "user", "content": "Tell me a joke."}]
         await asyncio.gather(
             solver.chat.completions.create(messages=messages, tools=[WEATHER_TOOL]),
             solver.chat.completions.create(messages=forked, tools=[WEATHER_TOOL]),  # parallel calls
         )
-        await critic.chat.completions.create(messages=[{"role": "system", "content": "You grade answers."},
-                                                       {"role": "user", "content": "Grade this answer.\nQuestion: 2 + 2\nAnswer: 4"}])
+        await critic.chat.completions.create(
+            messages=[
+                {"role": "system", "content": "You grade answers."},
+                {"role": "user", "content": "Grade this answer.\nQuestion: 2 + 2\nAnswer: 4"},
+            ]
+        )
         return WorkflowOutput(reward=0.0)
 
 
@@ -201,7 +247,9 @@ def model_logprobs(model, samples, calls, temperature):
             for offset, mask in enumerate(call.response_mask):
                 position = start + offset
                 if mask and sample.loss_mask[position]:
-                    found[(call_id, offset)] = float(logprobs[position - 1, sample.input_ids[position]])
+                    found[(call_id, offset)] = float(
+                        logprobs[position - 1, sample.input_ids[position]]
+                    )
     return found
 
 
@@ -209,12 +257,16 @@ async def test_merging_invariant_under_the_model(engine):
     temperature = 0.8
     gateway = make_gateway(engine, temperature=temperature)
     records = []
-    for index, (workflow, query) in enumerate([
-        (WeatherAgent(), "Check the weather for Tokyo."),
-        (WeatherAgent(), "Is it raining in Lima?"),
-        (TwoAgentsWithRetry(), "Hello!"),
-    ]):
-        _, recording, record = await run_episode(gateway, workflow, query, f"inv{index}", seed=100 + index)
+    for index, (workflow, query) in enumerate(
+        [
+            (WeatherAgent(), "Check the weather for Tokyo."),
+            (WeatherAgent(), "Is it raining in Lima?"),
+            (TwoAgentsWithRetry(), "Hello!"),
+        ]
+    ):
+        _, recording, record = await run_episode(
+            gateway, workflow, query, f"inv{index}", seed=100 + index
+        )
         assert recording.drift_fallbacks == 0
         records.append(record)
     calls = [c for r in records for c in r.calls]
@@ -231,5 +283,10 @@ async def test_merging_invariant_under_the_model(engine):
     worst = max(abs(from_per_call[k] - from_merged[k]) for k in from_per_call)
     assert worst < 1e-5, worst
     # And the engine recorded the same quantity while sampling (KV-cache numerics aside).
-    recorded = {(c.call_id, i): lp for c in calls for i, (lp, m) in enumerate(zip(c.response_logprobs, c.response_mask)) if m}
+    recorded = {
+        (c.call_id, i): lp
+        for c in calls
+        for i, (lp, m) in enumerate(zip(c.response_logprobs, c.response_mask))
+        if m
+    }
     assert max(abs(recorded[k] - from_merged[k]) for k in recorded) < 1e-3

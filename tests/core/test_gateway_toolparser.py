@@ -18,7 +18,9 @@ def test_plain_text_is_content():
 
 
 def test_one_call_with_text_around_it():
-    reply = parse('Let me look.\n<tool_call>\n{"name": "search", "arguments": {"q": "jet"}}\n</tool_call>')
+    reply = parse(
+        'Let me look.\n<tool_call>\n{"name": "search", "arguments": {"q": "jet"}}\n</tool_call>'
+    )
     assert reply.content == "Let me look." and not reply.malformed
     [call] = reply.tool_calls
     assert call.name == "search" and json.loads(call.arguments) == {"q": "jet"}

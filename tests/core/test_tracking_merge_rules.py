@@ -16,27 +16,40 @@ _clock = itertools.count(1)
 _logprob = itertools.count(1)
 
 
-def call(call_id, prompt, response, *, mask=None, agent="a", tag=None, trainable=True, started_at=None):
+def call(
+    call_id, prompt, response, *, mask=None, agent="a", tag=None, trainable=True, started_at=None
+):
     mask = mask or [1] * len(response)
     return LlmCall(
-        call_id=call_id, agent=agent, target_tag=tag or agent, trainable=trainable,
-        prompt_ids=list(prompt), response_ids=list(response),
+        call_id=call_id,
+        agent=agent,
+        target_tag=tag or agent,
+        trainable=trainable,
+        prompt_ids=list(prompt),
+        response_ids=list(response),
         # distinct logprobs, so a misaligned copy is caught; 0.0 where the gateway added tokens
         response_logprobs=[-next(_logprob) / 100 if m else 0.0 for m in mask],
-        temperature=1.0, finish_reason="stop", messages=[], response_mask=list(mask),
+        temperature=1.0,
+        finish_reason="stop",
+        messages=[],
+        response_mask=list(mask),
         started_at=started_at if started_at is not None else next(_clock),
     )
 
 
 def episode(*calls):
-    return EpisodeRecord(episode_id="ep", task=Task(), group_key="g", calls=list(calls), reward=1.0, advantage=0.5)
+    return EpisodeRecord(
+        episode_id="ep", task=Task(), group_key="g", calls=list(calls), reward=1.0, advantage=0.5
+    )
 
 
 def trained(samples):
     """{(sample index, position): (token, old logprob)} for every trained position."""
     return {
         (i, p): (s.input_ids[p], s.old_logprobs[p])
-        for i, s in enumerate(samples) for p, m in enumerate(s.loss_mask) if m
+        for i, s in enumerate(samples)
+        for p, m in enumerate(s.loss_mask)
+        if m
     }
 
 
@@ -73,7 +86,12 @@ def test_per_call_makes_one_sample_per_trainable_call_with_masks_on_sampled_toke
     assert samples[0].loss_mask == [0, 0, 0, 1, 1, 1]
     assert samples[0].old_logprobs == [0.0] * 3 + a.response_logprobs
     assert samples[1].loss_mask == [0] * 7 + [1, 1]
-    assert (samples[0].reward, samples[0].advantage, samples[0].group_key, samples[0].episode_id) == (1.0, 0.5, "g", "ep")
+    assert (
+        samples[0].reward,
+        samples[0].advantage,
+        samples[0].group_key,
+        samples[0].episode_id,
+    ) == (1.0, 0.5, "g", "ep")
 
 
 def test_a_chain_of_calls_becomes_one_sample():
@@ -84,7 +102,10 @@ def test_a_chain_of_calls_becomes_one_sample():
     [sample] = merged
     assert sample.input_ids == c.full_ids and sample.call_ids == ["a", "b", "c"]
     assert sample.loss_mask == [0, 0, 1, 1, 0, 0, 1, 1, 0, 1, 1, 1]
-    assert sample.old_logprobs[2:4] == a.response_logprobs and sample.old_logprobs[9:] == c.response_logprobs
+    assert (
+        sample.old_logprobs[2:4] == a.response_logprobs
+        and sample.old_logprobs[9:] == c.response_logprobs
+    )
     assert len(per_call) == 3
     assert sum(map(len, per_call)) > len(sample)
 
@@ -152,8 +173,8 @@ def test_a_call_whose_response_differs_is_not_merged():
 
 @pytest.mark.parametrize("mode", ["split", "truncate"])
 def test_overlong_samples(mode):
-    a = call("a", [1, 2], [10, 99])                        # 4 tokens
-    b = call("b", [1, 2, 10, 99, 3], [11, 12, 99])          # 8 tokens
+    a = call("a", [1, 2], [10, 99])  # 4 tokens
+    b = call("b", [1, 2, 10, 99, 3], [11, 12, 99])  # 8 tokens
     c = call("c", [1, 2, 10, 99, 3, 11, 12, 99, 4], [13, 14, 15, 99])  # 13 tokens
     record = episode(a, b, c)
     samples = TimelineMergeTracker(max_sample_tokens=10, overlong=mode).build_samples(record)
@@ -177,7 +198,9 @@ def test_a_call_entirely_past_the_limit_is_dropped_and_counted():
 
 
 def test_built_from_the_config_and_registered_as_plugins():
-    config = AjetConfig.model_validate({"tracker": {"type": "per_call", "max_sample_tokens": 64, "overlong": "truncate"}})
+    config = AjetConfig.model_validate(
+        {"tracker": {"type": "per_call", "max_sample_tokens": 64, "overlong": "truncate"}}
+    )
     tracker = TimelineMergeTracker.from_config(config)
     assert (tracker.max_sample_tokens, tracker.overlong) == (64, "truncate")
     with isolated_plugin_manager() as plugins:

@@ -33,15 +33,23 @@ async def test_baseurl_apikey_starts_the_http_server_on_first_use():
     try:
         episode = gateway.open_episode("ep", trainable_targets=["solver"])
         endpoint = episode.tuner.as_oai_baseurl_apikey(agent_name="solver")
-        assert endpoint.base_url.startswith("http://127.0.0.1:") and endpoint.model == gateway.model_name
+        assert (
+            endpoint.base_url.startswith("http://127.0.0.1:")
+            and endpoint.model == gateway.model_name
+        )
         async with httpx.AsyncClient() as http:
             response = await http.post(
                 endpoint.base_url + "/chat/completions",
-                headers={"Authorization": f"Bearer {endpoint.api_key}"}, json={"messages": USER},
+                headers={"Authorization": f"Bearer {endpoint.api_key}"},
+                json={"messages": USER},
             )
         assert response.status_code == 200
         [recorded] = episode.close().calls
-        assert (recorded.agent, recorded.target_tag, recorded.trainable) == ("solver", "solver", True)
+        assert (recorded.agent, recorded.target_tag, recorded.trainable) == (
+            "solver",
+            "solver",
+            True,
+        )
     finally:
         await gateway.stop_http()
 
@@ -53,12 +61,17 @@ async def test_each_agent_gets_its_own_key_and_target_tag_decides_training():
     a = tuner.as_raw_openai_sdk_client(agent_name="alice", target_tag="policy_agent")
     b = tuner.as_raw_openai_sdk_client(agent_name="bob", target_tag="opponent")
     assert a.api_key != b.api_key
-    assert tuner.as_raw_openai_sdk_client(agent_name="alice", target_tag="policy_agent").api_key == a.api_key
+    assert (
+        tuner.as_raw_openai_sdk_client(agent_name="alice", target_tag="policy_agent").api_key
+        == a.api_key
+    )
     await a.chat.completions.create(messages=USER)
     await b.chat.completions.create(messages=USER)
     calls = episode.close().calls
     assert [(c.agent, c.target_tag, c.trainable) for c in calls] == [
-        ("alice", "policy_agent", True), ("bob", "opponent", False)]
+        ("alice", "policy_agent", True),
+        ("bob", "opponent", False),
+    ]
     with pytest.raises(openai.AuthenticationError):
         await a.chat.completions.create(messages=USER)  # revoked with the episode
     with pytest.raises(RuntimeError, match="closed"):
@@ -69,7 +82,9 @@ async def test_each_agent_gets_its_own_key_and_target_tag_decides_training():
 async def test_no_trainable_targets_means_every_agent_is_trained(targets):
     gateway = make_gateway()
     episode = gateway.open_episode("ep", trainable_targets=targets)
-    await episode.tuner.as_raw_openai_sdk_client(agent_name="x").chat.completions.create(messages=USER)
+    await episode.tuner.as_raw_openai_sdk_client(agent_name="x").chat.completions.create(
+        messages=USER
+    )
     assert episode.close().calls[0].trainable
 
 

@@ -83,7 +83,9 @@ class AjetTuner:
 
     # ---------------------------------------------------------------------------- endpoints
 
-    def _endpoint(self, agent_name: str, target_tag: str | None, debug_model: str | None) -> ModelEndpoint:
+    def _endpoint(
+        self, agent_name: str, target_tag: str | None, debug_model: str | None
+    ) -> ModelEndpoint:
         gateway = self._gateway
         key = gateway.issue_key(self._session, agent_name, target_tag, debug_model)
         in_process = gateway.base_url is None
@@ -92,7 +94,9 @@ class AjetTuner:
             import httpx
 
             http_client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=gateway.app), base_url=IN_PROCESS_BASE_URL, timeout=None
+                transport=httpx.ASGITransport(app=gateway.app),
+                base_url=IN_PROCESS_BASE_URL,
+                timeout=None,
             )
         return ModelEndpoint(
             base_url=gateway.base_url or IN_PROCESS_BASE_URL,
@@ -105,13 +109,19 @@ class AjetTuner:
         )
 
     def as_raw_openai_sdk_client(
-        self, agent_name: str = "default", target_tag: str | None = None, debug_model: str | None = None
+        self,
+        agent_name: str = "default",
+        target_tag: str | None = None,
+        debug_model: str | None = None,
     ) -> openai.AsyncOpenAI:
         """An ``openai.AsyncOpenAI`` bound to this episode and agent; ``model=`` is optional."""
         return self._endpoint(agent_name, target_tag, debug_model).openai_client()
 
     def as_oai_baseurl_apikey(
-        self, agent_name: str = "default", target_tag: str | None = None, debug_model: str | None = None
+        self,
+        agent_name: str = "default",
+        target_tag: str | None = None,
+        debug_model: str | None = None,
     ) -> OpenAIEndpoint:
         """``.base_url``, ``.api_key`` and ``.model`` for raw HTTP or any OpenAI-compatible client."""
         # Raw HTTP needs a socket: start the gateway's server on first use.
@@ -134,7 +144,9 @@ class AjetTuner:
 
         plugins = get_plugin_manager()
         if client_name not in plugins.registry("model_client"):
-            package = MODEL_CLIENT_PACKAGES.get(client_name, f"a package registering model client {client_name!r}")
+            package = MODEL_CLIENT_PACKAGES.get(
+                client_name, f"a package registering model client {client_name!r}"
+            )
             raise PluginUnavailableError(
                 f"no model client {client_name!r} is installed (registered: "
                 f"{', '.join(plugins.names('model_client')) or 'none'}); install {package}"
@@ -143,12 +155,20 @@ class AjetTuner:
         return factory(self._endpoint(agent_name, target_tag, debug_model), **kwargs)
 
     def as_agentscope_model(
-        self, agent_name: str = "default", target_tag: str | None = None, debug_model: str | None = None, **kwargs: Any
+        self,
+        agent_name: str = "default",
+        target_tag: str | None = None,
+        debug_model: str | None = None,
+        **kwargs: Any,
     ) -> Any:
         return self.as_model_client("agentscope", agent_name, target_tag, debug_model, **kwargs)
 
     def as_langchain_chat_model(
-        self, agent_name: str = "default", target_tag: str | None = None, debug_model: str | None = None, **kwargs: Any
+        self,
+        agent_name: str = "default",
+        target_tag: str | None = None,
+        debug_model: str | None = None,
+        **kwargs: Any,
     ) -> Any:
         return self.as_model_client("langchain", agent_name, target_tag, debug_model, **kwargs)
 
@@ -169,7 +189,9 @@ def _client_class() -> Any:
 
     class AjetCompletions(AsyncCompletions):
         async def create(self, *args: Any, model: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
-            return await super().create(*args, model=model or self._client.ajet_default_model, **kwargs)
+            return await super().create(
+                *args, model=model or self._client.ajet_default_model, **kwargs
+            )
 
     class AjetChat(AsyncChat):
         @cached_property
@@ -192,6 +214,8 @@ def _client_class() -> Any:
 def _make_openai_client(
     base_url: str, api_key: str, model: str, http_client: httpx.AsyncClient | None
 ) -> openai.AsyncOpenAI:
-    client = _client_class()(base_url=base_url, api_key=api_key, http_client=http_client, max_retries=0)
+    client = _client_class()(
+        base_url=base_url, api_key=api_key, http_client=http_client, max_retries=0
+    )
     client.ajet_default_model = model
     return client

@@ -109,7 +109,10 @@ def normalize_messages(messages: Any, param: str = "messages") -> list[dict[str,
             )
         if role == "developer":  # OpenAI's newer name for the system role
             role = "system"
-        item: dict[str, Any] = {"role": role, "content": content_text(message.get("content"), f"{where}.content")}
+        item: dict[str, Any] = {
+            "role": role,
+            "content": content_text(message.get("content"), f"{where}.content"),
+        }
         if role == "assistant" and message.get("tool_calls"):
             item["tool_calls"] = normalize_tool_calls(message["tool_calls"], f"{where}.tool_calls")
         if role in ("tool", "function"):
@@ -128,7 +131,9 @@ def canonical_tool_calls(tool_calls: list[dict[str, Any]] | None) -> list[tuple[
     result = []
     for call in tool_calls or []:
         function = call.get("function", call)
-        result.append((function.get("name", ""), canonical_json(_arguments_object(function.get("arguments")))))
+        result.append(
+            (function.get("name", ""), canonical_json(_arguments_object(function.get("arguments"))))
+        )
     return result
 
 

@@ -82,7 +82,9 @@ class PromptBuilder:
         # Each bucket keeps the latest calls with that exact message list (retries, forks).
         self._by_messages: dict[int, deque[_PastCall]] = {}
 
-    def build(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> PromptPlan:
+    def build(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> PromptPlan:
         renderer = self.renderer
         full_text = renderer.render_text(messages, tools, add_generation_prompt=True)
         canon = [canonical_message(m) for m in messages]
@@ -110,7 +112,9 @@ class PromptBuilder:
         elif past.tools_canon != canonical_tools(tools):
             reason = "tools_changed"
         else:
-            prefix_text = renderer.render_text(messages[: longest + 1], tools, add_generation_prompt=False)
+            prefix_text = renderer.render_text(
+                messages[: longest + 1], tools, add_generation_prompt=False
+            )
             if not prefix_text.startswith(past.prompt_text):
                 reason = "history_rendered_differently"
             elif not prefix_text.endswith(renderer.facts.turn_close_text):
@@ -118,7 +122,7 @@ class PromptBuilder:
             elif not full_text.startswith(prefix_text):
                 reason = "delta_not_suffix"
             else:
-                delta_ids = renderer.encode(past.tail_text + full_text[len(prefix_text):])
+                delta_ids = renderer.encode(past.tail_text + full_text[len(prefix_text) :])
                 prompt_ids = past.prompt_ids + past.response_ids + delta_ids
                 return PromptPlan(prompt_ids, full_text, parent_call_id=past.call_id)
         return PromptPlan(renderer.encode_prompt(full_text), full_text, fallback_reason=reason)
@@ -135,7 +139,7 @@ class PromptBuilder:
                 and last_text
                 and facts.turn_close_text.startswith(last_text)
             ):
-                return ReplyClosing([], facts.turn_close_text[len(last_text):])
+                return ReplyClosing([], facts.turn_close_text[len(last_text) :])
         return ReplyClosing(list(facts.end_of_turn_ids), "")
 
     def remember(
@@ -149,7 +153,9 @@ class PromptBuilder:
         reply: dict[str, Any],
     ) -> None:
         canon = [canonical_message(m) for m in messages]
-        self._by_messages.setdefault(_prefix_hashes(canon)[-1], deque(maxlen=SAME_PROMPT_CALLS_KEPT)).append(
+        self._by_messages.setdefault(
+            _prefix_hashes(canon)[-1], deque(maxlen=SAME_PROMPT_CALLS_KEPT)
+        ).append(
             _PastCall(
                 call_id=call_id,
                 canon=canon,

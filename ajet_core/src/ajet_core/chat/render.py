@@ -91,13 +91,20 @@ class ChatRenderer:
             try:
                 return self._fast_render(messages, tools or None, add_generation_prompt)
             except Exception as exc:  # noqa: BLE001 - jinja errors vary per template
-                raise TemplateError(f"the model's chat template rejected the conversation: {exc}") from exc
+                raise TemplateError(
+                    f"the model's chat template rejected the conversation: {exc}"
+                ) from exc
         try:
             return self.tokenizer.apply_chat_template(
-                messages, tools=tools or None, add_generation_prompt=add_generation_prompt, tokenize=False
+                messages,
+                tools=tools or None,
+                add_generation_prompt=add_generation_prompt,
+                tokenize=False,
             )
         except Exception as exc:  # jinja raises TemplateError, TypeError, ... per template
-            raise TemplateError(f"the model's chat template rejected the conversation: {exc}") from exc
+            raise TemplateError(
+                f"the model's chat template rejected the conversation: {exc}"
+            ) from exc
 
     def encode(self, text: str) -> list[int]:
         if not text:
@@ -113,8 +120,12 @@ class ChatRenderer:
         backend = getattr(self.tokenizer, "backend_tokenizer", None)
         if backend is None:
             return None
-        probes = [self.facts.turn_close_text + "<|im_start|>user\nhi there, 12 + 30?\n", " spaced  text\n\n",
-                  "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>", "héllo wörld ✓"]
+        probes = [
+            self.facts.turn_close_text + "<|im_start|>user\nhi there, 12 + 30?\n",
+            " spaced  text\n\n",
+            '<tool_call>\n{"name": "f", "arguments": {}}\n</tool_call>',
+            "héllo wörld ✓",
+        ]
         try:
             for text in probes:
                 if backend.encode(text, add_special_tokens=False).ids != list(
@@ -179,9 +190,20 @@ class ChatRenderer:
         base = {**dict(compiled.globals), **self.tokenizer.special_tokens_map, "documents": None}
         environment = compiled.environment
 
-        def render(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, add_generation_prompt: bool) -> str:
-            variables = {**base, "messages": messages, "tools": tools, "add_generation_prompt": add_generation_prompt}
-            return environment.concat(compiled.root_render_func(compiled.new_context(variables, shared=True)))
+        def render(
+            messages: list[dict[str, Any]],
+            tools: list[dict[str, Any]] | None,
+            add_generation_prompt: bool,
+        ) -> str:
+            variables = {
+                **base,
+                "messages": messages,
+                "tools": tools,
+                "add_generation_prompt": add_generation_prompt,
+            }
+            return environment.concat(
+                compiled.root_render_func(compiled.new_context(variables, shared=True))
+            )
 
         for messages, tools, add in _fast_path_checks():
             try:
@@ -203,13 +225,15 @@ class ChatRenderer:
         at = closed.rfind(_PROBE_REPLY)
         if at < 0:
             raise TemplateError("the chat template does not render assistant replies")
-        turn_close_text = closed[at + len(_PROBE_REPLY):]
+        turn_close_text = closed[at + len(_PROBE_REPLY) :]
         end_of_turn_ids = tuple(self.encode(turn_close_text))
         stop_ids = set()
         eos = getattr(self.tokenizer, "eos_token_id", None)
         if isinstance(eos, int):
             stop_ids.add(eos)
-        if end_of_turn_ids and end_of_turn_ids[0] in set(getattr(self.tokenizer, "all_special_ids", [])):
+        if end_of_turn_ids and end_of_turn_ids[0] in set(
+            getattr(self.tokenizer, "all_special_ids", [])
+        ):
             stop_ids.add(end_of_turn_ids[0])
         renders_tools = False
         try:
@@ -222,7 +246,11 @@ class ChatRenderer:
             "role": "assistant",
             "content": "",
             "tool_calls": [
-                {"id": "c1", "type": "function", "function": {"name": "ajet_probe_call_9d2b", "arguments": {}}}
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "ajet_probe_call_9d2b", "arguments": {}},
+                }
             ],
         }
         try:
@@ -241,8 +269,17 @@ class ChatRenderer:
 
 def _fast_path_checks() -> list[tuple[list[dict[str, Any]], list[dict[str, Any]] | None, bool]]:
     user = {"role": "user", "content": "hi"}
-    call = {"role": "assistant", "content": "", "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "ajet_probe_call_9d2b", "arguments": {"x": 1}}}]}
+    call = {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": "c1",
+                "type": "function",
+                "function": {"name": "ajet_probe_call_9d2b", "arguments": {"x": 1}},
+            }
+        ],
+    }
     tool = {"role": "tool", "tool_call_id": "c1", "content": "42"}
     system = {"role": "system", "content": "sys"}
     return [
@@ -253,7 +290,9 @@ def _fast_path_checks() -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]
     ]
 
 
-def _with_hermes_tools(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _with_hermes_tools(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     block = HERMES_TOOLS_PREAMBLE + "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tools)
     block += HERMES_TOOLS_POSTAMBLE
     if messages and messages[0]["role"] == "system":

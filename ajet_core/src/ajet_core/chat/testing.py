@@ -12,7 +12,7 @@ CHATML_TOOLS_TEMPLATE = (
     "{% if tools %}<|im_start|>system\n"
     "{% if messages[0].role == 'system' %}{{ messages[0].content }}{% else %}You are a helpful assistant.{% endif %}"
     "\n\n# Tools\n<tools>\n{% for tool in tools %}\n{{ tool | tojson }}{% endfor %}\n</tools>\n"
-    "Call a tool with <tool_call>\n{\"name\": <name>, \"arguments\": <object>}\n</tool_call><|im_end|>\n"
+    'Call a tool with <tool_call>\n{"name": <name>, "arguments": <object>}\n</tool_call><|im_end|>\n'
     "{% elif messages[0].role == 'system' %}<|im_start|>system\n{{ messages[0].content }}<|im_end|>\n"
     "{% endif %}"
     "{% for message in messages %}"
@@ -21,7 +21,7 @@ CHATML_TOOLS_TEMPLATE = (
     "{% for call in message.tool_calls or [] %}"
     "{% set fn = call.function if call.function is defined else call %}"
     "{% if message.content or not loop.first %}\n{% endif %}"
-    "<tool_call>\n{\"name\": \"{{ fn.name }}\", \"arguments\": "
+    '<tool_call>\n{"name": "{{ fn.name }}", "arguments": '
     "{% if fn.arguments is string %}{{ fn.arguments }}{% else %}{{ fn.arguments | tojson }}{% endif %}"
     "}\n</tool_call>"
     "{% endfor %}<|im_end|>\n"

@@ -52,7 +52,9 @@ def build_app(gateway: Gateway) -> Starlette:
             return _error(exc)
         if isinstance(result, dict):
             return JSONResponse(result)
-        return StreamingResponse(result, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(
+            result, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
 
     async def models(request: Request) -> Response:
         try:
@@ -60,7 +62,12 @@ def build_app(gateway: Gateway) -> Starlette:
         except GatewayError as exc:
             return _error(exc)
         return JSONResponse(
-            {"object": "list", "data": [{"id": gateway.model_name, "object": "model", "created": 0, "owned_by": "ajet"}]}
+            {
+                "object": "list",
+                "data": [
+                    {"id": gateway.model_name, "object": "model", "created": 0, "owned_by": "ajet"}
+                ],
+            }
         )
 
     async def health(request: Request) -> Response:
@@ -80,9 +87,15 @@ def build_app(gateway: Gateway) -> Starlette:
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return JSONResponse(
-            {"error": {"message": f"no route {request.method} {request.url.path}; the gateway serves "
-                       "POST /v1/chat/completions, GET /v1/models and GET /health",
-                       "type": "invalid_request_error", "param": None, "code": "not_found"}},
+            {
+                "error": {
+                    "message": f"no route {request.method} {request.url.path}; the gateway serves "
+                    "POST /v1/chat/completions, GET /v1/models and GET /health",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "not_found",
+                }
+            },
             status_code=getattr(exc, "status_code", 404),
         )
 

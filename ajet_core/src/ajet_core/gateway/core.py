@@ -101,7 +101,9 @@ class Gateway:
         self.mode: Mode = mode
         self.model_name = model_name
         self.renderer = ChatRenderer(engine.tokenizer)
-        self.tool_parser = tool_parser if tool_parser is not None else self._load_tool_parser(plugins)
+        self.tool_parser = (
+            tool_parser if tool_parser is not None else self._load_tool_parser(plugins)
+        )
         self.stats = GatewayStats()
         self._sessions: dict[str, EpisodeSession] = {}
         self._keys: dict[str, ClientBinding] = {}
@@ -139,8 +141,12 @@ class Gateway:
 
         episode_id = episode_id or (record.episode_id if record else None) or uuid.uuid4().hex
         if episode_id in self._sessions:
-            raise ValueError(f"episode {episode_id!r} is already open; close it first or use a new id")
-        session = EpisodeSession(episode_id, list(trainable_targets or []) or None, record=record, seed=seed)
+            raise ValueError(
+                f"episode {episode_id!r} is already open; close it first or use a new id"
+            )
+        session = EpisodeSession(
+            episode_id, list(trainable_targets or []) or None, record=record, seed=seed
+        )
         session.tuner = AjetTuner(self, session)
         self._sessions[episode_id] = session
         return EpisodeHandle(self, session)
@@ -176,14 +182,17 @@ class Gateway:
                 binding.session is session
                 and binding.agent_name == agent_name
                 and binding.target_tag == target_tag
-                and binding.fixed_endpoint_name == self._endpoint_name(session, target_tag, agent_name, debug_model)
+                and binding.fixed_endpoint_name
+                == self._endpoint_name(session, target_tag, agent_name, debug_model)
             ):
                 return key
         trainable = session.is_trainable(target_tag)
         endpoint_name = self._endpoint_name(session, target_tag, agent_name, debug_model)
         endpoint = self.config.rollout.fixed_endpoints[endpoint_name] if endpoint_name else None
         key = new_api_key()
-        self._keys[key] = ClientBinding(session, agent_name, target_tag, trainable, endpoint, endpoint_name)
+        self._keys[key] = ClientBinding(
+            session, agent_name, target_tag, trainable, endpoint, endpoint_name
+        )
         session.keys.add(key)
         return key
 
@@ -210,7 +219,9 @@ class Gateway:
 
     def authorize(self, api_key: str | None) -> ClientBinding:
         if not api_key:
-            raise unauthorized("no API key: send 'Authorization: Bearer <key>' with a key from the tuner")
+            raise unauthorized(
+                "no API key: send 'Authorization: Bearer <key>' with a key from the tuner"
+            )
         binding = self._keys.get(api_key)
         if binding is None:
             raise unauthorized(
@@ -240,13 +251,20 @@ class Gateway:
             generation = await self.engine.generate(prepared.plan.prompt_ids, prepared.sampling)
             engine_finished = time.perf_counter()
             call = self._finish(
-                binding, request, prepared, generation.token_ids, generation.logprobs,
-                generation.finish_reason, generation.matched_stop,
+                binding,
+                request,
+                prepared,
+                generation.token_ids,
+                generation.logprobs,
+                generation.finish_reason,
+                generation.matched_stop,
             )
             body = self._completion_body(call, request)
             # Added latency: the gateway's own work before and after the engine, not the time
             # this request spent waiting for the event loop while other requests ran.
-            self.stats.overheads.append((engine_started - started) + (time.perf_counter() - engine_finished))
+            self.stats.overheads.append(
+                (engine_started - started) + (time.perf_counter() - engine_finished)
+            )
             return body
         except GatewayError as exc:
             self._note_error(binding, exc)
@@ -256,7 +274,9 @@ class Gateway:
             self._note_error(binding, error)
             raise error from exc
         except EngineError as exc:
-            error = GatewayError(503, f"the policy engine failed: {exc}", type="server_error", code="engine_error")
+            error = GatewayError(
+                503, f"the policy engine failed: {exc}", type="server_error", code="engine_error"
+            )
             self._note_error(binding, error)
             raise error from exc
         except Exception as exc:  # noqa: BLE001 - no request may take the gateway down
@@ -271,7 +291,12 @@ class Gateway:
         self.stats.errors[code] += 1
         if not binding.session.closed:
             binding.session.errors.append(
-                {"code": code, "status": error.status, "message": error.message, "agent": binding.agent_name}
+                {
+                    "code": code,
+                    "status": error.status,
+                    "message": error.message,
+                    "agent": binding.agent_name,
+                }
             )
 
     def _prepare(self, binding: ClientBinding, request: ChatRequest, started: float) -> _Prepared:
@@ -298,10 +323,16 @@ class Gateway:
         if self.mode == "train":
             # The policy gradient needs samples from the distribution the trainer assumes.
             temperature, top_p = rollout.temperature, rollout.top_p
-            max_tokens = min(request.max_tokens or rollout.max_tokens_per_call, rollout.max_tokens_per_call)
+            max_tokens = min(
+                request.max_tokens or rollout.max_tokens_per_call, rollout.max_tokens_per_call
+            )
         else:
-            default_temperature = self.config.eval.temperature if self.mode == "eval" else rollout.temperature
-            temperature = request.temperature if request.temperature is not None else default_temperature
+            default_temperature = (
+                self.config.eval.temperature if self.mode == "eval" else rollout.temperature
+            )
+            temperature = (
+                request.temperature if request.temperature is not None else default_temperature
+            )
             top_p = request.top_p if request.top_p is not None else rollout.top_p
             max_tokens = request.max_tokens or rollout.max_tokens_per_call
         budget = rollout.max_tokens_per_episode - session.generated_tokens
@@ -357,13 +388,17 @@ class Gateway:
             self.stats.malformed_tool_calls += 1
         tool_calls = [
             {
-                "id": "call_" + secrets.token_hex(12),  # gateway-issued: how the next call finds this one
+                "id": "call_"
+                + secrets.token_hex(12),  # gateway-issued: how the next call finds this one
                 "type": "function",
                 "function": {"name": call.name, "arguments": call.arguments},
             }
             for call in parsed.tool_calls
         ]
-        reply: dict[str, Any] = {"role": "assistant", "content": parsed.content if (parsed.content or not tool_calls) else None}
+        reply: dict[str, Any] = {
+            "role": "assistant",
+            "content": parsed.content if (parsed.content or not tool_calls) else None,
+        }
         if tool_calls:
             reply["tool_calls"] = tool_calls
         closing = prepared.builder.close_reply(sampled_ids)
@@ -387,7 +422,9 @@ class Gateway:
             malformed_tool_call=parsed.malformed,
             started_at=time.time() - (time.perf_counter() - prepared.started),
         )
-        prepared.builder.remember(call.call_id, request.messages, request.tools, plan, call.response_ids, closing, reply)
+        prepared.builder.remember(
+            call.call_id, request.messages, request.tools, plan, call.response_ids, closing, reply
+        )
         call.latency = time.perf_counter() - prepared.started
         if not session.closed:  # a call finishing after its episode timed out is dropped
             session.calls.append(call)
@@ -402,7 +439,14 @@ class Gateway:
             "object": "chat.completion",
             "created": int(call.started_at),
             "model": request.model or self.model_name,
-            "choices": [{"index": 0, "message": call.reply, "finish_reason": call.finish_reason, "logprobs": None}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": call.reply,
+                    "finish_reason": call.finish_reason,
+                    "logprobs": None,
+                }
+            ],
             "usage": {
                 "prompt_tokens": len(call.prompt_ids),
                 "completion_tokens": sampled,
@@ -412,14 +456,18 @@ class Gateway:
 
     # --------------------------------------------------------------------------- streaming
 
-    def _stream(self, binding: ClientBinding, request: ChatRequest, prepared: _Prepared) -> AsyncIterator[bytes]:
+    def _stream(
+        self, binding: ClientBinding, request: ChatRequest, prepared: _Prepared
+    ) -> AsyncIterator[bytes]:
         from ajet_core.gateway.streaming import stream_completion
 
         return stream_completion(self, binding, request, prepared)
 
     # ----------------------------------------------------------------------- fixed models
 
-    async def _forward(self, binding: ClientBinding, request: ChatRequest, body: dict[str, Any]) -> Any:
+    async def _forward(
+        self, binding: ClientBinding, request: ChatRequest, body: dict[str, Any]
+    ) -> Any:
         from ajet_core.gateway.forwarding import forward_to_fixed_endpoint
 
         return await forward_to_fixed_endpoint(self, binding, request, body)

@@ -38,13 +38,17 @@ async def forward_to_fixed_endpoint(
         )
     except httpx.HTTPError as exc:
         raise GatewayError(
-            502, f"fixed endpoint {binding.fixed_endpoint_name!r} at {url} is unreachable: {exc}",
-            type="server_error", code="fixed_endpoint_error",
+            502,
+            f"fixed endpoint {binding.fixed_endpoint_name!r} at {url} is unreachable: {exc}",
+            type="server_error",
+            code="fixed_endpoint_error",
         ) from exc
     if response.status_code != 200:
         raise GatewayError(
-            502, f"fixed endpoint {binding.fixed_endpoint_name!r} answered {response.status_code}: {response.text[:300]}",
-            type="server_error", code="fixed_endpoint_error",
+            502,
+            f"fixed endpoint {binding.fixed_endpoint_name!r} answered {response.status_code}: {response.text[:300]}",
+            type="server_error",
+            code="fixed_endpoint_error",
         )
     completion = response.json()
     choice = (completion.get("choices") or [{}])[0]
@@ -77,10 +81,19 @@ async def _as_stream(completion: dict[str, Any]) -> AsyncIterator[bytes]:
 
     choice = (completion.get("choices") or [{}])[0]
     message = choice.get("message") or {}
-    base = {k: completion.get(k) for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+    base = {k: completion.get(k) for k in ("id", "created", "model")} | {
+        "object": "chat.completion.chunk"
+    }
     delta: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
     if message.get("tool_calls"):
         delta["tool_calls"] = [dict(call, index=i) for i, call in enumerate(message["tool_calls"])]
     yield sse(base | {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-    yield sse(base | {"choices": [{"index": 0, "delta": {}, "finish_reason": choice.get("finish_reason") or "stop"}]})
+    yield sse(
+        base
+        | {
+            "choices": [
+                {"index": 0, "delta": {}, "finish_reason": choice.get("finish_reason") or "stop"}
+            ]
+        }
+    )
     yield b"data: [DONE]\n\n"

@@ -41,7 +41,9 @@ class ChatRequest:
         return bool(self.tools) and self.tool_choice != "none"
 
 
-def _number(body: dict, key: str, low: float, high: float, *, low_open: bool = False) -> float | None:
+def _number(
+    body: dict, key: str, low: float, high: float, *, low_open: bool = False
+) -> float | None:
     value = body.get(key)
     if value is None:
         return None
@@ -66,16 +68,27 @@ def _tools(value: Any) -> list[dict[str, Any]] | None:
     if value is None:
         return None
     if not isinstance(value, list):
-        raise bad_request("'tools' must be a list of {'type': 'function', 'function': {...}}", "tools")
+        raise bad_request(
+            "'tools' must be a list of {'type': 'function', 'function': {...}}", "tools"
+        )
     for index, tool in enumerate(value):
         where = f"tools[{index}]"
         if not isinstance(tool, dict) or tool.get("type", "function") != "function":
             raise bad_request(f"{where} must be an object with type 'function'", f"{where}.type")
         function = tool.get("function")
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
-            raise bad_request(f"{where}.function.name must be a non-empty string", f"{where}.function.name")
+        if (
+            not isinstance(function, dict)
+            or not isinstance(function.get("name"), str)
+            or not function["name"]
+        ):
+            raise bad_request(
+                f"{where}.function.name must be a non-empty string", f"{where}.function.name"
+            )
         if "parameters" in function and not isinstance(function["parameters"], dict):
-            raise bad_request(f"{where}.function.parameters must be a JSON schema object", f"{where}.function.parameters")
+            raise bad_request(
+                f"{where}.function.parameters must be a JSON schema object",
+                f"{where}.function.parameters",
+            )
     return value or None
 
 
@@ -112,7 +125,9 @@ def parse_chat_request(body: Any) -> ChatRequest:
         raise bad_request("the request body must be a JSON object")
     n = body.get("n")
     if n is not None and n != 1:
-        raise bad_request(f"'n' must be 1 (got {n!r}); send separate requests for more choices", "n")
+        raise bad_request(
+            f"'n' must be 1 (got {n!r}); send separate requests for more choices", "n"
+        )
     try:
         messages = normalize_messages(body.get("messages"))
     except MessageError as exc:

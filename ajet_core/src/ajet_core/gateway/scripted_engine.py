@@ -46,10 +46,16 @@ class ScriptedEngine:
 
     def _reply_ids(self, prompt_ids: list[int]) -> list[int]:
         # A fixed reply skips decoding the prompt: the benchmark's engine must cost nothing.
-        text = self._fixed if self._fixed is not None else self._reply(self._tokenizer.decode(prompt_ids))
+        text = (
+            self._fixed
+            if self._fixed is not None
+            else self._reply(self._tokenizer.decode(prompt_ids))
+        )
         ids = self._cache.get(text)
         if ids is None:
-            ids = self._cache[text] = list(self._tokenizer.encode(text, add_special_tokens=False)) + [self._eot]
+            ids = self._cache[text] = list(
+                self._tokenizer.encode(text, add_special_tokens=False)
+            ) + [self._eot]
         return ids
 
     async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
@@ -65,9 +71,13 @@ class ScriptedEngine:
             return Generation(ids, [-0.5] * len(ids), "length")
         return Generation(ids, [-0.5] * len(ids), "stop")
 
-    async def generate_stream(self, prompt_ids: list[int], sampling: SamplingParams) -> AsyncIterator[GenerationChunk]:
+    async def generate_stream(
+        self, prompt_ids: list[int], sampling: SamplingParams
+    ) -> AsyncIterator[GenerationChunk]:
         generation = await self.generate(prompt_ids, sampling)
         for token, logprob in zip(generation.token_ids, generation.logprobs):
             yield GenerationChunk([token], [logprob])
             await asyncio.sleep(self.stream_delay)
-        yield GenerationChunk([], [], finish_reason=generation.finish_reason, matched_stop=generation.matched_stop)
+        yield GenerationChunk(
+            [], [], finish_reason=generation.finish_reason, matched_stop=generation.matched_stop
+        )

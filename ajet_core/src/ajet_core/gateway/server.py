@@ -22,7 +22,9 @@ class _Server(uvicorn.Server):
         yield
 
 
-def serve_on_running_loop(app: Any, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task, str]:
+def serve_on_running_loop(
+    app: Any, host: str, port: int
+) -> tuple[uvicorn.Server, asyncio.Task, str]:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -43,7 +45,12 @@ def serve_on_running_loop(app: Any, host: str, port: int) -> tuple[uvicorn.Serve
     sock.listen(2048)
     sock.setblocking(False)
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30, backlog=2048
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=30,
+        backlog=2048,
     )
     server = _Server(config)
     task = loop.create_task(server.serve(sockets=[sock]))
@@ -55,5 +62,7 @@ def serve_on_running_loop(app: Any, host: str, port: int) -> tuple[uvicorn.Serve
 async def wait_started(server: uvicorn.Server, task: asyncio.Task) -> None:
     while not server.started:
         if task.done():
-            raise RuntimeError(f"the gateway's HTTP server stopped while starting: {task.exception()}")
+            raise RuntimeError(
+                f"the gateway's HTTP server stopped while starting: {task.exception()}"
+            )
         await asyncio.sleep(0.005)

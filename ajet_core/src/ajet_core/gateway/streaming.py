@@ -54,7 +54,9 @@ async def stream_completion(
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
+                "choices": [
+                    {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+                ],
             }
         )
 
@@ -78,7 +80,7 @@ async def stream_completion(
                 text = gateway._reply_text(ids, "length", None).rstrip("\ufffd")
                 visible = _held_back(text, markers)
                 if len(visible) > len(emitted) and visible.startswith(emitted):
-                    yield chunk({"content": visible[len(emitted):]})
+                    yield chunk({"content": visible[len(emitted) :]})
                     emitted = visible
         else:
             generation = await engine.generate(prepared.plan.prompt_ids, prepared.sampling)
@@ -95,9 +97,13 @@ async def stream_completion(
 
             error = context_length_error(exc.prompt_tokens, exc.max_model_len)
         elif isinstance(exc, EngineError):
-            error = GatewayError(503, f"the policy engine failed: {exc}", type="server_error", code="engine_error")
+            error = GatewayError(
+                503, f"the policy engine failed: {exc}", type="server_error", code="engine_error"
+            )
         else:
-            error = GatewayError(500, f"internal gateway error: {type(exc).__name__}: {exc}", type="server_error")
+            error = GatewayError(
+                500, f"internal gateway error: {type(exc).__name__}: {exc}", type="server_error"
+            )
         gateway._note_error(binding, error)
         yield sse(error.body())
         yield b"data: [DONE]\n\n"
@@ -105,7 +111,7 @@ async def stream_completion(
     reply = call.reply or {}
     content = reply.get("content") or ""
     if len(content) > len(emitted) and content.startswith(emitted):
-        yield chunk({"content": content[len(emitted):]})
+        yield chunk({"content": content[len(emitted) :]})
     for index, tool_call in enumerate(reply.get("tool_calls") or []):
         function = tool_call["function"]
         yield chunk(
@@ -120,7 +126,9 @@ async def stream_completion(
                 ]
             }
         )
-        yield chunk({"tool_calls": [{"index": index, "function": {"arguments": function["arguments"]}}]})
+        yield chunk(
+            {"tool_calls": [{"index": index, "function": {"arguments": function["arguments"]}}]}
+        )
     yield chunk({}, call.finish_reason)
     if request.include_usage:
         sampled = sum(call.response_mask or [])

@@ -44,7 +44,9 @@ class Tracker:
     name: ClassVar[str] = ""
     config_model: ClassVar[Any] = None  # the core's tracker section holds all options
 
-    def __init__(self, max_sample_tokens: int = 8192, overlong: Literal["split", "truncate"] = "split") -> None:
+    def __init__(
+        self, max_sample_tokens: int = 8192, overlong: Literal["split", "truncate"] = "split"
+    ) -> None:
         if max_sample_tokens <= 0:
             raise ValueError(f"max_sample_tokens must be positive, got {max_sample_tokens}")
         if overlong not in ("split", "truncate"):
@@ -66,11 +68,15 @@ class Tracker:
     def build_samples(self, episode: EpisodeRecord) -> list[Sample]:
         """The episode's samples (trainable calls with token ids only); stats go to
         ``episode.metadata['tracker']``."""
-        calls = [c for c in episode.calls if c.trainable and c.response_ids and c.fixed_endpoint is None]
+        calls = [
+            c for c in episode.calls if c.trainable and c.response_ids and c.fixed_endpoint is None
+        ]
         stats = TrackingStats()
         samples: list[Sample] = []
         for chain in self.chains(calls):
-            parts = _split_chain(chain, self.max_sample_tokens) if self.overlong == "split" else [chain]
+            parts = (
+                _split_chain(chain, self.max_sample_tokens) if self.overlong == "split" else [chain]
+            )
             for part in parts:
                 sample = self._sample(part, episode, stats)
                 if sample is None:
@@ -84,14 +90,18 @@ class Tracker:
 
     # --------------------------------------------------------------------------- helpers
 
-    def _sample(self, chain: list[LlmCall], episode: EpisodeRecord, stats: TrackingStats) -> Sample | None:
+    def _sample(
+        self, chain: list[LlmCall], episode: EpisodeRecord, stats: TrackingStats
+    ) -> Sample | None:
         last = chain[-1]
         input_ids = last.prompt_ids + last.response_ids
         loss_mask = [0] * len(input_ids)
         old_logprobs = [0.0] * len(input_ids)
         for call in chain:
             start = len(call.prompt_ids)
-            for offset, (mask, logprob) in enumerate(zip(call.response_mask or [], call.response_logprobs)):
+            for offset, (mask, logprob) in enumerate(
+                zip(call.response_mask or [], call.response_logprobs)
+            ):
                 if mask:
                     loss_mask[start + offset] = 1
                     old_logprobs[start + offset] = logprob
@@ -99,7 +109,11 @@ class Tracker:
         if len(input_ids) > limit:
             stats.truncated_samples += 1
             stats.dropped_tokens += sum(loss_mask[limit:])
-            input_ids, loss_mask, old_logprobs = input_ids[:limit], loss_mask[:limit], old_logprobs[:limit]
+            input_ids, loss_mask, old_logprobs = (
+                input_ids[:limit],
+                loss_mask[:limit],
+                old_logprobs[:limit],
+            )
         if not any(loss_mask):
             return None
         return Sample(

@@ -31,7 +31,7 @@ class TimelineMergeTracker(Tracker):
         calls = [call for _, call in ordered]
         heir: dict[int, int] = {}  # parent index -> the child that continues its sample
         continues_parent: set[int] = set()
-        for j, call in enumerate(calls):
+        for j in range(len(calls)):
             parent = self._parent(calls, j)
             if parent is not None and parent not in heir:
                 heir[parent] = j
@@ -59,7 +59,7 @@ class TimelineMergeTracker(Tracker):
             full_len = len(call.prompt_ids) + len(call.response_ids)
             if full_len > best_len and full_len <= len(child.prompt_ids):
                 if is_prefix(call.prompt_ids, child.prompt_ids) and (
-                    child.prompt_ids[len(call.prompt_ids): full_len] == call.response_ids
+                    child.prompt_ids[len(call.prompt_ids) : full_len] == call.response_ids
                 ):
                     best, best_len = i, full_len
         return best

@@ -14,8 +14,8 @@ from ajet_core import metrics as m
 from ajet_core.config.models import TrainerConfig
 from ajet_core.schema import Sample
 
-from .trainer_support import (  # noqa: F401 - one_torch_thread is an autouse fixture
-    one_torch_thread,
+from .trainer_support import one_torch_thread  # noqa: F401 - autouse fixture
+from .trainer_support import (
     TEMPERATURE,
     chat_prompt,
     gradients,

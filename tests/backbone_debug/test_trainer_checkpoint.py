@@ -13,7 +13,8 @@ from ajet_backbone_debug.training.trainer import PolicyTrainer
 from ajet_core import metrics as m
 from ajet_core.config.models import TrainerConfig
 
-from .trainer_support import one_torch_thread, TEMPERATURE, chat_prompt, load_tiny, sampled_sample
+from .trainer_support import TEMPERATURE, chat_prompt, load_tiny, sampled_sample
+from .trainer_support import one_torch_thread  # noqa: F401 - autouse fixture
 
 FULL = {"lr": 1e-3, "weight_decay": 0.01, "lr_scheduler": "cosine", "warmup_steps": 1, "total_steps": 6}
 LORA = {**FULL, "lora": {"rank": 4, "alpha": 8, "dropout": 0.1}}

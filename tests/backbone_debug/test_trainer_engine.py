@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import torch
 
 from ajet_backbone_debug.engine import TransformersEngine
 from ajet_backbone_debug.training.trainer import PolicyTrainer
@@ -69,7 +68,7 @@ async def test_engine_and_trainer_logprobs_agree_before_and_after_updates(engine
         assert metrics[m.LOGPROB_GAP] < 1e-5, (step, metrics)
         assert metrics["train/logprob_gap_max"] < 1e-4, (step, metrics)
         assert metrics["train/micro_batches"] > 1
-        moved = max(float((p - before[n]).abs().max()) for n, p in trainer.trainable_parameters())
+        moved = max(float((p.detach() - before[n]).abs().max()) for n, p in trainer.trainable_parameters())
         assert moved > 0
     assert trainer.step == 3 and not engine.model.training
 
@@ -82,7 +81,7 @@ async def test_lora_adapters_are_served_by_the_engine(engine):
     samples = await rollout(engine, [1.0, -1.0, 1.0, -1.0], seed=7)
     trainer.train_step(samples)
     trainer.train_step(samples)
-    assert any(float(p.abs().max()) > 0 for n, p in trainer.trainable_parameters() if "lora_B" in n)
+    assert any(float(p.detach().abs().max()) > 0 for n, p in trainer.trainable_parameters() if "lora_B" in n)
     # The engine's next samples carry the adapted policy's logprobs.
     fresh = await rollout(engine, [1.0, -1.0, 1.0, -1.0], seed=8)
     assert trainer.train_step(fresh)[m.LOGPROB_GAP] < 1e-5

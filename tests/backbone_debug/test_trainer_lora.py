@@ -9,7 +9,8 @@ from ajet_backbone_debug.export import ExportError, export_checkpoint
 from ajet_backbone_debug.training.trainer import PolicyTrainer
 from ajet_core.config.models import TrainerConfig
 
-from .trainer_support import one_torch_thread, TEMPERATURE, chat_prompt, load_tiny, params_snapshot, sampled_sample
+from .trainer_support import TEMPERATURE, chat_prompt, load_tiny, params_snapshot, sampled_sample
+from .trainer_support import one_torch_thread  # noqa: F401 - autouse fixture
 
 LORA = TrainerConfig(lr=5e-3, lora={"rank": 4, "alpha": 16})
 

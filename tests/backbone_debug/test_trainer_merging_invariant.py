@@ -20,8 +20,8 @@ from ajet_core.schema import EpisodeRecord, LlmCall, Sample, Task
 from ajet_core.tracking.per_call import PerCallTracker
 from ajet_core.tracking.timeline_merge import TimelineMergeTracker
 
-from .trainer_support import (  # noqa: F401 - one_torch_thread is an autouse fixture
-    one_torch_thread,
+from .trainer_support import one_torch_thread  # noqa: F401 - autouse fixture
+from .trainer_support import (
     TEMPERATURE,
     assert_same_loss_and_gradients,
     chat_prompt,
@@ -122,7 +122,7 @@ def test_invariant_holds_with_kl_and_lora(tiny_model_dir):
     )
     # Move the adapters away from zero so the KL term and the LoRA-A gradients are non-trivial.
     with torch.no_grad():
-        for name, p in trainer.trainable_parameters():
+        for _name, p in trainer.trainable_parameters():
             p.add_(torch.randn_like(p) * 0.02)
     stats, _ = assert_same_loss_and_gradients(trainer, per_call, [merged])
     assert stats[m.KL] > 0

@@ -6,7 +6,6 @@ import pytest
 
 from ajet_backbone_debug.backbone import DebugBackbone, DebugBackboneConfig
 from ajet_backbone_debug.engine import TransformersEngine
-from ajet_core.backbone import BackboneNotReady
 from ajet_core.config.models import AjetConfig
 from ajet_core.engine import SamplingParams
 from ajet_core.errors import ConfigError
@@ -41,10 +40,10 @@ def test_missing_or_wrong_model_path_is_a_config_error(tmp_path):
         DebugBackbone(make_config(path=str(tmp_path))).build_engine()
 
 
-def test_backbone_options_are_validated_and_training_is_not_ready_yet():
+def test_backbone_options_are_validated():
     with pytest.raises(ValueError):
         DebugBackboneConfig(max_batch_size=0)
     with pytest.raises(ValueError):
+        DebugBackboneConfig(engine_threads=0)
+    with pytest.raises(ValueError):
         DebugBackboneConfig(unknown=1)
-    with pytest.raises(BackboneNotReady):
-        DebugBackbone(make_config()).train()

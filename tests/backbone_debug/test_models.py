@@ -96,7 +96,7 @@ def test_tiny_model_passes_every_probe(tiny):
 def test_init_tiny_command_is_seeded_and_loadable(tmp_path, capsys):
     # A short build through the real CLI: same seed -> identical weights, other seed -> different.
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        assert ajet_main(["model", "init-tiny", str(tmp_path / name), "--seed", str(seed), "--steps", "3"]) == 0
+        assert ajet_main(["model", "init-tiny", str(tmp_path / name), "--seed", str(seed), "--steps", "3", "--no-check"]) == 0
     assert "tiny model saved to" in capsys.readouterr().out
     weights = {n: load_file(tmp_path / n / "model.safetensors") for n in "abc"}
     assert weights["a"].keys() == weights["b"].keys()
@@ -111,6 +111,19 @@ def test_init_tiny_command_is_seeded_and_loadable(tmp_path, capsys):
 def test_init_tiny_rejects_bad_steps(tmp_path, capsys):
     assert ajet_main(["model", "init-tiny", str(tmp_path / "x"), "--steps", "0"]) == 2
     assert "--steps must be positive" in capsys.readouterr().err
+
+
+def test_a_build_that_never_learns_the_formats_fails_clearly(tmp_path, capsys):
+    # Two steps cannot teach the formats: the held-out checks fail and the build says so.
+    assert ajet_main(["model", "init-tiny", str(tmp_path / "x"), "--steps", "2", "--max-steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "still fails" in err and "held-out format checks after 2 steps" in err and "--max-steps" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_cached_build_passed_its_held_out_checks(tiny_model_dir):
+    report = json.loads((tiny_model_dir / "ajet_tiny.json").read_text())
+    assert report["held_out_checks"] >= 20 and report["train_steps"] <= report["spec"]["max_train_steps"]
 
 
 @pytest.mark.slow

@@ -132,7 +132,8 @@ def math(rng: random.Random) -> Conversation:
         f"What is {expr}?", f"Compute {expr}.", f"Solve: {expr}",
         f"What is {expr}? Put the final answer in \\boxed{{}}.", f"Calculate {expr} step by step.",
     ])
-    answer = rng.choice([f"{expr} = {value}. The answer is \\boxed{{{value}}}.", f"\\boxed{{{value}}}"])
+    # The format comes first in every variant, so a reply never ends before it.
+    answer = rng.choice([f"The answer is \\boxed{{{value}}}.", f"\\boxed{{{value}}}"])
     messages = [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
     if rng.random() < 0.3:
         messages.insert(0, {"role": "system", "content": rng.choice(SYSTEMS)})
@@ -153,7 +154,7 @@ def judge(rng: random.Random) -> Conversation:
         f"Grade this answer.\nQuestion: {expr}\nAnswer: {given}",
     ])
     verdict = "The answer is correct." if correct else "The answer is wrong."
-    reply = rng.choice([f"{verdict}\nScore: {score}/10", f"Score: {score}/10"])
+    reply = rng.choice([f"Score: {score}/10\n{verdict}", f"Score: {score}/10"])
     messages = [{"role": "system", "content": system}, {"role": "user", "content": user},
                 {"role": "assistant", "content": reply}]
     return Conversation(messages, None, [2])

@@ -15,6 +15,11 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def _gateway(episode: EpisodeRecord) -> dict[str, Any]:
+    """What the gateway recorded about the episode's calls (see Gateway.close_episode)."""
+    return episode.metadata.get("gateway") or {}
+
+
 def rollout_metrics(episodes: list[EpisodeRecord], seconds: float) -> dict[str, Any]:
     valid = [e for e in episodes if e.ok]
     rewards = [float(e.reward or 0.0) for e in valid]
@@ -31,6 +36,8 @@ def rollout_metrics(episodes: list[EpisodeRecord], seconds: float) -> dict[str, 
         m.RESPONSE_TOKENS: response_tokens,
         m.TOKENS_PER_SECOND: response_tokens / seconds if seconds > 0 else 0.0,
         m.DRIFT_FALLBACKS: sum(e.drift_fallbacks for e in episodes),
+        m.MALFORMED_TOOL_CALLS: sum(_gateway(e).get("malformed_tool_calls", 0) for e in episodes),
+        m.GATEWAY_ERRORS: sum(len(_gateway(e).get("errors", [])) for e in episodes),
         m.ROLLOUT_SECONDS: seconds,
     }
     result.update(agent_metrics(valid))

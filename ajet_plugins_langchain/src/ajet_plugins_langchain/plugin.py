@@ -11,6 +11,6 @@ def ajet_register_model_clients(registry):
         "langchain",
         "ajet_plugins_langchain.model:make_langchain_chat_model",
         description="tuner.as_langchain_chat_model(): a LangChain BaseChatModel on the gateway",
-        requires=["langchain-core>=0.3"],
+        requires=["langchain-core>=0.3", "langchain-openai>=0.3"],
         install_hint="pip install 'ajet[langchain]'",
     )

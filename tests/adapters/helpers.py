@@ -1,0 +1,52 @@
+"""Shared pieces of the adapter tests: the tiny model's engine, a gateway, and mask checks."""
+
+from __future__ import annotations
+
+from ajet_core.config.models import AjetConfig
+from ajet_core.gateway.core import Gateway
+from ajet_core.schema import EpisodeRecord, Task
+from ajet_core.tracking.timeline_merge import TimelineMergeTracker
+
+# The system prompt and question under which the tiny model reliably answers with a tool call.
+SYSTEM_PROMPT = "You are a helpful agent. Use the tools when they help."
+WEATHER_QUESTION = "What is the weather in Paris?"
+
+
+def make_config(**rollout) -> AjetConfig:
+    return AjetConfig.model_validate(
+        {"rollout": {"temperature": 0.0, "max_tokens_per_call": 64, **rollout}}
+    )
+
+
+def make_gateway(engine, config: AjetConfig | None = None) -> Gateway:
+    return Gateway(engine, config or make_config(), mode="train")
+
+
+def sampled_ids(call) -> list[int]:
+    return [t for t, m in zip(call.response_ids, call.response_mask) if m]
+
+
+def record_of(recording, episode_id: str) -> EpisodeRecord:
+    return EpisodeRecord(
+        episode_id=episode_id,
+        task=Task(main_query=WEATHER_QUESTION),
+        calls=recording.calls,
+        drift_fallbacks=recording.drift_fallbacks,
+    )
+
+
+def samples_of(recording, config: AjetConfig, episode_id: str = "ep"):
+    return TimelineMergeTracker.from_config(config).build_samples(record_of(recording, episode_id))
+
+
+def assert_masks_are_the_sampled_replies(samples, calls, tokenizer) -> None:
+    """Each sample trains on exactly its calls' sampled tokens, and they decode to the replies."""
+    by_id = {c.call_id: c for c in calls}
+    assert samples, "no samples were built"
+    for sample in samples:
+        trained = [t for t, m in zip(sample.input_ids, sample.loss_mask) if m]
+        expected = [t for call_id in sample.call_ids for t in sampled_ids(by_id[call_id])]
+        assert trained == expected
+        assert tokenizer.decode(trained) == "".join(
+            tokenizer.decode(sampled_ids(by_id[c])) for c in sample.call_ids
+        )

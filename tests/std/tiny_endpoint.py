@@ -4,8 +4,7 @@ Used by the llm_judge and generated-reader tests: the real gateway (rendering, s
 settings, recording) in front of the real tiny Qwen2 model (``ajet model init-tiny``'s build).
 The gateway runs on its own event loop in a background thread, as a separate service would.
 
-The engine is the debug backbone's ``TransformersEngine`` when installed; otherwise a plain
-transformers engine below (greedy or sampled decoding with logprobs) drives the same model.
+The engine is the debug backbone's ``TransformersEngine`` (continuous batching, logprobs).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ajet_core.engine import Generation, SamplingParams
 
 
 def tiny_model_dir() -> Path:
@@ -26,60 +24,10 @@ def tiny_model_dir() -> Path:
     return ensure_tiny_model(cache)
 
 
-class TransformersEngine:
-    """Token-in/token-out generation with a Hugging Face causal LM (one request at a time)."""
-
-    def __init__(self, model_dir: Path, max_model_len: int = 2048) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        self._torch = torch
-        self._tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self._model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-        self._max_model_len = max_model_len
-        self._eos = self._tokenizer.convert_tokens_to_ids("<|im_end|>")
-        self._lock = threading.Lock()
-
-    @property
-    def tokenizer(self) -> Any:
-        return self._tokenizer
-
-    @property
-    def max_model_len(self) -> int:
-        return self._max_model_len
-
-    def _generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
-        torch = self._torch
-        generator = torch.Generator().manual_seed(sampling.seed if sampling.seed is not None else 0)
-        ids, out, logprobs, past = torch.tensor([prompt_ids]), [], [], None
-        with self._lock, torch.no_grad():
-            for _ in range(sampling.max_tokens):
-                result = self._model(input_ids=ids, past_key_values=past, use_cache=True)
-                past = result.past_key_values
-                logits = result.logits[0, -1].float()
-                if sampling.temperature > 0:
-                    log_probs = torch.log_softmax(logits / sampling.temperature, dim=-1)
-                    token = int(torch.multinomial(log_probs.exp(), 1, generator=generator))
-                else:
-                    log_probs = torch.log_softmax(logits, dim=-1)
-                    token = int(torch.argmax(logits))
-                out.append(token)
-                logprobs.append(float(log_probs[token]))
-                if token == self._eos:
-                    return Generation(out, logprobs, "stop")
-                ids = torch.tensor([[token]])
-        return Generation(out, logprobs, "length")
-
-    async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
-        return await asyncio.to_thread(self._generate, list(prompt_ids), sampling)
-
-
 def _engine(model_dir: Path) -> Any:
-    try:  # the debug backbone's own engine (continuous batching), where installed
-        from ajet_backbone_debug.engine import TransformersEngine as DebugEngine
-    except ImportError:
-        return TransformersEngine(model_dir)
-    return DebugEngine.from_path(str(model_dir), dtype="float32", device="cpu")
+    from ajet_backbone_debug.engine import TransformersEngine
+
+    return TransformersEngine.from_path(str(model_dir), dtype="float32", device="cpu")
 
 
 class TinyModelEndpoint:

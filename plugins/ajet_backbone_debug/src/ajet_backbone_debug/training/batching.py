@@ -33,7 +33,7 @@ class MicroBatch:
     old_logprobs: torch.Tensor  # (n,) the engine's logprobs of those tokens
     advantages: torch.Tensor  # (n,) the advantage of the token's sample
     weights: torch.Tensor  # (n,) aggregation weight of each token's loss
-    sample_indices: list[int]  # which of the batch's samples are in here
+    sample_indices: list[int]  # which of the batch's samples (indices into its input) are here
 
     @property
     def num_tokens(self) -> int:
@@ -114,14 +114,23 @@ def pack_samples(
     pad_token_id: int = 0,
     device: torch.device | str = "cpu",
 ) -> PackedBatch:
-    trained = [s for s in samples if any(s.loss_mask)]
-    num_tokens = sum(s.num_trained_tokens for s in trained)
+    # A canonical order (content, not arrival): episodes that finish in a different order in a
+    # resumed run must give bit-identical float sums, hence identical weights.
+    trained = sorted(
+        (i for i, s in enumerate(samples) if any(s.loss_mask)), key=lambda i: _canonical_key(samples[i])
+    )
+    num_tokens = sum(samples[i].num_trained_tokens for i in trained)
     micro_batches: list[MicroBatch] = []
-    for group in plan_micro_batches([len(s) for s in trained], micro_batch_tokens):
+    for group in plan_micro_batches([len(samples[i]) for i in trained], micro_batch_tokens):
+        indices = [trained[k] for k in group]
         micro_batches.append(
-            _build(trained, group, loss_agg, num_tokens, len(trained), pad_token_id, device)
+            _build(samples, indices, loss_agg, num_tokens, len(trained), pad_token_id, device)
         )
     return PackedBatch(micro_batches, len(trained), num_tokens, len(samples) - len(trained))
+
+
+def _canonical_key(sample: Sample) -> tuple:
+    return (-len(sample), sample.input_ids, sample.loss_mask, sample.advantage, sample.old_logprobs)
 
 
 def _build(

@@ -230,22 +230,13 @@ class PolicyTrainer:
     def sample_logprobs(self, samples: Sequence[Sample]) -> list[list[float]]:
         """The current policy's logprobs of each sample's trained tokens (eval mode, no grad)."""
         packed = self._pack(samples)
-        trained = [s for s in samples if any(s.loss_mask)]
-        out: dict[int, list[float]] = {}
+        out: list[list[float]] = [[] for _ in samples]
         with self._exclusive(), self._mode(train=False):
             for mb in packed.micro_batches:
                 logp, _ = self._logprobs(self.model, mb)
                 for row, index in enumerate(mb.sample_indices):
                     out[index] = logp[mb.rows == row].tolist()
-        result, k = [], 0
-        for sample in samples:
-            if any(sample.loss_mask):
-                result.append(out[k])
-                k += 1
-            else:
-                result.append([])
-        assert k == len(trained)
-        return result
+        return out
 
     @property
     def lr(self) -> float:

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ajet_core.cli import plugins_cmd, run_cmds
+from ajet_core.cli import plugins_cmd, run_cmds, view_cmd
 from ajet_core.cli.commands import CommandRegistry
 from ajet_core.errors import AjetError
 
@@ -30,6 +30,7 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     cli.add_command("eval", "evaluate a checkpoint, the base model or an endpoint", run_cmds.evaluate, run_cmds.configure_eval)
     plugins_parser = cli.add_command("plugins", "inspect installed plugins", plugins_cmd.list_plugins, plugins_cmd.configure)
     plugins_parser.set_defaults(json=False)
+    cli.add_command("view", "browse a run's token-level records in a web page", view_cmd.view, view_cmd.configure)
     cli.add_command("config", "inspect configs", _needs_subcommand("config"), run_cmds.configure_config)
     if with_plugins:
         from ajet_core.plugins.manager import get_plugin_manager

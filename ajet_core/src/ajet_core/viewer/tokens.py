@@ -1,0 +1,43 @@
+"""Token ids to text for the token strip, with the run's own tokenizer (loaded lazily, cached)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=4)
+def load_tokenizer(model_path: str | None) -> Any | None:
+    """The tokenizer at ``model_path``, or None (the page then shows ids only)."""
+    if not model_path:
+        return None
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(model_path)
+    except Exception as exc:  # noqa: BLE001 - any failure means "ids only", never a broken page
+        log.warning("viewer: cannot load tokenizer from %s (%s); showing token ids only", model_path, exc)
+        return None
+
+
+def token_texts(tokenizer: Any | None, ids: list[int]) -> list[str] | None:
+    if tokenizer is None:
+        return None
+    # Decoding one id at a time shows each token's own text (a leading space included).
+    return [tokenizer.decode([token_id]) for token_id in ids]
+
+
+def with_token_strips(episode: dict[str, Any], tokenizer: Any | None) -> dict[str, Any]:
+    """Add ``tokens`` to every sample: id, text, loss mask and old logprob per position."""
+    samples = []
+    for sample in episode.get("samples") or []:
+        ids = sample.get("input_ids") or []
+        mask = sample.get("loss_mask") or [0] * len(ids)
+        logprobs = sample.get("old_logprobs") or [None] * len(ids)
+        texts = token_texts(tokenizer, ids) or [None] * len(ids)
+        tokens = [{"id": i, "text": t, "mask": m, "logprob": lp} for i, t, m, lp in zip(ids, texts, mask, logprobs)]
+        samples.append({**sample, "tokens": tokens})
+    return {**episode, "samples": samples, "decoded": tokenizer is not None}

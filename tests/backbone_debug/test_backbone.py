@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ajet_backbone_debug.backbone import DebugBackbone, DebugBackboneConfig
 from ajet_backbone_debug.engine import TransformersEngine
 from ajet_core.config.models import AjetConfig

@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 import torch
-
 from ajet_backbone_debug.engine import TransformersEngine
 from ajet_backbone_debug.engine.sampling import filter_logits
 from ajet_core.engine import ContextLengthExceeded, Engine, EngineError, SamplingParams

@@ -6,11 +6,10 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
 from ajet_backbone_debug.models.probes import BOXED, SCORE, parse_tool_calls, run_probes
 from ajet_core.cli.main import main as ajet_main
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 WEATHER_TOOL = {
     "type": "function",

@@ -24,10 +24,6 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import torch
-
-from ajet_backbone_debug.engine.batch import RunningBatch
-from ajet_backbone_debug.engine.request import Request
-from ajet_backbone_debug.engine.sampling import check_params, choose_token
 from ajet_core.engine import (
     ContextLengthExceeded,
     EngineError,
@@ -35,6 +31,10 @@ from ajet_core.engine import (
     GenerationChunk,
     SamplingParams,
 )
+
+from ajet_backbone_debug.engine.batch import RunningBatch
+from ajet_backbone_debug.engine.request import Request
+from ajet_backbone_debug.engine.sampling import check_params, choose_token
 
 
 class TransformersEngine:
@@ -94,7 +94,11 @@ class TransformersEngine:
         **kwargs: Any,
     ) -> TransformersEngine:
         """Load ``path`` (a local HF model directory or a ``.gguf`` file) and serve it."""
-        from ajet_backbone_debug.models.loading import fix_chatml_special_tokens, load_model, load_tokenizer
+        from ajet_backbone_debug.models.loading import (
+            fix_chatml_special_tokens,
+            load_model,
+            load_tokenizer,
+        )
 
         tokenizer = load_tokenizer(path, trust_remote_code)
         model = load_model(path, dtype, device, trust_remote_code)

@@ -10,7 +10,6 @@ would be 0 for every token.
 from __future__ import annotations
 
 import torch
-
 from ajet_core.engine import SamplingParams
 
 

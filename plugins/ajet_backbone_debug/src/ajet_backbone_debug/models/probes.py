@@ -8,7 +8,7 @@ from typing import Any
 
 from ajet_backbone_debug.models.synthetic import TOOLS
 
-TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.S)
+TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
 BOXED = re.compile(r"\\boxed\{(-?\d+)\}")
 SCORE = re.compile(r"Score:\s*(\d+)/10")
 
@@ -20,7 +20,7 @@ def parse_tool_calls(text: str) -> list[dict[str, Any]]:
         if not isinstance(call, dict) or not isinstance(call.get("name"), str) or not isinstance(
             call.get("arguments"), dict
         ):
-            raise ValueError(f"tool call without a name and an arguments object: {call!r}")
+            raise ValueError(f"tool call without a name and an arguments object: {call!r}")  # noqa: TRY004 - callers catch ValueError, as for bad JSON
     return calls
 
 

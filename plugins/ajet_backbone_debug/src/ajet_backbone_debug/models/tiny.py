@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ajet_backbone_debug.models.chat_template import CHAT_TEMPLATE
 from ajet_core.errors import AjetError
+
+from ajet_backbone_debug.models.chat_template import CHAT_TEMPLATE
 from ajet_backbone_debug.models.synthetic import Conversation, make_conversations
 
 PAD = "<|endoftext|>"
@@ -154,9 +155,10 @@ def validate_formats(model, tokenizer, conversations: list[Conversation], max_ne
     line). Runs the prompts as one batch through the engine."""
     import asyncio
 
+    from ajet_core.engine import SamplingParams
+
     from ajet_backbone_debug.engine import TransformersEngine
     from ajet_backbone_debug.models.probes import check_reply, parse_tool_calls
-    from ajet_core.engine import SamplingParams
 
     cases = []
     for conv in conversations:

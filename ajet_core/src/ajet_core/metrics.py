@@ -40,6 +40,10 @@ GRAD_NORM = "train/grad_norm"
 LEARNING_RATE = "train/lr"
 ENTROPY = "train/entropy"
 LOGPROB_GAP = "train/logprob_gap"
+LOGPROB_GAP_MAX = "train/logprob_gap_max"
+TRAIN_TOKENS = "train/tokens"
+MICRO_BATCHES = "train/micro_batches"
+SKIPPED_STEPS = "train/skipped_steps"
 TRAIN_SECONDS = "train/seconds"
 
 # Evaluation on the validation tasks.

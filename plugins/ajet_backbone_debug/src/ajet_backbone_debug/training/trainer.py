@@ -41,7 +41,7 @@ from ajet_core.schema import Sample
 
 MixedPrecision = Literal["no", "bf16"]
 
-# Metric names (docs/metrics.md); the first group is defined in ajet_core.metrics.
+# Metric names: defined once in ajet_core.metrics (docs/metrics.md).
 _NAMES = {
     "loss": m.LOSS,
     "pg_loss": m.PG_LOSS,
@@ -51,10 +51,10 @@ _NAMES = {
     "lr": m.LEARNING_RATE,
     "entropy": m.ENTROPY,
     "logprob_gap": m.LOGPROB_GAP,
-    "logprob_gap_max": "train/logprob_gap_max",
-    "num_tokens": "train/tokens",
-    "num_micro_batches": "train/micro_batches",
-    "skipped_steps": "train/skipped_steps",
+    "logprob_gap_max": m.LOGPROB_GAP_MAX,
+    "num_tokens": m.TRAIN_TOKENS,
+    "num_micro_batches": m.MICRO_BATCHES,
+    "skipped_steps": m.SKIPPED_STEPS,
 }
 
 

@@ -7,6 +7,7 @@ const COLORS = ["#2f6fde", "#d9534f", "#2e8b57", "#a05fd0", "#e08a1e", "#17a2b8"
 const state = { run: 0, steps: [], step: null, filter: "all", sort: "order", task: "", offset: 0, total: 0,
                 episodeId: null, metrics: null, metric: "rollout/reward_mean" };
 
+const requests = { episodes: 0, episode: 0 };
 const $ = (sel) => document.querySelector(sel);
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -66,7 +67,9 @@ function selectStep(step) {
 async function loadEpisodes() {
   if (!state.step) return;
   const query = new URLSearchParams({ filter: state.filter, sort: state.sort, task: state.task, offset: state.offset, limit: PAGE });
+  const ticket = ++requests.episodes;
   const page = await api(`${stepBase()}/episodes?${query}`);
+  if (ticket !== requests.episodes) return;  // a newer request (another step, filter, page) won
   state.total = page.total;
   $("#episodes-title").textContent = `Episodes of ${page.mode} step ${page.step}`;
   $("#episodes tbody").replaceChildren(...page.episodes.map(episodeRow));
@@ -110,11 +113,13 @@ function drawGroups(groups) {
 async function openEpisode(id) {
   state.episodeId = id;
   document.querySelectorAll(".episode-row").forEach((r) => r.classList.toggle("active", r.dataset.episode === id));
+  const ticket = ++requests.episode;
   const e = await api(`${stepBase()}/episodes/${encodeURIComponent(id)}`);
+  if (ticket !== requests.episode) return;
   const pane = $("#episode-pane");
   const sampleOfCall = {};
   e.samples.forEach((s, i) => (s.call_ids || []).forEach((c) => (sampleOfCall[c] = i)));
-  pane.replaceChildren(
+  pane.replaceChildren(...[
     el("h2", {}, `Episode ${e.task?.task_id ?? ""}`),
     el("div", { class: "kv" }, `reward ${fmt(e.reward)} · success ${e.is_success} · advantage ${fmt(e.advantage)} · group ${e.group_key} · drift fallbacks ${e.drift_fallbacks}`),
     e.judger_metrics && Object.keys(e.judger_metrics).length ? el("div", { class: "kv" }, `judger: ${JSON.stringify(e.judger_metrics)}`) : null,
@@ -125,7 +130,7 @@ async function openEpisode(id) {
     el("div", { class: "legend-row" }, e.decoded ? "" : "Tokenizer not available: showing token ids only. ",
        "Grey = context (loss mask 0); blue = trained (loss mask 1), darker = higher logprob. Hover a token for details."),
     ...e.samples.map((s, i) => renderSample(s, i, e.calls)),
-  );
+  ].filter((node) => node !== null));  // replaceChildren would print a null as text
 }
 
 function renderCalls(calls, sampleOfCall) {
@@ -242,7 +247,7 @@ function drawCurves() {
   label(L, H - 6, `step ${x0}`, "start"); label(W - R, H - 6, `step ${x1}`, "end");
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];
-    if (s.points.length > 1) svg.append(svgEl("polyline", { points: s.points.map((p) => `${sx(p[0])},${sy(p[1])}`).join(" "), fill: "none", stroke: color, "stroke-width": 2, class: "curve" }));
+    if (s.points.length > 1) svg.append(svgEl("polyline", { points: s.points.map((p) => `${sx(p[0])},${sy(p[1])}`).join(" "), fill: "none", stroke: color, "stroke-width": 2, "stroke-dasharray": i ? "6 4" : "none", class: "curve" }));
     for (const p of s.points) { const c = svgEl("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 2.5, fill: color }); const t = svgEl("title"); t.textContent = `${s.name} step ${p[0]}: ${fmt(p[1], 4)}`; c.append(t); svg.append(c); }
   });
   const legend = el("div", { class: "legend" }, ...series.map((s, i) => el("span", { style: `color:${COLORS[i % COLORS.length]}` }, `■ ${s.name}`)));

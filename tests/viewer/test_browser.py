@@ -1,0 +1,125 @@
+"""The viewer page in a real browser: Debian's Chromium driven by Selenium, on a real run folder.
+
+`scripts/install_browser.sh` (run by the test command) installs chromium and chromium-driver; where
+they are missing this module skips and says which binary is absent.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ajet_core.training.records import read_records
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed in this environment")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+for binary, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+    if not Path(binary).exists():
+        pytest.skip(f"{binary} not found: install Debian's {package} (scripts/install_browser.sh)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def viewer_url(trained_run, tmp_path_factory):
+    # A second run (a copy) shows the overlay of reward curves that `ajet compare` would give.
+    other = tmp_path_factory.mktemp("compare") / "other" / "run"
+    shutil.copytree(trained_run, other, ignore=shutil.ignore_patterns("checkpoints"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ajet_core.cli.main", "view", str(trained_run), str(other), "--no-browser"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    try:
+        url = next(line.split()[1] for line in process.stdout if line.startswith("open "))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url, timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the viewer never answered"
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1500,1000", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def test_page_shows_steps_episodes_token_strips_and_merge_links(browser, viewer_url, trained_run):
+    wait = WebDriverWait(browser, 30)
+    browser.get(viewer_url)
+    steps = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#steps .step"))
+    assert [s.get_attribute("data-step") for s in steps] == ["eval-0", "train-1", "train-2"]
+    # Two runs, two overlaid reward curves.
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#curves polyline.curve")) == 2)
+
+    browser.find_element(By.CSS_SELECTOR, '[data-step="train-2"]').click()
+    wait.until(lambda d: d.find_element(By.ID, "episodes-title").get_attribute("textContent") == "Episodes of train step 2")
+    records = list(read_records(trained_run / "records" / "train_step_000002.jsonl.gz"))
+    rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "tr.episode-row"))
+    assert [r.get_attribute("data-episode") for r in rows] == [r["episode_id"] for r in records]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#groups .group svg.histogram")) == 2
+
+    record = records[0]
+    rows[0].click()
+    strip = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#sample-0 .token-strip")))
+    tokens = strip.find_elements(By.CSS_SELECTOR, ".tok")
+    sample = record["samples"][0]
+    assert [int(t.get_attribute("data-id")) for t in tokens] == sample["input_ids"]
+    classes = ["trained" if "trained" in t.get_attribute("class") else "masked" for t in tokens]
+    assert classes == ["trained" if m else "masked" for m in sample["loss_mask"]]
+    assert "masked" in classes and "trained" in classes
+
+    # Merge links both ways: the sample names its calls, each call names its sample.
+    call_id = record["calls"][0]["call_id"]
+    [to_call] = browser.find_elements(By.CSS_SELECTOR, "#sample-0 .merge-link")
+    assert to_call.get_attribute("data-call") == call_id
+    to_sample = browser.find_element(By.CSS_SELECTOR, f'[id="call-{call_id}"] .merge-link')
+    assert to_sample.get_attribute("data-sample") == "0"
+    bubbles = browser.find_elements(By.CSS_SELECTOR, f'[id="call-{call_id}"] .bubble')
+    assert record["task"]["main_query"] in bubbles[0].text and "reply" in bubbles[-1].get_attribute("class")
+
+    # Hover on a trained token shows its id, logprob and the advantage.
+    first_trained = tokens[classes.index("trained")]
+    webdriver.ActionChains(browser).move_to_element(first_trained).perform()
+    tip = wait.until(ec.visibility_of_element_located((By.ID, "tooltip"))).text
+    position = classes.index("trained")
+    assert f"id        {sample['input_ids'][position]}" in tip
+    assert f"{sample['old_logprobs'][position]:.4f}" in tip and f"{sample['advantage']:.4f}" in tip
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "viewer_episode.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+    # Filters and search go through the page too.
+    search = browser.find_element(By.ID, "task-search")
+    search.send_keys(record["task"]["task_id"])
+    wait.until(lambda d: all(r.text.startswith(record["task"]["task_id"])
+                             for r in d.find_elements(By.CSS_SELECTOR, "tr.episode-row"))
+               and len(d.find_elements(By.CSS_SELECTOR, "tr.episode-row")) == sum(
+                   r["task"]["task_id"] == record["task"]["task_id"] for r in records))

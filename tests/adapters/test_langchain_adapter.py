@@ -37,11 +37,12 @@ def get_weather(city: str) -> str:
     return "sunny"
 
 
-async def test_create_agent_runs_a_tool_conversation_without_drift(engine):
+@pytest.mark.parametrize("streaming", [False, True], ids=["not-streaming", "streaming"])
+async def test_create_agent_runs_a_tool_conversation_without_drift(engine, streaming):
     config = make_config()
     gateway = make_gateway(engine, config)
     handle = gateway.open_episode("ep", seed=0)
-    model = handle.tuner.as_langchain_chat_model(agent_name="solver")
+    model = handle.tuner.as_langchain_chat_model(agent_name="solver", streaming=streaming)
     agent = create_agent(model, tools=[get_weather], system_prompt=SYSTEM_PROMPT)
     WEATHER_CALLS.clear()
     state = await agent.ainvoke(
@@ -137,3 +138,23 @@ def test_reserved_options_are_refused(engine):
         make_langchain_chat_model(endpoint, base_url="http://elsewhere/v1")
     model = make_langchain_chat_model(endpoint, temperature=0.5)
     assert model.temperature == 0.5 and model.model_name == "m"
+
+
+async def test_only_the_trainable_agent_yields_samples(engine):
+    config = make_config(max_tokens_per_call=24)
+    gateway = make_gateway(engine, config)
+    handle = gateway.open_episode("ep", seed=0, trainable_targets=["a"])
+    alice = handle.tuner.as_langchain_chat_model(agent_name="alice", target_tag="a")
+    bob = handle.tuner.as_langchain_chat_model(agent_name="bob", target_tag="b")
+    said = await alice.ainvoke([SystemMessage(SYSTEM_PROMPT), HumanMessage("Say hello.")])
+    await bob.ainvoke([HumanMessage(f"Alice said: {said.content} What do you say?")])
+    recording = handle.close()
+
+    calls = recording.calls
+    assert [(c.agent, c.target_tag, c.trainable) for c in calls] == [
+        ("alice", "a", True),
+        ("bob", "b", False),
+    ]
+    samples = samples_of(recording, config)
+    assert [(s.agent, s.target_tag, s.call_ids) for s in samples] == [("alice", "a", [calls[0].call_id])]
+    assert_masks_are_the_sampled_replies(samples, calls, engine.tokenizer)

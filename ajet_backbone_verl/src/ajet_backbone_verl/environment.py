@@ -13,13 +13,12 @@ script's ``--dry-run``. It reports:
 
 from __future__ import annotations
 
-import importlib.metadata as metadata
 import os
-from dataclasses import dataclass, field
-from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.version import Version
+
+from ajet_core.environment import EnvironmentReport, installed_version, probe_gpu, unmet_requirements
 
 # The verl releases this backbone is written against (also declared by the plugin registration).
 VERL_REQUIREMENT = "verl>=0.9,<0.10"
@@ -29,84 +28,6 @@ INSTALL_HINT = "pip install 'ajet-backbone-verl' 'verl[verl-core]>=0.9,<0.10' to
 ROLLOUT_ENGINES = ("vllm", "sglang")
 # Shown in every report: the versions people ask about first when verl misbehaves.
 KEY_DISTRIBUTIONS = ("verl", "transformers", "torch", "ray", "tensordict", "vllm", "sglang")
-
-
-def installed_version(distribution: str) -> str | None:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def unmet_requirements(distribution: str, extras: tuple[str, ...] = ()) -> list[str]:
-    """The requirements ``distribution`` declares (with ``extras``) that are not installed or not
-    at an accepted version — what ``pip check`` would say about that one distribution."""
-    try:
-        declared = metadata.requires(distribution) or []
-    except metadata.PackageNotFoundError:
-        return []
-    problems = []
-    for text in declared:
-        try:
-            requirement = Requirement(text)
-        except InvalidRequirement:
-            continue  # metadata we cannot parse is not ours to judge
-        if requirement.marker is not None and not any(
-            requirement.marker.evaluate({"extra": extra}) for extra in ("", *extras)
-        ):
-            continue
-        version = installed_version(requirement.name)
-        if version is None:
-            problems.append(f"{distribution} requires {text.split(';')[0].strip()}, which is not installed")
-        elif requirement.specifier and not requirement.specifier.contains(version, prereleases=True):
-            problems.append(
-                f"{distribution} requires {requirement.name}{requirement.specifier}, "
-                f"but {requirement.name} {version} is installed"
-            )
-    return problems
-
-
-@dataclass
-class EnvironmentReport:
-    """What ``check()`` found. ``ok`` means verl's trainer can be imported with this backbone."""
-
-    backbone: str
-    versions: dict[str, str | None]
-    problems: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    gpu: bool | None = None  # None: not probed
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "backbone": self.backbone,
-            "ok": self.ok,
-            "versions": self.versions,
-            "problems": self.problems,
-            "warnings": self.warnings,
-            "gpu": self.gpu,
-        }
-
-    def format(self) -> str:
-        lines = [f"{self.backbone} backbone environment: {'ok' if self.ok else 'NOT USABLE'}"]
-        lines += [f"  {name:<13} {version or 'not installed'}" for name, version in self.versions.items()]
-        if self.gpu is not None:
-            lines.append(f"  {'GPU':<13} {'available' if self.gpu else 'none'}")
-        lines += [f"  problem: {problem}" for problem in self.problems]
-        lines += [f"  warning: {warning}" for warning in self.warnings]
-        return "\n".join(lines)
-
-
-def probe_gpu() -> bool:
-    """Whether torch sees a CUDA device (imports torch: only for the smoke script, not listing)."""
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
 
 
 def check(*, gpu: bool = False) -> EnvironmentReport:

@@ -86,22 +86,13 @@ def _install_hint(exc: BaseException, distribution: str | None) -> str:
 
 
 def check_requirements(requires: Iterable[str]) -> str | None:
-    """Return a problem description when a requirement is not installed or mismatched.
-
-    Uses installed distribution metadata only, so nothing heavy is imported.
-    """
-    from packaging.requirements import Requirement
+    """The first unmet requirement's description, from installed metadata (nothing imported)."""
+    from ajet_core.environment import requirement_problem
 
     for text in requires:
-        requirement = Requirement(text)
-        try:
-            installed = importlib_metadata.version(requirement.name)
-        except importlib_metadata.PackageNotFoundError:
-            return f"missing dependency: {requirement.name} is not installed (needs {text})"
-        if requirement.specifier and not requirement.specifier.contains(
-            installed, prereleases=True
-        ):
-            return f"version mismatch: {requirement.name} {installed} is installed, needs {text}"
+        problem = requirement_problem(text)
+        if problem:
+            return problem
     return None
 
 

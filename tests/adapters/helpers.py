@@ -50,3 +50,20 @@ def assert_masks_are_the_sampled_replies(samples, calls, tokenizer) -> None:
         assert tokenizer.decode(trained) == "".join(
             tokenizer.decode(sampled_ids(by_id[c])) for c in sample.call_ids
         )
+
+
+def trinity_python_with_agentscope_1():
+    """The trinity environment's python when it has AgentScope 1.x, else ``(None, why)``."""
+    import subprocess
+    from pathlib import Path
+
+    python = Path(__file__).resolve().parents[2] / ".venvs" / "trinity" / "bin" / "python"
+    if not python.exists():
+        return None, f"no trinity environment at {python} (make setup-trinity)"
+    probe = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('agentscope'))"],
+        capture_output=True, text=True,
+    )
+    if probe.returncode != 0 or not probe.stdout.startswith("1."):
+        return None, f"the trinity environment has no AgentScope 1.x: {probe.stdout}{probe.stderr}"
+    return python, ""

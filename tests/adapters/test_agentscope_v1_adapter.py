@@ -22,10 +22,10 @@ from .helpers import (
     make_gateway,
     sampled_ids,
     samples_of,
+    trinity_python_with_agentscope_1,
 )
 
 REPO = Path(__file__).resolve().parents[2]
-TRINITY_PYTHON = REPO / ".venvs" / "trinity" / "bin" / "python"
 
 
 def agentscope_major() -> int | None:
@@ -86,17 +86,12 @@ async def test_react_agent_tool_conversation_without_drift(engine):
 
 
 @pytest.mark.skipif(agentscope_major() == 1, reason="this environment runs the 1.x test itself")
-def test_in_the_environment_that_has_agentscope_1(tmp_path):
-    if not TRINITY_PYTHON.exists():
-        pytest.skip(f"no trinity environment at {TRINITY_PYTHON} (make setup-trinity)")
-    probe = subprocess.run(
-        [str(TRINITY_PYTHON), "-c", "import importlib.metadata as m; print(m.version('agentscope'))"],
-        capture_output=True, text=True,
-    )
-    if probe.returncode != 0 or not probe.stdout.startswith("1."):
-        pytest.skip(f"the trinity environment has no AgentScope 1.x: {probe.stdout}{probe.stderr}")
+def test_in_the_environment_that_has_agentscope_1():
+    python, why = trinity_python_with_agentscope_1()
+    if python is None:
+        pytest.skip(why)
     result = subprocess.run(
-        [str(TRINITY_PYTHON), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider",
          f"{Path(__file__).relative_to(REPO)}::test_react_agent_tool_conversation_without_drift"],
         cwd=REPO, capture_output=True, text=True, timeout=240,
         env={**os.environ, "AJET_TEST_ENV": "trinity"},

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from .helpers import trinity_python_with_agentscope_1
+
 REPO = Path(__file__).resolve().parents[2]
 AJET = Path(sys.executable).with_name("ajet")
 MAKE_DATA = REPO / "tutorial" / "example_math_agent" / "make_data.py"
@@ -56,6 +58,28 @@ def test_ajet_rollout_runs_one_judged_episode(name, tiny_model_dir, data_dir):
     assert "task math-0" in output and "reward=" in output, output[-4000:]
     assert "failed" not in output and "drift_fallbacks=0" in output, output[-4000:]
     assert "-- call chatcmpl-" in output and "samples=0" not in output, output[-4000:]
+
+
+def test_agentscope_1_tutorial_runs_in_the_trinity_environment(tiny_model_dir, data_dir):
+    """AgentScope 1.x (``ReActAgent``) lives in the trinity environment: run its ``ajet`` there."""
+    python, why = trinity_python_with_agentscope_1()
+    if python is None:
+        pytest.skip(why)
+    result = subprocess.run(
+        [
+            str(python.with_name("ajet")), "rollout",
+            "--conf", str(TUTORIALS["agentscope"] / "math_agent_v1.yaml"),
+            f"model.path={tiny_model_dir}",
+            f"task_reader.train_path={data_dir / 'train.jsonl'}",
+            f"task_reader.validation_path={data_dir / 'validation.jsonl'}",
+            "--num-tasks", "1",
+        ],
+        cwd=REPO, capture_output=True, text=True, timeout=240,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "task math-0" in output and "reward=" in output, output[-4000:]
+    assert "failed" not in output and "drift_fallbacks=0" in output, output[-4000:]
 
 
 async def test_langchain_tutorial_tool_runs_python_in_the_sandbox():

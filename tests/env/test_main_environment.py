@@ -9,7 +9,7 @@ import os
 import pytest
 from packaging.version import Version
 
-from .helpers import plugins_json
+from ajet_core.testing.environment import plugins_json
 
 
 def installed(distribution: str) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import REPO_ROOT
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ENVS = ("main", "verl", "trinity")
 

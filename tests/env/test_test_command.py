@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .helpers import REPO_ROOT
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 COUNTER = REPO_ROOT / "scripts" / "junit_counts.py"
 

@@ -10,7 +10,7 @@ from packaging.version import Version
 
 from ajet_backbone_trinity import environment
 
-from .helpers import run_python, shadow_distribution
+from ajet_core.testing.environment import run_python, shadow_distribution
 
 
 def test_torch_is_the_pinned_cpu_build():

@@ -7,7 +7,7 @@ import importlib.metadata as metadata
 
 from packaging.requirements import Requirement
 
-from .helpers import plugins_json, run_python, shadow_distribution
+from ajet_core.testing.environment import plugins_json, run_python, shadow_distribution
 
 TRINITY_RANGE = Requirement("trinity-rft>=0.6,<0.7").specifier
 

@@ -11,7 +11,7 @@ from packaging.version import Version
 
 from ajet_backbone_verl import environment
 
-from .helpers import run_python, shadow_distribution
+from ajet_core.testing.environment import run_python, shadow_distribution
 
 
 def test_torch_is_the_pinned_cpu_build():

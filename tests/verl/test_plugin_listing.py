@@ -7,7 +7,7 @@ import importlib.metadata as metadata
 
 from packaging.requirements import Requirement
 
-from .helpers import plugins_json, run_python, shadow_distribution
+from ajet_core.testing.environment import plugins_json, run_python, shadow_distribution
 
 VERL_RANGE = Requirement("verl>=0.9,<0.10").specifier
 

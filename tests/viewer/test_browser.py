@@ -33,12 +33,10 @@ for binary, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver"
 
 
 @pytest.fixture(scope="module")
-def viewer_url(trained_run, tmp_path_factory):
-    # A second run (a copy) shows the overlay of reward curves that `ajet compare` would give.
-    other = tmp_path_factory.mktemp("compare") / "other" / "run"
-    shutil.copytree(trained_run, other, ignore=shutil.ignore_patterns("checkpoints"))
+def viewer_url(multi_turn_run, trained_run):
+    # Two runs: the page overlays their reward curves (what `ajet compare` would give).
     process = subprocess.Popen(
-        [sys.executable, "-m", "ajet_core.cli.main", "view", str(trained_run), str(other), "--no-browser"],
+        [sys.executable, "-m", "ajet_core.cli.main", "view", str(multi_turn_run), str(trained_run), "--no-browser"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
     try:
         url = next(line.split()[1] for line in process.stdout if line.startswith("open "))
@@ -64,13 +62,14 @@ def browser(tmp_path_factory):
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--window-size=1500,1000", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
 
 
-def test_page_shows_steps_episodes_token_strips_and_merge_links(browser, viewer_url, trained_run):
+def test_page_shows_steps_episodes_token_strips_and_merge_links(browser, viewer_url, multi_turn_run):
     wait = WebDriverWait(browser, 30)
     browser.get(viewer_url)
     steps = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#steps .step"))
@@ -80,7 +79,7 @@ def test_page_shows_steps_episodes_token_strips_and_merge_links(browser, viewer_
 
     browser.find_element(By.CSS_SELECTOR, '[data-step="train-2"]').click()
     wait.until(lambda d: d.find_element(By.ID, "episodes-title").get_attribute("textContent") == "Episodes of train step 2")
-    records = list(read_records(trained_run / "records" / "train_step_000002.jsonl.gz"))
+    records = list(read_records(multi_turn_run / "records" / "train_step_000002.jsonl.gz"))
     rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "tr.episode-row"))
     assert [r.get_attribute("data-episode") for r in rows] == [r["episode_id"] for r in records]
     assert len(browser.find_elements(By.CSS_SELECTOR, "#groups .group svg.histogram")) == 2
@@ -95,17 +94,22 @@ def test_page_shows_steps_episodes_token_strips_and_merge_links(browser, viewer_
     assert classes == ["trained" if m else "masked" for m in sample["loss_mask"]]
     assert "masked" in classes and "trained" in classes
 
-    # Merge links both ways: the sample names its calls, each call names its sample.
-    call_id = record["calls"][0]["call_id"]
-    [to_call] = browser.find_elements(By.CSS_SELECTOR, "#sample-0 .merge-link")
-    assert to_call.get_attribute("data-call") == call_id
-    to_sample = browser.find_element(By.CSS_SELECTOR, f'[id="call-{call_id}"] .merge-link')
-    assert to_sample.get_attribute("data-sample") == "0"
-    bubbles = browser.find_elements(By.CSS_SELECTOR, f'[id="call-{call_id}"] .bubble')
-    assert record["task"]["main_query"] in bubbles[0].text and "reply" in bubbles[-1].get_attribute("class")
+    # Merge links both ways: the sample names the calls it merged, each call names its sample.
+    assert len(record["calls"]) == 3 and sample["call_ids"] == [c["call_id"] for c in record["calls"]]
+    to_calls = browser.find_elements(By.CSS_SELECTOR, "#sample-0 .merge-link")
+    assert [link.get_attribute("data-call") for link in to_calls] == sample["call_ids"]
+    for call in record["calls"]:
+        box = f'[id="call-{call["call_id"]}"]'
+        assert browser.find_element(By.CSS_SELECTOR, f"{box} .merge-link").get_attribute("data-sample") == "0"
+        bubbles = browser.find_elements(By.CSS_SELECTOR, f"{box} .bubble")
+        assert "reply" in bubbles[-1].get_attribute("class")
+        assert call["reply"]["content"] in bubbles[-1].get_attribute("textContent")
+    first_prompt = browser.find_element(By.CSS_SELECTOR, f'[id="call-{sample["call_ids"][0]}"] .bubble')
+    assert record["calls"][0]["messages"][0]["content"] in first_prompt.get_attribute("textContent")
 
     # Hover on a trained token shows its id, logprob and the advantage.
     first_trained = tokens[classes.index("trained")]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", first_trained)  # the pane scrolls, not the window
     webdriver.ActionChains(browser).move_to_element(first_trained).perform()
     tip = wait.until(ec.visibility_of_element_located((By.ID, "tooltip"))).text
     position = classes.index("trained")
@@ -115,6 +119,10 @@ def test_page_shows_steps_episodes_token_strips_and_merge_links(browser, viewer_
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "viewer_episode.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+    to_calls[-1].click()  # a merge link jumps to (and highlights) its call
+    wait.until(lambda d: "highlight" in d.find_element(By.CSS_SELECTOR, f'[id="call-{sample["call_ids"][-1]}"]').get_attribute("class"))
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
     # Filters and search go through the page too.
     search = browser.find_element(By.ID, "task-search")

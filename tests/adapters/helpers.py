@@ -62,7 +62,9 @@ def trinity_python_with_agentscope_1():
         return None, f"no trinity environment at {python} (make setup-trinity)"
     probe = subprocess.run(
         [str(python), "-c", "import importlib.metadata as m; print(m.version('agentscope'))"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if probe.returncode != 0 or not probe.stdout.startswith("1."):
         return None, f"the trinity environment has no AgentScope 1.x: {probe.stdout}{probe.stderr}"

@@ -9,6 +9,7 @@ Then a multi-agent episode where only the trainable agent's calls become samples
 from __future__ import annotations
 
 from importlib import metadata
+from itertools import pairwise
 
 import pytest
 
@@ -27,10 +28,10 @@ pytest.importorskip("agentscope")
 if int(metadata.version("agentscope").split(".")[0]) != 2:  # pragma: no cover - other envs
     pytest.skip("these tests use the AgentScope 2.x agent API", allow_module_level=True)
 
-from agentscope.agent import Agent, InjectionConfig  # noqa: E402
-from agentscope.message import Msg, TextBlock  # noqa: E402
-from agentscope.model import OpenAIChatModel  # noqa: E402
-from agentscope.tool import FunctionTool, Toolkit  # noqa: E402
+from agentscope.agent import Agent, InjectionConfig
+from agentscope.message import Msg, TextBlock
+from agentscope.model import OpenAIChatModel
+from agentscope.tool import FunctionTool, Toolkit
 
 WEATHER_CALLS: list[str] = []
 
@@ -78,7 +79,7 @@ async def test_agent_tool_conversation_without_drift(engine, stream):
     assert len(calls) >= 2 and recording.drift_fallbacks == 0
     assert calls[0].finish_reason == "tool_calls"
     assert "<tool_call>" in engine.tokenizer.decode(sampled_ids(calls[0]))
-    for parent, child in zip(calls, calls[1:]):
+    for parent, child in pairwise(calls):
         assert child.parent_call_id == parent.call_id
     # The agent's final text is the last reply the model sampled.
     last_reply = engine.tokenizer.decode(sampled_ids(calls[-1]), skip_special_tokens=True)

@@ -8,6 +8,7 @@ drift fallbacks). The merged samples' loss masks must decode to exactly the samp
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 
 import pytest
 
@@ -23,9 +24,9 @@ from .helpers import (
 
 pytest.importorskip("ajet_plugins_langchain")
 langchain_core = pytest.importorskip("langchain_core")
-from langchain.agents import create_agent  # noqa: E402
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage  # noqa: E402
-from langchain_core.tools import tool  # noqa: E402
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.tools import tool
 
 WEATHER_CALLS: list[dict] = []
 
@@ -62,7 +63,7 @@ async def test_create_agent_runs_a_tool_conversation_without_drift(engine, strea
     assert len(calls) >= 2 and recording.drift_fallbacks == 0
     assert calls[0].finish_reason == "tool_calls"
     assert all(c.agent == "solver" and c.trainable for c in calls)
-    for parent, child in zip(calls, calls[1:]):
+    for parent, child in pairwise(calls):
         assert child.parent_call_id == parent.call_id
     assert "<tool_call>" in engine.tokenizer.decode(sampled_ids(calls[0]))
 
@@ -156,5 +157,7 @@ async def test_only_the_trainable_agent_yields_samples(engine):
         ("bob", "b", False),
     ]
     samples = samples_of(recording, config)
-    assert [(s.agent, s.target_tag, s.call_ids) for s in samples] == [("alice", "a", [calls[0].call_id])]
+    assert [(s.agent, s.target_tag, s.call_ids) for s in samples] == [
+        ("alice", "a", [calls[0].call_id])
+    ]
     assert_masks_are_the_sampled_replies(samples, calls, engine.tokenizer)

@@ -12,9 +12,9 @@ from agentscope.agent import Agent, InjectionConfig, ReActConfig
 from agentscope.message import Msg, TextBlock
 from agentscope.permission import PermissionBehavior, PermissionDecision
 from agentscope.tool import FunctionTool, Toolkit
+from ajet_plugins_std.tools.python_sandbox import PYTHON_TOOL, run_python
 
 from ajet import AjetTuner, Workflow, WorkflowOutput, WorkflowTask
-from ajet_plugins_std.tools.python_sandbox import PYTHON_TOOL, run_python
 
 SYSTEM_PROMPT = (
     "You are a careful math assistant. You may call the run_python tool to compute. "
@@ -62,6 +62,9 @@ class AgentScopeMathAgent(Workflow):
         query = Msg(name="user", content=[TextBlock(text=task.task.main_query)], role="user")
         reply = await agent.reply(query)
         return WorkflowOutput(
-            metadata={"final_answer": reply.get_text_content() or "", "tool_calls": len(tool_calls)},
+            metadata={
+                "final_answer": reply.get_text_content() or "",
+                "tool_calls": len(tool_calls),
+            },
             log_metrics={"tool_calls": float(len(tool_calls))},
         )

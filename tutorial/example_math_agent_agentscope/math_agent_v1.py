@@ -10,10 +10,10 @@ from agentscope.agent import ReActAgent
 from agentscope.formatter import OpenAIChatFormatter
 from agentscope.message import Msg, TextBlock
 from agentscope.tool import Toolkit, ToolResponse
+from ajet_plugins_std.tools.python_sandbox import PYTHON_TOOL, run_python
 
 # ajet_core directly: the trinity environment (where AgentScope 1.x lives) has no `ajet` meta-package.
 from ajet_core import AjetTuner, Workflow, WorkflowOutput, WorkflowTask
-from ajet_plugins_std.tools.python_sandbox import PYTHON_TOOL, run_python
 
 SYSTEM_PROMPT = (
     "You are a careful math assistant. You may call the run_python tool to compute. "
@@ -52,6 +52,9 @@ class ReActMathAgent(Workflow):
         agent.set_console_output_enabled(False)  # the rollout printer shows the conversation
         reply = await agent(Msg(name="user", content=task.task.main_query, role="user"))
         return WorkflowOutput(
-            metadata={"final_answer": reply.get_text_content() or "", "tool_calls": len(tool_calls)},
+            metadata={
+                "final_answer": reply.get_text_content() or "",
+                "tool_calls": len(tool_calls),
+            },
             log_metrics={"tool_calls": float(len(tool_calls))},
         )

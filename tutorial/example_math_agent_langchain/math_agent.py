@@ -8,13 +8,13 @@ with time and memory limits and no network); its final answer goes in \\boxed{} 
 
 from __future__ import annotations
 
+from ajet_plugins_std.tools.python_sandbox import PYTHON_TOOL, run_python
 from langchain.agents import create_agent
 from langchain.agents.middleware import ModelCallLimitMiddleware
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import StructuredTool
 
 from ajet import AjetTuner, Workflow, WorkflowOutput, WorkflowTask
-from ajet_plugins_std.tools.python_sandbox import PYTHON_TOOL, run_python
 
 SYSTEM_PROMPT = (
     "You are a careful math assistant. You may call the run_python tool to compute. "

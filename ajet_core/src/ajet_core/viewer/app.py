@@ -89,7 +89,7 @@ def create_app(run_dirs: list[Path]) -> Starlette:
 
     run = "/api/runs/{run:int}"
     step = run + "/steps/{mode:str}/{step:int}"
-    return Starlette(routes=[
+    app = Starlette(routes=[
         Route("/", index),
         Route("/api/runs", guarded(runs)),
         Route(run + "/steps", guarded(steps)),
@@ -98,3 +98,5 @@ def create_app(run_dirs: list[Path]) -> Starlette:
         Route("/api/metrics", guarded(metrics)),
         Mount("/static", StaticFiles(directory=static_dir()), name="static"),
     ])
+    app.state.stores = stores
+    return app

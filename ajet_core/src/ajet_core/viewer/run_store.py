@@ -8,6 +8,7 @@ hundreds of steps never sits in memory at once; step summaries are small and kep
 from __future__ import annotations
 
 import re
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ STEP_FILE = re.compile(r"^(?P<mode>[a-z]+)_step_(?P<step>\d+)\.jsonl\.gz$")
 FILTERS = ("all", "failed", "drift", "truncated")
 SORTS = ("order", "reward_asc", "reward_desc")
 PARSED_FILES_KEPT = 4
+SUMMARY_BUDGET_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -141,8 +143,22 @@ class RunStore:
         self._summaries[step_file.path] = (stamp, result)
         return result
 
-    def steps(self) -> list[dict[str, Any]]:
-        return [self.step_summary(f) for f in self.step_files()]
+    def steps(self, budget_seconds: float = SUMMARY_BUDGET_SECONDS) -> list[dict[str, Any]]:
+        """Every step file; summaries not computed within the budget come back ``pending``.
+
+        A run of hundreds of steps opened for the first time lists at once; the page asks again
+        and the rest fill in (each file is summarised once, then cached by its mtime).
+        """
+        deadline = time.monotonic() + budget_seconds
+        listed = []
+        for step_file in self.step_files():
+            cached = self._summaries.get(step_file.path)
+            if (cached and cached[0] == step_file.stamp) or time.monotonic() < deadline:
+                listed.append({**self.step_summary(step_file), "pending": False})
+            else:
+                listed.append({"mode": step_file.mode, "step": step_file.step, "episodes": None, "errors": None,
+                               "successes": None, "reward_mean": None, "pending": True})
+        return listed
 
     def list_episodes(self, mode: str, step: int, *, kind: str = "all", sort: str = "order",
                       task: str = "", offset: int = 0, limit: int = 50) -> dict[str, Any]:

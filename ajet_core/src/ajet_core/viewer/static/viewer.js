@@ -52,8 +52,10 @@ async function loadSteps() {
     return el("div", { class: `step mode-${s.mode}${active ? " active" : ""}`, "data-step": `${s.mode}-${s.step}`,
                        onclick: () => selectStep(s) },
       el("span", {}, `${s.mode} ${s.step}`),
-      el("span", { class: "meta" }, `${s.episodes} ep · r ${fmt(s.reward_mean, 2)}`));
+      el("span", { class: "meta" }, s.pending ? "…" : `${s.episodes} ep · r ${fmt(s.reward_mean, 2)}`));
   }));
+  // A large run is summarised a slice per request: ask again soon until every step is in.
+  if (state.steps.some((s) => s.pending)) setTimeout(() => loadSteps().catch(console.error), 300);
   if (!state.step) selectStep(state.steps.find((s) => s.mode === "train") || state.steps[0]);
 }
 

@@ -20,7 +20,7 @@ def task_row(a: int, b: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "data")
-    parser.add_argument("--held-out", type=int, default=200)
+    parser.add_argument("--held-out", type=int, default=120)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     pairs = [(a, b) for a in range(1, 51) for b in range(1, 51)]

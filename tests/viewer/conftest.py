@@ -38,7 +38,7 @@ def train_tiny(root: Path, model_dir: Path, tutorial: str, workflow_class: str, 
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     result = subprocess.run([sys.executable, "-m", "ajet_core.cli.main", "train", "--conf", str(path)],
-                            capture_output=True, text=True, cwd=REPO, timeout=600)
+                            capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     [run_dir] = sorted((root / "runs" / "viewertest").iterdir())
     return run_dir

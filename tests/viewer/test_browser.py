@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from ajet_core.training.records import read_records
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,9 +22,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed in this environment")
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
 
 for binary, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
     if not Path(binary).exists():

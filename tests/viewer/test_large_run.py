@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from starlette.testclient import TestClient
-
 from ajet_core.training.records import read_records
 from ajet_core.viewer import create_app
 from ajet_core.viewer.run_store import PARSED_FILES_KEPT
+from starlette.testclient import TestClient
 
 STEPS, EPISODES = 200, 64
 
@@ -41,16 +40,17 @@ def large_run(multi_turn_run, tmp_path_factory) -> Path:
     return run
 
 
-def timed(call):
+def timed(client: TestClient, path: str, **params):
     start = time.perf_counter()
-    result = call()
-    return result, time.perf_counter() - start
+    response = client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return response.json(), time.perf_counter() - start
 
 
 def test_200_steps_of_64_episodes(large_run):
     app = create_app([large_run])
     client = TestClient(app)
-    steps, first_listing = timed(lambda: client.get("/api/runs/0/steps").json())
+    steps, first_listing = timed(client, "/api/runs/0/steps")
     assert len(steps) == STEPS and steps[0]["pending"] is False
     rounds = 1
     while any(s["pending"] for s in steps):  # what the page does: ask again until all are summarised
@@ -58,19 +58,18 @@ def test_200_steps_of_64_episodes(large_run):
         rounds += 1
     assert all(s["episodes"] == EPISODES for s in steps)
     assert steps[0]["reward_mean"] == pytest.approx(sum((i % 5) / 4 for i in range(EPISODES)) / EPISODES)
-    _, cached_listing = timed(lambda: client.get("/api/runs/0/steps").json())
+    _, cached_listing = timed(client, "/api/runs/0/steps")
 
     page_times, episode_times = [], []
     for step in range(1, STEPS + 1, 20):
-        page, seconds = timed(lambda: client.get(f"/api/runs/0/steps/train/{step}/episodes",
-                                                 params={"sort": "reward_asc", "limit": 50}).json())
+        page, seconds = timed(client, f"/api/runs/0/steps/train/{step}/episodes", sort="reward_asc", limit=50)
         page_times.append(seconds)
         assert page["total"] == EPISODES and len(page["episodes"]) == 50
         assert page["episodes"][0]["reward"] == 0.0 and len(page["groups"]) == EPISODES // 8
-        full, seconds = timed(lambda: client.get(f"/api/runs/0/steps/train/{step}/episodes/s{step}e3").json())
+        full, seconds = timed(client, f"/api/runs/0/steps/train/{step}/episodes/s{step}e3")
         episode_times.append(seconds)  # the first one also loads the tokenizer
         assert len(full["samples"][0]["tokens"]) == len(full["samples"][0]["input_ids"])
-    _, curve_seconds = timed(lambda: client.get("/api/metrics").json())
+    _, curve_seconds = timed(client, "/api/metrics")
 
     # Memory stays bounded however many steps were opened: only a few parsed files are kept.
     store = app.state.stores[0]

@@ -147,6 +147,12 @@ def test_view_rejects_a_folder_that_is_not_a_run(tmp_path):
     assert str(tmp_path) in result.stderr and "not a run folder" in result.stderr
 
 
+def test_view_rejects_a_port_out_of_range(trained_run):
+    result = subprocess.run([sys.executable, "-m", "ajet_core.cli.main", "view", str(trained_run), "--port", "70000"],
+                            capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
+    assert result.returncode == 2 and "--port 70000" in result.stderr
+
+
 def test_ajet_view_serves_on_localhost_and_prints_the_url(trained_run):
     process = subprocess.Popen([sys.executable, "-m", "ajet_core.cli.main", "view", str(trained_run), "--no-browser"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)

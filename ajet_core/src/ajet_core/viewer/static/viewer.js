@@ -178,7 +178,7 @@ function renderSample(sample, index, calls) {
   const links = (sample.call_ids || []).map((id) => el("a", { class: "merge-link", "data-call": id,
     onclick: () => flash(`#call-${CSS.escape(id)}`) }, `call ${callIndex[id] === undefined ? "?" : callIndex[id] + 1}`));
   const trained = sample.tokens.filter((t) => t.mask).length;
-  const strip = el("div", { class: "token-strip" }, ...sample.tokens.map((t, pos) => tokenSpan(t, pos, sample)));
+  const strip = hoverDetails(el("div", { class: "token-strip" }, ...sample.tokens.map(tokenSpan)), sample);
   return el("div", { class: "sample", id: `sample-${index}` },
     el("div", { class: "call-head" }, el("b", {}, `sample ${index + 1}`), el("span", {}, `agent ${sample.agent}`),
       el("span", {}, `${sample.tokens.length} tokens, ${trained} trained`), el("span", {}, `advantage ${fmt(sample.advantage)}`),
@@ -186,19 +186,29 @@ function renderSample(sample, index, calls) {
     strip);
 }
 
-function tokenSpan(token, position, sample) {
+function tokenSpan(token, position) {
   const text = token.text === null ? `[${token.id}]` : token.text || "∅";
-  const span = el("span", { class: `tok ${token.mask ? "trained" : "masked"}`, "data-id": token.id }, text);
+  const span = el("span", { class: `tok ${token.mask ? "trained" : "masked"}`, "data-id": token.id, "data-pos": position }, text);
   if (token.mask) {
     const p = token.logprob === null ? 1 : Math.exp(token.logprob);
     span.style.background = `rgba(var(--trained), ${0.12 + 0.6 * p})`;
   }
-  span.addEventListener("mousemove", (ev) => showTip(ev, [
-    `position  ${position}`, `id        ${token.id}`, `text      ${JSON.stringify(token.text)}`,
-    `loss mask ${token.mask}`, `logprob   ${token.mask ? fmt(token.logprob, 4) : "– (context)"}`,
-    `advantage ${fmt(sample.advantage, 4)}`].join("\n")));
-  span.addEventListener("mouseleave", hideTip);
   return span;
+}
+
+// One listener per strip, not per token: samples of thousands of tokens stay light.
+function hoverDetails(strip, sample) {
+  strip.addEventListener("mousemove", (ev) => {
+    const span = ev.target.closest(".tok");
+    if (!span) { hideTip(); return; }
+    const position = Number(span.dataset.pos), token = sample.tokens[position];
+    showTip(ev, [
+      `position  ${position}`, `id        ${token.id}`, `text      ${JSON.stringify(token.text)}`,
+      `loss mask ${token.mask}`, `logprob   ${token.mask ? fmt(token.logprob, 4) : "– (context)"}`,
+      `advantage ${fmt(sample.advantage, 4)}`].join("\n"));
+  });
+  strip.addEventListener("mouseleave", hideTip);
+  return strip;
 }
 
 function showTip(ev, text) {

@@ -9,6 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from ajet_core.metric_loggers.jsonl import read_metrics
+from ajet_core.training.records import read_records
+
+from ajet_core import metrics as m
 
 from .helpers import trinity_python_with_agentscope_1
 
@@ -119,3 +123,36 @@ async def test_agentscope_tutorial_tool_runs_python_in_the_sandbox():
     assert decision.behavior.value == "allow"
     chunk = await tool(code="print(6 * 7)")
     assert "42" in str(chunk) and calls == ["print(6 * 7)"]
+
+
+@pytest.mark.parametrize("name", sorted(TUTORIALS))
+def test_one_training_step_on_the_debug_backbone(name, tiny_model_dir, data_dir, tmp_path):
+    pytest.importorskip(f"ajet_plugins_{name}")
+    overrides = [
+        f"model.path={tiny_model_dir}",
+        f"task_reader.train_path={data_dir / 'train.jsonl'}",
+        f"task_reader.validation_path={data_dir / 'validation.jsonl'}",
+        f"experiment.output_dir={tmp_path / 'runs'}",
+        "trainer.total_steps=1", "rollout.batch_size=1", "rollout.num_repeat=2",
+        "rollout.equal_reward_groups=keep", "eval.every_n_steps=0", "checkpoint.every_n_steps=0",
+        "logging.loggers=[jsonl]", "workflow.options.max_turns=2",
+    ]  # fmt: skip
+    result = subprocess.run(
+        [str(AJET), "train", "--conf", str(TUTORIALS[name] / "math_agent.yaml"), *overrides],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run_dir] = list((tmp_path / "runs").glob("*/*"))
+    failures = [
+        record["error"]
+        for path in sorted((run_dir / "records").glob("train_*"))
+        for record in read_records(path)
+        if record["error"]
+    ]
+    assert not failures, failures
+    rows = read_metrics(run_dir)
+    [row] = [r for r in rows if m.EPISODES in r]
+    # The step trained: the optimizer saw tokens from the agent's samples.
+    assert any(r.get(m.TRAIN_TOKENS, 0) > 0 and m.LOSS in r for r in rows), rows
+    assert row["step"] == 1 and row[m.EPISODES] == 2 and row[m.LLM_CALLS] >= 2
+    assert row[m.DRIFT_FALLBACKS] == 0 and row[m.SAMPLES] >= 1

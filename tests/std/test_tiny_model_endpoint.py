@@ -98,6 +98,8 @@ async def test_frozenlake_episode_over_the_env_service_with_the_tiny_model(endpo
     task = next(iter(reader.iter_tasks("validation")))
     client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key)
     calls_before = len(endpoint.calls())
+    # The server is shared by the session's tests: count only this episode's instance.
+    instances_before = httpx.get(f"{env_server}/health").json()["instances"]
     async with reader.episode_env(task, "tiny-frozenlake") as (episode_task, gym_env):
         messages = list(episode_task.init_messages)
         for turn in range(8):
@@ -111,4 +113,4 @@ async def test_frozenlake_episode_over_the_env_service_with_the_tiny_model(endpo
     await client.close()
     assert result.reward in (0.0, 1.0) and result.is_success == (result.reward == 1.0)
     assert len(endpoint.calls()) - calls_before == turn + 1
-    assert httpx.get(f"{env_server}/health").json()["instances"] == 0
+    assert httpx.get(f"{env_server}/health").json()["instances"] == instances_before

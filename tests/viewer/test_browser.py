@@ -103,6 +103,10 @@ def test_page_shows_steps_episodes_token_strips_and_merge_links(browser, viewer_
         bubbles = browser.find_elements(By.CSS_SELECTOR, f"{box} .bubble")
         assert "reply" in bubbles[-1].get_attribute("class")
         assert call["reply"]["content"] in bubbles[-1].get_attribute("textContent")
+    # Later calls show only their new messages: the earlier ones are the previous call's bubbles.
+    later = browser.find_elements(By.CSS_SELECTOR, f'[id="call-{sample["call_ids"][1]}"] .bubble')
+    new_messages = record["calls"][1]["messages"][len(record["calls"][0]["messages"]) + 1:]
+    assert len(later) == len(new_messages) + 1
     first_prompt = browser.find_element(By.CSS_SELECTOR, f'[id="call-{sample["call_ids"][0]}"] .bubble')
     assert record["calls"][0]["messages"][0]["content"] in first_prompt.get_attribute("textContent")
 
@@ -118,6 +122,9 @@ def test_page_shows_steps_episodes_token_strips_and_merge_links(browser, viewer_
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "viewer_episode.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+    browser.execute_script("document.getElementById('episode-pane').scrollTop = 0")
+    browser.save_screenshot(str(ARTIFACTS / "viewer_conversation.png"))  # the chat bubbles of the calls
 
     to_calls[-1].click()  # a merge link jumps to (and highlights) its call
     wait.until(lambda d: "highlight" in d.find_element(By.CSS_SELECTOR, f'[id="call-{sample["call_ids"][-1]}"]').get_attribute("class"))

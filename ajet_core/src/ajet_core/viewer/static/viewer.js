@@ -136,11 +136,15 @@ async function openEpisode(id) {
 }
 
 function renderCalls(calls, sampleOfCall) {
-  const seen = {};  // messages already shown for an agent: show each call's new messages only
+  const seen = {};  // per agent: the last call's messages and reply, to show each call's new messages only
+  const key = (m) => `${m.role}\u0000${contentText(m.content)}`;
   return calls.map((call, i) => {
     const messages = call.messages || [];
-    const shown = seen[call.agent] && seen[call.agent] <= messages.length ? seen[call.agent] : 0;
-    seen[call.agent] = messages.length + 1;
+    const before = seen[call.agent] || [];
+    // Only when this call really extends the earlier one (a branch or rewrite shows in full).
+    const extends_ = before.length && before.length <= messages.length && before.every((m, j) => key(m) === key(messages[j]));
+    const shown = extends_ ? before.length : 0;
+    seen[call.agent] = call.reply ? [...messages, call.reply] : messages;
     const sampleIndex = sampleOfCall[call.call_id];
     const head = el("div", { class: "call-head" },
       el("b", {}, `call ${i + 1}`), el("span", {}, `agent ${call.agent}`), el("span", {}, `finish ${call.finish_reason}`),
@@ -150,8 +154,8 @@ function renderCalls(calls, sampleOfCall) {
       sampleIndex === undefined ? el("span", {}, "in no sample")
         : el("a", { class: "merge-link", "data-sample": sampleIndex, onclick: () => flash(`#sample-${sampleIndex}`) }, `→ sample ${sampleIndex + 1}`));
     const chat = el("div", { class: "chat" },
-      shown ? el("div", { class: "kv" }, `… ${shown - 1} earlier messages`) : null,
-      ...messages.slice(shown ? shown - 1 : 0).map((m) => bubble(m, false)),
+      shown ? el("div", { class: "kv" }, `… ${shown} earlier messages (shown above)`) : null,
+      ...messages.slice(shown).map((m) => bubble(m, false)),
       call.reply ? bubble(call.reply, true) : null);
     return el("div", { class: "call", id: `call-${call.call_id}` }, head, chat);
   });

@@ -26,12 +26,16 @@ def load_tokenizer(model_path: str | None) -> Any | None:
 def token_texts(tokenizer: Any | None, ids: list[int]) -> list[str] | None:
     if tokenizer is None:
         return None
-    # Decoding one id at a time shows each token's own text (a leading space included).
-    return [tokenizer.decode([token_id]) for token_id in ids]
+    # Decoding each id on its own shows that token's own text (a leading space included).
+    return tokenizer.batch_decode([[token_id] for token_id in ids])
 
 
 def with_token_strips(episode: dict[str, Any], tokenizer: Any | None) -> dict[str, Any]:
-    """Add ``tokens`` to every sample: id, text, loss mask and old logprob per position."""
+    """Replace each sample's parallel lists by ``tokens``: id, text, loss mask and old logprob per position.
+
+    The lists themselves are left out of the answer: ``tokens`` carries them all, and a long
+    merged sample would otherwise travel twice.
+    """
     samples = []
     for sample in episode.get("samples") or []:
         ids = sample.get("input_ids") or []
@@ -39,5 +43,6 @@ def with_token_strips(episode: dict[str, Any], tokenizer: Any | None) -> dict[st
         logprobs = sample.get("old_logprobs") or [None] * len(ids)
         texts = token_texts(tokenizer, ids) or [None] * len(ids)
         tokens = [{"id": i, "text": t, "mask": m, "logprob": lp} for i, t, m, lp in zip(ids, texts, mask, logprobs)]
-        samples.append({**sample, "tokens": tokens})
+        rest = {k: v for k, v in sample.items() if k not in ("input_ids", "loss_mask", "old_logprobs")}
+        samples.append({**rest, "tokens": tokens})
     return {**episode, "samples": samples, "decoded": tokenizer is not None}

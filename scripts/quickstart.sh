@@ -20,4 +20,4 @@ train_started=$(date +%s)
 echo "training and evaluation: $(( $(date +%s) - train_started )) s"
 run_dir=$(sed -n 's/^run folder: //p' /tmp/ajet-quickstart.log | tail -n 1)
 "$VENV/bin/python" tutorial/quickstart/report.py "$run_dir"
-echo "inspect it: $VENV/bin/ajet view $run_dir   (TensorBoard: $VENV/bin/tensorboard --logdir $run_dir)"
+echo "inspect it: $VENV/bin/tensorboard --logdir $run_dir"

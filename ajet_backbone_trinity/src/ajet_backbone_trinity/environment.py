@@ -14,12 +14,9 @@ vLLM, so it is cheap and safe to call from listing code paths and from the GPU s
 
 from __future__ import annotations
 
-import os
-
 from packaging.requirements import Requirement
-from packaging.version import Version
 
-from ajet_core.environment import EnvironmentReport, installed_version, probe_gpu, unmet_requirements
+from ajet_core.environment import EnvironmentReport, installed_version, unmet_requirements, warn_about_cluster
 
 # The Trinity-RFT releases this backbone is written against (also declared by the registration).
 TRINITY_REQUIREMENT = "trinity-rft>=0.6,<0.7"
@@ -63,14 +60,5 @@ def check(*, gpu: bool = False) -> EnvironmentReport:
             "vLLM is not installed: trinity's explorer and model wrapper import it, so training "
             "needs it on a GPU (CUDA-only on PyPI); CPU tests stand in for the `vllm` import"
         )
-    ray_version = report.versions["ray"]
-    if ray_version and Version(ray_version) >= Version("2.60") and "RAY_AUTH_MODE" not in os.environ:
-        report.warnings.append(
-            f"ray {ray_version} enables token auth by default and RAY_AUTH_MODE is not set: "
-            "for a head started with `ray start` on a trusted machine, export RAY_AUTH_MODE=disabled"
-        )
-    if gpu:
-        report.gpu = probe_gpu()
-        if not report.gpu:
-            report.warnings.append("no CUDA GPU visible to torch: trinity training needs one")
+    warn_about_cluster(report, ray_version=report.versions["ray"], gpu=gpu)
     return report

@@ -13,12 +13,9 @@ script's ``--dry-run``. It reports:
 
 from __future__ import annotations
 
-import os
-
 from packaging.requirements import Requirement
-from packaging.version import Version
 
-from ajet_core.environment import EnvironmentReport, installed_version, probe_gpu, unmet_requirements
+from ajet_core.environment import EnvironmentReport, installed_version, unmet_requirements, warn_about_cluster
 
 # The verl releases this backbone is written against (also declared by the plugin registration).
 VERL_REQUIREMENT = "verl>=0.9,<0.10"
@@ -52,14 +49,5 @@ def check(*, gpu: bool = False) -> EnvironmentReport:
             "no rollout engine (vLLM or SGLang) is installed: training needs one on a GPU "
             "(both are CUDA-only on PyPI); CPU tests replace verl's LLM server client"
         )
-    ray_version = report.versions["ray"]
-    if ray_version and Version(ray_version) >= Version("2.60") and "RAY_AUTH_MODE" not in os.environ:
-        report.warnings.append(
-            f"ray {ray_version} enables token auth by default and RAY_AUTH_MODE is not set: "
-            "for a head started with `ray start` on a trusted machine, export RAY_AUTH_MODE=disabled"
-        )
-    if gpu:
-        report.gpu = probe_gpu()
-        if not report.gpu:
-            report.warnings.append("no CUDA GPU visible to torch: verl training needs one")
+    warn_about_cluster(report, ray_version=report.versions["ray"], gpu=gpu)
     return report

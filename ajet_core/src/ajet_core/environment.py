@@ -103,3 +103,20 @@ def probe_gpu() -> bool:
     except ImportError:
         return False
     return bool(torch.cuda.is_available())
+
+
+def warn_about_cluster(report: EnvironmentReport, *, ray_version: str | None, gpu: bool) -> None:
+    """Warnings every Ray-based backbone shares: Ray's token auth, and (when ``gpu``) no GPU."""
+    import os
+
+    from packaging.version import Version
+
+    if ray_version and Version(ray_version) >= Version("2.60") and "RAY_AUTH_MODE" not in os.environ:
+        report.warnings.append(
+            f"ray {ray_version} enables token auth by default and RAY_AUTH_MODE is not set: "
+            "for a head started with `ray start` on a trusted machine, export RAY_AUTH_MODE=disabled"
+        )
+    if gpu:
+        report.gpu = probe_gpu()
+        if not report.gpu:
+            report.warnings.append(f"no CUDA GPU visible to torch: {report.backbone} training needs one")

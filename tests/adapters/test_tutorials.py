@@ -44,32 +44,38 @@ def load_tutorial(name: str):
     return module
 
 
-@pytest.mark.parametrize("name", sorted(TUTORIALS))
-def test_ajet_rollout_runs_one_judged_episode(name, tiny_model_dir, data_dir):
-    pytest.importorskip(f"ajet_plugins_{name}")
+def rollout_one_episode(ajet: Path, config: Path, tiny_model_dir: Path, data_dir: Path) -> str:
+    """``ajet rollout --num-tasks 1`` of a tutorial; the episode must be judged without drift."""
     result = subprocess.run(
         [
-            str(AJET),
+            str(ajet),
             "rollout",
             "--conf",
-            str(TUTORIALS[name] / "math_agent.yaml"),
+            str(config),
             f"model.path={tiny_model_dir}",
             f"task_reader.train_path={data_dir / 'train.jsonl'}",
             f"task_reader.validation_path={data_dir / 'validation.jsonl'}",
             "--num-tasks",
             "1",
         ],
-        cwd=REPO,
+        cwd=REPO,  # the YAML names repo paths
         capture_output=True,
         text=True,
         timeout=240,
-        check=False,  # the YAML names repo paths
+        check=False,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     # One episode, judged (a reward, not "failed: ..."), recorded through the gateway.
     assert "task math-0" in output and "reward=" in output, output[-4000:]
     assert "failed" not in output and "drift_fallbacks=0" in output, output[-4000:]
+    return output
+
+
+@pytest.mark.parametrize("name", sorted(TUTORIALS))
+def test_ajet_rollout_runs_one_judged_episode(name, tiny_model_dir, data_dir):
+    pytest.importorskip(f"ajet_plugins_{name}")
+    output = rollout_one_episode(AJET, TUTORIALS[name] / "math_agent.yaml", tiny_model_dir, data_dir)
     assert "-- call chatcmpl-" in output and "samples=0" not in output, output[-4000:]
 
 
@@ -78,28 +84,7 @@ def test_agentscope_1_tutorial_runs_in_the_trinity_environment(tiny_model_dir, d
     python, why = trinity_python_with_agentscope_1()
     if python is None:
         pytest.skip(why)
-    result = subprocess.run(
-        [
-            str(python.with_name("ajet")),
-            "rollout",
-            "--conf",
-            str(TUTORIALS["agentscope"] / "math_agent_v1.yaml"),
-            f"model.path={tiny_model_dir}",
-            f"task_reader.train_path={data_dir / 'train.jsonl'}",
-            f"task_reader.validation_path={data_dir / 'validation.jsonl'}",
-            "--num-tasks",
-            "1",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    assert "task math-0" in output and "reward=" in output, output[-4000:]
-    assert "failed" not in output and "drift_fallbacks=0" in output, output[-4000:]
+    rollout_one_episode(python.with_name("ajet"), TUTORIALS["agentscope"] / "math_agent_v1.yaml", tiny_model_dir, data_dir)
 
 
 async def test_langchain_tutorial_tool_runs_python_in_the_sandbox():

@@ -43,6 +43,9 @@ class Backbone:
     def evaluate(self, **kwargs: Any) -> Any:
         raise BackboneNotReady(self.name, "evaluation")
 
+    def serve(self, **kwargs: Any) -> Any:
+        raise BackboneNotReady(self.name, "serving a model over HTTP")
+
 
 class BackboneNotReady(NotImplementedError):
     def __init__(self, backbone: str, what: str) -> None:

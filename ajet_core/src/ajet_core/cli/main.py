@@ -28,6 +28,7 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     cli.add_command("train", "train the policy on a config", run_cmds.train, run_cmds.configure_train)
     cli.add_command("rollout", "run episodes without training", run_cmds.rollout, run_cmds.configure_rollout)
     cli.add_command("eval", "evaluate a checkpoint, the base model or an endpoint", run_cmds.evaluate, run_cmds.configure_eval)
+    cli.add_command("serve", "serve the policy or a checkpoint as an OpenAI-compatible endpoint", run_cmds.serve, run_cmds.configure_serve)
     plugins_parser = cli.add_command("plugins", "inspect installed plugins", plugins_cmd.list_plugins, plugins_cmd.configure)
     plugins_parser.set_defaults(json=False)
     cli.add_command("view", "browse a run's token-level records in a web page", view_cmd.view, view_cmd.configure)

@@ -59,9 +59,29 @@ def rollout(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    if args.endpoint and args.checkpoint:
+        raise ConfigError("pass --checkpoint or --endpoint, not both: one model is evaluated per run")
+    if (args.endpoint_model or args.endpoint_api_key) and not args.endpoint:
+        raise ConfigError("--endpoint-model and --endpoint-api-key need --endpoint URL")
+    loaded, resolved = prepare_run(args)
+    if args.endpoint:
+        # An external model needs no backbone: the episodes run here and call it over HTTP.
+        from ajet_core.rollout.endpoint import resolve_endpoint
+        from ajet_core.training.inprocess import evaluate_endpoint
+
+        endpoint = resolve_endpoint(args.endpoint, args.endpoint_model, args.endpoint_api_key)
+        evaluate_endpoint(loaded.config, resolved, endpoint)
+        return 0
+    backbone = _backbone(loaded, resolved)
+    backbone.evaluate(resolved=resolved, checkpoint=args.checkpoint)
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
     loaded, resolved = prepare_run(args)
     backbone = _backbone(loaded, resolved)
-    backbone.evaluate(resolved=resolved, checkpoint=args.checkpoint, endpoint=args.endpoint)
+    backbone.serve(checkpoint=args.checkpoint, host=args.host, port=args.port, api_key=args.api_key,
+                   model_name=args.model_name)
     return 0
 
 
@@ -89,7 +109,18 @@ def configure_rollout(parser: argparse.ArgumentParser) -> None:
 def configure_eval(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--checkpoint", help="a checkpoint directory (default: the base model)")
-    parser.add_argument("--endpoint", help="an external OpenAI-compatible base URL to evaluate")
+    parser.add_argument("--endpoint", help="an external OpenAI-compatible base URL to evaluate, e.g. http://host:8000/v1")
+    parser.add_argument("--endpoint-model", help="the endpoint's model (default: the only one it lists)")
+    parser.add_argument("--endpoint-api-key", help="the endpoint's API key (default: $OPENAI_API_KEY)")
+
+
+def configure_serve(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--checkpoint", help="a checkpoint directory (default: the base model)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    parser.add_argument("--api-key", help="require this API key (default: accept any)")
+    parser.add_argument("--model-name", default="ajet-policy", help="the model id clients send and /v1/models lists")
 
 
 def configure_config(parser: argparse.ArgumentParser) -> None:

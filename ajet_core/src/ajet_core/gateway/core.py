@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ajet_core.chat.prefix import PromptBuilder, PromptPlan
 from ajet_core.chat.render import ChatRenderer, TemplateError
-from ajet_core.config.models import AjetConfig
+from ajet_core.config.models import AjetConfig, FixedEndpointConfig
 from ajet_core.engine import ContextLengthExceeded, EngineError, SamplingParams
 from ajet_core.gateway.episode import (
     ClientBinding,
@@ -47,6 +47,8 @@ Mode = Literal["train", "rollout", "eval"]
 MODES = ("train", "rollout", "eval")
 DEFAULT_MODEL_NAME = "ajet-policy"
 DEFAULT_AGENT = "default"
+# How calls sent to the gateway's default endpoint name their endpoint in the records.
+DEFAULT_ENDPOINT_NAME = "--endpoint"
 
 
 @dataclass
@@ -86,21 +88,27 @@ class Gateway:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | None,
         config: AjetConfig | None = None,
         *,
         mode: Mode = "train",
         tool_parser: ToolParser | None = None,
         model_name: str = DEFAULT_MODEL_NAME,
         plugins: PluginManager | None = None,
+        default_endpoint: FixedEndpointConfig | None = None,
     ) -> None:
+        """``default_endpoint`` sends every agent's calls to an external model (``ajet eval
+        --endpoint``); the gateway then needs no engine and records calls without tokens."""
         if mode not in MODES:
             raise ValueError(f"gateway mode {mode!r} is not one of {', '.join(MODES)}")
+        if engine is None and default_endpoint is None:
+            raise ValueError("a gateway without an engine needs a default_endpoint to send calls to")
         self.engine = engine
         self.config = config if config is not None else AjetConfig()
         self.mode: Mode = mode
         self.model_name = model_name
-        self.renderer = ChatRenderer(engine.tokenizer)
+        self.default_endpoint = default_endpoint
+        self.renderer = ChatRenderer(engine.tokenizer) if engine is not None else None
         self.tool_parser = (
             tool_parser if tool_parser is not None else self._load_tool_parser(plugins)
         )
@@ -177,18 +185,22 @@ class Gateway:
         if session.closed:
             raise RuntimeError(f"episode {session.episode_id!r} is closed; its clients are revoked")
         target_tag = target_tag or agent_name
+        wanted_endpoint = self._endpoint_name(session, target_tag, agent_name, debug_model)
+        if wanted_endpoint is None and self.default_endpoint is not None:
+            wanted_endpoint = DEFAULT_ENDPOINT_NAME
         for key, binding in self._keys.items():
             if (
                 binding.session is session
                 and binding.agent_name == agent_name
                 and binding.target_tag == target_tag
-                and binding.fixed_endpoint_name
-                == self._endpoint_name(session, target_tag, agent_name, debug_model)
+                and binding.fixed_endpoint_name == wanted_endpoint
             ):
                 return key
         trainable = session.is_trainable(target_tag)
         endpoint_name = self._endpoint_name(session, target_tag, agent_name, debug_model)
         endpoint = self.config.rollout.fixed_endpoints[endpoint_name] if endpoint_name else None
+        if endpoint is None and self.default_endpoint is not None:
+            endpoint, endpoint_name, trainable = self.default_endpoint, DEFAULT_ENDPOINT_NAME, False
         key = new_api_key()
         self._keys[key] = ClientBinding(
             session, agent_name, target_tag, trainable, endpoint, endpoint_name
@@ -300,6 +312,8 @@ class Gateway:
             )
 
     def _prepare(self, binding: ClientBinding, request: ChatRequest, started: float) -> _Prepared:
+        # Only bindings served by the policy get here, and those exist only with an engine.
+        assert self.engine is not None and self.renderer is not None
         session = binding.session
         builder = session.builders.get(binding.agent_name)
         if builder is None:
@@ -507,12 +521,12 @@ class Gateway:
         return base_url
 
     async def stop_http(self) -> None:
-        if self._server is None:
-            return
-        self._server.should_exit = True
-        await self._server_task
-        self._server = self._server_task = None
-        self.base_url = None
+        """Stop the HTTP server (if one runs) and close the connections to fixed endpoints."""
+        if self._server is not None:
+            self._server.should_exit = True
+            await self._server_task
+            self._server = self._server_task = None
+            self.base_url = None
         if self._forward_client is not None:
             await self._forward_client.aclose()
             self._forward_client = None

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any, Protocol
 
 from ajet_core.backbone import Backbone
-from ajet_core.config.models import AjetConfig
+from ajet_core.config.models import AjetConfig, FixedEndpointConfig
 from ajet_core.data.task_stream import TaskStream
 from ajet_core.engine import Engine
+from ajet_core.gateway.core import DEFAULT_MODEL_NAME
 from ajet_core.plugins.manager import PluginManager, get_plugin_manager
+from ajet_core.rollout.endpoint import resolve_endpoint
 from ajet_core.rollout.runner import EVAL_MODE, ROLLOUT_MODE, RolloutRunner, RolloutSettings
 from ajet_core.rollout.summary import eval_metrics
 from ajet_core.schema import EpisodeRecord, Sample
@@ -70,27 +73,67 @@ class InProcessBackbone(Backbone):
     def evaluate(self, *, resolved: dict[str, Any], checkpoint: str | None = None, endpoint: str | None = None,
                  plugins: PluginManager | None = None) -> dict[str, Any]:
         if endpoint:
-            raise NotImplementedError(
-                "evaluating an external endpoint needs token-free episodes, which this release "
-                "does not have yet; evaluate a checkpoint or the base model"
-            )
+            return evaluate_endpoint(self.config, resolved, resolve_endpoint(endpoint), plugins=plugins)
         engine = self.build_engine()
         if checkpoint:
             self.load_checkpoint_weights(engine, Path(checkpoint))
-        eval_config = self.config.eval
-        episodes = asyncio.run(
-            run_episodes(self.config, resolved, plugins or get_plugin_manager(), engine, mode=EVAL_MODE,
-                         split="validation", num_tasks=eval_config.max_tasks, num_repeat=eval_config.num_repeat,
-                         printer=None)
-        )
-        metrics = eval_metrics(episodes)
-        print(json.dumps(metrics, indent=2))
-        return metrics
+        return _evaluate(self.config, resolved, plugins, engine)
+
+    def serve(self, *, checkpoint: str | None = None, host: str = "127.0.0.1", port: int = 8000,
+              api_key: str | None = None, model_name: str = DEFAULT_MODEL_NAME,
+              plugins: PluginManager | None = None) -> None:
+        """Serve the base model or a checkpoint as an OpenAI-compatible endpoint until Ctrl-C."""
+        from ajet_core.gateway.serving import ServingGateway
+
+        engine = self.build_engine()
+        if checkpoint:
+            self.load_checkpoint_weights(engine, Path(checkpoint))
+        gateway = ServingGateway(engine, self.config, api_key=api_key, model_name=model_name,
+                                 plugins=plugins or get_plugin_manager())
+
+        async def serve_forever() -> None:
+            base_url = await gateway.start_http(host, port)
+            # One flushed line a supervising script can wait for.
+            print(f"serving {model_name!r} at {base_url} (Ctrl-C stops)", flush=True)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await gateway.stop_http()
+
+        try:
+            asyncio.run(serve_forever())
+        except KeyboardInterrupt:
+            print("stopped", flush=True)
+
+
+def evaluate_endpoint(config: AjetConfig, resolved: dict[str, Any], endpoint: FixedEndpointConfig, *,
+                      plugins: PluginManager | None = None) -> dict[str, Any]:
+    """Evaluate an external model on the validation tasks: every agent's calls go to it.
+
+    No backbone and no engine: the calls are recorded without tokens, and the metrics are the
+    same as for a checkpoint, so the numbers can be compared side by side.
+    """
+    print(f"evaluating {endpoint.model!r} at {endpoint.base_url}", file=sys.stderr)
+    return _evaluate(config, resolved, plugins, None, default_endpoint=endpoint)
+
+
+def _evaluate(config: AjetConfig, resolved: dict[str, Any], plugins: PluginManager | None,
+              engine: Engine | None, default_endpoint: FixedEndpointConfig | None = None) -> dict[str, Any]:
+    eval_config = config.eval
+    episodes = asyncio.run(
+        run_episodes(config, resolved, plugins or get_plugin_manager(), engine, mode=EVAL_MODE,
+                     split="validation", num_tasks=eval_config.max_tasks, num_repeat=eval_config.num_repeat,
+                     printer=None, default_endpoint=default_endpoint)
+    )
+    metrics = eval_metrics(episodes)
+    print(json.dumps(metrics, indent=2))
+    return metrics
 
 
 async def run_episodes(
-    config: AjetConfig, resolved: dict[str, Any], plugins: PluginManager, engine: Engine, *,
+    config: AjetConfig, resolved: dict[str, Any], plugins: PluginManager, engine: Engine | None, *,
     mode: str, split: str, num_tasks: int | None, num_repeat: int, printer: Any,
+    default_endpoint: FixedEndpointConfig | None = None,
 ) -> list[EpisodeRecord]:
     from ajet_core.gateway.core import Gateway
 
@@ -100,7 +143,8 @@ async def run_episodes(
     workflow_class = components.resolve_workflow(config, plugins)
     stream = TaskStream(reader, split, batch_size=num_tasks or 1_000_000, shuffle=False, num_epochs=1)
     tasks = stream.next_batch() or []
-    gateway = Gateway(engine, config, mode="eval" if mode == EVAL_MODE else "rollout", plugins=plugins)
+    gateway = Gateway(engine, config, mode="eval" if mode == EVAL_MODE else "rollout", plugins=plugins,
+                      default_endpoint=default_endpoint)
     runner = RolloutRunner(
         gateway=gateway,
         make_workflow=components.workflow_factory(config, workflow_class),
@@ -118,6 +162,7 @@ async def run_episodes(
         return await runner.run_tasks(tasks, step=0, mode=mode)
     finally:
         reader.close()
+        await gateway.stop_http()
 
 
 def print_episode(episode: EpisodeRecord) -> None:

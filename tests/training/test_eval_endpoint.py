@@ -1,0 +1,122 @@
+"""`ajet serve` and `ajet eval --endpoint`: an external OpenAI-compatible model evaluated with the
+same tasks, workflow, judger and metrics as the policy.
+
+The external model is the tiny model served by `ajet serve` in its own process: a real server
+over real HTTP. Greedy decoding with one episode at a time makes its replies identical to the
+in-process engine's, so the two evaluations must agree episode by episode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openai
+import pytest
+
+from ajet_core.config.loader import load_config
+from ajet_core.config.plugin_sections import validate_plugin_sections
+from ajet_core.plugins.manager import get_plugin_manager
+from ajet_core.rollout.endpoint import normalise_base_url, resolve_endpoint
+from ajet_core.rollout.runner import EVAL_MODE
+from ajet_core.training.inprocess import run_episodes
+
+from .test_train_loop import REPO, ajet, task_files, write_config  # noqa: F401 - task_files is a fixture
+
+SERVE_KEY = "sk-test-serve"
+
+
+@pytest.fixture(scope="module")
+def eval_config(tmp_path_factory, tiny_model_dir, task_files) -> Path:  # noqa: F811
+    folder = tmp_path_factory.mktemp("evalcfg")
+    return write_config(folder, tiny_model_dir, task_files, rollout={"max_concurrency": 1},
+                        eval={"max_tasks": 5})
+
+
+@pytest.fixture(scope="module")
+def served(eval_config):
+    """`ajet serve` on a free port; yields its base URL once it prints it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ajet_core.cli.main", "serve", "--conf", str(eval_config), "--port", "0",
+         "--api-key", SERVE_KEY, "--model-name", "tiny-policy"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert "serving" in line, (line, process.stderr.read() if process.poll() is not None else "")
+        yield line.split(" at ")[1].split()[0]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_served_model_answers_openai_clients_and_checks_the_key(served):
+    client = openai.OpenAI(base_url=served, api_key=SERVE_KEY)
+    assert [model.id for model in client.models.list()] == ["tiny-policy"]
+    reply = client.chat.completions.create(
+        model="tiny-policy", messages=[{"role": "user", "content": "What is 2+3?"}], max_tokens=8, temperature=0
+    )
+    assert reply.choices[0].finish_reason in ("stop", "length")
+    assert reply.usage.completion_tokens >= 1
+    # Streaming works as for any OpenAI server.
+    chunks = list(client.chat.completions.create(
+        model="tiny-policy", messages=[{"role": "user", "content": "What is 2+3?"}], max_tokens=8,
+        temperature=0, stream=True,
+    ))
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == reply.choices[0].message.content
+    with pytest.raises(openai.AuthenticationError, match="ajet serve --api-key"):
+        openai.OpenAI(base_url=served, api_key="wrong", max_retries=0).models.list()
+
+
+def _episodes(config_path: Path, **kwargs):
+    loaded = load_config(str(config_path), [])
+    plugins = get_plugin_manager()
+    resolved = validate_plugin_sections(loaded.config, plugins)
+    return asyncio.run(run_episodes(loaded.config, resolved, plugins, mode=EVAL_MODE, split="validation",
+                                    num_tasks=5, num_repeat=1, printer=None, **kwargs))
+
+
+def test_endpoint_episodes_match_the_in_process_policy(served, eval_config):
+    from ajet_backbone_debug.engine import TransformersEngine
+
+    loaded = load_config(str(eval_config), [])
+    engine = TransformersEngine.from_path(loaded.config.model.path, dtype="float32", device="cpu")
+    local = _episodes(eval_config, engine=engine)
+    remote = _episodes(eval_config, engine=None,
+                       default_endpoint=resolve_endpoint(served + "/", api_key=SERVE_KEY))
+    assert len(local) == len(remote) == 5
+    by_task = {e.task.task_id: e for e in remote}
+    for mine in local:
+        theirs = by_task[mine.task.task_id]
+        assert theirs.ok, theirs.error
+        assert [c.reply for c in theirs.calls] == [c.reply for c in mine.calls]
+        assert theirs.reward == mine.reward
+        # The endpoint's calls are recorded (messages and reply) but never trained on.
+        assert all(not c.trainable and not c.prompt_ids for c in theirs.calls)
+        assert theirs.samples == []
+
+
+def test_ajet_eval_endpoint_prints_the_same_metrics_as_the_base_model(served, eval_config):
+    base = ajet("eval", "--conf", str(eval_config))
+    remote = ajet("eval", "--conf", str(eval_config), "--endpoint", served, "--endpoint-api-key", SERVE_KEY)
+    assert base.returncode == 0, base.stderr
+    assert remote.returncode == 0, remote.stderr
+    assert "evaluating 'tiny-policy'" in remote.stderr
+    assert json.loads(remote.stdout[remote.stdout.index("{"):]) == json.loads(base.stdout[base.stdout.index("{"):])
+
+
+def test_bad_endpoints_are_clear_errors(served, eval_config):
+    unreachable = ajet("eval", "--conf", str(eval_config), "--endpoint", "http://127.0.0.1:9/v1")
+    assert unreachable.returncode == 2 and "unreachable" in unreachable.stderr and "127.0.0.1:9" in unreachable.stderr
+    wrong_key = ajet("eval", "--conf", str(eval_config), "--endpoint", served, "--endpoint-api-key", "nope")
+    assert wrong_key.returncode == 2 and "401" in wrong_key.stderr and "--endpoint-api-key" in wrong_key.stderr
+    both = ajet("eval", "--conf", str(eval_config), "--endpoint", served, "--checkpoint", "x")
+    assert both.returncode == 2 and "not both" in both.stderr
+    assert normalise_base_url("http://h:1/v1/chat/completions") == "http://h:1/v1"
+    with pytest.raises(Exception, match="not an http"):
+        normalise_base_url("localhost:8000")

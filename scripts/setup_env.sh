@@ -53,7 +53,7 @@ local_packages() {
 # Requirements from the package index (versions pinned in constraints/<env>.txt).
 index_requirements() {
     case $1 in
-        main) echo torch==2.13.0 agentscope langchain selenium "${TEST_TOOLS[@]}" ;;
+        main) echo torch==2.13.0 agentscope langchain selenium wandb swanlab "${TEST_TOOLS[@]}" ;;
         verl) echo torch==2.13.0 "verl[verl-core]" "${TEST_TOOLS[@]}" ;;
         # greenlet: AgentScope 1.x opens SQLAlchemy's asyncio engine on import, which needs it
         # and which trinity-rft[agent] does not declare.

@@ -21,6 +21,8 @@ from ajet_core import metrics as m
 from ajet_core.metric_loggers.jsonl import read_metrics
 from ajet_core.training.records import read_records
 
+from .hosted_runs import swanlab_history, wandb_history
+
 REPO = Path(__file__).resolve().parents[2]
 
 # Wall-clock metrics differ between any two runs; everything else must match exactly.
@@ -79,7 +81,9 @@ def assert_metrics_equal(expected: dict, actual: dict) -> None:
 
 
 def test_train_writes_a_complete_run_folder(tmp_path, tiny_model_dir, task_files):
-    config = write_config(tmp_path, tiny_model_dir, task_files, eval={"before_train": True, "after_train": True, "max_tasks": 3})
+    config = write_config(tmp_path, tiny_model_dir, task_files, eval={"before_train": True, "after_train": True, "max_tasks": 3},
+                          logging={"loggers": ["jsonl", "tensorboard", "wandb", "swanlab"],
+                                   "logger_options": {"wandb": {"mode": "offline"}, "swanlab": {"mode": "offline"}}})
     result = ajet("train", "--conf", str(config))
     assert result.returncode == 0, result.stderr[-3000:]
     [run_dir] = run_dirs(tmp_path)
@@ -98,6 +102,13 @@ def test_train_writes_a_complete_run_folder(tmp_path, tiny_model_dir, task_files
     assert any(r[m.GRAD_NORM] > 0 for r in train_rows)
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step_000002", "step_000004"]
     assert list((run_dir / "tensorboard").iterdir())
+    # The hosted loggers, switched on by the config, hold the same numbers as metrics.jsonl.
+    for history in (wandb_history(run_dir), swanlab_history(run_dir)):
+        assert sorted(history) == [0, 1, 2, 3, 4]
+        for row in rows:
+            for key in (m.REWARD_MEAN, m.LOSS, m.EVAL_PASS_AT_1):
+                if row.get(key) is not None:
+                    assert history[row["step"]][key] == pytest.approx(row[key], rel=1e-6), (row["step"], key)
     records = list(read_records(run_dir / "records" / "train_step_000001.jsonl.gz"))
     assert len(records) == 6
     sample = records[0]["samples"][0]

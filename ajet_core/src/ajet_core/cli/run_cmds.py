@@ -8,7 +8,7 @@ import sys
 import yaml
 
 from ajet_core.config.loader import LoadedConfig, config_to_dict, load_config
-from ajet_core.config.plugin_sections import validate_plugin_sections
+from ajet_core.config.plugin_sections import resolve_loggers, validate_plugin_sections
 from ajet_core.errors import ConfigError
 from ajet_core.plugins.manager import get_plugin_manager
 
@@ -35,6 +35,7 @@ def prepare_run(args: argparse.Namespace) -> tuple[LoadedConfig, dict]:
     _warn(loaded)
     plugins = get_plugin_manager()
     resolved = validate_plugin_sections(loaded.config, plugins)
+    resolve_loggers(loaded.config, plugins)  # a bad logger option fails now, not after model loading
     plugins.configure(loaded.config)
     return loaded, resolved
 

@@ -32,6 +32,7 @@ DIRECT_MAPPING: dict[str, str] = {
     "rollout.max_response_length_in_one_turn": "rollout.max_tokens_per_call",
     "rollout.max_model_len": "model.max_model_len",
     "rollout.val_kwargs.temperature": "eval.temperature",
+    "trainer_common.logger": "logging.loggers",
     "trainer_common.save_freq": "checkpoint.every_n_steps",
     "trainer_common.test_freq": "eval.every_n_steps",
     "trainer_common.total_epochs": "trainer.total_epochs",

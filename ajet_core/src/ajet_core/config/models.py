@@ -151,7 +151,10 @@ class BackboneSection(PluginSection):
 
 
 class LoggingConfig(Section):
+    # Hosted services (wandb, swanlab) run only when named here, never because they are installed.
     loggers: list[str] = Field(default_factory=lambda: ["console", "jsonl", "tensorboard"])
+    # Options of the loggers that take some, by logger name, e.g. {wandb: {project: my-project}}.
+    logger_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Which episodes the token-level records keep per step.
     records: Literal["all", "sample", "failures_and_extremes", "none"] = "all"
     records_sample_size: int = Field(default=16, gt=0)

@@ -64,6 +64,35 @@ def resolve_section(config: AjetConfig, section: str, plugins: PluginManager) ->
     return ResolvedPlugin(section, name, implementation, options)
 
 
+def resolve_loggers(config: AjetConfig, plugins: PluginManager) -> dict[str, tuple[Any, BaseModel | None]]:
+    """Each logger of ``logging.loggers`` with its options checked by its ``options_model``."""
+    chosen = config.logging.loggers
+    strays = sorted(set(config.logging.logger_options) - set(chosen))
+    if strays:
+        raise ConfigError(
+            f"logging.logger_options has options for {', '.join(strays)}, which "
+            f"logging.loggers ({', '.join(chosen) or 'empty'}) does not switch on; add it there "
+            "or remove its options"
+        )
+    resolved: dict[str, tuple[Any, BaseModel | None]] = {}
+    for name in chosen:
+        logger_class = plugins.load_object("logger", name, config_key="logging.loggers")
+        options_model: type[BaseModel] | None = getattr(logger_class, "options_model", None)
+        raw = config.logging.logger_options.get(name, {})
+        if options_model is None:
+            if raw:
+                raise ConfigError(f"logger {name!r} takes no options, but logging.logger_options.{name} has: "
+                                  f"{', '.join(sorted(raw))}")
+            resolved[name] = (logger_class, None)
+            continue
+        try:
+            resolved[name] = (logger_class, options_model.model_validate(raw))
+        except ValidationError as exc:
+            message = format_validation_error(exc, prefix=f"logging.logger_options.{name}.", model=options_model)
+            raise ConfigError(f"{message} (options of logger {name!r})") from None
+    return resolved
+
+
 def validate_plugin_sections(
     config: AjetConfig, plugins: PluginManager, sections: tuple[str, ...] = tuple(PLUGIN_SECTIONS)
 ) -> dict[str, ResolvedPlugin | None]:

@@ -42,3 +42,18 @@ def ajet_register_loggers(registry):
         requires=["tensorboard"],
         install_hint="pip install tensorboard",
     )
+    # Hosted services: available once installed, used only when logging.loggers names them.
+    registry.add(
+        "wandb",
+        "ajet_core.metric_loggers.wandb_logger:WandbLogger",
+        description="Weights & Biases (logging.logger_options.wandb: project, entity, mode, ...)",
+        requires=["wandb>=0.19"],
+        install_hint="pip install wandb",
+    )
+    registry.add(
+        "swanlab",
+        "ajet_core.metric_loggers.swanlab_logger:SwanlabLogger",
+        description="SwanLab (logging.logger_options.swanlab: project, workspace, mode, ...)",
+        requires=["swanlab>=0.10"],
+        install_hint="pip install 'swanlab>=0.10'",
+    )

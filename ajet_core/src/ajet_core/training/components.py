@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from ajet_core.config.models import AjetConfig
-from ajet_core.config.plugin_sections import ResolvedPlugin
+from ajet_core.config.plugin_sections import ResolvedPlugin, resolve_loggers
 from ajet_core.errors import ConfigError
 from ajet_core.importing import import_object, looks_like_object_path
 from ajet_core.judging import Judger
-from ajet_core.loggers import MetricLogger
+from ajet_core.loggers import LoggerSet, MetricLogger
 from ajet_core.plugins.manager import PluginManager
 from ajet_core.readers import TaskReader
 from ajet_core.workflow import Workflow
@@ -74,11 +74,14 @@ def trainable_targets(config: AjetConfig, workflow_class: type[Workflow]) -> lis
     return list(workflow_class.trainable_targets or []) or None
 
 
-def build_loggers(config: AjetConfig, plugins: PluginManager, run_dir: Path) -> list[MetricLogger]:
-    return [
-        plugins.load_object("logger", name, config_key="logging.loggers")(run_dir, config)
-        for name in config.logging.loggers
-    ]
+def build_loggers(config: AjetConfig, plugins: PluginManager, run_dir: Path) -> LoggerSet:
+    loggers: dict[str, MetricLogger] = {}
+    for name, (logger_class, options) in resolve_loggers(config, plugins).items():
+        if options is None:
+            loggers[name] = logger_class(run_dir, config)
+        else:
+            loggers[name] = logger_class(run_dir, config, options)
+    return LoggerSet(loggers)
 
 
 def check_types(reader: Any, judger: Any) -> None:

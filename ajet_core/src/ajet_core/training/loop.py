@@ -23,6 +23,7 @@ from ajet_core.config.models import AjetConfig
 from ajet_core.data.task_stream import TaskStream
 from ajet_core.engine import Engine
 from ajet_core.errors import ConfigError
+from ajet_core.loggers import LoggerSet
 from ajet_core.plugins.manager import PluginManager
 from ajet_core.readers import TRAIN_SPLIT, VALIDATION_SPLIT, TaskReader
 from ajet_core.rollout.advantages import assign_grpo_advantages
@@ -245,8 +246,7 @@ class TrainingLoop:
                     metrics = await self._evaluate(eval_runner, validation_stream, step=step, run_dir=run_dir)
                     self._log(loggers, step, metrics, result)
         finally:
-            for logger in loggers:
-                logger.close()
+            loggers.close()
             reader.close()
         return result
 
@@ -304,9 +304,8 @@ class TrainingLoop:
     def _loop_state(self, stream: TaskStream) -> dict[str, Any]:
         return {"train_stream": stream.state_dict(), "python_rng": _json_rng_state()}
 
-    def _log(self, loggers: list, step: int, metrics: dict[str, Any], result: LoopResult) -> None:
-        for logger in loggers:
-            logger.log(step, metrics)
+    def _log(self, loggers: LoggerSet, step: int, metrics: dict[str, Any], result: LoopResult) -> None:
+        loggers.log(step, metrics)
         result.history.append({"step": step, **metrics})
         self.plugins.train_step_end(step, metrics)
 

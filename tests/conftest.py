@@ -34,3 +34,30 @@ def smollm2_dir() -> Path:
     except Exception as exc:  # noqa: BLE001 - the message says how to install it
         pytest.skip(str(exc))
     return smollm2.ensure_smollm2(cache_dir_for_tests())
+
+
+@pytest.fixture(scope="session")
+def ajet_serve():
+    """Start `ajet serve --conf CONFIG [ARGS...]` in its own process: a real OpenAI-compatible
+    server on a free port. Returns a function giving the base URL; servers stop at session end."""
+    import subprocess
+    import sys
+
+    processes: list[subprocess.Popen] = []
+
+    def start(config: Path, *args: str) -> str:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ajet_core.cli.main", "serve", "--conf", str(config), "--port", "0", *args],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        processes.append(process)
+        line = process.stdout.readline()
+        if "serving" not in line:
+            process.kill()
+            raise RuntimeError(f"ajet serve did not start: {line}{process.stderr.read()}")
+        return line.split(" at ")[1].split()[0]
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=30)

@@ -129,3 +129,45 @@ def test_reserved_options_are_refused():
     model = make_agentscope_model(endpoint, stream=False)
     assert model.model == "m" and str(model.client.base_url) == "http://x/v1/"
     assert model.client.max_retries == 0 and model.max_retries == 0
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streaming", "not-streaming"])
+async def test_structured_output_arrives_through_the_gateway(engine, stream):
+    """``reply(..., structured_schema=...)``: AgentScope offers its GenerateStructuredOutput tool,
+    the model's Hermes call to it is parsed by the gateway, and AgentScope validates it into
+    ``structured_output``. The model's side is scripted (with the tiny model's tokenizer): the
+    tiny model was never taught this tool, and what is tested is the plumbing around the reply."""
+    from pydantic import BaseModel
+
+    from ajet_core.gateway.scripted_engine import ScriptedEngine
+
+    class Forecast(BaseModel):
+        city: str
+        celsius: int
+
+    prompts: list[str] = []
+
+    def model_reply(prompt: str) -> str:
+        prompts.append(prompt)
+        call = '{"name": "GenerateStructuredOutput", "arguments": {"city": "Paris", "celsius": 21}}'
+        return f"<tool_call>\n{call}\n</tool_call>"
+
+    scripted = ScriptedEngine(engine.tokenizer, model_reply, max_model_len=engine.max_model_len)
+    config = make_config()
+    handle = make_gateway(scripted, config).open_episode("ep", seed=0)
+    agent = Agent(
+        name="forecaster",
+        system_prompt=SYSTEM_PROMPT,
+        model=handle.tuner.as_agentscope_model(agent_name="forecaster", stream=stream),
+        injection_config=InjectionConfig(inject_runtime_state=False),
+    )
+    final = await agent.reply(user("Forecast for Paris?"), structured_schema=Forecast)
+    recording = handle.close()
+
+    assert final.structured_output == {"city": "Paris", "celsius": 21}
+    # The schema reached the model as a tool in the prompt, and the reply was a parsed tool call.
+    assert "GenerateStructuredOutput" in prompts[0] and '"celsius"' in prompts[0]
+    assert recording.calls[0].finish_reason == "tool_calls"
+    assert recording.calls[0].reply["tool_calls"][0]["function"]["name"] == "GenerateStructuredOutput"
+    assert recording.drift_fallbacks == 0 and recording.malformed_tool_calls == 0
+    assert_masks_are_the_sampled_replies(samples_of(recording, config), recording.calls, engine.tokenizer)

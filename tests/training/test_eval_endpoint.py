@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import openai
@@ -25,7 +22,7 @@ from ajet_core.rollout.endpoint import normalise_base_url, resolve_endpoint
 from ajet_core.rollout.runner import EVAL_MODE
 from ajet_core.training.inprocess import run_episodes
 
-from .test_train_loop import REPO, ajet, task_files, write_config  # noqa: F401 - task_files is a fixture
+from .test_train_loop import ajet, task_files, write_config  # noqa: F401 - task_files is a fixture
 
 SERVE_KEY = "sk-test-serve"
 
@@ -38,20 +35,8 @@ def eval_config(tmp_path_factory, tiny_model_dir, task_files) -> Path:  # noqa: 
 
 
 @pytest.fixture(scope="module")
-def served(eval_config):
-    """`ajet serve` on a free port; yields its base URL once it prints it."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ajet_core.cli.main", "serve", "--conf", str(eval_config), "--port", "0",
-         "--api-key", SERVE_KEY, "--model-name", "tiny-policy"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        line = process.stdout.readline()
-        assert "serving" in line, (line, process.stderr.read() if process.poll() is not None else "")
-        yield line.split(" at ")[1].split()[0]
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def served(eval_config, ajet_serve) -> str:
+    return ajet_serve(eval_config, "--api-key", SERVE_KEY, "--model-name", "tiny-policy")
 
 
 def test_served_model_answers_openai_clients_and_checks_the_key(served):

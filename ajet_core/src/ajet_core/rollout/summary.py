@@ -45,18 +45,21 @@ def rollout_metrics(episodes: list[EpisodeRecord], seconds: float) -> dict[str, 
 
 
 def agent_metrics(episodes: list[EpisodeRecord]) -> dict[str, Any]:
+    """Per target tag: the agent's name unless the workflow gave a ``target_tag``. Keyed by tag so
+    that roles played by differently named agents (a werewolf called Bob in one game and Carol in
+    the next) add up, and the set of metric names stays bounded."""
     rewards: dict[str, list[float]] = defaultdict(list)
     calls: dict[str, int] = defaultdict(int)
     tokens: dict[str, int] = defaultdict(int)
     samples: dict[str, int] = defaultdict(int)
     for episode in episodes:
-        for agent in {c.agent for c in episode.calls}:
-            rewards[agent].append(float(episode.reward or 0.0))
+        for tag in {c.target_tag for c in episode.calls}:
+            rewards[tag].append(float(episode.reward or 0.0))
         for call in episode.calls:
-            calls[call.agent] += 1
-            tokens[call.agent] += len(call.response_ids)
+            calls[call.target_tag] += 1
+            tokens[call.target_tag] += len(call.response_ids)
         for sample in episode.samples:
-            samples[sample.agent] += 1
+            samples[sample.target_tag] += 1
     result: dict[str, Any] = {}
     for agent in sorted(calls):
         result[m.agent_metric(agent, "reward_mean")] = _mean(rewards[agent])

@@ -73,6 +73,12 @@ def import_object(spec: str, *, base_dir: Path | None = None) -> Any:
             )
         module = _import_file(path)
     else:
+        # AgentJet names workflows by module path from the project root it is launched in
+        # ('tutorial.example_math_agent.math_agent->ExampleMathLearn'): the working directory
+        # must be importable, as it is under 'python -m'.
+        cwd = str(Path.cwd())
+        if cwd not in sys.path:
+            sys.path.append(cwd)
         try:
             module = importlib.import_module(module_part)
         except ModuleNotFoundError as exc:

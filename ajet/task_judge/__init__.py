@@ -1,0 +1,1 @@
+"""AgentJet's judge module path (``ajet.task_judge.base_judge.BaseJudge``)."""

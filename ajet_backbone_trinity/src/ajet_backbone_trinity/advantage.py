@@ -1,0 +1,49 @@
+"""Trinity's advantage stage, fed the core's per-episode GRPO advantages.
+
+The core computes advantages per episode over its group (DESIGN section 6), so every backbone
+trains the same numbers. Trinity's own ``grpo`` advantage normalises per *experience*, which is
+the same thing only while every episode yields exactly one sample; with timeline merging an
+episode may yield several (branches, other agents), and those would be weighted by their count.
+So the translated config names this class as ``algorithm.advantage_fn`` (trinity's registry
+imports it by dotted path): it copies the advantage the workflow stored on each experience and
+leaves out the experiences of groups the core dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trinity.algorithm.advantage_fn.advantage_fn import GroupAdvantage
+from trinity.common.experience import group_by
+
+from ajet_backbone_trinity.experiences import ADVANTAGE, TRAIN
+
+ADVANTAGE_FN_PATH = "ajet_backbone_trinity.advantage.AjetEpisodeAdvantage"
+
+
+class AjetEpisodeAdvantage(GroupAdvantage):
+    def __init__(self, **_: Any) -> None:
+        pass
+
+    @classmethod
+    def default_args(cls) -> dict:
+        return {}
+
+    def group_experiences(self, exps):
+        return group_by(exps, id_type="task")
+
+    def calculate_group_advantage(self, group_id: str, exps: list) -> tuple[list, dict]:
+        missing = [exp.eid.uid for exp in exps if ADVANTAGE not in exp.info]
+        if missing:
+            raise ValueError(
+                f"experiences {missing[:3]} carry no AgentJet advantage; {ADVANTAGE_FN_PATH} only "
+                "works with experiences from ajet_backbone_trinity.workflow.AjetEpisodeWorkflow "
+                "(use trinity's 'grpo' advantage_fn for other workflows)"
+            )
+        trained = [exp for exp in exps if exp.info.get(TRAIN, True)]
+        dropped = len(exps) - len(trained)
+        for exp in trained:
+            exp.advantages = float(exp.info[ADVANTAGE]) * exp.action_mask.float()
+            exp.returns = exp.advantages.clone()
+        exps[:] = trained  # trinity's process() flattens the (mutated) group lists
+        return exps, {"dropped_experiences": float(dropped), "kept_experiences": float(len(trained))}

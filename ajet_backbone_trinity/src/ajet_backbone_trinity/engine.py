@@ -1,0 +1,150 @@
+"""The Engine behind the gateway, over Trinity-RFT's rollout model wrapper.
+
+Trinity hands every workflow a ``ModelWrapper`` around its rollout model (a vLLM engine in a Ray
+actor). Its ``generate_async`` takes the prompt as ``{"prompt_token_ids": [...]}`` and returns one
+``Experience`` per sample with the prompt ids, the sampled ids and their logprobs (vLLM's
+``processed_logprobs``: ``log_softmax(logits / T)``, the quantity our trainer-side contract
+assumes). Generating from token ids, never from text, is what makes the gateway's prompts exactly
+the tokens trinity samples from: no detokenize/retokenize round trip can change them.
+
+What vLLM does not return through that API is the finish reason; it is read off the tokens (an
+end-of-sequence or stop token, a stop string in the text, or the token limit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from ajet_core.engine import ContextLengthExceeded, EngineError, Generation, SamplingParams
+
+
+def load_tokenizer(model_path: str, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
+
+
+def end_of_sequence_ids(model_path: str, tokenizer: Any) -> frozenset[int]:
+    """The ids that end a reply: the tokenizer's EOS and the model's generation config's."""
+    ids: set[int] = set()
+    values: list[Any] = [getattr(tokenizer, "eos_token_id", None)]
+    try:
+        from transformers import GenerationConfig
+
+        values.append(GenerationConfig.from_pretrained(model_path).eos_token_id)
+    except (OSError, ValueError):  # no generation_config.json: the tokenizer's EOS is all there is
+        pass
+    for value in values:
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    return frozenset(ids)
+
+
+class TrinityModelEngine:
+    """:class:`ajet_core.engine.Engine` over a trinity ``ModelWrapper`` (token in, token out)."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_model_len: int,
+        eos_token_ids: Iterable[int] = (),
+    ) -> None:
+        self.model = model
+        self._tokenizer = tokenizer
+        self._max_model_len = max_model_len
+        self.eos_ids = frozenset(eos_token_ids)
+
+    @classmethod
+    def from_model_wrapper(cls, model: Any, *, max_model_len: int | None = None) -> TrinityModelEngine:
+        """Build the engine from what the wrapper knows: the model path and its limits."""
+        config = model.model_config
+        tokenizer = load_tokenizer(model.model_path, getattr(config, "trust_remote_code", False))
+        limit = max_model_len or getattr(config, "max_model_len", None)
+        if not limit:
+            raise EngineError(
+                f"trinity's rollout model {model.model_path!r} has no max_model_len; set "
+                "explorer.rollout_model.max_model_len (ajet sets it from model.max_model_len)"
+            )
+        return cls(model, tokenizer, max_model_len=int(limit),
+                   eos_token_ids=end_of_sequence_ids(model.model_path, tokenizer))
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    @property
+    def max_model_len(self) -> int:
+        return self._max_model_len
+
+    @staticmethod
+    def sampling_kwargs(sampling: SamplingParams) -> dict[str, Any]:
+        """vLLM ``SamplingParams`` fields; trinity's rollout model copies each one it knows."""
+        kwargs: dict[str, Any] = {
+            "n": 1,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "top_k": sampling.top_k,
+            "max_tokens": sampling.max_tokens,
+            # 0: only the sampled token's logprob, which is all the trainer needs.
+            "logprobs": 0,
+            "stop": list(sampling.stop) or None,
+            "stop_token_ids": list(sampling.stop_token_ids) or None,
+        }
+        if sampling.seed is not None:
+            kwargs["seed"] = sampling.seed
+        return kwargs
+
+    async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
+        room = self._max_model_len - len(prompt_ids)
+        if room <= 0:
+            raise ContextLengthExceeded(len(prompt_ids), self._max_model_len)
+        sampling = replace(sampling, max_tokens=min(sampling.max_tokens, room))
+        try:
+            experiences = await self.model.generate_async(
+                [{"prompt_token_ids": list(prompt_ids)}], **self.sampling_kwargs(sampling)
+            )
+        except Exception as exc:  # noqa: BLE001 - the gateway turns it into a retryable engine error
+            raise EngineError(f"trinity's rollout model failed: {type(exc).__name__}: {exc}") from exc
+        if len(experiences) != 1:
+            raise EngineError(f"trinity's rollout model returned {len(experiences)} samples for n=1")
+        experience = experiences[0]
+        if experience.truncate_status == "prompt_truncated":
+            raise ContextLengthExceeded(len(prompt_ids), self._max_model_len)
+        tokens = experience.tokens.tolist()
+        prompt_length = int(experience.prompt_length)
+        if tokens[:prompt_length] != list(prompt_ids):
+            # Generation from other tokens than the gateway rendered would train on a prompt the
+            # model never saw; vLLM truncating the prompt is the known cause.
+            raise EngineError(
+                "trinity's rollout model generated from a different prompt than the one sent "
+                f"({prompt_length} tokens back for {len(prompt_ids)} sent); keep "
+                "explorer.rollout_model.enable_prompt_truncation off"
+            )
+        response_ids = tokens[prompt_length:]
+        logprobs = [float(v) for v in experience.logprobs.tolist()][: len(response_ids)]
+        if len(logprobs) != len(response_ids):
+            raise EngineError(
+                f"trinity's rollout model returned {len(logprobs)} logprobs for "
+                f"{len(response_ids)} sampled tokens; set logprobs=0 in its sampling"
+            )
+        finish_reason, matched_stop = self.finish_reason(response_ids, sampling)
+        return Generation(response_ids, logprobs, finish_reason, matched_stop)
+
+    def finish_reason(self, response_ids: list[int], sampling: SamplingParams) -> tuple[str, str | None]:
+        """Why generation ended, read off the tokens (vLLM's reason is not in the Experience)."""
+        if response_ids and (response_ids[-1] in self.eos_ids or response_ids[-1] in sampling.stop_token_ids):
+            return "stop", None
+        if sampling.stop:
+            text = self._tokenizer.decode(response_ids, skip_special_tokens=False)
+            for stop in sampling.stop:
+                if stop and stop in text:
+                    return "stop", stop
+        if len(response_ids) >= sampling.max_tokens:
+            return "length", None
+        return "stop", None

@@ -1,0 +1,127 @@
+"""Everything one trinity worker needs to run AgentJet episodes, built once from the run config.
+
+Trinity's workflow runners are Ray actors on other machines: they get the AgentJet config as
+plain data (the taskset's ``workflow_args``) and rebuild the plugins here — task reader (for
+per-episode environments), judger, tracker, the user's workflow class — plus a gateway whose
+engine is trinity's rollout model. One runtime per (config, mode, model wrapper, event loop):
+a runner actor reuses it for every task it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ajet_core.config.loader import validate_config
+from ajet_core.config.models import AjetConfig
+from ajet_core.config.plugin_sections import validate_plugin_sections
+from ajet_core.plugins.manager import PluginManager, get_plugin_manager
+from ajet_core.rollout.advantages import GroupStats, assign_grpo_advantages
+from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE, RolloutRunner, RolloutSettings
+from ajet_core.schema import EpisodeRecord, Task
+from ajet_core.training import components
+
+from ajet_backbone_trinity.engine import TrinityModelEngine
+
+# workflow_args keys written by the config translation.
+CONFIG_ARG = "ajet_config"
+BASE_DIR_ARG = "ajet_base_dir"
+MODE_ARG = "ajet_mode"
+
+
+@dataclass
+class GroupResult:
+    """One task's draws at one step: the episodes, the ones the core kept, the group stats."""
+
+    episodes: list[EpisodeRecord]
+    kept: list[EpisodeRecord]
+    stats: GroupStats
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class EpisodeRuntime:
+    def __init__(self, config: AjetConfig, model: Any, *, mode: str = TRAIN_MODE,
+                 plugins: PluginManager | None = None) -> None:
+        self.config = config
+        self.mode = mode
+        self.plugins = plugins or get_plugin_manager()
+        resolved = validate_plugin_sections(config, self.plugins, sections=("task_reader", "judger", "tracker"))
+        self.reader = components.instantiate(resolved["task_reader"])
+        self.judger = components.instantiate(resolved["judger"])
+        self.tracker = resolved["tracker"].implementation.from_config(config)
+        components.check_types(self.reader, self.judger)
+        workflow_class = components.resolve_workflow(config, self.plugins)
+        self.make_workflow = components.workflow_factory(config, workflow_class)
+        self.trainable_targets = components.trainable_targets(config, workflow_class)
+        self.engine = TrinityModelEngine.from_model_wrapper(model, max_model_len=config.model.max_model_len)
+        from ajet_core.gateway.core import Gateway
+
+        self.gateway = Gateway(self.engine, config, mode="eval" if mode == EVAL_MODE else "train",
+                               plugins=self.plugins)
+
+    def runner(self, num_repeat: int) -> RolloutRunner:
+        rollout = self.config.rollout
+        return RolloutRunner(
+            gateway=self.gateway,
+            make_workflow=self.make_workflow,
+            judger=self.judger,
+            # Eval samples are built too: trinity needs an Experience to carry each episode's
+            # metrics, and drops eval experiences before training.
+            tracker=self.tracker,
+            settings=RolloutSettings(
+                num_repeat=num_repeat,
+                max_concurrency=rollout.max_concurrency,
+                episode_timeout=rollout.episode_timeout,
+                engine_error_retries=rollout.engine_error_retries,
+                seed=self.config.experiment.seed,
+                trainable_targets=self.trainable_targets,
+            ),
+            reader=self.reader,
+        )
+
+    async def run_group(self, task: Task, *, step: int, num_repeat: int) -> GroupResult:
+        """Run ``task`` ``num_repeat`` times and compute the core's GRPO advantages."""
+        episodes = await self.runner(num_repeat).run_tasks([task], step=step, mode=self.mode)
+        if self.mode != TRAIN_MODE:
+            return GroupResult(episodes, [], GroupStats())
+        kept, stats = assign_grpo_advantages(
+            episodes,
+            # 'refill' asks the loop for more tasks; inside one trinity task there are none to
+            # ask for, so it behaves as 'drop' (trinity keeps its batch size by over-rollout).
+            equal_reward_groups="drop" if self.config.rollout.equal_reward_groups == "refill"
+            else self.config.rollout.equal_reward_groups,
+            min_valid_group_size=self.config.rollout.min_valid_group_size,
+        )
+        return GroupResult(episodes, kept, stats)
+
+
+_RUNTIMES: dict[tuple[str, str, int, int], EpisodeRuntime] = {}
+
+
+def config_from_args(workflow_args: dict[str, Any]) -> AjetConfig:
+    if CONFIG_ARG not in workflow_args:
+        raise ValueError(
+            f"the trinity taskset's workflow_args has no {CONFIG_ARG!r}; launch trinity runs "
+            "through `ajet train --backbone trinity`, which writes it"
+        )
+    base_dir = workflow_args.get(BASE_DIR_ARG)
+    return validate_config(workflow_args[CONFIG_ARG], base_dir=Path(base_dir) if base_dir else None)
+
+
+def runtime_for(workflow_args: dict[str, Any], model: Any) -> EpisodeRuntime:
+    """The cached runtime for this config, mode, model wrapper and event loop."""
+    mode = workflow_args.get(MODE_ARG, TRAIN_MODE)
+    digest = hashlib.sha256(
+        json.dumps([workflow_args.get(CONFIG_ARG), workflow_args.get(BASE_DIR_ARG)], sort_keys=True,
+                   default=str).encode()
+    ).hexdigest()
+    # The gateway's clients belong to one event loop; a new loop (tests, threads) gets its own.
+    key = (digest, mode, id(model), id(asyncio.get_running_loop()))
+    runtime = _RUNTIMES.get(key)
+    if runtime is None:
+        runtime = _RUNTIMES[key] = EpisodeRuntime(config_from_args(workflow_args), model, mode=mode)
+    return runtime

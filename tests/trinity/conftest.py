@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import importlib.metadata as metadata
 import os
+from pathlib import Path
 
 import pytest
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "tutorial" / "quickstart"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -20,3 +23,30 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "tests/trinity/" in str(item.path).replace(os.sep, "/"):
                 item.add_marker(skip)
+
+
+# --- the seam tests' shared pieces -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def rollout_engine(tiny_model_dir):
+    """The tiny model, generating, behind the stand-in for trinity's vLLM actor."""
+    engine_module = pytest.importorskip("ajet_backbone_debug.engine")
+    engine = engine_module.TransformersEngine.from_path(str(tiny_model_dir), max_model_len=512, seed=0)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def quickstart_data(tmp_path_factory) -> Path:
+    """A few addition tasks written by the quickstart's own make_data.task_row."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("quickstart_make_data", QUICKSTART / "make_data.py")
+    make_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_data)
+    folder = tmp_path_factory.mktemp("quickstart_data")
+    for name, pairs in (("train.jsonl", [(3, 4), (10, 20), (7, 8)]), ("validation.jsonl", [(1, 2)])):
+        (folder / name).write_text("".join(json.dumps(make_data.task_row(a, b)) + "\n" for a, b in pairs))
+    return folder

@@ -3,8 +3,8 @@
 Only two boundaries are replaced, and nothing behind them:
 
 * the ``vllm`` import: trinity's model-wrapper module imports vLLM's multimodal helpers at module
-  level, and vLLM on PyPI is CUDA-only. :func:`install_vllm_import_stand_in` puts placeholder
-  modules with those names in ``sys.modules`` (any use of them raises);
+  level, and vLLM on PyPI is CUDA-only. :func:`vllm_import_stand_in` puts placeholder modules
+  with those names in ``sys.modules`` while trinity's modules import (any use of them raises);
 * the Ray actor that runs vLLM: :class:`TransformersRolloutModel` is a real subclass of trinity's
   ``InferenceModel`` whose ``generate`` has vLLM's token-prompt contract, served by the tiny model
   through the debug backbone's TransformersEngine (the model really generates), and
@@ -15,16 +15,25 @@ Trinity's own ``ModelWrapper`` then wraps it unchanged, exactly as trinity's wor
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import sys
 import types
+from collections.abc import Iterator
 from typing import Any
 
 
-def install_vllm_import_stand_in() -> None:
-    """Let ``trinity.common.models.model`` import without vLLM (no-op where vLLM is installed)."""
-    if importlib.util.find_spec("vllm") is not None or "vllm" in sys.modules:
+@contextlib.contextmanager
+def vllm_import_stand_in() -> Iterator[None]:
+    """Let trinity's model-wrapper modules import without vLLM, for the imports inside the block.
+
+    The placeholders leave ``sys.modules`` afterwards, so the rest of the session (e.g. the test
+    that checks where the real vLLM boundary lies) sees the environment as it is. Where vLLM is
+    installed this does nothing.
+    """
+    if importlib.util.find_spec("vllm") is not None:
+        yield
         return
 
     class Unavailable:
@@ -45,6 +54,11 @@ def install_vllm_import_stand_in() -> None:
         module = types.ModuleType(name)
         module.__dict__.update(attributes)
         sys.modules[name] = module
+    try:
+        yield
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)
 
 
 class InProcessActor:
@@ -80,7 +94,8 @@ def make_rollout_model_class():
             # vLLM's contract as trinity's vLLMRolloutModel uses it: a token prompt in, one
             # Experience per sample out, logprobs for the sampled tokens only.
             prompt_ids = list(prompt["prompt_token_ids"])
-            self.requests.append({"prompt_token_ids": prompt_ids, **kwargs})
+            request = {"prompt_token_ids": prompt_ids, **kwargs, "generations": []}
+            self.requests.append(request)
             sampling = SamplingParams(
                 temperature=kwargs["temperature"], top_p=kwargs["top_p"], top_k=kwargs["top_k"],
                 max_tokens=kwargs["max_tokens"], stop=list(kwargs.get("stop") or []),
@@ -89,6 +104,7 @@ def make_rollout_model_class():
             experiences = []
             for _ in range(kwargs.get("n", 1)):
                 generation = await self.engine.generate(prompt_ids, sampling)
+                request["generations"].append(generation)
                 experiences.append(Experience(
                     tokens=torch.tensor(prompt_ids + generation.token_ids, dtype=torch.int32),
                     logprobs=torch.tensor(generation.logprobs, dtype=torch.float32),

@@ -1,14 +1,12 @@
-"""The trinity backbone (integration in progress: see this package's README)."""
+"""The trinity backbone: AgentJet episodes under Trinity-RFT's explorer/trainer on Ray."""
 
 from __future__ import annotations
 
-from ajet_core.backbone import Backbone, BackboneConfig
-from pydantic import ConfigDict
+from ajet_core.backbone import Backbone
 
+from ajet_backbone_trinity.translation import TrinityBackboneConfig
 
-class TrinityBackboneConfig(BackboneConfig):
-    # trinity's own keys pass through to its config unchanged.
-    model_config = ConfigDict(extra="allow")
+__all__ = ["TrinityBackbone", "TrinityBackboneConfig"]
 
 
 class TrinityBackbone(Backbone):

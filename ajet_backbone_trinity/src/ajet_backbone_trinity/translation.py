@@ -275,6 +275,8 @@ def translate(
     b.put("explorer.max_timeout", int(math.ceil(rollout.episode_timeout * (1 + rollout.engine_error_retries))) + 60,
           "rollout.episode_timeout x (1 + rollout.engine_error_retries) + 60 s")
     b.put("explorer.max_retry_times", rollout.engine_error_retries, "rollout.engine_error_retries")
+    b.put("explorer.max_repeat_times_per_runner", None,
+          "(fixed) one runner runs a whole GRPO group: the core's advantages need all its episodes")
 
     # -- tasks --------------------------------------------------------------------------------
     b.put("buffer.batch_size", rollout.batch_size, "rollout.batch_size")

@@ -56,6 +56,8 @@ class AjetEpisodeWorkflow(TrinityWorkflow):
     async def run_async(self) -> list[Any]:
         runtime = runtime_for(self.task.workflow_args, self.model)
         group = await runtime.run_group(self.ajet_task, step=self.step, num_repeat=self.repeat_times)
+        # Kept for inspection (debugging, tests): the episodes behind the experiences returned.
+        self.last_group = group
         experiences = episodes_to_experiences(
             group.episodes, kept_ids={e.episode_id for e in group.kept},
             run_id_base=self.run_id_base, mode=runtime.mode,

@@ -1,0 +1,200 @@
+"""An AgentJet episode group run by Trinity-RFT's own machinery, on the tiny model, on CPU.
+
+The chain is trinity's from end to end: the translated config passes trinity's ``load_config`` and
+``check_and_update``; trinity's file reader turns our materialised taskset into trinity ``Task``s
+(our workflow class resolved from its dotted path by trinity's registry); trinity's
+``WorkflowRunner`` builds the workflow with ``Task.to_workflow`` around trinity's ``ModelWrapper``,
+runs it, stamps the experience ids and serialises the experiences. Stood in for: the ``vllm``
+import and Ray's actor lookup (``ray.get_actor``), which returns the tiny model behind trinity's
+``InferenceModel`` interface (tests/trinity/standins.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import statistics
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from .helpers import REPO, quickstart_config
+from .standins import InProcessActor, make_rollout_model_class, vllm_import_stand_in
+
+with vllm_import_stand_in():  # trinity's model wrapper and runner import vLLM at module level
+    import trinity.common.models.allocator as trinity_allocator
+    from trinity.explorer.workflow_runner import WorkflowRunner
+
+from ajet_core.config.loader import validate_config  # noqa: E402
+from ajet_core.config.plugin_sections import validate_plugin_sections  # noqa: E402
+from ajet_core.plugins.manager import get_plugin_manager  # noqa: E402
+from ajet_core.training import components  # noqa: E402
+from trinity.algorithm import ADVANTAGE_FN  # noqa: E402
+from trinity.buffer import get_buffer_reader  # noqa: E402
+from trinity.common.config import load_config  # noqa: E402
+from trinity.common.experience import Experience  # noqa: E402
+
+from ajet_backbone_trinity.experiences import ADVANTAGE, EPISODE_ID, TRAIN  # noqa: E402
+from ajet_backbone_trinity.tasks import task_from_row, write_taskset  # noqa: E402
+from ajet_backbone_trinity.translation import ADVANTAGE_FN_PATH, to_yaml, translate  # noqa: E402
+from ajet_backbone_trinity.workflow import AjetEpisodeWorkflow  # noqa: E402
+
+STEP = 3  # the explorer step trinity's scheduler would stamp on the task
+
+
+def trinity_config_for(tmp_path: Path, ajet_config: dict):
+    """Our config -> materialised taskset -> translated YAML -> trinity's load_config + validation."""
+    config = validate_config(ajet_config, base_dir=REPO)
+    resolved = validate_plugin_sections(config, get_plugin_manager())
+    reader = components.instantiate(resolved["task_reader"])
+    tasks_dir = tmp_path / "tasks"
+    write_taskset(reader, "train", tasks_dir)
+    translation = translate(config, resolved["backbone"].options, run_dir=tmp_path / "run", tasks_dir=tasks_dir)
+    path = tmp_path / "trinity.yaml"
+    path.write_text(to_yaml(translation))
+    trinity_config = load_config(str(path))
+    trinity_config.check_and_update()
+    return config, trinity_config
+
+
+def run_one_task(trinity_config, rollout_engine):
+    """One task through trinity's reader and WorkflowRunner; ``ray.get_actor`` finds the tiny model."""
+    actor = make_rollout_model_class()(trinity_config.explorer.rollout_model, rollout_engine)
+
+    async def run():
+        reader = get_buffer_reader(trinity_config.buffer.explorer_input.tasksets[0])
+        tasks = await reader.read()
+        task = replace(tasks[0], batch_id=STEP, task_id=0)  # what trinity's scheduler does
+        runner = WorkflowRunner(trinity_config, rollout_model_id=0)
+        status, payload = await runner.run_task(task, batch_id=str(STEP), repeat_times=task.repeat_times)
+        return task, runner, status, payload
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trinity_allocator.ray, "get_actor", lambda name, namespace=None: InProcessActor(actor))
+        task, runner, status, payload = asyncio.run(run())
+    experiences = Experience.deserialize_many(payload) if payload else []
+    return task, runner, status, experiences, actor
+
+
+@pytest.fixture(scope="module")
+def group(tmp_path_factory, tiny_model_dir, quickstart_data, rollout_engine):
+    tmp_path = tmp_path_factory.mktemp("trinity_group")
+    config, trinity_config = trinity_config_for(tmp_path, quickstart_config(tiny_model_dir, quickstart_data))
+    task, runner, status, experiences, actor = run_one_task(trinity_config, rollout_engine)
+    return config, task, runner, status, experiences, actor
+
+
+def core_grpo_advantages(episodes) -> dict[str, float]:
+    rewards = [e.reward for e in episodes]
+    mean, std = statistics.fmean(rewards), statistics.stdev(rewards)
+    return {e.episode_id: (e.reward - mean) / (std + 1e-6) for e in episodes}
+
+
+def test_trinity_runs_the_workflow_from_its_dotted_path(group):
+    config, task, runner, status, experiences, _ = group
+    assert task.workflow is AjetEpisodeWorkflow  # resolved by trinity's registry from the taskset
+    assert isinstance(runner.workflow_instance, AjetEpisodeWorkflow)
+    assert status.ok, status.message
+    assert status.completed_runs == status.total_runs == config.rollout.num_repeat
+    episodes = runner.workflow_instance.last_group.episodes
+    assert len(episodes) == config.rollout.num_repeat
+    assert all(e.ok for e in episodes), [e.error for e in episodes]
+    assert {e.task.task_id for e in episodes} == {task_from_row(task.raw_task).task_id}
+    assert len({e.reward for e in episodes}) > 1, "the group needs distinct rewards for this test"
+
+
+def test_experiences_match_the_gateway_record_token_by_token(group):
+    config, task, runner, _, experiences, _ = group
+    episodes = {e.episode_id: e for e in runner.workflow_instance.last_group.episodes}
+    advantages = core_grpo_advantages(list(episodes.values()))
+    # The quickstart agent makes one call per episode, so one sample and one experience each.
+    assert len(experiences) == len(episodes)
+    for experience in experiences:
+        episode = episodes[experience.info[EPISODE_ID]]
+        (call,) = episode.calls
+        assert experience.tokens.tolist() == call.prompt_ids + call.response_ids
+        assert experience.prompt_length == len(call.prompt_ids)
+        assert experience.action_mask.tolist() == [bool(m) for m in call.response_mask]
+        expected_logprobs = [lp if m else 0.0 for lp, m in zip(call.response_logprobs, call.response_mask)]
+        assert torch.allclose(experience.logprobs, torch.tensor(expected_logprobs), atol=1e-6)
+        assert experience.reward == pytest.approx(episode.reward)
+        assert experience.info[TRAIN] is True
+        assert experience.info[ADVANTAGE] == pytest.approx(advantages[episode.episode_id], abs=1e-6)
+        assert torch.allclose(
+            experience.advantages, advantages[episode.episode_id] * experience.action_mask.float(), atol=1e-6
+        )
+        # trinity's ids: the group is (explorer step, task), the run is the episode's draw
+        assert (experience.eid.batch, experience.eid.task) == (STEP, 0)
+        assert experience.eid.run == episode.metadata["draw"]
+        assert experience.metrics["rollout/reward_mean"] == pytest.approx(episode.reward)
+    assert sorted(e.eid.run for e in experiences) == list(range(config.rollout.num_repeat))
+
+
+def test_the_gateway_prompts_are_exactly_what_trinitys_model_generated_from(group):
+    config, _, runner, _, _, actor = group
+    calls = [c for e in runner.workflow_instance.last_group.episodes for c in e.calls]
+    requests = actor.requests
+    assert len(requests) == len(calls)
+    # Each call's prompt is exactly what the model got, and its sampled tokens exactly what came back.
+    sent = sorted((r["prompt_token_ids"], g.token_ids, g.logprobs) for r in requests for g in r["generations"])
+    recorded = sorted(
+        (c.prompt_ids, [t for t, m in zip(c.response_ids, c.response_mask) if m],
+         [lp for lp, m in zip(c.response_logprobs, c.response_mask) if m])
+        for c in calls
+    )
+    assert sent == recorded
+    for request in requests:
+        # Training sampling comes from the rollout config, with one logprob per sampled token.
+        assert request["temperature"] == config.rollout.temperature
+        assert request["max_tokens"] <= config.rollout.max_tokens_per_call
+        assert request["logprobs"] == 0 and request["seed"] is not None
+    assert len({r["seed"] for r in requests}) == len(requests)
+
+
+def test_logprobs_are_the_policy_at_the_sampling_temperature(group, rollout_engine):
+    """Recompute log_softmax(logits / T) with the model: what a trainer would compare against."""
+    config, _, _, _, experiences, _ = group
+    model = rollout_engine.model
+    temperature = config.rollout.temperature
+    for experience in experiences:
+        tokens = experience.tokens.long().unsqueeze(0)
+        with torch.no_grad():
+            logits = model(tokens).logits[0].float() / temperature
+        logprobs = torch.log_softmax(logits[:-1], dim=-1).gather(1, tokens[0, 1:].unsqueeze(1)).squeeze(1)
+        start = experience.prompt_length
+        mask = experience.action_mask
+        recomputed = logprobs[start - 1:][mask]
+        assert torch.allclose(recomputed, experience.logprobs[mask], atol=2e-4)
+
+
+def test_trinitys_advantage_functions_agree_with_the_core(group):
+    _, _, _, _, experiences, _ = group
+    # Ours, resolved by trinity's registry from the dotted path the translation writes.
+    ours, metrics = ADVANTAGE_FN.get(ADVANTAGE_FN_PATH)()(copy.deepcopy(experiences))
+    assert metrics["group_advantages/kept_experiences/mean"] == len(experiences)
+    # Trinity's own GRPO: the same numbers while every episode is one experience.
+    theirs, _ = ADVANTAGE_FN.get("grpo")()(copy.deepcopy(experiences))
+    by_uid = {e.eid.uid: e for e in theirs}
+    for experience in ours:
+        assert torch.allclose(experience.advantages, by_uid[experience.eid.uid].advantages, atol=1e-5)
+        assert torch.allclose(
+            experience.advantages, experience.info[ADVANTAGE] * experience.action_mask.float(), atol=1e-6
+        )
+
+
+def test_an_equal_reward_group_travels_but_is_not_trained(tmp_path, tiny_model_dir, quickstart_data, rollout_engine):
+    from .helpers import JUDGERS
+
+    ajet = quickstart_config(tiny_model_dir, quickstart_data, judger={"type": f"{JUDGERS}:ConstantJudger"},
+                             rollout={"num_repeat": 2})
+    _, trinity_config = trinity_config_for(tmp_path, ajet)
+    _, runner, status, experiences, _ = run_one_task(trinity_config, rollout_engine)
+    # Trinity needs an experience per task, so the group is returned, flagged, with zero advantage.
+    assert status.ok, status.message
+    assert runner.workflow_instance.last_group.stats.dropped_equal_reward == 1
+    assert experiences and all(e.info[TRAIN] is False for e in experiences)
+    assert all(float(e.advantages.abs().sum()) == 0.0 for e in experiences)
+    kept, metrics = ADVANTAGE_FN.get(ADVANTAGE_FN_PATH)()(experiences)
+    assert kept == [] and metrics["group_advantages/dropped_experiences/mean"] == len(experiences)

@@ -17,8 +17,8 @@ from trinity.algorithm.advantage_fn.advantage_fn import GroupAdvantage
 from trinity.common.experience import group_by
 
 from ajet_backbone_trinity.experiences import ADVANTAGE, TRAIN
+from ajet_backbone_trinity.translation import ADVANTAGE_FN_PATH
 
-ADVANTAGE_FN_PATH = "ajet_backbone_trinity.advantage.AjetEpisodeAdvantage"
 
 
 class AjetEpisodeAdvantage(GroupAdvantage):

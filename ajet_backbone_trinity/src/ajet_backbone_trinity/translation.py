@@ -32,6 +32,9 @@ from ajet_backbone_trinity.runtime import BASE_DIR_ARG, CONFIG_ARG, MODE_ARG
 
 WORKFLOW_PATH = "ajet_backbone_trinity.workflow.AjetEpisodeWorkflow"
 ADVANTAGE_FN_PATH = "ajet_backbone_trinity.advantage.AjetEpisodeAdvantage"
+# ajet_backbone_trinity.monitor (not imported here: it imports trinity)
+MONITOR_PATH = "ajet_backbone_trinity.monitor.AjetRunMonitor"
+METRICS_FILE_ARG = "metrics_file"
 
 # The top-level fields of trinity's Config (trinity.common.config.Config); a test keeps this
 # list equal to trinity's own, so checking pass-through keys never needs to import trinity.
@@ -349,7 +352,11 @@ def translate(
     b.put("synchronizer.sync_offset", mode["sync_offset"], f"backbone.mode={options.mode}")
     b.put("synchronizer.sync_interval", options.sync_interval, "backbone.sync_interval")
     hosted = [name for name in config.logging.loggers if name in ("wandb", "swanlab")]
-    b.put("monitor.monitor_type", hosted[0] if hosted else "tensorboard", "logging.loggers (wandb/swanlab, else tensorboard)")
+    if hosted:
+        b.put("monitor.monitor_type", hosted[0], "logging.loggers (a hosted logger: trinity's own monitor)")
+    else:
+        b.put("monitor.monitor_type", MONITOR_PATH, "logging.loggers (<run>/metrics.jsonl + TensorBoard)")
+        b.put("monitor.monitor_args", {METRICS_FILE_ARG: str(run_dir / "metrics.jsonl")}, "the run folder")
     b.put("log.level", config.logging.level, "logging.level")
     if config.rollout.equal_reward_groups == "refill":
         notes.append("rollout.equal_reward_groups 'refill' behaves as 'drop' under trinity "

@@ -105,6 +105,23 @@ def write_trinity_config(translation: TrinityTranslation, path: Path) -> None:
         raise ConfigError(f"trinity rejects the translated config {path}: {exc}") from None
 
 
+def validate_with_trinity(plan: LaunchPlan, options: TrinityBackboneConfig) -> str:
+    """Trinity's own full validation (``Config.check_and_update``) of the config it would launch.
+
+    It runs without Ray when the cluster shape is in the config (``backbone.nodes`` and
+    ``gpus_per_node``); otherwise trinity asks Ray at launch, so it is left to the launch.
+    """
+    if not (options.nodes and options.gpus_per_node):
+        return "trinity's full validation runs at launch (set backbone.nodes and gpus_per_node to run it now)"
+    from trinity.common.config import load_config
+
+    try:
+        load_config(str(plan.config_path)).check_and_update()
+    except (ValueError, RuntimeError, AssertionError) as exc:
+        raise ConfigError(f"trinity rejects the translated config {plan.config_path}: {exc}") from None
+    return "trinity's validation (load_config + check_and_update): ok"
+
+
 def plan_launch(config: AjetConfig, resolved: dict[str, Any], *, resume: str | None = None) -> LaunchPlan:
     """Stages 1-3: everything a launch needs, without touching Ray or a GPU."""
     options = resolved["backbone"].options
@@ -202,8 +219,11 @@ def main(argv: list[str] | None = None) -> int:
         resolved = validate_plugin_sections(loaded.config, get_plugin_manager())
         if args.dry_run:
             plan = plan_launch(loaded.config, resolved)
+            options = TrinityBackboneConfig.model_validate(loaded.config.backbone.plugin_options())
+            validated = validate_with_trinity(plan, options)
             report = environment.check(gpu=True)
             print(plan.describe())
+            print(validated)
             print(report.format())
             if not report.ok:
                 return 1

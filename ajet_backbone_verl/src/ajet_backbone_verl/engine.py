@@ -1,0 +1,81 @@
+"""Our Engine over verl's token-in/token-out server client.
+
+verl's agent loops talk to its rollout servers (vLLM or SGLang replicas) through
+``LLMServerClient.generate(request_id, prompt_ids=, sampling_params=) -> TokenOutput``. Putting
+that client behind our Engine protocol means the gateway's prompts are exactly the token ids
+verl's servers generate from, and the logprobs verl records are the ones our samples carry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ajet_core.engine import EngineError, Generation, SamplingParams
+
+
+class VerlServerEngine:
+    def __init__(self, server_client: Any, tokenizer: Any, max_model_len: int) -> None:
+        self.server_client = server_client
+        self._tokenizer = tokenizer
+        self._max_model_len = max_model_len
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    @property
+    def max_model_len(self) -> int:
+        return self._max_model_len
+
+    @staticmethod
+    def server_sampling(sampling: SamplingParams) -> dict[str, Any]:
+        """Our sampling settings in the vocabulary of verl's servers (vLLM's SamplingParams)."""
+        params: dict[str, Any] = {
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "top_k": sampling.top_k,
+            "max_tokens": sampling.max_tokens,
+            "logprobs": True,  # the samples' old logprobs; verl turns True into vLLM's logprobs=0
+        }
+        if sampling.stop:
+            params["stop"] = list(sampling.stop)
+            # Keep the stop string's tokens: the gateway's records and prefix reuse need the
+            # exact tokens the policy produced.
+            params["include_stop_str_in_output"] = True
+        if sampling.stop_token_ids:
+            params["stop_token_ids"] = list(sampling.stop_token_ids)
+        if sampling.seed is not None:
+            params["seed"] = sampling.seed
+        return params
+
+    async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
+        try:
+            output = await self.server_client.generate(
+                uuid.uuid4().hex, prompt_ids=list(prompt_ids), sampling_params=self.server_sampling(sampling)
+            )
+        except Exception as exc:  # noqa: BLE001 - a server failure is an engine error (retryable)
+            raise EngineError(f"verl's rollout server failed: {type(exc).__name__}: {exc}") from exc
+        if output.stop_reason == "aborted":
+            raise EngineError("verl's rollout server aborted the request (weights were being updated)")
+        token_ids = list(output.token_ids)
+        if output.log_probs is None or len(output.log_probs) != len(token_ids):
+            raise EngineError(
+                "verl's rollout server returned no logprobs for every token; set "
+                "actor_rollout_ref.rollout.calculate_log_probs=true (the backbone's translation does)"
+            )
+        return Generation(token_ids, list(output.log_probs), *self._finish(token_ids, sampling))
+
+    def _finish(self, token_ids: list[int], sampling: SamplingParams) -> tuple[str, str | None]:
+        """(finish_reason, matched stop string): the server says only completed or aborted."""
+        if token_ids and token_ids[-1] in sampling.stop_token_ids:
+            return "stop", None
+        if sampling.stop:
+            text = self._tokenizer.decode(token_ids[-8:], skip_special_tokens=False)
+            matched = next((s for s in sampling.stop if text.endswith(s)), None)
+            if matched is not None:
+                return "stop", matched
+        if len(token_ids) >= sampling.max_tokens:
+            return "length", None
+        # Ended early on the model's own EOS (from its generation config).
+        return "stop", None

@@ -1,0 +1,79 @@
+"""What an agent-loop call needs from the ajet side, built once per verl worker process.
+
+verl instantiates an agent loop per episode; loading the config, the plugins, the judger and
+the tracker that often would dominate the episode. :class:`AjetRuntime` holds them per process,
+keyed by the run's ajet config file (written by the backbone next to the verl config).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ajet_core.config.loader import load_config
+from ajet_core.config.plugin_sections import validate_plugin_sections
+from ajet_core.gateway.core import Gateway
+from ajet_core.plugins.manager import get_plugin_manager
+from ajet_core.rollout.runner import EVAL_MODE, RolloutRunner, RolloutSettings
+from ajet_core.schema import EpisodeRecord
+from ajet_core.training import components
+
+from ajet_backbone_verl.engine import VerlServerEngine
+from ajet_backbone_verl.groups import EpisodeGroups
+
+# Finished episodes kept per worker for inspection (tests, debugging a worker).
+RECENT_EPISODES = 1024
+
+
+class AjetRuntime:
+    _by_config: ClassVar[dict[str, AjetRuntime]] = {}
+
+    @classmethod
+    def for_config(cls, config_path: str, *, working_dir: str | None = None) -> AjetRuntime:
+        key = str(Path(config_path).resolve())
+        if key not in cls._by_config:
+            cls._by_config[key] = cls(key, working_dir=working_dir)
+        return cls._by_config[key]
+
+    def __init__(self, config_path: str, *, working_dir: str | None = None) -> None:
+        if working_dir and Path.cwd() != Path(working_dir):
+            # Relative paths in the config (data files, 'my_agent.py:Agent') mean what they meant
+            # where `ajet train` was launched; Ray may start this worker elsewhere.
+            os.chdir(working_dir)
+        loaded = load_config(config_path, [])
+        self.config = loaded.config
+        self.recent_episodes: deque[EpisodeRecord] = deque(maxlen=RECENT_EPISODES)
+        self.plugins = get_plugin_manager()
+        resolved = validate_plugin_sections(self.config, self.plugins)
+        self.judger = components.instantiate(resolved["judger"])
+        self.tracker = resolved["tracker"].implementation.from_config(self.config)
+        self.reader = components.instantiate(resolved["task_reader"])
+        workflow_class = components.resolve_workflow(self.config, self.plugins)
+        self.make_workflow = components.workflow_factory(self.config, workflow_class)
+        self.trainable_targets = components.trainable_targets(self.config, workflow_class)
+        self.groups = EpisodeGroups()
+        self._runners: dict[tuple[str, int], RolloutRunner] = {}
+
+    def runner(self, mode: str, server_client: Any, tokenizer: Any, max_model_len: int) -> RolloutRunner:
+        """The rollout runner of one mode on this worker's server client (one gateway each)."""
+        key = (mode, id(server_client))
+        if key not in self._runners:
+            engine = VerlServerEngine(server_client, tokenizer, max_model_len)
+            gateway = Gateway(engine, self.config, mode="eval" if mode == EVAL_MODE else "train",
+                              plugins=self.plugins)
+            rollout = self.config.rollout
+            self._runners[key] = RolloutRunner(
+                gateway=gateway,
+                make_workflow=self.make_workflow,
+                judger=self.judger,
+                tracker=self.tracker,
+                settings=RolloutSettings(
+                    num_repeat=1, max_concurrency=rollout.max_concurrency, episode_timeout=rollout.episode_timeout,
+                    engine_error_retries=rollout.engine_error_retries, seed=self.config.experiment.seed,
+                    trainable_targets=self.trainable_targets,
+                ),
+                reader=self.reader,
+            )
+        return self._runners[key]

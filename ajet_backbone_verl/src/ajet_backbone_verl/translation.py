@@ -1,0 +1,228 @@
+"""The ajet run config in verl's terms: Hydra overrides of verl's ``ppo_trainer`` config.
+
+:data:`MAPPING` is the table in this package's README (a test keeps them in step). Keys of the
+backbone section that are not our own options pass through to verl unchanged; combinations
+that cannot work are refused here, at load time, with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ajet_core.config.models import AjetConfig
+from ajet_core.errors import ConfigError
+
+from ajet_backbone_verl.advantage import ESTIMATOR_NAME
+from ajet_backbone_verl.agent_loop import AGENT_LOOP_NAME
+from ajet_backbone_verl.options import VerlBackboneConfig
+
+# ajet key -> the verl keys it sets (documentation; the values are computed in `overrides`).
+MAPPING: dict[str, tuple[str, ...]] = {
+    "experiment.project": ("trainer.project_name",),
+    "experiment.name": ("trainer.experiment_name",),
+    "experiment.seed": ("data.seed", "actor_rollout_ref.rollout.seed"),
+    "model.path": ("actor_rollout_ref.model.path",),
+    "model.trust_remote_code": ("actor_rollout_ref.model.trust_remote_code", "data.trust_remote_code"),
+    "model.max_model_len": ("actor_rollout_ref.rollout.max_model_len", "data.max_prompt_length",
+                            "data.max_response_length"),
+    "rollout.batch_size": ("data.train_batch_size", "actor_rollout_ref.actor.ppo_mini_batch_size"),
+    "rollout.num_repeat": ("actor_rollout_ref.rollout.n",),
+    "rollout.temperature": ("actor_rollout_ref.rollout.temperature",),
+    "rollout.top_p": ("actor_rollout_ref.rollout.top_p",),
+    "rollout.top_k": ("actor_rollout_ref.rollout.top_k",),
+    "eval.temperature": ("actor_rollout_ref.rollout.val_kwargs.temperature",
+                         "actor_rollout_ref.rollout.val_kwargs.do_sample"),
+    "eval.num_repeat": ("actor_rollout_ref.rollout.val_kwargs.n",),
+    "eval.every_n_steps": ("trainer.test_freq",),
+    "eval.before_train": ("trainer.val_before_train",),
+    "trainer.total_steps": ("trainer.total_training_steps",),
+    "trainer.total_epochs": ("trainer.total_epochs",),
+    "trainer.lr": ("actor_rollout_ref.actor.optim.lr",),
+    "trainer.weight_decay": ("actor_rollout_ref.actor.optim.weight_decay",),
+    "trainer.betas": ("actor_rollout_ref.actor.optim.betas",),
+    "trainer.grad_clip": ("actor_rollout_ref.actor.grad_clip",),
+    "trainer.warmup_steps": ("actor_rollout_ref.actor.optim.lr_warmup_steps",),
+    "trainer.lr_scheduler": ("actor_rollout_ref.actor.optim.lr_scheduler_type",),
+    "trainer.ppo_epochs": ("actor_rollout_ref.actor.ppo_epochs",),
+    "trainer.clip_ratio_low": ("actor_rollout_ref.actor.clip_ratio_low",),
+    "trainer.clip_ratio_high": ("actor_rollout_ref.actor.clip_ratio_high",),
+    "trainer.loss_agg": ("actor_rollout_ref.actor.loss_agg_mode",),
+    "trainer.kl_coef": ("actor_rollout_ref.actor.use_kl_loss", "actor_rollout_ref.actor.kl_loss_coef"),
+    "trainer.recompute_logprobs": ("algorithm.rollout_correction.bypass_mode",),
+    "trainer.micro_batch_tokens": ("actor_rollout_ref.actor.use_dynamic_bsz",
+                                   "actor_rollout_ref.actor.ppo_max_token_len_per_gpu"),
+    "trainer.lora.rank": ("actor_rollout_ref.model.lora_rank",),
+    "trainer.lora.alpha": ("actor_rollout_ref.model.lora_alpha",),
+    "checkpoint.every_n_steps": ("trainer.save_freq",),
+    "checkpoint.keep_last": ("trainer.max_actor_ckpt_to_keep",),
+    "logging.loggers": ("trainer.logger",),
+}
+# verl keys the backbone owns: the seam between ajet and verl (the README lists them too).
+OWNED = {
+    "algorithm.adv_estimator": ESTIMATOR_NAME,
+    "algorithm.use_kl_in_reward": False,
+    "actor_rollout_ref.rollout.agent.default_agent_loop": AGENT_LOOP_NAME,
+    "actor_rollout_ref.rollout.calculate_log_probs": True,
+    "data.return_raw_chat": True,
+}
+LOSS_AGG = {"token_mean": "token-mean", "seq_mean": "seq-mean-token-mean"}
+# Loggers verl has; ours without a counterpart there (jsonl) are reported.
+VERL_LOGGERS = {"console", "wandb", "swanlab", "tensorboard", "mlflow", "clearml"}
+# Checkpoint "only at the end" in verl: a period longer than any run (verl also saves at the last step).
+ONLY_AT_THE_END = 10**9
+
+
+@dataclass
+class Translation:
+    overrides: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    def hydra_overrides(self) -> list[str]:
+        return [f"{key}={_hydra_value(value)}" for key, value in self.overrides.items()]
+
+
+def _hydra_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_hydra_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return repr(value)
+
+
+def translate(config: AjetConfig, options: VerlBackboneConfig, *, run_files: Path) -> Translation:
+    """verl overrides for ``config``. ``run_files`` is the folder holding the task parquet files
+    and the agent-loop config this run writes."""
+    _refuse_impossible(config, options)
+    t = Translation({})
+    o = t.overrides
+    experiment, model, rollout, trainer = config.experiment, config.model, config.rollout, config.trainer
+    if not model.path:
+        raise ConfigError("model.path is not set: the verl backbone trains a local Hugging Face model directory")
+    o["trainer.project_name"] = experiment.project
+    o["trainer.experiment_name"] = experiment.name
+    o["data.seed"] = experiment.seed
+    o["actor_rollout_ref.rollout.seed"] = experiment.seed
+    o["actor_rollout_ref.model.path"] = str(Path(model.path).expanduser().resolve())
+    o["actor_rollout_ref.model.trust_remote_code"] = model.trust_remote_code
+    o["data.trust_remote_code"] = model.trust_remote_code
+    # A merged sample is cut at its first trained token; either side may be almost the whole
+    # context, so both limits are the model's (verl's v1 trainer stores rows unpadded).
+    o["actor_rollout_ref.rollout.max_model_len"] = model.max_model_len
+    o["data.max_prompt_length"] = model.max_model_len
+    o["data.max_response_length"] = model.max_model_len
+    o["data.train_batch_size"] = rollout.batch_size
+    o["actor_rollout_ref.actor.ppo_mini_batch_size"] = rollout.batch_size  # one update per step
+    o["actor_rollout_ref.rollout.n"] = rollout.num_repeat
+    o["actor_rollout_ref.rollout.temperature"] = rollout.temperature
+    o["actor_rollout_ref.rollout.top_p"] = rollout.top_p
+    o["actor_rollout_ref.rollout.top_k"] = rollout.top_k
+    o["actor_rollout_ref.rollout.val_kwargs.temperature"] = config.eval.temperature
+    o["actor_rollout_ref.rollout.val_kwargs.do_sample"] = config.eval.temperature > 0
+    o["actor_rollout_ref.rollout.val_kwargs.n"] = config.eval.num_repeat
+    o["trainer.test_freq"] = config.eval.every_n_steps or -1
+    o["trainer.val_before_train"] = config.eval.before_train
+    o["trainer.total_training_steps"] = trainer.total_steps
+    o["trainer.total_epochs"] = trainer.total_epochs
+    o["actor_rollout_ref.actor.optim.lr"] = trainer.lr
+    o["actor_rollout_ref.actor.optim.weight_decay"] = trainer.weight_decay
+    o["actor_rollout_ref.actor.optim.betas"] = list(trainer.betas)
+    o["actor_rollout_ref.actor.grad_clip"] = trainer.grad_clip
+    o["actor_rollout_ref.actor.optim.lr_warmup_steps"] = trainer.warmup_steps or -1
+    o["actor_rollout_ref.actor.optim.lr_scheduler_type"] = trainer.lr_scheduler
+    o["actor_rollout_ref.actor.ppo_epochs"] = trainer.ppo_epochs
+    o["actor_rollout_ref.actor.clip_ratio_low"] = trainer.clip_ratio_low
+    o["actor_rollout_ref.actor.clip_ratio_high"] = trainer.clip_ratio_high
+    o["actor_rollout_ref.actor.loss_agg_mode"] = LOSS_AGG[trainer.loss_agg]
+    o["actor_rollout_ref.actor.use_kl_loss"] = trainer.kl_coef > 0
+    o["actor_rollout_ref.actor.kl_loss_coef"] = trainer.kl_coef
+    # Our default: the engine's logprobs are the old logprobs (verl's bypass mode).
+    o["algorithm.rollout_correction.bypass_mode"] = not trainer.recompute_logprobs
+    o["actor_rollout_ref.actor.use_dynamic_bsz"] = True
+    o["actor_rollout_ref.actor.ppo_max_token_len_per_gpu"] = max(trainer.micro_batch_tokens, 2 * model.max_model_len)
+    o["actor_rollout_ref.model.lora_rank"] = trainer.lora.rank
+    o["actor_rollout_ref.model.lora_alpha"] = trainer.lora.alpha
+    o["trainer.save_freq"] = config.checkpoint.every_n_steps or ONLY_AT_THE_END
+    o["trainer.max_actor_ckpt_to_keep"] = config.checkpoint.keep_last
+    loggers = [name for name in config.logging.loggers if name in VERL_LOGGERS]
+    for name in config.logging.loggers:
+        if name not in VERL_LOGGERS:
+            t.warnings.append(f"logging.loggers: {name!r} has no verl counterpart and is not used under verl")
+    o["trainer.logger"] = loggers or ["console"]
+    # The seam (see OWNED).
+    o.update(OWNED)
+    o["actor_rollout_ref.rollout.agent.agent_loop_config_path"] = str(run_files / "agent_loops.yaml")
+    o["actor_rollout_ref.rollout.agent.num_workers"] = options.agent_workers
+    o["data.train_files"] = str(run_files / "train.parquet")
+    o["data.val_files"] = str(run_files / "validation.parquet")
+    o["trainer.default_local_dir"] = str(run_files.parent / "checkpoints")
+    # The cluster.
+    o["actor_rollout_ref.rollout.name"] = options.rollout_engine
+    o["actor_rollout_ref.rollout.tensor_model_parallel_size"] = options.tensor_parallel_size
+    o["actor_rollout_ref.rollout.gpu_memory_utilization"] = options.gpu_memory_utilization
+    o["actor_rollout_ref.actor.strategy"] = options.strategy
+    o["trainer.n_gpus_per_node"] = options.n_gpus_per_node
+    o["trainer.nnodes"] = options.nnodes
+    if options.ray_address:
+        o["+ray_kwargs.ray_init.address"] = options.ray_address
+    for key, value in options.verl_keys().items():
+        if key in OWNED and value != OWNED[key]:
+            raise ConfigError(
+                f"backbone.{key}={value!r}: the verl backbone sets {key}={OWNED[key]!r} itself (the core "
+                "computes advantages and rewards; see ajet_backbone_verl/README.md), so it cannot be changed"
+            )
+        o[key] = value
+    return t
+
+
+def _refuse_impossible(config: AjetConfig, options: VerlBackboneConfig) -> None:
+    rollout = config.rollout
+    if rollout.equal_reward_groups == "refill":
+        raise ConfigError(
+            "rollout.equal_reward_groups='refill' is not available under verl: verl's dataloader decides "
+            "which prompts run; use 'drop' (those groups train nothing) or 'keep'"
+        )
+    if rollout.num_repeat < rollout.min_valid_group_size:
+        raise ConfigError(
+            f"rollout.num_repeat={rollout.num_repeat} is below rollout.min_valid_group_size="
+            f"{rollout.min_valid_group_size}: every group would be dropped; raise num_repeat"
+        )
+    if config.trainer.lr_scheduler == "linear":
+        raise ConfigError("trainer.lr_scheduler='linear' has no verl counterpart; use 'constant' or 'cosine'")
+    if config.trainer.lora.rank and config.trainer.lora.target_modules != "all-linear":
+        raise ConfigError("trainer.lora.target_modules: under verl use 'all-linear' or pass "
+                          "backbone.actor_rollout_ref.model.target_modules")
+    world = options.n_gpus_per_node * options.nnodes
+    if options.tensor_parallel_size > world:
+        raise ConfigError(
+            f"backbone.tensor_parallel_size={options.tensor_parallel_size} exceeds the "
+            f"{world} GPUs of backbone.n_gpus_per_node x backbone.nnodes"
+        )
+
+
+def verl_config_dir() -> str:
+    import verl
+
+    return os.path.join(os.path.dirname(verl.__file__), "trainer", "config")
+
+
+def compose(translation: Translation) -> Any:
+    """verl's own ``ppo_trainer`` config with the overrides applied (hydra.compose)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=verl_config_dir(), version_base=None):
+            return hydra_compose(config_name="ppo_trainer", overrides=translation.hydra_overrides())
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(
+            f"verl refused the translated config: {exc}; check the verl keys passed through the backbone section"
+        ) from None

@@ -1,0 +1,176 @@
+"""verl's own agent-loop worker runs ajet workflows through the ``ajet`` agent loop.
+
+Real: verl's ``AgentLoopWorker`` (its batching, padding and DataProto assembly), verl's dataset
+class reading our task parquet, verl's advantage and policy-loss code, our agent loop, gateway,
+workflow, judger, tracker and advantages. Replaced: only the rollout servers behind
+``LLMServerClient`` (vLLM, GPU-only) by the tiny model on CPU (``cpu_server.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from .cpu_server import CpuServerClient
+from .helpers import REPO, make_addition_data, prepare, write_config
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_addition_data(tmp_path_factory.mktemp("addition"))
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    from ajet_backbone_debug.engine import TransformersEngine
+
+    engine = TransformersEngine.from_path(str(tiny_model_dir), max_model_len=1024, seed=0)
+    yield engine
+    engine.close()
+
+
+def dataset_batch(verl_config, parquet: Path, rows: int, n: int):
+    """What verl's trainer hands the agent loops: dataset rows, a uid each, repeated n times."""
+    from verl import DataProto
+    from verl.utils import hf_tokenizer
+    from verl.utils.dataset.rl_dataset import RLHFDataset, collate_fn
+
+    tokenizer = hf_tokenizer(verl_config.actor_rollout_ref.model.path)
+    dataset = RLHFDataset(data_files=[str(parquet)], tokenizer=tokenizer, config=verl_config.data, processor=None)
+    batch = DataProto.from_single_dict(collate_fn([dataset[i] for i in range(rows)]))
+    batch.non_tensor_batch["uid"] = np.array([f"uid-{i}" for i in range(rows)], dtype=object)
+    return batch.repeat(repeat_times=n, interleave=True)
+
+
+def runtime_of(prepared):
+    from ajet_backbone_verl.runtime import AjetRuntime
+
+    return AjetRuntime.for_config(str(prepared.run_dir / "config.yaml"))
+
+
+def test_verl_worker_runs_ajet_episodes_into_a_dataproto(tmp_path, tiny_model_dir, data, engine):
+    from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
+    from verl.trainer.ppo.core_algos import get_policy_loss_fn
+    from verl.trainer.ppo.ray_trainer import compute_advantage
+    from verl.workers.config import ActorConfig
+
+    from ajet_backbone_verl.samples import pad_rows_to_multiple
+
+    # verl's legacy worker returns one row per episode: the addition agent makes one call.
+    _, prepared = prepare(write_config(tmp_path, tiny_model_dir, data), "backbone.trainer.use_v1=false")
+    config = prepared.verl_config
+    worker = AgentLoopWorker(config, llm_client=CpuServerClient(config, engine))
+    batch = dataset_batch(config, prepared.run_dir / "verl" / "train.parquet", rows=2, n=2)
+    output = asyncio.run(worker.generate_sequences(batch))
+
+    assert len(output) == 4
+    episodes = {e.episode_id: e for e in runtime_of(prepared).recent_episodes}
+    prompt_width = output.batch["prompts"].shape[1]
+    for row in range(4):
+        episode = episodes[output.non_tensor_batch["ajet_episode_id"][row]]
+        assert episode.ok, episode.error
+        [sample] = episode.samples
+        cut = sample.loss_mask.index(1)
+        attention = output.batch["attention_mask"][row].bool()
+        prompt = output.batch["prompts"][row][attention[:prompt_width]].tolist()
+        response = output.batch["responses"][row][attention[prompt_width:]].tolist()
+        # verl's row is our sample, token for token: prompt up to the first trained token.
+        assert prompt + response == sample.input_ids and len(prompt) == cut
+        valid = int(attention[prompt_width:].sum())
+        assert output.batch["response_mask"][row][:valid].tolist() == sample.loss_mask[cut:]
+        logprobs = output.batch["rollout_log_probs"][row][:valid]
+        expected = torch.tensor(sample.old_logprobs[cut:], dtype=logprobs.dtype)
+        assert torch.allclose(logprobs, expected, atol=1e-6)
+        # The core's advantage rides as the score on the last response token.
+        scores = output.batch["rm_scores"][row]
+        assert scores[valid - 1].item() == pytest.approx(sample.advantage) and scores.abs().sum() == pytest.approx(abs(sample.advantage))
+        assert sample.advantage == pytest.approx(episode.advantage)
+    # Each group's advantages are the core's GRPO: centred on the group mean.
+    for uid in ("uid-0", "uid-1"):
+        rows = [i for i in range(4) if output.non_tensor_batch["uid"][i] == uid]
+        assert sum(episodes[output.non_tensor_batch["ajet_episode_id"][i]].advantage for i in rows) == pytest.approx(0, abs=1e-6)
+
+    # verl's advantage step with the "ajet" estimator spreads each row's advantage over its mask.
+    output.batch["token_level_rewards"] = output.batch["rm_scores"]
+    output = compute_advantage(output, adv_estimator="ajet", num_repeat=2)
+    mask = output.batch["response_mask"].float()
+    per_row = output.batch["rm_scores"].sum(-1, keepdim=True)
+    assert torch.allclose(output.batch["advantages"], per_row * mask)
+
+    # verl's PPO-clip loss on these rows; padding rows (all-zero masks) leave it unchanged.
+    loss_fn = get_policy_loss_fn("vanilla")
+    actor = ActorConfig(strategy="fsdp", ppo_mini_batch_size=2, ppo_micro_batch_size_per_gpu=1, rollout_n=2)
+
+    def policy_loss(data):
+        old = data.batch["rollout_log_probs"]
+        loss, *_ = loss_fn(old_log_prob=old, log_prob=old + 0.01 * data.batch["response_mask"],
+                           advantages=data.batch["advantages"], response_mask=data.batch["response_mask"],
+                           loss_agg_mode="token-mean", config=actor)
+        return float(loss)
+
+    unpadded = policy_loss(output)
+    ratio = torch.exp(torch.tensor(0.01))
+    expected = float(-(output.batch["advantages"] * ratio * mask).sum() / mask.sum())
+    assert unpadded == pytest.approx(expected, rel=1e-5)
+    padded, added = pad_rows_to_multiple(output, 3)
+    assert (len(padded), added) == (6, 2) and padded.batch["response_mask"][4:].sum() == 0
+    assert policy_loss(padded) == pytest.approx(unpadded, rel=1e-6)
+
+
+def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tiny_model_dir, data, engine):
+    """verl's v1 trainer takes a list of rows per call: the two agents' samples of each episode."""
+    import hydra
+    from verl.experimental.agent_loop.agent_loop import AgentLoopWorker, DictConfigWrap, ToolListWrap
+    from verl.trainer.ppo.v1.utils import compute_advantage_for_multi_trajectories
+    from verl import DataProto
+
+    workflow = str(Path(__file__).with_name("two_agents.py")) + ":SolverAndChecker"
+    _, prepared = prepare(write_config(tmp_path, tiny_model_dir, data, workflow=workflow))
+    config = prepared.verl_config
+    assert config.trainer.use_v1
+    worker = AgentLoopWorker(config, llm_client=CpuServerClient(config, engine))
+    row = dataset_batch(config, prepared.run_dir / "verl" / "train.parquet", rows=1, n=1)
+    kwargs = {key: value[0] for key, value in row.non_tensor_batch.items()}
+    sampling = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0, "logprobs": True}
+
+    async def sessions():
+        # As verl's v1 worker runs a prompt: rollout.n agent-loop calls, one per session id.
+        from verl.experimental.agent_loop.agent_loop import _agent_loop_registry
+
+        loops = [hydra.utils.instantiate(
+            config=_agent_loop_registry["ajet"], trainer_config=DictConfigWrap(config=config),
+            server_manager=worker.llm_client, tokenizer=worker.tokenizer, processor=None, hf_model_type=None,
+            dataset_cls=worker.dataset_cls, data_config=DictConfigWrap(config.data), tools=ToolListWrap([]),
+        ) for _ in range(2)]
+        return await asyncio.gather(*(loop.run(sampling, session_id=i, global_steps=1, **kwargs)
+                                      for i, loop in enumerate(loops)))
+
+    per_session = asyncio.run(sessions())
+    episodes = {e.episode_id: e for e in runtime_of(prepared).recent_episodes}
+    keys, rows = [], []
+    for session, outputs in enumerate(per_session):
+        assert isinstance(outputs, list) and len(outputs) == 2
+        episode = episodes[outputs[0].extra_fields["ajet_episode_id"]]
+        assert {o.extra_fields["ajet_agent"] for o in outputs} == {"solver", "checker"}
+        assert all(o.reward_score == pytest.approx(episode.advantage) for o in outputs)
+        for index, output in enumerate(outputs):
+            keys.append(f"uid-0_{session}_{index}")
+            rows.append(output.as_dict())
+
+    def stack(name):
+        return torch.nn.utils.rnn.pad_sequence([r[name] for r in rows], batch_first=True)
+
+    data = DataProto.from_dict(tensors={"response_mask": stack("response_mask"), "rm_scores": stack("rm_scores")},
+                               non_tensors={"uid": np.array(["uid-0"] * len(rows), dtype=object)})
+    data.batch["token_level_rewards"] = data.batch["rm_scores"]
+    data = compute_advantage_for_multi_trajectories(data, batch_keys=keys, adv_estimator="ajet", num_repeat=2)
+    for i, key in enumerate(keys):
+        session = int(key.split("_")[1])
+        advantage = episodes[per_session[session][0].extra_fields["ajet_episode_id"]].advantage
+        mask = data.batch["response_mask"][i].float()
+        # Every row of an episode trains on that episode's advantage: no regrouping by uid.
+        assert torch.allclose(data.batch["advantages"][i], advantage * mask, atol=1e-6)

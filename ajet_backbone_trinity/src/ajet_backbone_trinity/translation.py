@@ -360,7 +360,7 @@ def translate(
     b.put("log.level", config.logging.level, "logging.level")
     if config.rollout.equal_reward_groups == "refill":
         notes.append("rollout.equal_reward_groups 'refill' behaves as 'drop' under trinity "
-                     "(a task cannot ask for more tasks; use backbone.explorer.over_rollout to keep batches full)")
+                     "(a task cannot ask for more tasks; the trainer fills its batch from later explorer steps)")
 
     data = _merge_pass_through(b, options.pass_through())
     return TrinityTranslation(data=data, sources=b.sources, notes=notes)

@@ -1,0 +1,157 @@
+"""AgentJet config -> trinity config: accepted by trinity's own loader and validation, with the
+impossible combinations rejected at load and pass-through keys merged or refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+from ajet_core.config.loader import validate_config
+from ajet_core.config.plugin_sections import validate_plugin_sections
+from ajet_core.errors import ConfigError
+from ajet_core.plugins.manager import get_plugin_manager
+from trinity.algorithm import ADVANTAGE_FN
+from trinity.common.config import Config, load_config
+from trinity.common.workflows import WORKFLOWS
+from trinity.utils.monitor import MONITOR
+
+from ajet_backbone_trinity.advantage import AjetEpisodeAdvantage
+from ajet_backbone_trinity.monitor import AjetRunMonitor
+from ajet_backbone_trinity.translation import (
+    TRINITY_SECTIONS,
+    TranslationError,
+    to_yaml,
+    translate,
+)
+from ajet_backbone_trinity.workflow import AjetEpisodeWorkflow
+
+from .helpers import REPO, quickstart_config
+
+README = REPO / "ajet_backbone_trinity" / "README.md"
+
+
+def translated(tmp_path: Path, ajet: dict):
+    config = validate_config(ajet, base_dir=REPO)
+    options = validate_plugin_sections(config, get_plugin_manager(), sections=("backbone",))["backbone"].options
+    return config, translate(config, options, run_dir=tmp_path / "run", tasks_dir=tmp_path / "tasks")
+
+
+def trinity_loads(tmp_path: Path, translation) -> Config:
+    path = tmp_path / "trinity.yaml"
+    path.write_text(to_yaml(translation))
+    config = load_config(str(path))
+    config.check_and_update()  # trinity's validators; no Ray needed with the cluster shape given
+    return config
+
+
+@pytest.mark.parametrize(
+    ("mode", "gpus", "expected"),
+    [
+        ("sync", 2, ("both", "fixed", 0)),
+        ("one_step_off", 2, ("both", "fixed", 1)),
+        ("fully_async", 2, ("both", "fully_async", 0)),
+        ("colocate", 1, ("colocate", "fixed", 0)),
+    ],
+)
+def test_every_mode_passes_trinitys_load_config_and_validation(tmp_path, tiny_model_dir, quickstart_data, mode, gpus, expected):
+    ajet = quickstart_config(tiny_model_dir, quickstart_data, backbone={"mode": mode, "gpus_per_node": gpus},
+                             eval={"before_train": mode != "fully_async"})
+    config, translation = translated(tmp_path, ajet)
+    trinity = trinity_loads(tmp_path, translation)
+    sync = trinity.synchronizer
+    assert (trinity.mode, sync.sync_style.value, sync.sync_offset) == expected
+    # What trinity's workers will resolve by dotted path.
+    taskset = trinity.buffer.explorer_input.tasksets[0]
+    assert WORKFLOWS.get(taskset.default_workflow_type) is AjetEpisodeWorkflow
+    assert ADVANTAGE_FN.get(trinity.algorithm.advantage_fn) is AjetEpisodeAdvantage
+    assert MONITOR.get(trinity.monitor.monitor_type) is AjetRunMonitor
+    # The numbers that must agree with the AgentJet config.
+    assert trinity.algorithm.algorithm_type == "grpo"
+    assert trinity.algorithm.repeat_times == taskset.repeat_times == config.rollout.num_repeat
+    assert trinity.buffer.batch_size == config.rollout.batch_size
+    assert trinity.buffer.train_batch_size == config.rollout.batch_size * config.rollout.num_repeat
+    assert trinity.explorer.max_repeat_times_per_runner is None  # one runner runs a whole group
+    rollout_model = trinity.explorer.rollout_model
+    assert rollout_model.model_path == str(tiny_model_dir)
+    assert rollout_model.temperature == config.rollout.temperature
+    assert rollout_model.max_response_tokens == config.rollout.max_tokens_per_call
+    assert rollout_model.enable_prompt_truncation is False
+    assert trinity.algorithm.optimizer.lr == config.trainer.lr
+    assert trinity.algorithm.kl_loss_fn == "none"  # kl_coef 0
+    assert taskset.workflow_args["ajet_mode"] == "train"
+    assert taskset.workflow_args["ajet_config"]["workflow"]["name"].startswith(str(REPO))
+    if mode != "fully_async":
+        (eval_taskset,) = trinity.buffer.explorer_input.eval_tasksets
+        assert eval_taskset.workflow_args["ajet_mode"] == "eval" and eval_taskset.split == "validation"
+        assert trinity.explorer.eval_on_startup is True
+
+
+def test_trinitys_top_level_sections_are_the_ones_we_allow():
+    assert set(TRINITY_SECTIONS) == {f.name for f in dataclasses.fields(Config)}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"backbone": {"mode": "fully_async"}, "eval": {"every_n_steps": 5}},
+         "backbone.mode 'fully_async' cannot evaluate"),
+        ({"backbone": {"mode": "colocate", "gpus_per_node": 2}}, "'colocate' runs on exactly one GPU"),
+        ({"backbone": {"rollout_engines": 2}}, "leaves none of the 2 GPUs for the trainer"),
+        ({"rollout": {"num_repeat": 1}}, "rollout.num_repeat=1 is below rollout.min_valid_group_size=2"),
+        ({"trainer": {"ppo_epochs": 2}}, "trainer.ppo_epochs=2"),
+        ({"trainer": {"lr_scheduler": "linear"}}, "trainer.lr_scheduler 'linear'"),
+        ({"trainer": {"lora": {"rank": 8, "dropout": 0.1}}}, "trainer.lora.dropout=0.1"),
+        ({"model": {"path": "/models/smollm2.gguf"}}, "is a GGUF file"),
+    ],
+)
+def test_impossible_combinations_are_rejected_with_the_reason(tmp_path, tiny_model_dir, quickstart_data, changes, message):
+    ajet = quickstart_config(tiny_model_dir, quickstart_data, **changes)
+    with pytest.raises(TranslationError, match=re.escape(message)):
+        translated(tmp_path, ajet)
+
+
+def test_pass_through_keys_reach_trinity(tmp_path, tiny_model_dir, quickstart_data):
+    ajet = quickstart_config(tiny_model_dir, quickstart_data, backbone={
+        "explorer": {"runner_prepare_concurrency": 4},
+        "trainer": {"trainer_config": {"actor_rollout_ref": {"actor": {"entropy_from_logits_with_chunking": True}}}},
+        # the same value the translation derives is no contradiction
+        "algorithm": {"repeat_times": 4},
+    })
+    _, translation = translated(tmp_path, ajet)
+    trinity = trinity_loads(tmp_path, translation)
+    assert trinity.explorer.runner_prepare_concurrency == 4
+    assert trinity.trainer.trainer_config["actor_rollout_ref"]["actor"]["entropy_from_logits_with_chunking"] is True
+
+
+def test_a_pass_through_value_contradicting_an_ajet_key_names_that_key(tmp_path, tiny_model_dir, quickstart_data):
+    ajet = quickstart_config(tiny_model_dir, quickstart_data, backbone={"algorithm": {"repeat_times": 8}})
+    with pytest.raises(TranslationError, match=r"backbone\.algorithm\.repeat_times=8 contradicts 4, which comes from rollout\.num_repeat"):
+        translated(tmp_path, ajet)
+
+
+def test_an_unknown_backbone_key_is_a_config_error(tmp_path, tiny_model_dir, quickstart_data):
+    ajet = quickstart_config(tiny_model_dir, quickstart_data, backbone={"explorr": {}})
+    with pytest.raises(ConfigError, match="unknown key.*explorr"):
+        translated(tmp_path, ajet)
+
+
+def test_batch_size_rounding_is_done_openly(tmp_path, tiny_model_dir, quickstart_data):
+    # 4 GPUs, 1 for vLLM: 3 trainer GPUs; 2 tasks x 4 episodes = 8 -> 9 experiences per step.
+    ajet = quickstart_config(tiny_model_dir, quickstart_data, backbone={"gpus_per_node": 4})
+    _, translation = translated(tmp_path, ajet)
+    assert translation.data["buffer"]["train_batch_size"] == 9
+    assert translation.notes == [
+        "buffer.train_batch_size rounded up from rollout.batch_size x rollout.num_repeat = 8 to 9, "
+        "a multiple of the 3 trainer GPUs"
+    ]
+
+
+def test_the_readme_mapping_table_lists_every_translated_key(tmp_path, tiny_model_dir, quickstart_data):
+    ajet = quickstart_config(tiny_model_dir, quickstart_data, eval={"before_train": True},
+                             trainer={"lora": {"rank": 8}})
+    _, translation = translated(tmp_path, ajet)
+    table = README.read_text()
+    missing = [key for key in translation.sources if f"`{key}`" not in table]
+    assert missing == [], f"add these trinity keys to the mapping table in {README}"

@@ -158,9 +158,17 @@ def check_runnable(report: environment.EnvironmentReport | None = None) -> envir
     return report
 
 
+def ray_executable() -> str:
+    """The ``ray`` command of this environment (next to the interpreter), else the one on PATH."""
+    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
+    if ray is None:
+        raise LaunchError("the `ray` command is not installed here; pip install 'ray[default]' (trinity-rft pulls it)")
+    return ray
+
+
 def ensure_ray(options: TrinityBackboneConfig, env: dict[str, str]) -> None:
     """Stage 5: use the cluster at ``ray_address``; start a local head when allowed and none runs."""
-    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray") or "ray"
+    ray = ray_executable()
     run_env = {**os.environ, **env}
     status = subprocess.run([ray, "status"], capture_output=True, text=True, env=run_env)
     if status.returncode == 0:

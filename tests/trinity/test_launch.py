@@ -1,0 +1,138 @@
+"""The launch: what it would run (CPU), the smoke script's dry run, and the refusal without vLLM/GPU."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from ajet_core.config.loader import validate_config
+from ajet_core.config.plugin_sections import validate_plugin_sections
+from ajet_core.errors import ConfigError
+from ajet_core.plugins.manager import get_plugin_manager
+from trinity.common.config import load_config
+
+from ajet_backbone_trinity.launch import (
+    LaunchError,
+    TrinityBackboneConfig,
+    ensure_ray,
+    plan_launch,
+    ray_executable,
+)
+from ajet_backbone_trinity.monitor import AjetRunMonitor
+
+from .helpers import REPO, quickstart_config
+
+SMOKE = REPO / "scripts" / "gpu" / "trinity_smoke.sh"
+HAS_VLLM = importlib.util.find_spec("vllm") is not None
+
+
+def has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolved_config(tmp_path: Path, ajet: dict):
+    ajet = {**ajet, "experiment": {**ajet["experiment"], "output_dir": str(tmp_path / "runs")}}
+    config = validate_config(ajet, base_dir=REPO)
+    return config, validate_plugin_sections(config, get_plugin_manager())
+
+
+def test_the_launch_plan_is_what_trinity_would_run(tmp_path, tiny_model_dir, quickstart_data):
+    config, resolved = resolved_config(
+        tmp_path, quickstart_config(tiny_model_dir, quickstart_data, eval={"before_train": True})
+    )
+    plan = plan_launch(config, resolved)
+    assert plan.run_dir.parent == tmp_path / "runs" / config.experiment.name
+    # Tasks materialised from our reader, one row per task, both splits (eval is on).
+    assert len((plan.tasks_dir / "train.jsonl").read_text().splitlines()) == 3
+    assert len((plan.tasks_dir / "validation.jsonl").read_text().splitlines()) == 1
+    # The trinity config, as trinity reads it, points at them and at this run folder.
+    trinity = load_config(str(plan.config_path))
+    assert trinity.buffer.explorer_input.taskset.path == str(plan.tasks_dir.resolve())
+    assert trinity.checkpoint_root_dir == str((plan.run_dir / "trinity").resolve())
+    assert trinity.continue_from_checkpoint is False
+    assert plan.command[1:] == ["-m", "trinity.cli.launcher", "run", "--config", str(plan.config_path.resolve())]
+    assert plan.env["RAY_AUTH_MODE"] == os.environ.get("RAY_AUTH_MODE", "disabled")
+    # The resolved AgentJet config sits in the run folder like every backbone's.
+    assert yaml.safe_load((plan.run_dir / "config.yaml").read_text())["backbone"]["name"] == "trinity"
+
+
+def test_resume_points_trinity_back_at_its_checkpoints(tmp_path, tiny_model_dir, quickstart_data):
+    config, resolved = resolved_config(tmp_path, quickstart_config(tiny_model_dir, quickstart_data))
+    with pytest.raises(ConfigError, match="no trinity run under"):
+        plan_launch(config, resolved, resume="latest")
+    first = plan_launch(config, resolved)
+    resumed = plan_launch(config, resolved, resume="latest")
+    assert resumed.run_dir == first.run_dir
+    assert load_config(str(resumed.config_path)).continue_from_checkpoint is True
+
+
+def test_the_run_folder_monitor_writes_metrics_jsonl(tmp_path, tiny_model_dir, quickstart_data):
+    config, resolved = resolved_config(tmp_path, quickstart_config(tiny_model_dir, quickstart_data))
+    plan = plan_launch(config, resolved)
+    trinity = load_config(str(plan.config_path))
+    trinity.check_and_update()
+    monitor = AjetRunMonitor(trinity.project, trinity.group, trinity.name, "explorer", trinity)
+    monitor.log({"rollout/rollout/reward_mean/mean": 0.25, "time/step": 3.5}, step=1)
+    monitor.close()
+    (line,) = (plan.run_dir / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(line) == {"step": 1, "role": "explorer", "rollout/rollout/reward_mean/mean": 0.25, "time/step": 3.5}
+
+
+def test_smoke_script_dry_run(tmp_path, tiny_model_dir):
+    result = subprocess.run(
+        ["bash", str(SMOKE), "--dry-run", "--model", str(tiny_model_dir), "--work", str(tmp_path),
+         "--python", sys.executable],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "trinity mode:   colocate" in out
+    assert "trinity's validation (load_config + check_and_update): ok" in out
+    assert "trinity backbone environment: ok" in out
+    (config_path,) = (tmp_path / "runs" / "trinity_smoke").glob("*/trinity.yaml")
+    assert load_config(str(config_path)).buffer.total_steps == 3
+    if not HAS_VLLM:
+        assert "a real run here would stop" in out and "vLLM is not installed" in out
+
+
+def test_smoke_script_without_a_model_folder_fails(tmp_path):
+    result = subprocess.run(["bash", str(SMOKE), "--dry-run", "--model", str(tmp_path / "absent")],
+                            capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 2
+    assert "does not exist; pass --model DIR" in result.stderr
+
+
+@pytest.mark.skipif(HAS_VLLM and has_gpu(), reason="this machine could really train")
+def test_ajet_train_refuses_without_vllm_or_gpu_and_says_why(tmp_path, tiny_model_dir, quickstart_data):
+    ajet = quickstart_config(tiny_model_dir, quickstart_data)
+    ajet["experiment"]["output_dir"] = str(tmp_path / "runs")
+    conf = tmp_path / "run.yaml"
+    conf.write_text(yaml.safe_dump(ajet))
+    result = subprocess.run(
+        [sys.executable, "-m", "ajet_core.cli.main", "train", "--conf", str(conf), "--backbone", "trinity"],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "the trinity backbone cannot train here" in result.stderr
+    if not HAS_VLLM:
+        assert "vLLM is not installed" in result.stderr
+    if not has_gpu():
+        assert "no CUDA GPU is visible" in result.stderr
+    assert not (tmp_path / "runs").exists()  # refused before creating anything
+
+
+def test_no_ray_cluster_and_no_permission_to_start_one_is_a_clear_error():
+    status = subprocess.run([ray_executable(), "status"], capture_output=True, text=True,
+                            env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    if status.returncode == 0:
+        pytest.skip("a Ray cluster is running here")
+    with pytest.raises(LaunchError, match="no Ray cluster is reachable"):
+        ensure_ray(TrinityBackboneConfig(start_ray=False), {"RAY_AUTH_MODE": "disabled"})

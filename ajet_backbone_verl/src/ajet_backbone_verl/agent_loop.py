@@ -63,7 +63,7 @@ class AjetAgentLoop(AgentLoopBase):
         runner = self.runtime.runner(mode, self.server_manager, self.tokenizer, self.max_model_len)
         record = await runner.run_episode(task, step=step, mode=mode, draw=draw)
         record.group_key = group_key
-        self.runtime.recent_episodes.append(record)
+        self.runtime.log_episode(record, mode)
         if mode == TRAIN_MODE:
             rollout = self.runtime.config.rollout
             await groups.settle(

@@ -7,7 +7,9 @@ keyed by the run's ajet config file (written by the backbone next to the verl co
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,6 +25,7 @@ from ajet_core.training import components
 from ajet_backbone_verl.engine import VerlServerEngine
 from ajet_backbone_verl.groups import EpisodeGroups
 
+EPISODE_LOG = "episodes.jsonl"
 # Finished episodes kept per worker for inspection (tests, debugging a worker).
 RECENT_EPISODES = 1024
 
@@ -44,6 +47,9 @@ class AjetRuntime:
             os.chdir(working_dir)
         loaded = load_config(config_path, [])
         self.config = loaded.config
+        # One JSON line per finished episode, from every worker (O_APPEND keeps lines whole):
+        # what the smoke script and a person tailing a run read.
+        self.episode_log = Path(config_path).parent / "verl" / EPISODE_LOG
         self.recent_episodes: deque[EpisodeRecord] = deque(maxlen=RECENT_EPISODES)
         self.plugins = get_plugin_manager()
         resolved = validate_plugin_sections(self.config, self.plugins)
@@ -55,6 +61,17 @@ class AjetRuntime:
         self.trainable_targets = components.trainable_targets(self.config, workflow_class)
         self.groups = EpisodeGroups()
         self._runners: dict[tuple[str, int], RolloutRunner] = {}
+
+    def log_episode(self, record: EpisodeRecord, mode: str) -> None:
+        self.recent_episodes.append(record)
+        line = {
+            "time": time.time(), "step": record.step, "mode": mode, "episode_id": record.episode_id,
+            "task_id": record.task.task_id, "group": record.group_key, "reward": record.reward,
+            "success": record.is_success, "error": record.error, "samples": len(record.samples),
+            "calls": len(record.calls), "drift_fallbacks": record.drift_fallbacks,
+        }
+        with self.episode_log.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
 
     def runner(self, mode: str, server_client: Any, tokenizer: Any, max_model_len: int) -> RolloutRunner:
         """The rollout runner of one mode on this worker's server client (one gateway each)."""

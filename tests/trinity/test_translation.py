@@ -155,3 +155,19 @@ def test_the_readme_mapping_table_lists_every_translated_key(tmp_path, tiny_mode
     table = README.read_text()
     missing = [key for key in translation.sources if f"`{key}`" not in table]
     assert missing == [], f"add these trinity keys to the mapping table in {README}"
+
+
+def test_loading_the_backbone_and_translating_imports_no_trinity_ray_or_torch():
+    # The CLI validates the backbone section before anything runs; that must stay cheap.
+    from ajet_core.testing.environment import run_python
+
+    result = run_python(
+        "import sys\n"
+        "from ajet_core.plugins.manager import get_plugin_manager\n"
+        "backbone = get_plugin_manager().load_object('backbone', 'trinity')\n"
+        "import ajet_backbone_trinity.translation, ajet_backbone_trinity.launch\n"
+        "print(backbone.config_model.__name__)\n"
+        "print(sorted(m for m in ('trinity', 'ray', 'torch', 'vllm', 'verl', 'transformers') if m in sys.modules))\n"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[-2:] == ["TrinityBackboneConfig", "[]"]

@@ -198,3 +198,30 @@ def test_an_equal_reward_group_travels_but_is_not_trained(tmp_path, tiny_model_d
     assert all(float(e.advantages.abs().sum()) == 0.0 for e in experiences)
     kept, metrics = ADVANTAGE_FN.get(ADVANTAGE_FN_PATH)()(experiences)
     assert kept == [] and metrics["group_advantages/dropped_experiences/mean"] == len(experiences)
+
+
+def test_an_eval_task_reports_eval_metrics_and_no_training_data(tmp_path, tiny_model_dir, quickstart_data, rollout_engine):
+    ajet = quickstart_config(tiny_model_dir, quickstart_data, eval={"before_train": True, "num_repeat": 2})
+    config, trinity_config = trinity_config_for(tmp_path, ajet)
+    write_taskset(components.instantiate(validate_plugin_sections(config, get_plugin_manager())["task_reader"]),
+                  "validation", tmp_path / "tasks")
+    actor = make_rollout_model_class()(trinity_config.explorer.rollout_model, rollout_engine)
+
+    async def run():
+        reader = get_buffer_reader(trinity_config.buffer.explorer_input.eval_tasksets[0])
+        (task,) = await reader.read()
+        task = replace(task, batch_id=f"{STEP}/ajet_validation", task_id=0)
+        runner = WorkflowRunner(trinity_config, rollout_model_id=0)
+        return task, runner, *(await runner.run_task(task, batch_id=task.batch_id, repeat_times=task.repeat_times))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trinity_allocator.ray, "get_actor", lambda name, namespace=None: InProcessActor(actor))
+        task, runner, status, payload = asyncio.run(run())
+    assert task.is_eval and status.ok, status.message
+    assert payload == b""  # trinity keeps eval experiences out of the buffer
+    episodes = runner.workflow_instance.last_group.episodes
+    assert len(episodes) == 2 and all(e.group_key.startswith("eval/") for e in episodes)
+    rewards = sorted(metric["eval/reward_mean"] for metric in status.metrics)
+    assert rewards == sorted(e.reward for e in episodes)
+    # Eval sampling is the eval config's (greedy by default), not the training temperature.
+    assert {r["temperature"] for r in actor.requests} == {config.eval.temperature}

@@ -20,17 +20,15 @@ from ajet_core.config.loader import validate_config
 from ajet_core.config.models import AjetConfig
 from ajet_core.config.plugin_sections import validate_plugin_sections
 from ajet_core.plugins.manager import PluginManager, get_plugin_manager
+from ajet_core.readers import TaskReader
 from ajet_core.rollout.advantages import GroupStats, assign_grpo_advantages
 from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE, RolloutRunner, RolloutSettings
 from ajet_core.schema import EpisodeRecord, Task
 from ajet_core.training import components
 
 from ajet_backbone_trinity.engine import TrinityModelEngine
+from ajet_backbone_trinity.translation import BASE_DIR_ARG, CONFIG_ARG, MODE_ARG
 
-# workflow_args keys written by the config translation.
-CONFIG_ARG = "ajet_config"
-BASE_DIR_ARG = "ajet_base_dir"
-MODE_ARG = "ajet_mode"
 
 
 @dataclass
@@ -50,7 +48,13 @@ class EpisodeRuntime:
         self.mode = mode
         self.plugins = plugins or get_plugin_manager()
         resolved = validate_plugin_sections(config, self.plugins, sections=("task_reader", "judger", "tracker"))
-        self.reader = components.instantiate(resolved["task_reader"])
+        # The worker needs the reader only for per-episode environments (env-service readers);
+        # others would just reopen their files, which may not exist on this machine.
+        reader_class = resolved["task_reader"].implementation
+        self.reader = (
+            components.instantiate(resolved["task_reader"])
+            if getattr(reader_class, "episode_env", None) is not TaskReader.episode_env else TaskReader()
+        )
         self.judger = components.instantiate(resolved["judger"])
         self.tracker = resolved["tracker"].implementation.from_config(config)
         components.check_types(self.reader, self.judger)
@@ -80,6 +84,7 @@ class EpisodeRuntime:
                 seed=self.config.experiment.seed,
                 trainable_targets=self.trainable_targets,
             ),
+            on_episode_end=self.plugins.episode_end,
             reader=self.reader,
         )
 

@@ -28,13 +28,17 @@ from ajet_core.errors import ConfigError
 from ajet_core.importing import looks_like_object_path, split_object_path
 from pydantic import ConfigDict, Field, model_validator
 
-from ajet_backbone_trinity.runtime import BASE_DIR_ARG, CONFIG_ARG, MODE_ARG
-
+# Dotted paths trinity's registries import on its workers (the modules themselves import trinity,
+# so this one names them without importing them).
 WORKFLOW_PATH = "ajet_backbone_trinity.workflow.AjetEpisodeWorkflow"
 ADVANTAGE_FN_PATH = "ajet_backbone_trinity.advantage.AjetEpisodeAdvantage"
-# ajet_backbone_trinity.monitor (not imported here: it imports trinity)
 MONITOR_PATH = "ajet_backbone_trinity.monitor.AjetRunMonitor"
 METRICS_FILE_ARG = "metrics_file"
+
+# The taskset's workflow_args: what the workflow on trinity's workers rebuilds the run from.
+CONFIG_ARG = "ajet_config"
+BASE_DIR_ARG = "ajet_base_dir"
+MODE_ARG = "ajet_mode"
 
 # The top-level fields of trinity's Config (trinity.common.config.Config); a test keeps this
 # list equal to trinity's own, so checking pass-through keys never needs to import trinity.

@@ -1,0 +1,72 @@
+"""TrinityModelEngine: the gateway's Engine over trinity's ModelWrapper, token in, token out."""
+
+from __future__ import annotations
+
+import pytest
+from ajet_core.engine import ContextLengthExceeded, SamplingParams
+
+from .standins import InProcessActor, make_rollout_model_class, vllm_import_stand_in
+
+with vllm_import_stand_in():
+    from trinity.common.models.model import ModelWrapper
+
+from trinity.common.config import InferenceModelConfig  # noqa: E402
+
+from ajet_backbone_trinity.engine import TrinityModelEngine  # noqa: E402
+
+MAX_MODEL_LEN = 64
+
+
+@pytest.fixture
+def wrapped(tiny_model_dir, rollout_engine):
+    config = InferenceModelConfig(model_path=str(tiny_model_dir), max_model_len=MAX_MODEL_LEN)
+    actor = make_rollout_model_class()(config, rollout_engine)
+    wrapper = ModelWrapper(model=InProcessActor(actor), config=config)
+    return TrinityModelEngine.from_model_wrapper(wrapper), actor
+
+
+def prompt(engine) -> list[int]:
+    return engine.tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is 2 + 3?"}], add_generation_prompt=True, tokenize=True,
+        return_dict=False,
+    )
+
+
+async def test_generates_from_the_exact_prompt_ids_with_logprobs(wrapped):
+    engine, actor = wrapped
+    assert engine.max_model_len == MAX_MODEL_LEN
+    assert engine.tokenizer.eos_token_id in engine.eos_ids
+    ids = prompt(engine)
+    generation = await engine.generate(ids, SamplingParams(temperature=1.0, max_tokens=6, seed=7))
+    (request,) = actor.requests
+    assert request["prompt_token_ids"] == ids
+    assert generation.token_ids == request["generations"][0].token_ids
+    assert generation.logprobs == pytest.approx(request["generations"][0].logprobs)
+    assert len(generation.logprobs) == len(generation.token_ids) <= 6
+    if len(generation.token_ids) == 6 and generation.token_ids[-1] not in engine.eos_ids:
+        assert generation.finish_reason == "length"
+
+
+async def test_the_same_seed_samples_the_same_tokens(wrapped):
+    engine, _ = wrapped
+    ids = prompt(engine)
+    first = await engine.generate(ids, SamplingParams(temperature=1.0, max_tokens=8, seed=11))
+    second = await engine.generate(ids, SamplingParams(temperature=1.0, max_tokens=8, seed=11))
+    assert first.token_ids == second.token_ids
+
+
+async def test_a_prompt_without_room_for_a_reply_is_refused(wrapped):
+    engine, actor = wrapped
+    with pytest.raises(ContextLengthExceeded):
+        await engine.generate([1] * MAX_MODEL_LEN, SamplingParams(max_tokens=4))
+    assert actor.requests == []  # refused before reaching trinity's model
+
+
+def test_finish_reason_is_read_off_the_tokens(wrapped):
+    engine, _ = wrapped
+    eos = next(iter(engine.eos_ids))
+    text_ids = engine.tokenizer.encode("the answer is 5 STOP now", add_special_tokens=False)
+    assert engine.finish_reason([5, eos], SamplingParams(max_tokens=2)) == ("stop", None)
+    assert engine.finish_reason([5, 9], SamplingParams(max_tokens=4, stop_token_ids=[9])) == ("stop", None)
+    assert engine.finish_reason(text_ids, SamplingParams(max_tokens=99, stop=["STOP"])) == ("stop", "STOP")
+    assert engine.finish_reason(text_ids, SamplingParams(max_tokens=len(text_ids))) == ("length", None)

@@ -19,7 +19,7 @@ import yaml
 
 from ajet_core import metrics as m
 from ajet_core.metric_loggers.jsonl import read_metrics
-from ajet_core.training.records import read_records
+from ajet_core.training.records import episode_from_json, episode_to_json, read_records
 
 from .hosted_runs import swanlab_history, wandb_history
 
@@ -111,6 +111,9 @@ def test_train_writes_a_complete_run_folder(tmp_path, tiny_model_dir, task_files
                     assert history[row["step"]][key] == pytest.approx(row[key], rel=1e-6), (row["step"], key)
     records = list(read_records(run_dir / "records" / "train_step_000001.jsonl.gz"))
     assert len(records) == 6
+    # The documented loader rebuilds the objects the records were written from.
+    rebuilt = episode_from_json(records[0])
+    assert json.loads(json.dumps(episode_to_json(rebuilt), default=str)) == records[0]
     sample = records[0]["samples"][0]
     call = records[0]["calls"][0]
     assert sample["input_ids"] == call["prompt_ids"] + call["response_ids"]

@@ -174,3 +174,26 @@ def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tin
         mask = data.batch["response_mask"][i].float()
         # Every row of an episode trains on that episode's advantage: no regrouping by uid.
         assert torch.allclose(data.batch["advantages"][i], advantage * mask, atol=1e-6)
+
+    # In the ajet process, the metrics bridge turns the finished step into our metrics and records.
+    from ajet_core import metrics as m
+    from ajet_core.loggers import LoggerSet
+    from ajet_core.metric_loggers.jsonl import JsonlLogger, read_metrics
+    from ajet_core.training.records import read_records
+
+    from ajet_backbone_verl.metrics_bridge import MetricsBridge
+
+    run_dir = prepared.run_dir
+    bridge = MetricsBridge(run_dir, runtime_of(prepared).config, LoggerSet({"jsonl": JsonlLogger(run_dir)}))
+    bridge.flush(final=False)
+    assert not read_metrics(run_dir), "a step is logged only once it is over"
+    bridge.stop()
+    [row] = read_metrics(run_dir)
+    assert row["step"] == 1 and row[m.EPISODES] == 2 and row[m.EPISODES_FAILED] == 0
+    assert row[m.SAMPLES] == 4 and row[m.LLM_CALLS] == 4 and row[m.DRIFT_FALLBACKS] == 0
+    assert row[m.agent_metric("solver", "samples")] == 2 and row[m.agent_metric("checker", "samples")] == 2
+    records = list(read_records(run_dir / "records" / "train_step_000001.jsonl.gz"))
+    assert sorted(r["episode_id"] for r in records) == sorted(e.episode_id for e in episodes.values()
+                                                                if e.step == 1)
+    assert all(len(r["samples"]) == 2 for r in records)
+    assert not (run_dir / "verl" / "episodes" / "train_step_000001").exists()

@@ -63,13 +63,13 @@ class AjetAgentLoop(AgentLoopBase):
         runner = self.runtime.runner(mode, self.server_manager, self.tokenizer, self.max_model_len)
         record = await runner.run_episode(task, step=step, mode=mode, draw=draw)
         record.group_key = group_key
-        self.runtime.log_episode(record, mode)
         if mode == TRAIN_MODE:
             rollout = self.runtime.config.rollout
             await groups.settle(
                 group_key, record, expected=int(self.rollout_config.n), timeout=2 * rollout.episode_timeout,
                 assign=self._assign_advantages,
             )
+        self.runtime.log_episode(record, mode)  # with its advantage, once the group is settled
         outputs = self._rows(record, trained=mode == TRAIN_MODE)
         if self.config.trainer.get("use_v1", True):
             return outputs

@@ -72,7 +72,7 @@ class VerlBackbone(Backbone):
         for warning in prepared.warnings:
             print(f"ajet: warning: {warning}")
         print(f"run folder: {prepared.run_dir}")
-        launch(prepared.verl_config, ray_address=self.options.ray_address)
+        self._launch_with_metrics(prepared)
         return prepared
 
     def evaluate(self, *, resolved: dict[str, Any], checkpoint: str | None = None, **_: Any) -> PreparedRun:
@@ -84,8 +84,20 @@ class VerlBackbone(Backbone):
         if checkpoint:
             prepared.verl_config.trainer.resume_mode = "resume_path"
             prepared.verl_config.trainer.resume_from_path = str(Path(checkpoint).resolve())
-        launch(prepared.verl_config, ray_address=self.options.ray_address)
+        self._launch_with_metrics(prepared)
         return prepared
+
+    def _launch_with_metrics(self, prepared: PreparedRun) -> None:
+        from ajet_core.plugins.manager import get_plugin_manager
+
+        from ajet_backbone_verl.metrics_bridge import MetricsBridge
+
+        bridge = MetricsBridge.for_run(prepared.run_dir, self.config, get_plugin_manager())
+        bridge.start()
+        try:
+            launch(prepared.verl_config, ray_address=self.options.ray_address)
+        finally:
+            bridge.stop()
 
     def _resume(self, run_dir: Path) -> PreparedRun:
         from omegaconf import OmegaConf

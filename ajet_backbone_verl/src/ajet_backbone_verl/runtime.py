@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import time
+import socket
 from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,11 +21,19 @@ from ajet_core.plugins.manager import get_plugin_manager
 from ajet_core.rollout.runner import EVAL_MODE, RolloutRunner, RolloutSettings
 from ajet_core.schema import EpisodeRecord
 from ajet_core.training import components
+from ajet_core.training.records import episode_to_json
 
 from ajet_backbone_verl.engine import VerlServerEngine
 from ajet_backbone_verl.groups import EpisodeGroups
 
-EPISODE_LOG = "episodes.jsonl"
+EPISODES_FOLDER = "episodes"
+
+
+def episode_file(run_dir: Path, mode: str, step: int) -> Path:
+    """Where a worker appends the records of its finished episodes of one step."""
+    return run_dir / "verl" / EPISODES_FOLDER / f"{mode}_step_{step:06d}" / f"{socket.gethostname()}-{os.getpid()}.jsonl"
+
+
 # Finished episodes kept per worker for inspection (tests, debugging a worker).
 RECENT_EPISODES = 1024
 
@@ -47,9 +55,7 @@ class AjetRuntime:
             os.chdir(working_dir)
         loaded = load_config(config_path, [])
         self.config = loaded.config
-        # One JSON line per finished episode, from every worker (O_APPEND keeps lines whole):
-        # what the smoke script and a person tailing a run read.
-        self.episode_log = Path(config_path).parent / "verl" / EPISODE_LOG
+        self.run_dir = Path(config_path).parent
         self.recent_episodes: deque[EpisodeRecord] = deque(maxlen=RECENT_EPISODES)
         self.plugins = get_plugin_manager()
         resolved = validate_plugin_sections(self.config, self.plugins)
@@ -63,15 +69,14 @@ class AjetRuntime:
         self._runners: dict[tuple[str, int], RolloutRunner] = {}
 
     def log_episode(self, record: EpisodeRecord, mode: str) -> None:
+        """Append the finished episode's full record for the driver (:mod:`.metrics_bridge`).
+
+        One file per worker process and step, so no two processes write the same file."""
         self.recent_episodes.append(record)
-        line = {
-            "time": time.time(), "step": record.step, "mode": mode, "episode_id": record.episode_id,
-            "task_id": record.task.task_id, "group": record.group_key, "reward": record.reward,
-            "success": record.is_success, "error": record.error, "samples": len(record.samples),
-            "calls": len(record.calls), "drift_fallbacks": record.drift_fallbacks,
-        }
-        with self.episode_log.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line) + "\n")
+        path = episode_file(self.run_dir, mode, record.step)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(episode_to_json(record), default=str) + "\n")
 
     def runner(self, mode: str, server_client: Any, tokenizer: Any, max_model_len: int) -> RolloutRunner:
         """The rollout runner of one mode on this worker's server client (one gateway each)."""

@@ -1,19 +1,17 @@
 """GPU smoke run of the verl backbone (``scripts/gpu/verl_smoke.sh``).
 
 A few training steps of the quickstart (two-number addition) with a locally saved model on one
-GPU, through ``ajet train --backbone verl``'s own code path; prints the mean reward and the wall
-time of each step from the run's episode log, and exits non-zero when anything fails.
+GPU, through ``ajet train --backbone verl``'s own code path; prints the mean reward and the
+rollout time of each step from the run's metrics.jsonl, and exits non-zero when anything fails.
 ``--dry-run`` stops after building verl's config and checking the environment (no GPU needed).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
@@ -55,23 +53,13 @@ def build(args: argparse.Namespace):
 
 
 def summarise(run_dir: Path) -> list[dict]:
-    """Mean reward and wall time per training step, from the episode log the workers append."""
-    by_step: dict[int, list[dict]] = defaultdict(list)
-    log = run_dir / "verl" / "episodes.jsonl"
-    for line in log.read_text().splitlines() if log.exists() else []:
-        row = json.loads(line)
-        if row["mode"] == "train":
-            by_step[row["step"]].append(row)
-    rows, previous_end = [], None
-    for step in sorted(by_step):
-        episodes = by_step[step]
-        rewards = [e["reward"] or 0.0 for e in episodes if not e["error"]]
-        end = max(e["time"] for e in episodes)
-        rows.append({"step": step, "episodes": len(episodes), "failed": sum(1 for e in episodes if e["error"]),
-                     "reward_mean": sum(rewards) / len(rewards) if rewards else None,
-                     "step_seconds": None if previous_end is None else end - previous_end})
-        previous_end = end
-    return rows
+    """Each training step's mean reward and rollout time, from the run's metrics.jsonl (our names)."""
+    from ajet_core import metrics as m
+    from ajet_core.metric_loggers.jsonl import read_metrics
+
+    return [{"step": row["step"], "episodes": row[m.EPISODES], "failed": row[m.EPISODES_FAILED],
+             "reward_mean": row[m.REWARD_MEAN], "rollout_seconds": row[m.ROLLOUT_SECONDS]}
+            for row in read_metrics(run_dir) if m.EPISODES in row]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(prepared.run_dir)
     for row in rows:
         print(f"step {row['step']}: episodes={row['episodes']} failed={row['failed']} "
-              f"reward_mean={row['reward_mean']} step_seconds={row['step_seconds']}")
+              f"reward_mean={row['reward_mean']} rollout_seconds={row['rollout_seconds']:.1f}")
     print(f"verl smoke: {len(rows)} steps in {time.time() - started:.0f} s; run folder {prepared.run_dir}")
-    if len(rows) < args.steps or any(r["reward_mean"] is None for r in rows):
+    if len(rows) < args.steps or any(r["episodes"] == r["failed"] for r in rows):
         print("verl smoke: FAILED (missing steps or steps whose episodes all failed)", file=sys.stderr)
         return 1
     return 0

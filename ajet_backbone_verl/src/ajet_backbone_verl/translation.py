@@ -69,8 +69,10 @@ OWNED = {
     "data.return_raw_chat": True,
 }
 LOSS_AGG = {"token_mean": "token-mean", "seq_mean": "seq-mean-token-mean"}
-# Loggers verl has; ours without a counterpart there (jsonl) are reported.
+# Loggers verl runs itself. metrics.jsonl (and our TensorBoard files) are written by the
+# metrics bridge in the ajet process; any other ajet logger has no place under verl.
 VERL_LOGGERS = {"console", "wandb", "swanlab", "tensorboard", "mlflow", "clearml"}
+BRIDGED_LOGGERS = {"jsonl", "tensorboard"}
 # Checkpoint "only at the end" in verl: a period longer than any run (verl also saves at the last step).
 ONLY_AT_THE_END = 10**9
 
@@ -152,7 +154,7 @@ def translate(config: AjetConfig, options: VerlBackboneConfig, *, run_files: Pat
     o["trainer.max_actor_ckpt_to_keep"] = config.checkpoint.keep_last
     loggers = [name for name in config.logging.loggers if name in VERL_LOGGERS]
     for name in config.logging.loggers:
-        if name not in VERL_LOGGERS:
+        if name not in VERL_LOGGERS | BRIDGED_LOGGERS:
             t.warnings.append(f"logging.loggers: {name!r} has no verl counterpart and is not used under verl")
     o["trainer.logger"] = loggers or ["console"]
     # The seam (see OWNED).

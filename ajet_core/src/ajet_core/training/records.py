@@ -20,7 +20,7 @@ from typing import Any
 
 from ajet_core.config.models import LoggingConfig
 from ajet_core.rollout.advantages import group_episodes
-from ajet_core.schema import EpisodeRecord
+from ajet_core.schema import EpisodeRecord, LlmCall, Sample, Task
 
 RECORDS_DIR = "records"
 
@@ -50,6 +50,15 @@ def episode_to_json(episode: EpisodeRecord) -> dict[str, Any]:
     data = dataclasses.asdict(episode)
     data["task"] = episode.task.model_dump()
     return data
+
+
+def episode_from_json(data: dict[str, Any]) -> EpisodeRecord:
+    """The inverse of :func:`episode_to_json` (records written by this or another process)."""
+    fields = dict(data)
+    fields["task"] = Task.model_validate(fields["task"])
+    fields["calls"] = [LlmCall(**call) for call in fields.get("calls", [])]
+    fields["samples"] = [Sample(**sample) for sample in fields.get("samples", [])]
+    return EpisodeRecord(**fields)
 
 
 def write_step_records(

@@ -225,3 +225,31 @@ def test_an_eval_task_reports_eval_metrics_and_no_training_data(tmp_path, tiny_m
     assert rewards == sorted(e.reward for e in episodes)
     # Eval sampling is the eval config's (greedy by default), not the training temperature.
     assert {r["temperature"] for r in actor.requests} == {config.eval.temperature}
+
+
+def test_a_merged_conversation_keeps_the_user_turn_untrained(tmp_path, tiny_model_dir, quickstart_data, rollout_engine):
+    workflows = Path(__file__).resolve().parent / "workflows.py"
+    ajet = quickstart_config(tiny_model_dir, quickstart_data, workflow={"name": f"{workflows}:TwoTurnAgent"},
+                             rollout={"num_repeat": 2, "equal_reward_groups": "keep"})
+    _, trinity_config = trinity_config_for(tmp_path, ajet)
+    _, runner, status, experiences, _ = run_one_task(trinity_config, rollout_engine)
+    assert status.ok, status.message
+    episodes = {e.episode_id: e for e in runner.workflow_instance.last_group.episodes}
+    assert len(experiences) == 2  # one merged sample per episode
+    for experience in experiences:
+        episode = episodes[experience.info[EPISODE_ID]]
+        assert episode.drift_fallbacks == 0
+        first, second = episode.calls
+        assert second.parent_call_id == first.call_id  # the second prompt reuses the first's tokens
+        assert experience.tokens.tolist() == second.prompt_ids + second.response_ids
+        assert experience.prompt_length == len(first.prompt_ids)
+        between = len(second.prompt_ids) - len(first.prompt_ids) - len(first.response_ids)
+        assert between > 0
+        assert experience.action_mask.tolist() == (
+            [bool(m) for m in first.response_mask] + [False] * between + [bool(m) for m in second.response_mask]
+        )
+        expected = (
+            [lp if m else 0.0 for lp, m in zip(first.response_logprobs, first.response_mask)] + [0.0] * between
+            + [lp if m else 0.0 for lp, m in zip(second.response_logprobs, second.response_mask)]
+        )
+        assert torch.allclose(experience.logprobs, torch.tensor(expected), atol=1e-6)

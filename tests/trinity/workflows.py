@@ -1,0 +1,18 @@
+"""A two-turn workflow for the trinity seam tests (named in configs by file path): the second call
+extends the first conversation, so the core merges both calls into one sample whose loss mask has
+an untrained user turn in the middle."""
+
+from __future__ import annotations
+
+from ajet import AjetTuner, Workflow, WorkflowOutput, WorkflowTask
+
+
+class TwoTurnAgent(Workflow):
+    async def execute(self, task: WorkflowTask, tuner: AjetTuner) -> WorkflowOutput:
+        client = tuner.as_raw_openai_sdk_client()
+        messages = [{"role": "user", "content": task.task.main_query}]
+        first = await client.chat.completions.create(messages=messages)
+        messages += [{"role": "assistant", "content": first.choices[0].message.content or ""},
+                     {"role": "user", "content": "Are you sure? Answer again."}]
+        second = await client.chat.completions.create(messages=messages)
+        return WorkflowOutput(metadata={"final_answer": second.choices[0].message.content or ""})

@@ -4,8 +4,8 @@ trinity-rft must fail."""
 
 from __future__ import annotations
 
-import importlib.metadata as metadata
 import os
+from importlib import metadata
 from pathlib import Path
 
 import pytest

@@ -10,9 +10,8 @@ from .standins import InProcessActor, make_rollout_model_class, vllm_import_stan
 with vllm_import_stand_in():
     from trinity.common.models.model import ModelWrapper
 
-from trinity.common.config import InferenceModelConfig  # noqa: E402
-
-from ajet_backbone_trinity.engine import TrinityModelEngine  # noqa: E402
+from ajet_backbone_trinity.engine import TrinityModelEngine
+from trinity.common.config import InferenceModelConfig
 
 MAX_MODEL_LEN = 64
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.metadata as metadata
 import importlib.util
 import json
+from importlib import metadata
 
+from ajet_core.testing.environment import run_python, shadow_distribution
 from packaging.version import Version
 
 from ajet_backbone_trinity import environment
-
-from ajet_core.testing.environment import run_python, shadow_distribution
 
 
 def test_torch_is_the_pinned_cpu_build():

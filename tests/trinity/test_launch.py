@@ -11,12 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ajet_core.config.loader import validate_config
-from ajet_core.config.plugin_sections import validate_plugin_sections
-from ajet_core.errors import ConfigError
-from ajet_core.plugins.manager import get_plugin_manager
-from trinity.common.config import load_config
-
 from ajet_backbone_trinity.launch import (
     LaunchError,
     TrinityBackboneConfig,
@@ -25,6 +19,11 @@ from ajet_backbone_trinity.launch import (
     ray_executable,
 )
 from ajet_backbone_trinity.monitor import AjetRunMonitor
+from ajet_core.config.loader import validate_config
+from ajet_core.config.plugin_sections import validate_plugin_sections
+from ajet_core.errors import ConfigError
+from ajet_core.plugins.manager import get_plugin_manager
+from trinity.common.config import load_config
 
 from .helpers import REPO, quickstart_config
 
@@ -90,7 +89,7 @@ def test_smoke_script_dry_run(tmp_path, tiny_model_dir):
     result = subprocess.run(
         ["bash", str(SMOKE), "--dry-run", "--model", str(tiny_model_dir), "--work", str(tmp_path),
          "--python", sys.executable],
-        capture_output=True, text=True, timeout=300, cwd=REPO,
+        capture_output=True, text=True, timeout=300, cwd=REPO, check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
@@ -105,7 +104,7 @@ def test_smoke_script_dry_run(tmp_path, tiny_model_dir):
 
 def test_smoke_script_without_a_model_folder_fails(tmp_path):
     result = subprocess.run(["bash", str(SMOKE), "--dry-run", "--model", str(tmp_path / "absent")],
-                            capture_output=True, text=True, timeout=60, cwd=REPO)
+                            capture_output=True, text=True, timeout=60, cwd=REPO, check=False)
     assert result.returncode == 2
     assert "does not exist; pass --model DIR" in result.stderr
 
@@ -118,7 +117,7 @@ def test_ajet_train_refuses_without_vllm_or_gpu_and_says_why(tmp_path, tiny_mode
     conf.write_text(yaml.safe_dump(ajet))
     result = subprocess.run(
         [sys.executable, "-m", "ajet_core.cli.main", "train", "--conf", str(conf), "--backbone", "trinity"],
-        capture_output=True, text=True, timeout=300, cwd=REPO,
+        capture_output=True, text=True, timeout=300, cwd=REPO, check=False,
     )
     assert result.returncode == 2, result.stderr[-3000:]
     assert "the trinity backbone cannot train here" in result.stderr
@@ -131,7 +130,7 @@ def test_ajet_train_refuses_without_vllm_or_gpu_and_says_why(tmp_path, tiny_mode
 
 def test_no_ray_cluster_and_no_permission_to_start_one_is_a_clear_error():
     status = subprocess.run([ray_executable(), "status"], capture_output=True, text=True,
-                            env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+                            env={**os.environ, "RAY_AUTH_MODE": "disabled"}, check=False)
     if status.returncode == 0:
         pytest.skip("a Ray cluster is running here")
     with pytest.raises(LaunchError, match="no Ray cluster is reachable"):

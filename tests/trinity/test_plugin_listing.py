@@ -3,11 +3,10 @@ verl backbone as mismatched: trinity-rft pulls verl 0.8, the backbone needs 0.9 
 
 from __future__ import annotations
 
-import importlib.metadata as metadata
-
-from packaging.requirements import Requirement
+from importlib import metadata
 
 from ajet_core.testing.environment import plugins_json, run_python, shadow_distribution
+from packaging.requirements import Requirement
 
 TRINITY_RANGE = Requirement("trinity-rft>=0.6,<0.7").specifier
 

@@ -8,15 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-from ajet_core.config.loader import validate_config
-from ajet_core.config.plugin_sections import validate_plugin_sections
-from ajet_core.errors import ConfigError
-from ajet_core.plugins.manager import get_plugin_manager
-from trinity.algorithm import ADVANTAGE_FN
-from trinity.common.config import Config, load_config
-from trinity.common.workflows import WORKFLOWS
-from trinity.utils.monitor import MONITOR
-
 from ajet_backbone_trinity.advantage import AjetEpisodeAdvantage
 from ajet_backbone_trinity.monitor import AjetRunMonitor
 from ajet_backbone_trinity.translation import (
@@ -26,6 +17,14 @@ from ajet_backbone_trinity.translation import (
     translate,
 )
 from ajet_backbone_trinity.workflow import AjetEpisodeWorkflow
+from ajet_core.config.loader import validate_config
+from ajet_core.config.plugin_sections import validate_plugin_sections
+from ajet_core.errors import ConfigError
+from ajet_core.plugins.manager import get_plugin_manager
+from trinity.algorithm import ADVANTAGE_FN
+from trinity.common.config import Config, load_config
+from trinity.common.workflows import WORKFLOWS
+from trinity.utils.monitor import MONITOR
 
 from .helpers import REPO, quickstart_config
 
@@ -142,10 +141,10 @@ def test_batch_size_rounding_is_done_openly(tmp_path, tiny_model_dir, quickstart
     ajet = quickstart_config(tiny_model_dir, quickstart_data, backbone={"gpus_per_node": 4})
     _, translation = translated(tmp_path, ajet)
     assert translation.data["buffer"]["train_batch_size"] == 9
-    assert translation.notes == [
+    assert translation.notes == [(
         "buffer.train_batch_size rounded up from rollout.batch_size x rollout.num_repeat = 8 to 9, "
         "a multiple of the 3 trainer GPUs"
-    ]
+    )]
 
 
 def test_the_readme_mapping_table_lists_every_translated_key(tmp_path, tiny_model_dir, quickstart_data):

@@ -27,19 +27,18 @@ with vllm_import_stand_in():  # trinity's model wrapper and runner import vLLM a
     import trinity.common.models.allocator as trinity_allocator
     from trinity.explorer.workflow_runner import WorkflowRunner
 
-from ajet_core.config.loader import validate_config  # noqa: E402
-from ajet_core.config.plugin_sections import validate_plugin_sections  # noqa: E402
-from ajet_core.plugins.manager import get_plugin_manager  # noqa: E402
-from ajet_core.training import components  # noqa: E402
-from trinity.algorithm import ADVANTAGE_FN  # noqa: E402
-from trinity.buffer import get_buffer_reader  # noqa: E402
-from trinity.common.config import load_config  # noqa: E402
-from trinity.common.experience import Experience  # noqa: E402
-
-from ajet_backbone_trinity.experiences import ADVANTAGE, EPISODE_ID, TRAIN  # noqa: E402
-from ajet_backbone_trinity.tasks import task_from_row, write_taskset  # noqa: E402
-from ajet_backbone_trinity.translation import ADVANTAGE_FN_PATH, to_yaml, translate  # noqa: E402
-from ajet_backbone_trinity.workflow import AjetEpisodeWorkflow  # noqa: E402
+from ajet_backbone_trinity.experiences import ADVANTAGE, EPISODE_ID, TRAIN
+from ajet_backbone_trinity.tasks import task_from_row, write_taskset
+from ajet_backbone_trinity.translation import ADVANTAGE_FN_PATH, to_yaml, translate
+from ajet_backbone_trinity.workflow import AjetEpisodeWorkflow
+from ajet_core.config.loader import validate_config
+from ajet_core.config.plugin_sections import validate_plugin_sections
+from ajet_core.plugins.manager import get_plugin_manager
+from ajet_core.training import components
+from trinity.algorithm import ADVANTAGE_FN
+from trinity.buffer import get_buffer_reader
+from trinity.common.config import load_config
+from trinity.common.experience import Experience
 
 STEP = 3  # the explorer step trinity's scheduler would stamp on the task
 
@@ -93,7 +92,7 @@ def core_grpo_advantages(episodes) -> dict[str, float]:
 
 
 def test_trinity_runs_the_workflow_from_its_dotted_path(group):
-    config, task, runner, status, experiences, _ = group
+    config, task, runner, status, _, _ = group
     assert task.workflow is AjetEpisodeWorkflow  # resolved by trinity's registry from the taskset
     assert isinstance(runner.workflow_instance, AjetEpisodeWorkflow)
     assert status.ok, status.message
@@ -106,7 +105,7 @@ def test_trinity_runs_the_workflow_from_its_dotted_path(group):
 
 
 def test_experiences_match_the_gateway_record_token_by_token(group):
-    config, task, runner, _, experiences, _ = group
+    config, _, runner, _, experiences, _ = group
     episodes = {e.episode_id: e for e in runner.workflow_instance.last_group.episodes}
     advantages = core_grpo_advantages(list(episodes.values()))
     # The quickstart agent makes one call per episode, so one sample and one experience each.

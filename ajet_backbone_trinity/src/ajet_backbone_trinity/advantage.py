@@ -20,7 +20,6 @@ from ajet_backbone_trinity.experiences import ADVANTAGE, TRAIN
 from ajet_backbone_trinity.translation import ADVANTAGE_FN_PATH
 
 
-
 class AjetEpisodeAdvantage(GroupAdvantage):
     def __init__(self, **_: Any) -> None:
         pass

@@ -109,7 +109,7 @@ class TrinityModelEngine:
             experiences = await self.model.generate_async(
                 [{"prompt_token_ids": list(prompt_ids)}], **self.sampling_kwargs(sampling)
             )
-        except Exception as exc:  # noqa: BLE001 - the gateway turns it into a retryable engine error
+        except Exception as exc:  # any failure of the rollout actor: the gateway retries the episode
             raise EngineError(f"trinity's rollout model failed: {type(exc).__name__}: {exc}") from exc
         if len(experiences) != 1:
             raise EngineError(f"trinity's rollout model returned {len(experiences)} samples for n=1")

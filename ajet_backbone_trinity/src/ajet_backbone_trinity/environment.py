@@ -14,9 +14,13 @@ vLLM, so it is cheap and safe to call from listing code paths and from the GPU s
 
 from __future__ import annotations
 
+from ajet_core.environment import (
+    EnvironmentReport,
+    installed_version,
+    unmet_requirements,
+    warn_about_cluster,
+)
 from packaging.requirements import Requirement
-
-from ajet_core.environment import EnvironmentReport, installed_version, unmet_requirements, warn_about_cluster
 
 # The Trinity-RFT releases this backbone is written against (also declared by the registration).
 TRINITY_REQUIREMENT = "trinity-rft>=0.6,<0.7"

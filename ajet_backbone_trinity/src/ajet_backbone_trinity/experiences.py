@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ajet_core import metrics as m
 from ajet_core.schema import EpisodeRecord, Sample
+
+from ajet_core import metrics as m
 
 # Keys this backbone puts in Experience.info.
 EPISODE_ID = "ajet_episode_id"

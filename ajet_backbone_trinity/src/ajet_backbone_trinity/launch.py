@@ -31,11 +31,16 @@ from ajet_core.config.models import AjetConfig
 from ajet_core.errors import AjetError, ConfigError
 from ajet_core.readers import VALIDATION_SPLIT
 from ajet_core.training import components
-from ajet_core.training.run_dir import CONFIG_FILE, create_run_dir, latest_run_dir
+from ajet_core.training.run_dir import create_run_dir, latest_run_dir
 
 from ajet_backbone_trinity import environment
 from ajet_backbone_trinity.tasks import write_taskset
-from ajet_backbone_trinity.translation import TrinityBackboneConfig, TrinityTranslation, to_yaml, translate
+from ajet_backbone_trinity.translation import (
+    TrinityBackboneConfig,
+    TrinityTranslation,
+    to_yaml,
+    translate,
+)
 
 TRINITY_CONFIG_FILE = "trinity.yaml"
 TASKS_DIR = "tasks"
@@ -59,9 +64,9 @@ class LaunchPlan:
             f"run folder:     {self.run_dir}",
             f"tasks:          {self.tasks_dir}",
             f"trinity config: {self.config_path}",
-            f"trinity mode:   {self.translation.data['mode']} "
-            f"(sync_style {self.translation.data['synchronizer']['sync_style']}, "
-            f"sync_offset {self.translation.data['synchronizer']['sync_offset']})",
+            (f"trinity mode:   {self.translation.data['mode']} "
+             f"(sync_style {self.translation.data['synchronizer']['sync_style']}, "
+             f"sync_offset {self.translation.data['synchronizer']['sync_offset']})"),
             f"command:        {' '.join(self.command)}",
         ]
         lines += [f"note: {note}" for note in self.translation.notes]
@@ -170,7 +175,7 @@ def ensure_ray(options: TrinityBackboneConfig, env: dict[str, str]) -> None:
     """Stage 5: use the cluster at ``ray_address``; start a local head when allowed and none runs."""
     ray = ray_executable()
     run_env = {**os.environ, **env}
-    status = subprocess.run([ray, "status"], capture_output=True, text=True, env=run_env)
+    status = subprocess.run([ray, "status"], capture_output=True, text=True, env=run_env, check=False)
     if status.returncode == 0:
         return
     if not options.start_ray or options.ray_address not in ("auto", "local"):
@@ -178,7 +183,7 @@ def ensure_ray(options: TrinityBackboneConfig, env: dict[str, str]) -> None:
             f"no Ray cluster is reachable (ray status: {status.stderr.strip()[-300:] or status.stdout.strip()[-300:]}); "
             "start one with `RAY_AUTH_MODE=disabled ray start --head` or set backbone.start_ray=true"
         )
-    started = subprocess.run([ray, "start", "--head"], capture_output=True, text=True, env=run_env)
+    started = subprocess.run([ray, "start", "--head"], capture_output=True, text=True, env=run_env, check=False)
     if started.returncode != 0:
         raise LaunchError(f"`ray start --head` failed: {started.stderr.strip()[-500:]}")
 
@@ -187,7 +192,7 @@ def launch(plan: LaunchPlan, options: TrinityBackboneConfig) -> int:
     """Stages 5-6: Ray, then trinity; returns trinity's exit status."""
     ensure_ray(options, plan.env)
     print(plan.describe(), flush=True)
-    return subprocess.run(plan.command, env={**os.environ, **plan.env}).returncode
+    return subprocess.run(plan.command, env={**os.environ, **plan.env}, check=False).returncode
 
 
 def train(config: AjetConfig, resolved: dict[str, Any], *, resume: str | None = None) -> Path:

@@ -20,7 +20,6 @@ from trinity.utils.monitor import Monitor, TensorboardMonitor
 
 from ajet_backbone_trinity.translation import METRICS_FILE_ARG, MONITOR_PATH  # noqa: F401 - MONITOR_PATH names this module's class
 
-
 _WRITE_LOCK = threading.Lock()
 
 

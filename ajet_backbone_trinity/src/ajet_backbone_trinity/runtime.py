@@ -30,7 +30,6 @@ from ajet_backbone_trinity.engine import TrinityModelEngine
 from ajet_backbone_trinity.translation import BASE_DIR_ARG, CONFIG_ARG, MODE_ARG
 
 
-
 @dataclass
 class GroupResult:
     """One task's draws at one step: the episodes, the ones the core kept, the group stats."""

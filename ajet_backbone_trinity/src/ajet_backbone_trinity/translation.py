@@ -279,7 +279,7 @@ def translate(
     # A runner runs one task (one GRPO group of num_repeat episodes) at a time.
     runners = max(1, math.ceil(rollout.max_concurrency / rollout.num_repeat))
     b.put("explorer.runner_per_model", runners, "ceil(rollout.max_concurrency / rollout.num_repeat)")
-    b.put("explorer.max_timeout", int(math.ceil(rollout.episode_timeout * (1 + rollout.engine_error_retries))) + 60,
+    b.put("explorer.max_timeout", math.ceil(rollout.episode_timeout * (1 + rollout.engine_error_retries)) + 60,
           "rollout.episode_timeout x (1 + rollout.engine_error_retries) + 60 s")
     b.put("explorer.max_retry_times", rollout.engine_error_retries, "rollout.engine_error_retries")
     b.put("explorer.max_repeat_times_per_runner", None,

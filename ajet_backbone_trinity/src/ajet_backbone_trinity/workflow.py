@@ -25,7 +25,6 @@ from ajet_backbone_trinity.tasks import task_from_row
 from ajet_backbone_trinity.translation import WORKFLOW_PATH  # noqa: F401 - the taskset names this class by it
 
 
-
 class AjetEpisodeWorkflow(TrinityWorkflow):
     can_reset = True
     can_repeat = True

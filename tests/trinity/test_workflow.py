@@ -37,6 +37,7 @@ from ajet_core.plugins.manager import get_plugin_manager
 from ajet_core.training import components
 from trinity.algorithm import ADVANTAGE_FN
 from trinity.buffer import get_buffer_reader
+from trinity.buffer.operators.experience_operator import ensure_v1_operator
 from trinity.common.config import load_config
 from trinity.common.experience import Experience
 
@@ -170,8 +171,10 @@ def test_logprobs_are_the_policy_at_the_sampling_temperature(group, rollout_engi
 
 def test_trinitys_advantage_functions_agree_with_the_core(group):
     _, _, _, _, experiences, _ = group
-    # Ours, resolved by trinity's registry from the dotted path the translation writes.
-    ours, metrics = ADVANTAGE_FN.get(ADVANTAGE_FN_PATH)()(copy.deepcopy(experiences))
+    # Ours, built as trinity's experience pipeline builds its advantage operator: resolved by the
+    # registry from the dotted path the translation writes, wrapped as a v1 operator.
+    operator = ensure_v1_operator(ADVANTAGE_FN.get(ADVANTAGE_FN_PATH)(**{}))
+    ours, metrics = asyncio.run(operator.process(copy.deepcopy(experiences)))
     assert metrics["group_advantages/kept_experiences/mean"] == len(experiences)
     # Trinity's own GRPO: the same numbers while every episode is one experience.
     theirs, _ = ADVANTAGE_FN.get("grpo")()(copy.deepcopy(experiences))

@@ -173,7 +173,7 @@ def test_trinitys_advantage_functions_agree_with_the_core(group):
     _, _, _, _, experiences, _ = group
     # Ours, built as trinity's experience pipeline builds its advantage operator: resolved by the
     # registry from the dotted path the translation writes, wrapped as a v1 operator.
-    operator = ensure_v1_operator(ADVANTAGE_FN.get(ADVANTAGE_FN_PATH)(**{}))
+    operator = ensure_v1_operator(ADVANTAGE_FN.get(ADVANTAGE_FN_PATH)())
     ours, metrics = asyncio.run(operator.process(copy.deepcopy(experiences)))
     assert metrics["group_advantages/kept_experiences/mean"] == len(experiences)
     # Trinity's own GRPO: the same numbers while every episode is one experience.

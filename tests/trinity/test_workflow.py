@@ -255,3 +255,26 @@ def test_a_merged_conversation_keeps_the_user_turn_untrained(tmp_path, tiny_mode
             + [lp if m else 0.0 for lp, m in zip(second.response_logprobs, second.response_mask)]
         )
         assert torch.allclose(experience.logprobs, torch.tensor(expected), atol=1e-6)
+
+
+def test_an_agentscope_1_workflow_runs_unchanged_under_trinity(tmp_path, tiny_model_dir, quickstart_data, rollout_engine):
+    """The AgentScope 1.x tutorial agent (ReActAgent, a Python tool) through trinity's runner."""
+    ajet = quickstart_config(
+        tiny_model_dir, quickstart_data,
+        workflow={"name": "tutorial/example_math_agent_agentscope/math_agent_v1.py:ReActMathAgent",
+                  "options": {"max_turns": 2}},
+        rollout={"num_repeat": 2, "equal_reward_groups": "keep", "max_tokens_per_call": 24},
+    )
+    _, trinity_config = trinity_config_for(tmp_path, ajet)
+    _, runner, status, experiences, actor = run_one_task(trinity_config, rollout_engine)
+    assert status.ok, status.message
+    episodes = {e.episode_id: e for e in runner.workflow_instance.last_group.episodes}
+    assert all(e.ok for e in episodes.values()), [e.error for e in episodes.values()]
+    assert experiences and len(actor.requests) == sum(len(e.calls) for e in episodes.values())
+    for experience in experiences:
+        episode = episodes[experience.info[EPISODE_ID]]
+        assert 1 <= len(episode.calls) <= 2  # max_turns
+        # Each experience is one of the episode's merged chains: it ends with a recorded call.
+        tokens = experience.tokens.tolist()
+        assert any(tokens == c.prompt_ids + c.response_ids for c in episode.calls)
+        assert episode.drift_fallbacks == 0

@@ -17,16 +17,9 @@ from ajet_core.engine import EngineError, Generation, SamplingParams
 class VerlServerEngine:
     def __init__(self, server_client: Any, tokenizer: Any, max_model_len: int) -> None:
         self.server_client = server_client
-        self._tokenizer = tokenizer
-        self._max_model_len = max_model_len
-
-    @property
-    def tokenizer(self) -> Any:
-        return self._tokenizer
-
-    @property
-    def max_model_len(self) -> int:
-        return self._max_model_len
+        # Plain attributes satisfy the Engine protocol's read-only properties.
+        self.tokenizer = tokenizer
+        self.max_model_len = max_model_len
 
     @staticmethod
     def server_sampling(sampling: SamplingParams) -> dict[str, Any]:
@@ -71,7 +64,7 @@ class VerlServerEngine:
         if token_ids and token_ids[-1] in sampling.stop_token_ids:
             return "stop", None
         if sampling.stop:
-            text = self._tokenizer.decode(token_ids[-8:], skip_special_tokens=False)
+            text = self.tokenizer.decode(token_ids[-8:], skip_special_tokens=False)
             matched = next((s for s in sampling.stop if text.endswith(s)), None)
             if matched is not None:
                 return "stop", matched

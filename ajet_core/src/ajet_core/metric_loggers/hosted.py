@@ -3,6 +3,7 @@ hosted run after ``ajet train --resume``, and which values are plotted."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -57,9 +58,28 @@ class HostedRunLogger(MetricLogger):
     def remember_run_id(self, run_id: str) -> None:
         (Path(self.run_dir) / self.id_file).write_text(run_id + "\n")
 
-    def start_failed(self, exc: Exception, way_out: str) -> AjetError:
-        return AjetError(f"{self.service} could not start a run in project {self.project!r}: "
-                         f"{type(exc).__name__}: {exc}; {way_out}")
+    def start_run(self, init: Callable[..., Any], way_out: str, **service_options: Any) -> Any:
+        """Start (or, after ``--resume``, continue) the hosted run with ``init`` (``wandb.init``,
+        ``swanlab.init``); a failure names the service, the project and ``way_out``."""
+        options: Any = self.options
+        previous = self.previous_run_id()
+        try:
+            run = init(
+                project=self.project, name=self.run_name, group=options.group, tags=options.tags or None,
+                mode=options.mode, config=self.uploaded_config(), id=previous,
+                resume="allow" if previous else None, **service_options,
+            )
+        except Exception as exc:  # both services raise several types (usage, network, auth)
+            raise AjetError(f"{self.service} could not start a run in project {self.project!r}: "
+                            f"{type(exc).__name__}: {exc}; {way_out}") from exc
+        self.remember_run_id(run.id)
+        return run
+
+    def log(self, step: int, metrics: dict[str, Any]) -> None:
+        self._run.log(self.scalars(metrics), step=step)
+
+    def close(self) -> None:
+        self._run.finish()
 
     @staticmethod
     def scalars(metrics: dict[str, Any]) -> dict[str, float]:

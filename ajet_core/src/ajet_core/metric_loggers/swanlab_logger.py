@@ -26,24 +26,9 @@ class SwanlabLogger(HostedRunLogger):
         super().__init__(run_dir, config, options or SwanlabOptions())
         import swanlab
 
-        options = self.options
-        previous = self.previous_run_id()
-        try:
-            self._run = swanlab.init(
-                project=self.project, workspace=options.workspace, name=self.run_name, group=options.group,
-                tags=options.tags or None, mode=options.mode, log_dir=str(Path(run_dir) / SWANLAB_FOLDER),
-                config=self.uploaded_config(), id=previous, resume="allow" if previous else None,
-                reinit=True,
-            )
-        except Exception as exc:
-            raise self.start_failed(
-                exc, "run `swanlab login` or set SWANLAB_API_KEY, or set "
-                "logging.logger_options.swanlab.mode: offline to keep the run in the run folder"
-            ) from exc
-        self.remember_run_id(self._run.id)
-
-    def log(self, step: int, metrics: dict[str, Any]) -> None:
-        self._run.log(self.scalars(metrics), step=step)
-
-    def close(self) -> None:
-        self._run.finish()
+        self._run = self.start_run(
+            swanlab.init,
+            "run `swanlab login` or set SWANLAB_API_KEY, or set logging.logger_options.swanlab.mode: "
+            "offline to keep the run in the run folder",
+            workspace=self.options.workspace, log_dir=str(Path(run_dir) / SWANLAB_FOLDER), reinit=True,
+        )

@@ -24,24 +24,9 @@ class WandbLogger(HostedRunLogger):
         super().__init__(run_dir, config, options or WandbOptions())
         import wandb
 
-        options = self.options
-        previous = self.previous_run_id()
-        try:
-            self._run = wandb.init(
-                project=self.project, entity=options.entity, name=self.run_name, group=options.group,
-                tags=options.tags or None, mode=options.mode, dir=str(run_dir),
-                config=self.uploaded_config(), id=previous, resume="allow" if previous else None,
-                reinit="create_new",
-            )
-        except Exception as exc:  # wandb raises several types (UsageError, CommError, ...)
-            raise self.start_failed(
-                exc, "run `wandb login` or set WANDB_API_KEY, or set "
-                "logging.logger_options.wandb.mode: offline to keep the run in the run folder"
-            ) from exc
-        self.remember_run_id(self._run.id)
-
-    def log(self, step: int, metrics: dict[str, Any]) -> None:
-        self._run.log(self.scalars(metrics), step=step)
-
-    def close(self) -> None:
-        self._run.finish()
+        self._run = self.start_run(
+            wandb.init,
+            "run `wandb login` or set WANDB_API_KEY, or set logging.logger_options.wandb.mode: offline "
+            "to keep the run in the run folder",
+            entity=self.options.entity, dir=str(run_dir), reinit="create_new",
+        )

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Trinity backbone GPU smoke test: a few GRPO training steps of the quickstart (two-number
 # addition, the quickstart's AdditionAgent and exact-match judger) on ONE GPU, run by Trinity-RFT
-# in colocate mode (vLLM and the trainer take turns on the GPU). Prints the reward per step, the
-# step time and the wall time; exits non-zero when anything fails or no training step was logged.
+# in colocate mode (vLLM and the trainer take turns on the GPU). Prints the reward per step (our
+# metrics.jsonl), the trainer's step times (trinity_metrics.jsonl) and the wall time; exits
+# non-zero when anything fails or no training step was logged.
 #
 # Requirements (a user's GPU machine; not this repository's CPU CI):
 #   * one CUDA GPU with >= 24 GB (a 0.5B-1.5B model; the default is SmolLM2-135M-Instruct);
@@ -82,34 +83,30 @@ if ! "$PYTHON" -m ajet_backbone_trinity.launch --conf "$WORK/smoke.yaml"; then
 fi
 wall=$(( $(date +%s) - start ))
 
-# 4. what it did: reward and step time per step from the run folder's metrics.jsonl.
-metrics=$(ls -t "$WORK"/runs/trinity_smoke/*/metrics.jsonl 2>/dev/null | head -1 || true)
-if [[ -z $metrics ]]; then
-    echo "trinity smoke: FAILED (no metrics.jsonl under $WORK/runs)" >&2
+# 4. what it did: our reward per explorer step (<run>/metrics.jsonl, the names every backbone uses)
+#    and trinity's trainer step times (<run>/trinity_metrics.jsonl).
+run_dir=$(ls -td "$WORK"/runs/trinity_smoke/*/ 2>/dev/null | head -1 || true)
+if [[ -z $run_dir || ! -f $run_dir/metrics.jsonl ]]; then
+    echo "trinity smoke: FAILED (no metrics.jsonl in the run folder under $WORK/runs)" >&2
     exit 1
 fi
-"$PYTHON" - "$metrics" "$wall" <<'PY'
+"$PYTHON" - "$run_dir" "$wall" <<'PY'
 import json, sys
+from pathlib import Path
 
-path, wall = sys.argv[1], int(sys.argv[2])
-rows = [json.loads(line) for line in open(path) if line.strip()]
-def first(row, *words):
-    # trinity prefixes and suffixes metric names (e.g. rollout/.../mean); match by the words.
-    for key, value in row.items():
-        if isinstance(value, (int, float)) and all(w in key for w in words):
-            return key, value
-    return None, None
-trained = [r for r in rows if r.get("role") == "trainer"]
-for row in rows:
-    if row.get("role") != "explorer":
-        continue
-    key, reward = first(row, "reward_mean")
-    _, seconds = first(row, "time")
-    if key is not None:
-        print(f"step {row['step']}: {key} = {reward:.3f}" + (f", time {seconds:.1f} s" if seconds is not None else ""))
+run_dir, wall = Path(sys.argv[1]), int(sys.argv[2])
+def rows(name):
+    path = run_dir / name
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+for row in rows("metrics.jsonl"):
+    if "rollout/reward_mean" in row:
+        print(f"step {row['step']}: reward {row['rollout/reward_mean']:.3f}, success {row.get('rollout/success_rate', 0):.2f}, "
+              f"episodes {row.get('rollout/episodes')}, failed {row.get('rollout/episodes_failed')}")
+trained = [r for r in rows("trinity_metrics.jsonl") if r.get("role") == "trainer"]
 for row in trained:
-    key, seconds = first(row, "time")
-    print(f"train step {row['step']}: " + (f"{key} = {seconds:.1f} s" if key else "logged"))
-print(f"wall time: {wall} s for {len(trained)} training steps")
+    times = {k: v for k, v in row.items() if "time" in k and isinstance(v, (int, float))}
+    step_time = max(times.values()) if times else None
+    print(f"train step {row['step']}: " + (f"step time {step_time:.1f} s" if step_time is not None else "logged"))
+print(f"wall time: {wall} s for {len(trained)} logged training steps")
 sys.exit(0 if trained else 1)
 PY

@@ -73,16 +73,18 @@ def test_resume_points_trinity_back_at_its_checkpoints(tmp_path, tiny_model_dir,
     assert load_config(str(resumed.config_path)).continue_from_checkpoint is True
 
 
-def test_the_run_folder_monitor_writes_metrics_jsonl(tmp_path, tiny_model_dir, quickstart_data):
+def test_the_trainer_monitor_appends_trinitys_metrics_to_the_run_folder(tmp_path, tiny_model_dir, quickstart_data):
     config, resolved = resolved_config(tmp_path, quickstart_config(tiny_model_dir, quickstart_data))
     plan = plan_launch(config, resolved)
     trinity = load_config(str(plan.config_path))
     trinity.check_and_update()
-    monitor = AjetRunMonitor(trinity.project, trinity.group, trinity.name, "explorer", trinity)
-    monitor.log({"rollout/rollout/reward_mean/mean": 0.25, "time/step": 3.5}, step=1)
+    monitor = AjetRunMonitor(trinity.project, trinity.group, trinity.name, "trainer", trinity)
+    assert monitor.bridge is None  # our metrics come from the explorer's side
+    monitor.log({"actor/pg_loss": 0.25, "time/step": 3.5}, step=1)
     monitor.close()
-    (line,) = (plan.run_dir / "metrics.jsonl").read_text().splitlines()
-    assert json.loads(line) == {"step": 1, "role": "explorer", "rollout/rollout/reward_mean/mean": 0.25, "time/step": 3.5}
+    (line,) = (plan.run_dir / "trinity_metrics.jsonl").read_text().splitlines()
+    assert json.loads(line) == {"step": 1, "role": "trainer", "actor/pg_loss": 0.25, "time/step": 3.5}
+    assert list((Path(trinity.monitor.cache_dir) / "tensorboard" / "trainer").iterdir())  # trinity's own
 
 
 def test_smoke_script_dry_run(tmp_path, tiny_model_dir):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import statistics
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +29,7 @@ with vllm_import_stand_in():  # trinity's model wrapper and runner import vLLM a
     from trinity.explorer.workflow_runner import WorkflowRunner
 
 from ajet_backbone_trinity.experiences import ADVANTAGE, EPISODE_ID, TRAIN
+from ajet_backbone_trinity.monitor import AjetRunMonitor
 from ajet_backbone_trinity.tasks import task_from_row, write_taskset
 from ajet_backbone_trinity.translation import ADVANTAGE_FN_PATH, to_yaml, translate
 from ajet_backbone_trinity.workflow import AjetEpisodeWorkflow
@@ -35,6 +37,8 @@ from ajet_core.config.loader import validate_config
 from ajet_core.config.plugin_sections import validate_plugin_sections
 from ajet_core.plugins.manager import get_plugin_manager
 from ajet_core.training import components
+from ajet_core.training.records import record_path
+from ajet_core.training.run_dir import write_run_files
 from trinity.algorithm import ADVANTAGE_FN
 from trinity.buffer import get_buffer_reader
 from trinity.buffer.operators.experience_operator import ensure_v1_operator
@@ -42,6 +46,7 @@ from trinity.common.config import load_config
 from trinity.common.experience import Experience
 
 STEP = 3  # the explorer step trinity's scheduler would stamp on the task
+TRINITY_CONFIGS: dict = {}  # the validated trinity config behind the module's `group`
 
 
 def trinity_config_for(tmp_path: Path, ajet_config: dict):
@@ -51,7 +56,10 @@ def trinity_config_for(tmp_path: Path, ajet_config: dict):
     reader = components.instantiate(resolved["task_reader"])
     tasks_dir = tmp_path / "tasks"
     write_taskset(reader, "train", tasks_dir)
-    translation = translate(config, resolved["backbone"].options, run_dir=tmp_path / "run", tasks_dir=tasks_dir)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    write_run_files(run_dir, config)  # what the launch's run folder holds
+    translation = translate(config, resolved["backbone"].options, run_dir=run_dir, tasks_dir=tasks_dir)
     path = tmp_path / "trinity.yaml"
     path.write_text(to_yaml(translation))
     trinity_config = load_config(str(path))
@@ -83,6 +91,7 @@ def group(tmp_path_factory, tiny_model_dir, quickstart_data, rollout_engine):
     tmp_path = tmp_path_factory.mktemp("trinity_group")
     config, trinity_config = trinity_config_for(tmp_path, quickstart_config(tiny_model_dir, quickstart_data))
     task, runner, status, experiences, actor = run_one_task(trinity_config, rollout_engine)
+    TRINITY_CONFIGS["group"] = trinity_config
     return config, task, runner, status, experiences, actor
 
 
@@ -278,3 +287,25 @@ def test_an_agentscope_1_workflow_runs_unchanged_under_trinity(tmp_path, tiny_mo
         tokens = experience.tokens.tolist()
         assert any(tokens == c.prompt_ids + c.response_ids for c in episode.calls)
         assert episode.drift_fallbacks == 0
+
+
+def test_the_explorer_monitor_logs_our_metrics_and_records_for_the_step(group):
+    """Trinity's explorer logging step N makes our monitor log the step's episodes, our way."""
+    _, _, runner, _, _, _ = group
+    trinity_config = TRINITY_CONFIGS["group"]
+    run_dir = Path(trinity_config.monitor.monitor_args["ajet_run_dir"])
+    episodes = runner.workflow_instance.last_group.episodes
+    assert list((run_dir / "trinity_episodes").glob(f"train_step_{STEP:06d}/*.jsonl"))
+    monitor = AjetRunMonitor(trinity_config.project, trinity_config.group, trinity_config.name, "explorer",
+                             trinity_config)
+    monitor.log({"rollout/model_version": 0}, step=STEP)
+    monitor.close()
+    (ours,) = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert ours["step"] == STEP
+    assert ours["rollout/reward_mean"] == pytest.approx(statistics.fmean(e.reward for e in episodes))
+    assert ours["rollout/episodes"] == len(episodes)
+    assert ours["samples/count"] == len(episodes)  # the group was kept: one sample per episode
+    assert record_path(run_dir, STEP, "train").exists()  # what `ajet view` reads
+    assert not (run_dir / "trinity_episodes" / f"train_step_{STEP:06d}").exists()
+    (theirs,) = [json.loads(line) for line in (run_dir / "trinity_metrics.jsonl").read_text().splitlines()]
+    assert theirs == {"step": STEP, "role": "explorer", "rollout/model_version": 0}

@@ -1,26 +1,38 @@
-"""Trinity's metrics into the AgentJet run folder: ``<run>/metrics.jsonl`` plus trinity's TensorBoard.
+"""The monitor trinity logs through (``monitor.monitor_type``, imported by dotted path).
 
-Trinity logs through one monitor class per run (``monitor.monitor_type``; its registry imports a
-dotted path). This one keeps trinity's TensorBoard files and also appends every logged step to
-the run folder's ``metrics.jsonl`` — one line per (role, step) with ``"role": "explorer"`` or
-``"trainer"`` — so ``ajet view``, scripts and the GPU smoke test read a trinity run like any other.
-The AgentJet names (``rollout/reward_mean``, ``rollout/success_rate``, ...) are those the workflow
-puts on each experience (:mod:`.experiences`), aggregated by trinity under its own prefixes.
+It does three things:
+
+* hands trinity's metrics to trinity's own monitor for them (``tensorboard``, or ``wandb`` /
+  ``swanlab`` when ``logging.loggers`` names one), under trinity's names;
+* appends them to ``<run>/trinity_metrics.jsonl``, one line per (role, step) with ``"role":
+  "explorer"`` or ``"trainer"``, for scripts (the GPU smoke test reads the trainer's step times);
+* on the explorer, after each logged step, runs the :class:`~ajet_backbone_trinity.bridge.StepBridge`:
+  our metrics under our names in ``<run>/metrics.jsonl`` and the token-level records for
+  ``ajet view``, as every backbone writes them.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
-from trinity.utils.monitor import Monitor, TensorboardMonitor
+from trinity.utils.monitor import MONITOR, Monitor
 
-from ajet_backbone_trinity.translation import METRICS_FILE_ARG, MONITOR_PATH  # noqa: F401 - MONITOR_PATH names this module's class
+from ajet_backbone_trinity.translation import (  # noqa: F401 - MONITOR_PATH names this module's class
+    INNER_MONITOR_ARG,
+    METRICS_FILE_ARG,
+    MONITOR_PATH,
+    RUN_DIR_MONITOR_ARG,
+)
 
+log = logging.getLogger("ajet.trinity")
 _WRITE_LOCK = threading.Lock()
+EXPLORER_ROLE = "explorer"
 
 
 def _plain(value: Any) -> Any:
@@ -33,24 +45,39 @@ def _plain(value: Any) -> Any:
 class AjetRunMonitor(Monitor):
     def __init__(self, project: str, group: str, name: str, role: str, config: Any = None) -> None:
         super().__init__(project, name, role, config)
-        self.tensorboard = TensorboardMonitor(project, group, name, role, config)
         args = (config.monitor.monitor_args or {}) if config is not None else {}
+        self.inner = MONITOR.get(args.get(INNER_MONITOR_ARG) or "tensorboard")(project, group, name, role, config)
         self.metrics_file = args.get(METRICS_FILE_ARG)
         if self.metrics_file:
             os.makedirs(os.path.dirname(os.path.abspath(self.metrics_file)), exist_ok=True)
+        self.bridge = None
+        run_dir = args.get(RUN_DIR_MONITOR_ARG)
+        if run_dir and role == EXPLORER_ROLE:
+            from ajet_backbone_trinity.bridge import StepBridge
+
+            self.bridge = StepBridge.for_run(Path(run_dir))
 
     @classmethod
     def default_args(cls) -> dict:
-        return {METRICS_FILE_ARG: None}
+        return {METRICS_FILE_ARG: None, RUN_DIR_MONITOR_ARG: None, INNER_MONITOR_ARG: "tensorboard"}
 
     def log(self, data: dict, step: int, commit: bool = False) -> None:
-        self.tensorboard.log(data, step, commit)
-        if not self.metrics_file:
-            return
-        line = {"step": int(step), "role": self.role, **{k: _plain(v) for k, v in data.items()}}
-        with _WRITE_LOCK, open(self.metrics_file, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line) + "\n")
+        if self.inner is not None:
+            self.inner.log(data, step, commit)
+        if self.metrics_file:
+            line = {"step": int(step), "role": self.role, **{k: _plain(v) for k, v in data.items()}}
+            with _WRITE_LOCK, open(self.metrics_file, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(line) + "\n")
+        if self.bridge is not None:
+            try:
+                self.bridge.flush(up_to=int(step))
+            except Exception:  # our metrics must never stop trinity's training
+                log.exception("could not log AgentJet metrics for step %s; training goes on", step)
 
     def close(self) -> None:
-        if getattr(self, "tensorboard", None) is not None:
-            self.tensorboard.close()
+        bridge, self.bridge = getattr(self, "bridge", None), None
+        if bridge is not None:
+            bridge.close()
+        inner, self.inner = getattr(self, "inner", None), None
+        if inner is not None:
+            inner.close()

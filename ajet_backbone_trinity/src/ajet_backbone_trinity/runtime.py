@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,18 @@ from ajet_core.rollout.advantages import GroupStats, assign_grpo_advantages
 from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE, RolloutRunner, RolloutSettings
 from ajet_core.schema import EpisodeRecord, Task
 from ajet_core.training import components
+from ajet_core.training.records import episode_to_json
 
 from ajet_backbone_trinity.engine import TrinityModelEngine
-from ajet_backbone_trinity.translation import BASE_DIR_ARG, CONFIG_ARG, MODE_ARG
+from ajet_backbone_trinity.translation import BASE_DIR_ARG, CONFIG_ARG, MODE_ARG, RUN_DIR_ARG
+
+# Where workers append finished episodes for the run's monitor (:mod:`.bridge`) to log.
+EPISODES_DIR = "trinity_episodes"
+
+
+def episode_file(run_dir: Path, mode: str, step: int) -> Path:
+    """One file per worker process and step, so no two processes append to the same file."""
+    return run_dir / EPISODES_DIR / f"{mode}_step_{step:06d}" / f"{socket.gethostname()}-{os.getpid()}.jsonl"
 
 
 @dataclass
@@ -42,9 +53,10 @@ class GroupResult:
 
 class EpisodeRuntime:
     def __init__(self, config: AjetConfig, model: Any, *, mode: str = TRAIN_MODE,
-                 plugins: PluginManager | None = None) -> None:
+                 plugins: PluginManager | None = None, run_dir: Path | None = None) -> None:
         self.config = config
         self.mode = mode
+        self.run_dir = run_dir
         self.plugins = plugins or get_plugin_manager()
         resolved = validate_plugin_sections(config, self.plugins, sections=("task_reader", "judger", "tracker"))
         # The worker needs the reader only for per-episode environments (env-service readers);
@@ -91,6 +103,7 @@ class EpisodeRuntime:
         """Run ``task`` ``num_repeat`` times and compute the core's GRPO advantages."""
         episodes = await self.runner(num_repeat).run_tasks([task], step=step, mode=self.mode)
         if self.mode != TRAIN_MODE:
+            self.record(episodes, step)
             return GroupResult(episodes, [], GroupStats())
         kept, stats = assign_grpo_advantages(
             episodes,
@@ -100,7 +113,21 @@ class EpisodeRuntime:
             else self.config.rollout.equal_reward_groups,
             min_valid_group_size=self.config.rollout.min_valid_group_size,
         )
+        kept_ids = {e.episode_id for e in kept}
+        for episode in episodes:
+            episode.metadata["ajet_trained"] = episode.episode_id in kept_ids
+        self.record(episodes, step)
         return GroupResult(episodes, kept, stats)
+
+    def record(self, episodes: list[EpisodeRecord], step: int) -> None:
+        """Append the group's full records for the run's monitor, which logs our metrics and
+        token-level records per step (a shared run folder, as trinity's checkpoints need)."""
+        if self.run_dir is None:
+            return
+        path = episode_file(self.run_dir, self.mode, step)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write("".join(json.dumps(episode_to_json(e), default=str) + "\n" for e in episodes))
 
 
 _RUNTIMES: dict[tuple[str, str, int, int], EpisodeRuntime] = {}
@@ -127,5 +154,7 @@ def runtime_for(workflow_args: dict[str, Any], model: Any) -> EpisodeRuntime:
     key = (digest, mode, id(model), id(asyncio.get_running_loop()))
     runtime = _RUNTIMES.get(key)
     if runtime is None:
-        runtime = _RUNTIMES[key] = EpisodeRuntime(config_from_args(workflow_args), model, mode=mode)
+        run_dir = workflow_args.get(RUN_DIR_ARG)
+        runtime = _RUNTIMES[key] = EpisodeRuntime(config_from_args(workflow_args), model, mode=mode,
+                                                  run_dir=Path(run_dir) if run_dir else None)
     return runtime

@@ -34,11 +34,16 @@ WORKFLOW_PATH = "ajet_backbone_trinity.workflow.AjetEpisodeWorkflow"
 ADVANTAGE_FN_PATH = "ajet_backbone_trinity.advantage.AjetEpisodeAdvantage"
 MONITOR_PATH = "ajet_backbone_trinity.monitor.AjetRunMonitor"
 METRICS_FILE_ARG = "metrics_file"
+RUN_DIR_MONITOR_ARG = "ajet_run_dir"
+INNER_MONITOR_ARG = "trinity_monitor"
+# Trinity's own metrics (its names, per role); ours go to <run>/metrics.jsonl like every backbone's.
+TRINITY_METRICS_FILE = "trinity_metrics.jsonl"
 
 # The taskset's workflow_args: what the workflow on trinity's workers rebuilds the run from.
 CONFIG_ARG = "ajet_config"
 BASE_DIR_ARG = "ajet_base_dir"
 MODE_ARG = "ajet_mode"
+RUN_DIR_ARG = "ajet_run_dir"
 
 # The top-level fields of trinity's Config (trinity.common.config.Config); a test keeps this
 # list equal to trinity's own, so checking pass-through keys never needs to import trinity.
@@ -300,7 +305,7 @@ def translate(
             f"{episodes_per_step} to {train_batch}, a multiple of the {trainer_gpus} trainer GPUs"
         )
     b.put("buffer.train_batch_size", train_batch, "rollout.batch_size x rollout.num_repeat (rounded up to the trainer GPUs)")
-    workflow_args = {CONFIG_ARG: worker, BASE_DIR_ARG: base_dir}
+    workflow_args = {CONFIG_ARG: worker, BASE_DIR_ARG: base_dir, RUN_DIR_ARG: str(run_dir)}
     b.put("buffer.explorer_input.taskset", {
         "name": "ajet_train", "storage_type": "file", "path": str(tasks_dir), "split": "train",
         "default_workflow_type": WORKFLOW_PATH,
@@ -356,11 +361,12 @@ def translate(
     b.put("synchronizer.sync_offset", mode["sync_offset"], f"backbone.mode={options.mode}")
     b.put("synchronizer.sync_interval", options.sync_interval, "backbone.sync_interval")
     hosted = [name for name in config.logging.loggers if name in ("wandb", "swanlab")]
-    if hosted:
-        b.put("monitor.monitor_type", hosted[0], "logging.loggers (a hosted logger: trinity's own monitor)")
-    else:
-        b.put("monitor.monitor_type", MONITOR_PATH, "logging.loggers (<run>/metrics.jsonl + TensorBoard)")
-        b.put("monitor.monitor_args", {METRICS_FILE_ARG: str(run_dir / "metrics.jsonl")}, "the run folder")
+    b.put("monitor.monitor_type", MONITOR_PATH, "(fixed) our metrics and records in the run folder, and trinity's")
+    b.put("monitor.monitor_args", {
+        METRICS_FILE_ARG: str(run_dir / TRINITY_METRICS_FILE),
+        RUN_DIR_MONITOR_ARG: str(run_dir),
+        INNER_MONITOR_ARG: hosted[0] if hosted else "tensorboard",
+    }, "the run folder; logging.loggers (wandb/swanlab: trinity's own monitor for them, else tensorboard)")
     b.put("log.level", config.logging.level, "logging.level")
     if config.rollout.equal_reward_groups == "refill":
         notes.append("rollout.equal_reward_groups 'refill' behaves as 'drop' under trinity "

@@ -45,10 +45,11 @@ class AjetEpisodeWorkflow(TrinityWorkflow):
 
     @property
     def step(self) -> int:
-        # The explorer step trinity assigned the task to; part of our group key.
+        # The explorer step trinity assigned the task to ("7", or "7/<taskset>" for evaluation);
+        # part of our group key and of where the episode's record goes.
         try:
-            return int(self.task.batch_id)
-        except (TypeError, ValueError):
+            return int(str(self.task.batch_id).split("/")[0])
+        except ValueError:
             return 0
 
     async def run_async(self) -> list[Any]:

@@ -93,8 +93,10 @@ class TrinityModelEngine:
             "max_tokens": sampling.max_tokens,
             # 0: only the sampled token's logprob, which is all the trainer needs.
             "logprobs": 0,
-            "stop": list(sampling.stop) or None,
-            "stop_token_ids": list(sampling.stop_token_ids) or None,
+            # Lists, never None: trinity copies each value onto an already-built vLLM
+            # SamplingParams, whose own None-to-list defaults have run by then.
+            "stop": list(sampling.stop),
+            "stop_token_ids": list(sampling.stop_token_ids),
         }
         if sampling.seed is not None:
             kwargs["seed"] = sampling.seed

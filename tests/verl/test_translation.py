@@ -28,7 +28,7 @@ def test_translated_config_is_verl_valid_and_carries_our_values(tmp_path, tiny_m
         tmp_path, tiny_model_dir, data,
         trainer={"total_steps": 7, "lr": 3e-6, "kl_coef": 0.01, "loss_agg": "seq_mean"},
         backbone={"name": "verl", "n_gpus_per_node": 4, "actor_rollout_ref": {"actor": {"entropy_coeff": 0.002}},
-                  "trainer.log_val_generations": 3},
+                  "trainer.log_val_generations": 3, "ray_address": "auto"},
     )
     _, prepared = prepare(config_path)
     cfg = prepared.verl_config
@@ -41,6 +41,7 @@ def test_translated_config_is_verl_valid_and_carries_our_values(tmp_path, tiny_m
     assert cfg.algorithm.adv_estimator == "ajet" and not cfg.algorithm.use_kl_in_reward
     assert cfg.actor_rollout_ref.rollout.agent.default_agent_loop == "ajet"
     assert cfg.trainer.n_gpus_per_node == 4
+    assert cfg.ray_kwargs.ray_init.address == "auto"  # join the running cluster
     # Passed through: nested and dotted verl keys alike.
     assert cfg.actor_rollout_ref.actor.entropy_coeff == 0.002 and cfg.trainer.log_val_generations == 3
     # The run folder verl reads from.
@@ -100,3 +101,13 @@ def test_smoke_script_dry_run(tmp_path, tiny_model_dir):
     assert "adv_estimator=ajet" in result.stdout and "agent loop=ajet" in result.stdout
     [verl_config] = tmp_path.glob("runs/quickstart/*/verl/verl_config.yaml")
     assert "default_agent_loop: ajet" in verl_config.read_text()
+
+
+def test_resume_reuses_the_run_folder_and_verl_checkpoints(tmp_path, tiny_model_dir, data):
+    backbone, prepared = prepare(write_config(tmp_path, tiny_model_dir, data))
+    resumed = backbone._resume(prepared.run_dir)
+    assert resumed.run_dir == prepared.run_dir
+    assert resumed.verl_config.trainer.resume_mode == "auto"
+    assert resumed.verl_config.trainer.default_local_dir == str(prepared.run_dir / "checkpoints")
+    with pytest.raises(ConfigError, match="not a verl run folder"):
+        backbone._resume(tmp_path)

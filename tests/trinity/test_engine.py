@@ -69,3 +69,17 @@ def test_finish_reason_is_read_off_the_tokens(wrapped):
     assert engine.finish_reason([5, 9], SamplingParams(max_tokens=4, stop_token_ids=[9])) == ("stop", None)
     assert engine.finish_reason(text_ids, SamplingParams(max_tokens=99, stop=["STOP"])) == ("stop", "STOP")
     assert engine.finish_reason(text_ids, SamplingParams(max_tokens=len(text_ids))) == ("length", None)
+
+
+def test_a_reply_ends_at_its_first_stop_whatever_the_model_server_did(wrapped):
+    engine, _ = wrapped
+    eos = next(iter(engine.eos_ids))
+    ids, logprobs = engine.cut_at_stop([5, 6, eos, 7, 8], [-1.0, -2.0, -3.0, -4.0, -5.0], SamplingParams())
+    assert (ids, logprobs) == ([5, 6, eos], [-1.0, -2.0, -3.0])
+    ids, _ = engine.cut_at_stop([5, 9, 7], [-1.0, -2.0, -3.0], SamplingParams(stop_token_ids=[9]))
+    assert ids == [5, 9]
+    text_ids = engine.tokenizer.encode("the answer is 5 STOP and more words", add_special_tokens=False)
+    ids, logprobs = engine.cut_at_stop(text_ids, [0.0] * len(text_ids), SamplingParams(stop=["STOP"]))
+    text = engine.tokenizer.decode(ids)
+    assert "STOP" in text and "more" not in text
+    assert len(logprobs) == len(ids) < len(text_ids)

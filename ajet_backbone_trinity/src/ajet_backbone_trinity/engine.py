@@ -135,8 +135,32 @@ class TrinityModelEngine:
                 f"trinity's rollout model returned {len(logprobs)} logprobs for "
                 f"{len(response_ids)} sampled tokens; set logprobs=0 in its sampling"
             )
+        response_ids, logprobs = self.cut_at_stop(response_ids, logprobs, sampling)
         finish_reason, matched_stop = self.finish_reason(response_ids, sampling)
         return Generation(response_ids, logprobs, finish_reason, matched_stop)
+
+    def cut_at_stop(
+        self, response_ids: list[int], logprobs: list[float], sampling: SamplingParams
+    ) -> tuple[list[int], list[float]]:
+        """End the reply at its first stop token or stop string (keeping it), whatever vLLM did.
+
+        Trinity copies sampling values onto an already-built vLLM ``SamplingParams``; whether a
+        late ``stop_token_ids`` still stops generation depends on the vLLM version. Tokens past
+        the stop were sampled after the reply ended: they are dropped, never trained, and the
+        tokens kept were sampled exactly as without them.
+        """
+        stop_ids = set(sampling.stop_token_ids) | self.eos_ids
+        for index, token in enumerate(response_ids):
+            if token in stop_ids:
+                response_ids, logprobs = response_ids[: index + 1], logprobs[: index + 1]
+                break
+        stops = [stop for stop in sampling.stop if stop]
+        if stops and any(stop in self._tokenizer.decode(response_ids, skip_special_tokens=False) for stop in stops):
+            for end in range(1, len(response_ids) + 1):
+                text = self._tokenizer.decode(response_ids[:end], skip_special_tokens=False)
+                if any(stop in text for stop in stops):
+                    return response_ids[:end], logprobs[:end]
+        return response_ids, logprobs
 
     def finish_reason(self, response_ids: list[int], sampling: SamplingParams) -> tuple[str, str | None]:
         """Why generation ended, read off the tokens (vLLM's reason is not in the Experience)."""

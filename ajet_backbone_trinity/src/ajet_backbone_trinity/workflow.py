@@ -22,7 +22,6 @@ from trinity.common.workflows.workflow import Workflow as TrinityWorkflow
 from ajet_backbone_trinity.experiences import episodes_to_experiences
 from ajet_backbone_trinity.runtime import runtime_for
 from ajet_backbone_trinity.tasks import task_from_row
-from ajet_backbone_trinity.translation import WORKFLOW_PATH  # noqa: F401 - the taskset names this class by it
 
 
 class AjetEpisodeWorkflow(TrinityWorkflow):

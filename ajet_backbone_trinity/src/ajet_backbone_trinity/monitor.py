@@ -23,7 +23,11 @@ from typing import Any
 
 from trinity.utils.monitor import MONITOR, Monitor
 
-from ajet_backbone_trinity.translation import INNER_MONITOR_ARG, METRICS_FILE_ARG, RUN_DIR_MONITOR_ARG
+from ajet_backbone_trinity.translation import (
+    INNER_MONITOR_ARG,
+    METRICS_FILE_ARG,
+    RUN_DIR_MONITOR_ARG,
+)
 
 log = logging.getLogger("ajet.trinity")
 _WRITE_LOCK = threading.Lock()

@@ -46,3 +46,17 @@ def test_backbone_options_are_validated():
         DebugBackboneConfig(engine_threads=0)
     with pytest.raises(ValueError):
         DebugBackboneConfig(unknown=1)
+
+
+def test_yaml_no_switches_mixed_precision_off():
+    from ajet_core.config.loader import load_config
+    from ajet_core.config.plugin_sections import validate_plugin_sections
+    from ajet_core.plugins.manager import get_plugin_manager
+
+    # YAML 1.1 reads a bare `no` as false; the option still means "no mixed precision".
+    loaded = load_config(None, ["backbone.name=debug", "backbone.mixed_precision=no"])
+    resolved = validate_plugin_sections(loaded.config, get_plugin_manager(), sections=("backbone",))
+    assert resolved["backbone"].options.mixed_precision == "no"
+    with pytest.raises(ConfigError, match="mixed_precision"):
+        load = load_config(None, ["backbone.name=debug", "backbone.mixed_precision=fp8"])
+        validate_plugin_sections(load.config, get_plugin_manager(), sections=("backbone",))

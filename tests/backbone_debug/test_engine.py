@@ -25,7 +25,8 @@ QUESTIONS = [
 
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir):
-    eng = TransformersEngine.from_path(str(tiny_model_dir), max_model_len=512)
+    # float32 wherever it runs: the properties below hold to 1e-4, which bf16 (the GPU default) does not.
+    eng = TransformersEngine.from_path(str(tiny_model_dir), max_model_len=512, dtype="float32")
     yield eng
     eng.close()
 
@@ -43,7 +44,7 @@ def prompt(engine, messages, tools=None) -> list[int]:
 
 
 def full_forward_logprobs(model, prompt_ids, response_ids, temperature=1.0) -> list[float]:
-    ids = torch.tensor([prompt_ids + response_ids])
+    ids = torch.tensor([prompt_ids + response_ids], device=model.device)
     with torch.no_grad():
         logits = model(ids).logits[0].float()
     logprobs = torch.log_softmax(logits / temperature, dim=-1)

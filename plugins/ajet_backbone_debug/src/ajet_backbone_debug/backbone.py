@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ajet_core.backbone import BackboneConfig
 from ajet_core.errors import ConfigError
@@ -22,6 +22,12 @@ class DebugBackboneConfig(BackboneConfig):
     mixed_precision: Literal["no", "bf16"] = "no"
     # torch threads of the decode thread; None keeps torch's default (one per core).
     engine_threads: int | None = Field(default=None, gt=0)
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _yaml_no_is_false(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `no` (`mixed_precision: no`, `backbone.mixed_precision=no`) as false.
+        return "no" if value is False else value
 
 
 class DebugBackbone(InProcessBackbone):

@@ -69,7 +69,8 @@ def restore_rng(state: dict[str, Any]) -> None:
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        # The checkpoint is loaded onto the trainer's device; RNG states must be CPU byte tensors.
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 # ---------------------------------------------------------------------------- in memory

@@ -181,11 +181,16 @@ def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tin
     from ajet_core.metric_loggers.jsonl import JsonlLogger, read_metrics
     from ajet_core.training.records import read_records
 
+    from ajet_core.training.episode_spool import EpisodeSpool
+
     from ajet_backbone_verl.metrics_bridge import MetricsBridge
+    from ajet_backbone_verl.runtime import spool_folder
 
     run_dir = prepared.run_dir
-    bridge = MetricsBridge(run_dir, runtime_of(prepared).config, LoggerSet({"jsonl": JsonlLogger(run_dir)}))
-    bridge.flush(final=False)
+    spool = EpisodeSpool(spool_folder(run_dir), run_dir, runtime_of(prepared).config,
+                         LoggerSet({"jsonl": JsonlLogger(run_dir)}))
+    bridge = MetricsBridge(spool)
+    bridge.flush_finished_steps()
     assert not read_metrics(run_dir), "a step is logged only once it is over"
     bridge.stop()
     [row] = read_metrics(run_dir)

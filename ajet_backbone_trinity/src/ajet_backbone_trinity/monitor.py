@@ -6,7 +6,7 @@ It does three things:
   ``swanlab`` when ``logging.loggers`` names one), under trinity's names;
 * appends them to ``<run>/trinity_metrics.jsonl``, one line per (role, step) with ``"role":
   "explorer"`` or ``"trainer"``, for scripts (the GPU smoke test reads the trainer's step times);
-* on the explorer, after each logged step, runs the :class:`~ajet_backbone_trinity.bridge.StepBridge`:
+* on the explorer, after each logged step, runs the :mod:`ajet_backbone_trinity.bridge` (the run's episode spool):
   our metrics under our names in ``<run>/metrics.jsonl`` and the token-level records for
   ``ajet view``, as every backbone writes them.
 """
@@ -52,9 +52,9 @@ class AjetRunMonitor(Monitor):
         self.bridge = None
         run_dir = args.get(RUN_DIR_MONITOR_ARG)
         if run_dir and role == EXPLORER_ROLE:
-            from ajet_backbone_trinity.bridge import StepBridge
+            from ajet_backbone_trinity.bridge import spool_for_run
 
-            self.bridge = StepBridge.for_run(Path(run_dir))
+            self.bridge = spool_for_run(Path(run_dir))
 
     @classmethod
     def default_args(cls) -> dict:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,18 +25,13 @@ from ajet_core.rollout.advantages import GroupStats, assign_grpo_advantages
 from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE, RolloutRunner, RolloutSettings
 from ajet_core.schema import EpisodeRecord, Task
 from ajet_core.training import components
-from ajet_core.training.records import episode_to_json
+from ajet_core.training.episode_spool import append_episodes
 
 from ajet_backbone_trinity.engine import TrinityModelEngine
 from ajet_backbone_trinity.translation import BASE_DIR_ARG, CONFIG_ARG, MODE_ARG, RUN_DIR_ARG
 
 # Where workers append finished episodes for the run's monitor (:mod:`.bridge`) to log.
 EPISODES_DIR = "trinity_episodes"
-
-
-def episode_file(run_dir: Path, mode: str, step: int) -> Path:
-    """One file per worker process and step, so no two processes append to the same file."""
-    return run_dir / EPISODES_DIR / f"{mode}_step_{step:06d}" / f"{socket.gethostname()}-{os.getpid()}.jsonl"
 
 
 @dataclass
@@ -124,10 +117,7 @@ class EpisodeRuntime:
         token-level records per step (a shared run folder, as trinity's checkpoints need)."""
         if self.run_dir is None:
             return
-        path = episode_file(self.run_dir, self.mode, step)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write("".join(json.dumps(episode_to_json(e), default=str) + "\n" for e in episodes))
+        append_episodes(self.run_dir / EPISODES_DIR, self.mode, step, episodes)
 
 
 _RUNTIMES: dict[tuple[str, str, int, int], EpisodeRuntime] = {}

@@ -7,9 +7,7 @@ keyed by the run's ajet config file (written by the backbone next to the verl co
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,17 +19,16 @@ from ajet_core.plugins.manager import get_plugin_manager
 from ajet_core.rollout.runner import EVAL_MODE, RolloutRunner, RolloutSettings
 from ajet_core.schema import EpisodeRecord
 from ajet_core.training import components
-from ajet_core.training.records import episode_to_json
+from ajet_core.training.episode_spool import append_episodes
 
 from ajet_backbone_verl.engine import VerlServerEngine
 from ajet_backbone_verl.groups import EpisodeGroups
 
-EPISODES_FOLDER = "episodes"
 
 
-def episode_file(run_dir: Path, mode: str, step: int) -> Path:
-    """Where a worker appends the records of its finished episodes of one step."""
-    return run_dir / "verl" / EPISODES_FOLDER / f"{mode}_step_{step:06d}" / f"{socket.gethostname()}-{os.getpid()}.jsonl"
+def spool_folder(run_dir: Path) -> Path:
+    """Where workers spool finished episodes for the run's metrics bridge."""
+    return run_dir / "verl" / "episodes"
 
 
 # Finished episodes kept per worker for inspection (tests, debugging a worker).
@@ -69,14 +66,9 @@ class AjetRuntime:
         self._runners: dict[tuple[str, int], RolloutRunner] = {}
 
     def log_episode(self, record: EpisodeRecord, mode: str) -> None:
-        """Append the finished episode's full record for the driver (:mod:`.metrics_bridge`).
-
-        One file per worker process and step, so no two processes write the same file."""
+        """Spool the finished episode for the ajet process (:mod:`.metrics_bridge`)."""
         self.recent_episodes.append(record)
-        path = episode_file(self.run_dir, mode, record.step)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(episode_to_json(record), default=str) + "\n")
+        append_episodes(spool_folder(self.run_dir), mode, record.step, [record])
 
     def runner(self, mode: str, server_client: Any, tokenizer: Any, max_model_len: int) -> RolloutRunner:
         """The rollout runner of one mode on this worker's server client (one gateway each)."""

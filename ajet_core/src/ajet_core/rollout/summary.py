@@ -8,6 +8,7 @@ from typing import Any
 
 from ajet_core import metrics as m
 from ajet_core.rollout.advantages import GroupStats, group_episodes
+from ajet_core.rollout.runner import EVAL_MODE
 from ajet_core.schema import EpisodeRecord, Sample
 
 
@@ -104,3 +105,15 @@ def eval_metrics(episodes: list[EpisodeRecord]) -> dict[str, Any]:
         m.EVAL_REWARD_MEAN: _mean(valid_rewards),
         m.EVAL_EPISODES_FAILED: sum(1 for e in episodes if not e.ok),
     }
+
+
+def step_metrics(mode: str, episodes: list[EpisodeRecord]) -> dict[str, Any]:
+    """A step's metrics from its episodes alone (their advantages and ``ajet_trained`` marks set):
+    evaluation metrics for an eval step, rollout and sample metrics for a training step."""
+    if mode == EVAL_MODE:
+        return eval_metrics(episodes)
+    seconds = max(e.finished_at or e.started_at for e in episodes) - min(e.started_at for e in episodes)
+    trained = [e for e in episodes if e.metadata.get("ajet_trained")]
+    metrics = rollout_metrics(episodes, seconds)
+    metrics.update(sample_metrics([s for e in trained for s in e.samples], len(trained)))
+    return metrics

@@ -40,11 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print("debug smoke: no CUDA GPU visible to torch", file=sys.stderr)
         return 2
-    from ajet_core import metrics as m
     from ajet_core.config.loader import load_config
     from ajet_core.config.plugin_sections import validate_plugin_sections
     from ajet_core.metric_loggers.jsonl import read_metrics
     from ajet_core.plugins.manager import get_plugin_manager
+
+    from ajet_core import metrics as m
 
     output = Path(args.output_dir or tempfile.mkdtemp(prefix="ajet-debug-smoke-"))
     data = output / "data"

@@ -137,9 +137,8 @@ async def test_structured_output_arrives_through_the_gateway(engine, stream):
     the model's Hermes call to it is parsed by the gateway, and AgentScope validates it into
     ``structured_output``. The model's side is scripted (with the tiny model's tokenizer): the
     tiny model was never taught this tool, and what is tested is the plumbing around the reply."""
-    from pydantic import BaseModel
-
     from ajet_core.gateway.scripted_engine import ScriptedEngine
+    from pydantic import BaseModel
 
     class Forecast(BaseModel):
         city: str

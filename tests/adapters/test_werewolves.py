@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ajet_core.metric_loggers.jsonl import read_metrics
 
 from ajet_core import metrics as m
-from ajet_core.metric_loggers.jsonl import read_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 TUTORIAL = REPO / "tutorial" / "example_werewolves"
@@ -162,7 +162,7 @@ def test_ajet_train_runs_a_step_on_the_debug_backbone(tmp_path, tiny_model_dir, 
     config = write_config(tmp_path, tiny_model_dir, data_dir, trainer={"total_steps": 1},
                           eval={"every_n_steps": 0, "max_tasks": 1})
     result = subprocess.run([str(Path(sys.executable).with_name("ajet")), "train", "--conf", str(config)],
-                            cwd=REPO, capture_output=True, text=True, timeout=600)
+                            cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     [run_dir] = list((tmp_path / "runs" / "werewolves").iterdir())
     [row] = [r for r in read_metrics(run_dir) if m.LOSS in r]

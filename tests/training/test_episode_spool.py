@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ajet_core import metrics as m
 from ajet_core.config.models import AjetConfig
 from ajet_core.loggers import LoggerSet
 from ajet_core.metric_loggers.jsonl import JsonlLogger, read_metrics
 from ajet_core.schema import EpisodeRecord, Sample, Task
 from ajet_core.training.episode_spool import EpisodeSpool, append_episodes
 from ajet_core.training.records import read_records
+
+from ajet_core import metrics as m
 
 
 def episode(task_id: str, reward: float, *, trained: bool = True, error: str | None = None) -> EpisodeRecord:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import openai
 import pytest
-
 from ajet_core.config.loader import load_config
 from ajet_core.config.plugin_sections import validate_plugin_sections
 from ajet_core.plugins.manager import get_plugin_manager

@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from ajet_core import metrics as m
 from ajet_core.config.loader import load_config
 from ajet_core.errors import ConfigError
 from ajet_core.loggers import LoggerSet, MetricLogger
 from ajet_core.training import components
+
+from ajet_core import metrics as m
 
 from .hosted_runs import swanlab_history, wandb_history
 

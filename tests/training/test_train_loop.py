@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from ajet_core import metrics as m
 from ajet_core.metric_loggers.jsonl import read_metrics
 from ajet_core.training.records import episode_from_json, episode_to_json, read_records
+
+from ajet_core import metrics as m
 
 from .hosted_runs import swanlab_history, wandb_history
 
@@ -60,7 +60,7 @@ def write_config(tmp_path: Path, model_dir: Path, data: Path, **sections) -> Pat
 
 def ajet(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ajet_core.cli.main", *args], capture_output=True,
-                          text=True, cwd=REPO, timeout=600, **kwargs)
+                          text=True, cwd=REPO, timeout=600, check=False, **kwargs)
 
 
 def run_dirs(tmp_path: Path) -> list[Path]:

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from .cpu_server import CpuServerClient
-from .helpers import REPO, make_addition_data, prepare, write_config
+from .helpers import make_addition_data, prepare, write_config
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +53,11 @@ def runtime_of(prepared):
 
 
 def test_verl_worker_runs_ajet_episodes_into_a_dataproto(tmp_path, tiny_model_dir, data, engine):
+    from ajet_backbone_verl.samples import pad_rows_to_multiple
     from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
     from verl.trainer.ppo.core_algos import get_policy_loss_fn
     from verl.trainer.ppo.ray_trainer import compute_advantage
     from verl.workers.config import ActorConfig
-
-    from ajet_backbone_verl.samples import pad_rows_to_multiple
 
     # verl's legacy worker returns one row per episode: the addition agent makes one call.
     _, prepared = prepare(write_config(tmp_path, tiny_model_dir, data), "backbone.trainer.use_v1=false")
@@ -124,9 +123,13 @@ def test_verl_worker_runs_ajet_episodes_into_a_dataproto(tmp_path, tiny_model_di
 def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tiny_model_dir, data, engine):
     """verl's v1 trainer takes a list of rows per call: the two agents' samples of each episode."""
     import hydra
-    from verl.experimental.agent_loop.agent_loop import AgentLoopWorker, DictConfigWrap, ToolListWrap
-    from verl.trainer.ppo.v1.utils import compute_advantage_for_multi_trajectories
     from verl import DataProto
+    from verl.experimental.agent_loop.agent_loop import (
+        AgentLoopWorker,
+        DictConfigWrap,
+        ToolListWrap,
+    )
+    from verl.trainer.ppo.v1.utils import compute_advantage_for_multi_trajectories
 
     workflow = str(Path(__file__).with_name("two_agents.py")) + ":SolverAndChecker"
     _, prepared = prepare(write_config(tmp_path, tiny_model_dir, data, workflow=workflow))
@@ -176,15 +179,14 @@ def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tin
         assert torch.allclose(data.batch["advantages"][i], advantage * mask, atol=1e-6)
 
     # In the ajet process, the metrics bridge turns the finished step into our metrics and records.
-    from ajet_core import metrics as m
-    from ajet_core.loggers import LoggerSet
-    from ajet_core.metric_loggers.jsonl import JsonlLogger, read_metrics
-    from ajet_core.training.records import read_records
-
-    from ajet_core.training.episode_spool import EpisodeSpool
-
     from ajet_backbone_verl.metrics_bridge import MetricsBridge
     from ajet_backbone_verl.runtime import spool_folder
+    from ajet_core.loggers import LoggerSet
+    from ajet_core.metric_loggers.jsonl import JsonlLogger, read_metrics
+    from ajet_core.training.episode_spool import EpisodeSpool
+    from ajet_core.training.records import read_records
+
+    from ajet_core import metrics as m
 
     run_dir = prepared.run_dir
     spool = EpisodeSpool(spool_folder(run_dir), run_dir, runtime_of(prepared).config,

@@ -5,10 +5,10 @@ No format credit: a werewolf that cannot name a victim simply kills nobody and l
 
 from __future__ import annotations
 
-from ajet import JudgeResult, Judger, Task, WorkflowOutput
-
 # A sibling file: AgentJet puts the folder of a config-named file on the import path.
 from werewolves_rules import WEREWOLVES_WIN
+
+from ajet import Judger, JudgeResult, Task, WorkflowOutput
 
 
 class WerewolfWinJudger(Judger):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from agentscope.agent import Agent, InjectionConfig, ReActConfig
 from agentscope.message import Msg, TextBlock
@@ -58,7 +58,7 @@ def named_player(text: str, candidates: list[str]) -> str | None:
 
 
 class WerewolvesGame(Workflow):
-    trainable_targets = [WEREWOLF]
+    trainable_targets: ClassVar[list[str]] = [WEREWOLF]
 
     def __init__(self, max_days: int = 3, villager_model: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

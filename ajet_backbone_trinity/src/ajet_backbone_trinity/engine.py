@@ -56,8 +56,9 @@ class TrinityModelEngine:
         eos_token_ids: Iterable[int] = (),
     ) -> None:
         self.model = model
-        self._tokenizer = tokenizer
-        self._max_model_len = max_model_len
+        # Plain attributes satisfy the Engine protocol's read-only properties.
+        self.tokenizer = tokenizer
+        self.max_model_len = max_model_len
         self.eos_ids = frozenset(eos_token_ids)
 
     @classmethod
@@ -73,14 +74,6 @@ class TrinityModelEngine:
             )
         return cls(model, tokenizer, max_model_len=int(limit),
                    eos_token_ids=end_of_sequence_ids(model.model_path, tokenizer))
-
-    @property
-    def tokenizer(self) -> Any:
-        return self._tokenizer
-
-    @property
-    def max_model_len(self) -> int:
-        return self._max_model_len
 
     @staticmethod
     def sampling_kwargs(sampling: SamplingParams) -> dict[str, Any]:
@@ -103,9 +96,9 @@ class TrinityModelEngine:
         return kwargs
 
     async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
-        room = self._max_model_len - len(prompt_ids)
+        room = self.max_model_len - len(prompt_ids)
         if room <= 0:
-            raise ContextLengthExceeded(len(prompt_ids), self._max_model_len)
+            raise ContextLengthExceeded(len(prompt_ids), self.max_model_len)
         sampling = replace(sampling, max_tokens=min(sampling.max_tokens, room))
         try:
             experiences = await self.model.generate_async(
@@ -117,7 +110,7 @@ class TrinityModelEngine:
             raise EngineError(f"trinity's rollout model returned {len(experiences)} samples for n=1")
         experience = experiences[0]
         if experience.truncate_status == "prompt_truncated":
-            raise ContextLengthExceeded(len(prompt_ids), self._max_model_len)
+            raise ContextLengthExceeded(len(prompt_ids), self.max_model_len)
         tokens = experience.tokens.tolist()
         prompt_length = int(experience.prompt_length)
         if tokens[:prompt_length] != list(prompt_ids):
@@ -155,9 +148,9 @@ class TrinityModelEngine:
                 response_ids, logprobs = response_ids[: index + 1], logprobs[: index + 1]
                 break
         stops = [stop for stop in sampling.stop if stop]
-        if stops and any(stop in self._tokenizer.decode(response_ids, skip_special_tokens=False) for stop in stops):
+        if stops and any(stop in self.tokenizer.decode(response_ids, skip_special_tokens=False) for stop in stops):
             for end in range(1, len(response_ids) + 1):
-                text = self._tokenizer.decode(response_ids[:end], skip_special_tokens=False)
+                text = self.tokenizer.decode(response_ids[:end], skip_special_tokens=False)
                 if any(stop in text for stop in stops):
                     return response_ids[:end], logprobs[:end]
         return response_ids, logprobs
@@ -167,7 +160,7 @@ class TrinityModelEngine:
         if response_ids and (response_ids[-1] in self.eos_ids or response_ids[-1] in sampling.stop_token_ids):
             return "stop", None
         if sampling.stop:
-            text = self._tokenizer.decode(response_ids, skip_special_tokens=False)
+            text = self.tokenizer.decode(response_ids, skip_special_tokens=False)
             for stop in sampling.stop:
                 if stop and stop in text:
                     return "stop", stop

@@ -22,7 +22,7 @@ from ajet_core.config.plugin_sections import validate_plugin_sections
 from ajet_core.plugins.manager import PluginManager, get_plugin_manager
 from ajet_core.readers import TaskReader
 from ajet_core.rollout.advantages import GroupStats, assign_grpo_advantages
-from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE, RolloutRunner, RolloutSettings
+from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE, RolloutRunner
 from ajet_core.schema import EpisodeRecord, Task
 from ajet_core.training import components
 from ajet_core.training.episode_spool import append_episodes
@@ -72,7 +72,6 @@ class EpisodeRuntime:
                                plugins=self.plugins)
 
     def runner(self, num_repeat: int) -> RolloutRunner:
-        rollout = self.config.rollout
         return RolloutRunner(
             gateway=self.gateway,
             make_workflow=self.make_workflow,
@@ -80,14 +79,8 @@ class EpisodeRuntime:
             # Eval samples are built too: trinity needs an Experience to carry each episode's
             # metrics, and drops eval experiences before training.
             tracker=self.tracker,
-            settings=RolloutSettings(
-                num_repeat=num_repeat,
-                max_concurrency=rollout.max_concurrency,
-                episode_timeout=rollout.episode_timeout,
-                engine_error_retries=rollout.engine_error_retries,
-                seed=self.config.experiment.seed,
-                trainable_targets=self.trainable_targets,
-            ),
+            settings=components.rollout_settings(self.config, num_repeat=num_repeat,
+                                                 trainable_targets=self.trainable_targets),
             on_episode_end=self.plugins.episode_end,
             reader=self.reader,
         )

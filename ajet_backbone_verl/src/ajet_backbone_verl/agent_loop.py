@@ -19,7 +19,12 @@ from typing import Any
 from ajet_core.rollout.advantages import assign_grpo_advantages
 from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE
 from ajet_core.schema import EpisodeRecord, Task
-from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopMetrics, AgentLoopOutput, register
+from verl.experimental.agent_loop.agent_loop import (
+    AgentLoopBase,
+    AgentLoopMetrics,
+    AgentLoopOutput,
+    register,
+)
 
 from ajet_backbone_verl.runtime import AjetRuntime
 from ajet_backbone_verl.samples import sample_to_agent_loop_output

@@ -47,7 +47,7 @@ class VerlServerEngine:
             output = await self.server_client.generate(
                 uuid.uuid4().hex, prompt_ids=list(prompt_ids), sampling_params=self.server_sampling(sampling)
             )
-        except Exception as exc:  # noqa: BLE001 - a server failure is an engine error (retryable)
+        except Exception as exc:
             raise EngineError(f"verl's rollout server failed: {type(exc).__name__}: {exc}") from exc
         if output.stop_reason == "aborted":
             raise EngineError("verl's rollout server aborted the request (weights were being updated)")

@@ -55,5 +55,5 @@ class MetricsBridge:
         while not self._stop.wait(self.poll_seconds):
             try:
                 self.flush_finished_steps()
-            except Exception:  # noqa: BLE001 - metrics must never stop training
+            except Exception:
                 log.exception("could not log the finished verl steps; training goes on")

@@ -16,14 +16,13 @@ from ajet_core.config.loader import load_config
 from ajet_core.config.plugin_sections import validate_plugin_sections
 from ajet_core.gateway.core import Gateway
 from ajet_core.plugins.manager import get_plugin_manager
-from ajet_core.rollout.runner import EVAL_MODE, RolloutRunner, RolloutSettings
+from ajet_core.rollout.runner import EVAL_MODE, RolloutRunner
 from ajet_core.schema import EpisodeRecord
 from ajet_core.training import components
 from ajet_core.training.episode_spool import append_episodes
 
 from ajet_backbone_verl.engine import VerlServerEngine
 from ajet_backbone_verl.groups import EpisodeGroups
-
 
 
 def spool_folder(run_dir: Path) -> Path:
@@ -77,17 +76,13 @@ class AjetRuntime:
             engine = VerlServerEngine(server_client, tokenizer, max_model_len)
             gateway = Gateway(engine, self.config, mode="eval" if mode == EVAL_MODE else "train",
                               plugins=self.plugins)
-            rollout = self.config.rollout
             self._runners[key] = RolloutRunner(
                 gateway=gateway,
                 make_workflow=self.make_workflow,
                 judger=self.judger,
                 tracker=self.tracker,
-                settings=RolloutSettings(
-                    num_repeat=1, max_concurrency=rollout.max_concurrency, episode_timeout=rollout.episode_timeout,
-                    engine_error_retries=rollout.engine_error_retries, seed=self.config.experiment.seed,
-                    trainable_targets=self.trainable_targets,
-                ),
+                settings=components.rollout_settings(self.config, num_repeat=1,
+                                                     trainable_targets=self.trainable_targets),
                 reader=self.reader,
             )
         return self._runners[key]

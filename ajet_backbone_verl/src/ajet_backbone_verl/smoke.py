@@ -54,8 +54,9 @@ def build(args: argparse.Namespace):
 
 def summarise(run_dir: Path) -> list[dict]:
     """Each training step's mean reward and rollout time, from the run's metrics.jsonl (our names)."""
-    from ajet_core import metrics as m
     from ajet_core.metric_loggers.jsonl import read_metrics
+
+    from ajet_core import metrics as m
 
     return [{"step": row["step"], "episodes": row[m.EPISODES], "failed": row[m.EPISODES_FAILED],
              "reward_mean": row[m.REWARD_MEAN], "rollout_seconds": row[m.ROLLOUT_SECONDS]}

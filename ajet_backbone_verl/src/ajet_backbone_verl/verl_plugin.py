@@ -4,5 +4,5 @@ by name before verl looks them up."""
 
 from __future__ import annotations
 
-import ajet_backbone_verl.advantage  # noqa: F401 - registers the "ajet" advantage estimator
+import ajet_backbone_verl.advantage
 import ajet_backbone_verl.agent_loop  # noqa: F401 - registers the "ajet" agent loop

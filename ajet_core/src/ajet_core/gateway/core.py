@@ -291,7 +291,7 @@ class Gateway:
             )
             self._note_error(binding, error)
             raise error from exc
-        except Exception as exc:  # noqa: BLE001 - no request may take the gateway down
+        except Exception as exc:
             error = GatewayError(
                 500, f"internal gateway error: {type(exc).__name__}: {exc}", type="server_error"
             )

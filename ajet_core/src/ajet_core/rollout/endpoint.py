@@ -20,8 +20,7 @@ def normalise_base_url(url: str) -> str:
         )
     url = url.rstrip("/")
     for route in ("/chat/completions", "/completions", "/models"):
-        if url.endswith(route):
-            url = url[: -len(route)]
+        url = url.removesuffix(route)
     return url
 
 

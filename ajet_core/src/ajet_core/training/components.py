@@ -15,6 +15,7 @@ from ajet_core.judging import Judger
 from ajet_core.loggers import LoggerSet, MetricLogger
 from ajet_core.plugins.manager import PluginManager
 from ajet_core.readers import TaskReader
+from ajet_core.rollout.runner import RolloutSettings
 from ajet_core.workflow import Workflow
 
 
@@ -72,6 +73,16 @@ def trainable_targets(config: AjetConfig, workflow_class: type[Workflow]) -> lis
     if config.workflow.trainable_targets is not None:
         return config.workflow.trainable_targets or None
     return list(workflow_class.trainable_targets or []) or None
+
+
+def rollout_settings(config: AjetConfig, *, num_repeat: int, trainable_targets: list[str] | None) -> RolloutSettings:
+    """The rollout runner's settings from the run config (shared by every backbone)."""
+    rollout = config.rollout
+    return RolloutSettings(
+        num_repeat=num_repeat, max_concurrency=rollout.max_concurrency, episode_timeout=rollout.episode_timeout,
+        engine_error_retries=rollout.engine_error_retries, seed=config.experiment.seed,
+        trainable_targets=trainable_targets,
+    )
 
 
 def build_loggers(config: AjetConfig, plugins: PluginManager, run_dir: Path) -> LoggerSet:

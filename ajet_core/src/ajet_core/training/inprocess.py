@@ -20,7 +20,7 @@ from ajet_core.engine import Engine
 from ajet_core.gateway.core import DEFAULT_MODEL_NAME
 from ajet_core.plugins.manager import PluginManager, get_plugin_manager
 from ajet_core.rollout.endpoint import resolve_endpoint
-from ajet_core.rollout.runner import EVAL_MODE, ROLLOUT_MODE, RolloutRunner, RolloutSettings
+from ajet_core.rollout.runner import EVAL_MODE, ROLLOUT_MODE, RolloutRunner
 from ajet_core.rollout.summary import eval_metrics
 from ajet_core.schema import EpisodeRecord, Sample
 from ajet_core.training import components
@@ -150,10 +150,8 @@ async def run_episodes(
         make_workflow=components.workflow_factory(config, workflow_class),
         judger=judger,
         tracker=tracker,
-        settings=RolloutSettings(
-            num_repeat=num_repeat, max_concurrency=config.rollout.max_concurrency,
-            episode_timeout=config.rollout.episode_timeout, engine_error_retries=config.rollout.engine_error_retries,
-            seed=config.experiment.seed, trainable_targets=components.trainable_targets(config, workflow_class),
+        settings=components.rollout_settings(
+            config, num_repeat=num_repeat, trainable_targets=components.trainable_targets(config, workflow_class)
         ),
         on_episode_end=printer,
         reader=reader,

@@ -27,7 +27,7 @@ from ajet_core.loggers import LoggerSet
 from ajet_core.plugins.manager import PluginManager
 from ajet_core.readers import TRAIN_SPLIT, VALIDATION_SPLIT, TaskReader
 from ajet_core.rollout.advantages import assign_grpo_advantages
-from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE, RolloutRunner, RolloutSettings
+from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE, RolloutRunner
 from ajet_core.rollout.summary import eval_metrics, group_metrics, rollout_metrics, sample_metrics
 from ajet_core.schema import EpisodeRecord, Sample
 from ajet_core.training import components
@@ -165,12 +165,8 @@ class TrainingLoop:
             make_workflow=self.make_workflow,
             judger=self.judger,
             tracker=self.tracker if mode == TRAIN_MODE else None,
-            settings=RolloutSettings(
-                num_repeat=rollout.num_repeat if mode == TRAIN_MODE else self.config.eval.num_repeat,
-                max_concurrency=rollout.max_concurrency,
-                episode_timeout=rollout.episode_timeout,
-                engine_error_retries=rollout.engine_error_retries,
-                seed=self.config.experiment.seed,
+            settings=components.rollout_settings(
+                self.config, num_repeat=rollout.num_repeat if mode == TRAIN_MODE else self.config.eval.num_repeat,
                 trainable_targets=self.trainable_targets,
             ),
             on_episode_end=self.plugins.episode_end,
@@ -335,7 +331,13 @@ class TrainingLoop:
             if not self.show_progress:
                 yield lambda step, metrics: None
                 return
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             columns = [
                 TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(),

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
-
 from ajet_core.backbone import BackboneConfig
 from ajet_core.errors import ConfigError
 from ajet_core.training.inprocess import InProcessBackbone
+from pydantic import Field, field_validator
 
 
 class DebugBackboneConfig(BackboneConfig):

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-
 from ajet_core.errors import AjetError
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ajet_core.judging import JudgeResult, Judger
+from ajet_core.judging import Judger, JudgeResult
 from ajet_core.schema import Task
 from ajet_core.workflow import WorkflowOutput, WorkflowTask
 

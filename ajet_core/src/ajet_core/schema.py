@@ -42,8 +42,9 @@ class LlmCall:
     messages: list[dict[str, Any]]
     tools: list[dict[str, Any]] | None = None
     latency: float = 0.0
-    # Mask per response token: 1 where the policy sampled it, 0 where the gateway added it
-    # (end-of-turn tokens closing a reply cut at the length limit).
+    # Mask per response token: 1 where the policy sampled it, 0 where the gateway added it (the
+    # opening of a tool call forced by tool_choice; end-of-turn tokens closing a reply cut at the
+    # length limit).
     response_mask: list[int] | None = None
     # True when the prompt was rendered from scratch because prefix reuse was impossible.
     drift_fallback: bool = False

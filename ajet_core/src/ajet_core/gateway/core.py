@@ -19,7 +19,7 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ajet_core.chat.prefix import PromptBuilder, PromptPlan
@@ -57,6 +57,13 @@ class _Prepared:
     plan: PromptPlan
     sampling: SamplingParams
     started: float
+    # Reply tokens the gateway writes before the model continues (a forced tool call); they are
+    # part of the response at loss mask 0, since the policy did not choose them.
+    forced_ids: list[int] = field(default_factory=list)
+
+    @property
+    def engine_prompt(self) -> list[int]:
+        return self.plan.prompt_ids + self.forced_ids
 
 
 class EpisodeHandle:
@@ -260,7 +267,7 @@ class Gateway:
             if request.stream:
                 return self._stream(binding, request, prepared)
             engine_started = time.perf_counter()
-            generation = await self.engine.generate(prepared.plan.prompt_ids, prepared.sampling)
+            generation = await self.engine.generate(prepared.engine_prompt, prepared.sampling)
             engine_finished = time.perf_counter()
             call = self._finish(
                 binding,
@@ -326,11 +333,21 @@ class Gateway:
             session.fallback_reasons[plan.fallback_reason] += 1
             self.stats.fallback_reasons[plan.fallback_reason] += 1
             self.stats.drift_fallbacks += 1
+        forced_ids = self._forced_ids(request)
         limit = self.engine.max_model_len
-        room = limit - len(plan.prompt_ids)
+        room = limit - len(plan.prompt_ids) - len(forced_ids)
         if room <= 0:
-            raise context_length_error(len(plan.prompt_ids), limit)
-        return _Prepared(builder, plan, self._sampling(request, room, session), started)
+            raise context_length_error(len(plan.prompt_ids) + len(forced_ids), limit)
+        return _Prepared(builder, plan, self._sampling(request, room, session), started, forced_ids)
+
+    def _forced_ids(self, request: ChatRequest) -> list[int]:
+        """``tool_choice`` naming a function, or ``required``: the reply starts as that call."""
+        choice = request.tool_choice
+        if not request.parse_tools or choice in (None, "auto", "none"):
+            return []
+        name = None if choice == "required" else choice["function"]["name"]
+        prefix = self.tool_parser.forced_call_prefix(name)
+        return self.renderer.encode(prefix) if prefix else []
 
     def _sampling(self, request: ChatRequest, room: int, session: EpisodeSession) -> SamplingParams:
         rollout = self.config.rollout
@@ -396,7 +413,9 @@ class Gateway:
         call_id: str | None = None,
     ) -> LlmCall:
         session, plan = binding.session, prepared.plan
-        parsed = self._parse(request, self._reply_text(sampled_ids, finish_reason, matched_stop))
+        forced = prepared.forced_ids
+        reply_ids = forced + list(sampled_ids)
+        parsed = self._parse(request, self._reply_text(reply_ids, finish_reason, matched_stop))
         if parsed.malformed:
             session.malformed_tool_calls += 1
             self.stats.malformed_tool_calls += 1
@@ -415,20 +434,20 @@ class Gateway:
         }
         if tool_calls:
             reply["tool_calls"] = tool_calls
-        closing = prepared.builder.close_reply(sampled_ids)
+        closing = prepared.builder.close_reply(reply_ids)
         call = LlmCall(
             call_id=call_id or new_call_id(),
             agent=binding.agent_name,
             target_tag=binding.target_tag,
             trainable=binding.trainable,
             prompt_ids=plan.prompt_ids,
-            response_ids=list(sampled_ids) + closing.closing_ids,
-            response_logprobs=list(logprobs) + [0.0] * len(closing.closing_ids),
+            response_ids=reply_ids + closing.closing_ids,
+            response_logprobs=[0.0] * len(forced) + list(logprobs) + [0.0] * len(closing.closing_ids),
             temperature=prepared.sampling.temperature,
             finish_reason="tool_calls" if tool_calls else finish_reason,
             messages=request.messages,
             tools=request.tools,
-            response_mask=[1] * len(sampled_ids) + [0] * len(closing.closing_ids),
+            response_mask=[0] * len(forced) + [1] * len(sampled_ids) + [0] * len(closing.closing_ids),
             drift_fallback=plan.fallback_reason is not None,
             drift_reason=plan.fallback_reason,
             reply=reply,

@@ -71,19 +71,19 @@ async def stream_completion(
     engine = gateway.engine
     try:
         if hasattr(engine, "generate_stream"):
-            async for piece in engine.generate_stream(prepared.plan.prompt_ids, prepared.sampling):
+            async for piece in engine.generate_stream(prepared.engine_prompt, prepared.sampling):
                 ids.extend(piece.token_ids)
                 logprobs.extend(piece.logprobs)
                 if piece.finish_reason is not None:
                     finish_reason, matched_stop = piece.finish_reason, piece.matched_stop
                     continue
-                text = gateway._reply_text(ids, "length", None).rstrip("\ufffd")
+                text = gateway._reply_text(prepared.forced_ids + ids, "length", None).rstrip("\ufffd")
                 visible = _held_back(text, markers)
                 if len(visible) > len(emitted) and visible.startswith(emitted):
                     yield chunk({"content": visible[len(emitted) :]})
                     emitted = visible
         else:
-            generation = await engine.generate(prepared.plan.prompt_ids, prepared.sampling)
+            generation = await engine.generate(prepared.engine_prompt, prepared.sampling)
             ids, logprobs = generation.token_ids, generation.logprobs
             finish_reason, matched_stop = generation.finish_reason, generation.matched_stop
         call = gateway._finish(

@@ -32,3 +32,9 @@ class ToolParser:
 
     def parse(self, text: str) -> ParsedReply:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def forced_call_prefix(self, tool_name: str | None) -> str | None:
+        """Text that opens a call to ``tool_name`` (any tool when None), written into the reply
+        before the model continues, so ``tool_choice`` naming a function (or ``required``) is
+        honoured. None: this format cannot be forced (the choice is then only a hint)."""
+        return None

@@ -21,6 +21,15 @@ class HermesToolParser(ToolParser):
     name = "hermes"
     start_marker = START
 
+    def forced_call_prefix(self, tool_name: str | None) -> str | None:
+        # The layout Hermes/Qwen templates render tool calls in, up to where the model must
+        # choose: the arguments of the named tool, or the name itself. It stops before the space
+        # after the colon: byte-level BPE merges that space into the next token (' {"'), and a
+        # lone space token would be text the model never saw there.
+        if tool_name is None:
+            return START + '\n{"name": "'
+        return START + '\n{"name": ' + json.dumps(tool_name) + ', "arguments":'
+
     def parse(self, text: str) -> ParsedReply:
         if START not in text:
             return ParsedReply(content=text)

@@ -120,7 +120,8 @@ def test_verl_worker_runs_ajet_episodes_into_a_dataproto(tmp_path, tiny_model_di
     assert policy_loss(padded) == pytest.approx(unpadded, rel=1e-6)
 
 
-def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tiny_model_dir, data, engine):
+def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tiny_model_dir, data, engine,
+                                                                   monkeypatch):
     """verl's v1 trainer takes a list of rows per call: the two agents' samples of each episode."""
     import hydra
     from verl import DataProto
@@ -129,6 +130,8 @@ def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tin
         DictConfigWrap,
         ToolListWrap,
     )
+    from verl.trainer.ppo.v1 import agent_loop_tq
+    from verl.trainer.ppo.v1.agent_loop_tq import AgentLoopWorkerTQ
     from verl.trainer.ppo.v1.utils import compute_advantage_for_multi_trajectories
 
     workflow = str(Path(__file__).with_name("two_agents.py")) + ":SolverAndChecker"
@@ -154,21 +157,38 @@ def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tin
 
     per_session = asyncio.run(sessions())
     episodes = {e.episode_id: e for e in runtime_of(prepared).recent_episodes}
-    keys, rows = [], []
-    for session, outputs in enumerate(per_session):
+    for outputs in per_session:
         assert isinstance(outputs, list) and len(outputs) == 2
         episode = episodes[outputs[0].extra_fields["ajet_episode_id"]]
         assert {o.extra_fields["ajet_agent"] for o in outputs} == {"solver", "checker"}
         assert all(o.reward_score == pytest.approx(episode.advantage) for o in outputs)
-        for index, output in enumerate(outputs):
-            keys.append(f"uid-0_{session}_{index}")
-            rows.append(output.as_dict())
+
+    # verl v1's own post-processing of each call's rows into its TransferQueue store; the store
+    # (a Ray service) is the boundary replaced here, by a dict of what was put.
+    stored = {}
+
+    async def kv_batch_put(keys, fields, tags, partition_id):
+        for i, key in enumerate(keys):
+            stored[key] = {name: fields[name][i] for name in ("response_mask", "rm_scores", "prompts", "responses")}
+
+    worker_tq = AgentLoopWorkerTQ.__ray_actor_class__.__new__(AgentLoopWorkerTQ.__ray_actor_class__)
+    AgentLoopWorker.__init__(worker_tq, config, llm_client=worker.llm_client)  # no tq.init: no store here
+    monkeypatch.setattr(agent_loop_tq.tq, "async_kv_batch_put", kv_batch_put)
+
+    async def postprocess():
+        for session, outputs in enumerate(per_session):
+            await worker_tq._agent_loop_postprocess(outputs, False, session_id=session,
+                                                    **{**kwargs, "uid": "uid-0", "global_steps": 1})
+
+    asyncio.run(postprocess())
+    keys = sorted(stored)
+    assert keys == ["uid-0_0_0", "uid-0_0_1", "uid-0_1_0", "uid-0_1_1"]
 
     def stack(name):
-        return torch.nn.utils.rnn.pad_sequence([r[name] for r in rows], batch_first=True)
+        return torch.nn.utils.rnn.pad_sequence([torch.as_tensor(stored[k][name]) for k in keys], batch_first=True)
 
     data = DataProto.from_dict(tensors={"response_mask": stack("response_mask"), "rm_scores": stack("rm_scores")},
-                               non_tensors={"uid": np.array(["uid-0"] * len(rows), dtype=object)})
+                               non_tensors={"uid": np.array(["uid-0"] * len(keys), dtype=object)})
     data.batch["token_level_rewards"] = data.batch["rm_scores"]
     data = compute_advantage_for_multi_trajectories(data, batch_keys=keys, adv_estimator="ajet", num_repeat=2)
     for i, key in enumerate(keys):

@@ -94,7 +94,10 @@ class AjetAgentLoop(AgentLoopBase):
             episode.metadata["ajet_trained"] = True
 
     def _rows(self, record: EpisodeRecord, *, trained: bool) -> list[AgentLoopOutput]:
-        extra = {"ajet_reward": float(record.reward or 0.0), "ajet_error": record.error or ""}
+        reward = float(record.reward or 0.0)
+        # verl copies the last row's reward_extra_info onto the episode's other rows and turns its
+        # keys into batch columns: every row carries the same keys.
+        extra = {"ajet_reward": reward, "ajet_error": record.error or "", "reward_extra_info": {"ajet_reward": reward}}
         keep = record.ok and record.samples and (not trained or record.metadata.get("ajet_trained"))
         if keep:
             return [sample_to_agent_loop_output(s, response_length=int(self.rollout_config.response_length), extra=extra)

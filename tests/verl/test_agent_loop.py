@@ -165,9 +165,10 @@ def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tin
 
     # verl v1's own post-processing of each call's rows into its TransferQueue store; the store
     # (a Ray service) is the boundary replaced here, by a dict of what was put.
-    stored = {}
+    stored, stored_tags = {}, []
 
     async def kv_batch_put(keys, fields, tags, partition_id):
+        stored_tags.extend(tags)
         for i, key in enumerate(keys):
             stored[key] = {name: fields[name][i] for name in ("response_mask", "rm_scores", "prompts", "responses")}
 
@@ -183,6 +184,10 @@ def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tin
     asyncio.run(postprocess())
     keys = sorted(stored)
     assert keys == ["uid-0_0_0", "uid-0_0_1", "uid-0_1_0", "uid-0_1_1"]
+    # verl's step metrics build these integer arrays from every row's tags (None would crash them);
+    # the CPU server reports no weight version, so the rows are of the previous step's weights.
+    for name in ("min_global_steps", "max_global_steps"):
+        assert np.array([tag[name] for tag in stored_tags], dtype=int).tolist() == [0, 0, 0, 0]
 
     def stack(name):
         return torch.nn.utils.rnn.pad_sequence([torch.as_tensor(stored[k][name]) for k in keys], batch_first=True)
@@ -224,3 +229,33 @@ def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tin
                                                                 if e.step == 1)
     assert all(len(r["samples"]) == 2 for r in records)
     assert not (run_dir / "verl" / "episodes" / "train_step_000001").exists()
+
+
+def test_evaluation_rows_score_the_reward_and_rows_carry_weight_versions(tmp_path, tiny_model_dir, data, engine):
+    """Validation rows: verl's own validation metrics read the score, so it is the reward (training
+    rows carry the advantage). Served weight versions reach the rows' staleness fields."""
+    from ajet_core.schema import EpisodeRecord, LlmCall, Task
+    from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
+
+    from ajet_backbone_verl.agent_loop import weight_versions
+
+    _, prepared = prepare(write_config(tmp_path, tiny_model_dir, data), "backbone.trainer.use_v1=false")
+    config = prepared.verl_config
+    worker = AgentLoopWorker(config, llm_client=CpuServerClient(config, engine))
+    batch = dataset_batch(config, prepared.run_dir / "verl" / "validation.parquet", rows=2, n=1)
+    output = asyncio.run(worker.generate_sequences(batch))
+    episodes = {e.episode_id: e for e in runtime_of(prepared).recent_episodes}
+    for row in range(2):
+        episode = episodes[output.non_tensor_batch["ajet_episode_id"][row]]
+        assert episode.group_key.startswith("verl/eval/")
+        assert output.batch["rm_scores"][row].sum().item() == pytest.approx(episode.reward)
+
+    def call(version):
+        return LlmCall(call_id="c", agent="a", target_tag="a", trainable=True, prompt_ids=[1], response_ids=[2],
+                       response_logprobs=[0.0], temperature=1.0, finish_reason="stop", messages=[],
+                       weight_version=version)
+
+    record = EpisodeRecord(episode_id="e", task=Task(), step=7, calls=[call(5), call(6), call(None)])
+    assert weight_versions(record) == {"min_global_steps": 5, "max_global_steps": 6}
+    assert weight_versions(EpisodeRecord(episode_id="f", task=Task(), step=7)) == {"min_global_steps": 6,
+                                                                                  "max_global_steps": 6}

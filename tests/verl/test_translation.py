@@ -40,6 +40,7 @@ def test_translated_config_is_verl_valid_and_carries_our_values(tmp_path, tiny_m
     assert cfg.algorithm.adv_estimator == "ajet" and not cfg.algorithm.use_kl_in_reward
     assert cfg.actor_rollout_ref.rollout.agent.default_agent_loop == "ajet"
     assert cfg.trainer.n_gpus_per_node == 4
+    assert cfg.actor_rollout_ref.actor.optim.clip_grad == 1.0  # what verl's engines clip with
     assert cfg.ray_kwargs.ray_init.address == "auto"  # join the running cluster
     # Passed through: nested and dotted verl keys alike.
     assert cfg.actor_rollout_ref.actor.entropy_coeff == 0.002 and cfg.trainer.log_val_generations == 3
@@ -56,10 +57,13 @@ def test_translated_config_is_verl_valid_and_carries_our_values(tmp_path, tiny_m
     ("trainer.lr_scheduler=linear", "constant"),
     ("backbone.algorithm.adv_estimator=grpo", "sets algorithm.adv_estimator='ajet' itself"),
     ("backbone.actor_rollout_ref.actor.no_such_key=1", "verl refused the translated config"),
+    ("rollout.batch_size=5000", "fewer than rollout.batch_size"),
+    ("backbone.strategy=megatron", "strategy"),
+    ("backbone.trainer.use_v1=false backbone.agent_workers=3", "multiple of agent_workers"),
 ])
 def test_impossible_combinations_are_refused_with_the_reason(tmp_path, tiny_model_dir, data, override, message):
     with pytest.raises(ConfigError, match=message):
-        prepare(write_config(tmp_path, tiny_model_dir, data), override)
+        prepare(write_config(tmp_path, tiny_model_dir, data), *override.split())
 
 
 def test_the_readme_table_matches_the_translation():

@@ -35,6 +35,15 @@ TASK_FIELD = "ajet_task"
 SPLIT_FIELD = "ajet_split"
 
 
+def weight_versions(record: EpisodeRecord) -> dict[str, int]:
+    """The oldest and newest policy versions the episode sampled from (verl's v1 trainer tags rows
+    with them and measures staleness); an episode whose server reported none is of the current
+    step's weights, i.e. the previous step's update."""
+    versions = [c.weight_version for c in record.calls if c.weight_version is not None]
+    fallback = max(record.step - 1, 0)
+    return {"min_global_steps": min(versions, default=fallback), "max_global_steps": max(versions, default=fallback)}
+
+
 @register(AGENT_LOOP_NAME)
 class AjetAgentLoop(AgentLoopBase):
     def __init__(self, *args: Any, ajet_config_path: str | None = None, ajet_working_dir: str | None = None,
@@ -65,7 +74,8 @@ class AjetAgentLoop(AgentLoopBase):
         groups = self.runtime.groups
         draw = int(kwargs["session_id"]) if "session_id" in kwargs else groups.next_draw(group_key)
 
-        runner = self.runtime.runner(mode, self.server_manager, self.tokenizer, self.max_model_len)
+        runner = self.runtime.runner(mode, self.server_manager, self.tokenizer, self.max_model_len,
+                                     str(self.rollout_config.name))
         record = await runner.run_episode(task, step=step, mode=mode, draw=draw)
         record.group_key = group_key
         if mode == TRAIN_MODE:
@@ -97,14 +107,19 @@ class AjetAgentLoop(AgentLoopBase):
         reward = float(record.reward or 0.0)
         # verl copies the last row's reward_extra_info onto the episode's other rows and turns its
         # keys into batch columns: every row carries the same keys.
-        extra = {"ajet_reward": reward, "ajet_error": record.error or "", "reward_extra_info": {"ajet_reward": reward}}
+        extra = {"ajet_reward": reward, "ajet_error": record.error or "", "reward_extra_info": {"ajet_reward": reward},
+                 **weight_versions(record)}
         keep = record.ok and record.samples and (not trained or record.metadata.get("ajet_trained"))
         if keep:
-            return [sample_to_agent_loop_output(s, response_length=int(self.rollout_config.response_length), extra=extra)
+            # Training rows score the advantage; evaluation rows the reward (verl's validation
+            # metrics read the score).
+            score = None if trained else reward
+            return [sample_to_agent_loop_output(s, response_length=int(self.rollout_config.response_length), extra=extra,
+                                                score=score)
                     for s in record.samples]
-        return [self._untrained_row(record, extra)]
+        return [self._untrained_row(record, extra, trained=trained)]
 
-    def _untrained_row(self, record: EpisodeRecord, extra: dict[str, Any]) -> AgentLoopOutput:
+    def _untrained_row(self, record: EpisodeRecord, extra: dict[str, Any], *, trained: bool) -> AgentLoopOutput:
         """A row that trains nothing: failed episodes and dropped groups still answer verl."""
         first_call = next((c for c in record.calls if c.prompt_ids), None)
         prompt = list(first_call.prompt_ids) if first_call else [self.tokenizer.pad_token_id or 0]
@@ -113,7 +128,7 @@ class AjetAgentLoop(AgentLoopBase):
             response_ids=[self.tokenizer.pad_token_id or 0],
             response_mask=[0],
             response_logprobs=[0.0],
-            reward_score=0.0,
+            reward_score=0.0 if trained else float(record.reward or 0.0),
             num_turns=0,
             metrics=AgentLoopMetrics(),
             extra_fields={"ajet_episode_id": record.episode_id, "ajet_untrained": True, "turn_scores": [],

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from ajet_core.backbone import Backbone
 from ajet_core.errors import AjetError, ConfigError
+from ajet_core.readers import TRAIN_SPLIT
 from ajet_core.training import components
 from ajet_core.training.run_dir import create_run_dir
 
@@ -47,7 +48,8 @@ class VerlBackbone(Backbone):
         from ajet_backbone_verl.data import write_task_files
         from ajet_backbone_verl.translation import compose, translate
 
-        run_dir = run_dir or create_run_dir(self.config)
+        # Absolute: verl's Ray actors read these paths from their own working directory.
+        run_dir = (run_dir or create_run_dir(self.config)).resolve()
         files = run_dir / VERL_FOLDER
         translation = translate(self.config, self.options, run_files=files)
         reader = components.instantiate(resolved["task_reader"])
@@ -55,6 +57,12 @@ class VerlBackbone(Backbone):
             counts = write_task_files(reader, files)
         finally:
             reader.close()
+        if counts[TRAIN_SPLIT] < self.config.rollout.batch_size:
+            raise ConfigError(
+                f"the task reader gives {counts[TRAIN_SPLIT]} training tasks, fewer than rollout.batch_size="
+                f"{self.config.rollout.batch_size}: verl's dataloader drops incomplete batches, so no step would "
+                "run; lower rollout.batch_size or add tasks"
+            )
         loops = [{
             "name": "ajet",
             "_target_": "ajet_backbone_verl.agent_loop.AjetAgentLoop",
@@ -102,6 +110,7 @@ class VerlBackbone(Backbone):
     def _resume(self, run_dir: Path) -> PreparedRun:
         from omegaconf import OmegaConf
 
+        run_dir = run_dir.resolve()
         saved = run_dir / VERL_FOLDER / VERL_CONFIG_FILE
         if not saved.is_file():
             raise ConfigError(

@@ -15,15 +15,17 @@ from ajet_core.engine import EngineError, Generation, SamplingParams
 
 
 class VerlServerEngine:
-    def __init__(self, server_client: Any, tokenizer: Any, max_model_len: int) -> None:
+    def __init__(self, server_client: Any, tokenizer: Any, max_model_len: int, rollout_engine: str = "vllm") -> None:
         self.server_client = server_client
+        self.rollout_engine = rollout_engine
         # Plain attributes satisfy the Engine protocol's read-only properties.
         self.tokenizer = tokenizer
         self.max_model_len = max_model_len
 
-    @staticmethod
-    def server_sampling(sampling: SamplingParams) -> dict[str, Any]:
-        """Our sampling settings in the vocabulary of verl's servers (vLLM's SamplingParams)."""
+    def server_sampling(self, sampling: SamplingParams) -> dict[str, Any]:
+        """Our sampling settings in the vocabulary of verl's servers (vLLM's or SGLang's
+        SamplingParams; verl translates only max_tokens and logprobs itself)."""
+        sglang = self.rollout_engine == "sglang"
         params: dict[str, Any] = {
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
@@ -35,11 +37,11 @@ class VerlServerEngine:
             params["stop"] = list(sampling.stop)
             # Keep the stop string's tokens: the gateway's records and prefix reuse need the
             # exact tokens the policy produced.
-            params["include_stop_str_in_output"] = True
+            params["no_stop_trim" if sglang else "include_stop_str_in_output"] = True
         if sampling.stop_token_ids:
             params["stop_token_ids"] = list(sampling.stop_token_ids)
         if sampling.seed is not None:
-            params["seed"] = sampling.seed
+            params["sampling_seed" if sglang else "seed"] = sampling.seed
         return params
 
     async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
@@ -57,7 +59,11 @@ class VerlServerEngine:
                 "verl's rollout server returned no logprobs for every token; set "
                 "actor_rollout_ref.rollout.calculate_log_probs=true (the backbone's translation does)"
             )
-        return Generation(token_ids, list(output.log_probs), *self._finish(token_ids, sampling))
+        finish_reason, matched_stop = self._finish(token_ids, sampling)
+        # The server's training step when it generated: verl's v1 trainer measures staleness with it.
+        version = (output.extra_fields or {}).get("global_steps")
+        return Generation(token_ids, list(output.log_probs), finish_reason, matched_stop,
+                          weight_version=int(version) if version is not None else None)
 
     def _finish(self, token_ids: list[int], sampling: SamplingParams) -> tuple[str, str | None]:
         """(finish_reason, matched stop string): the server says only completed or aborted."""

@@ -22,7 +22,8 @@ class VerlBackboneConfig(BackboneConfig):
     agent_workers: int = Field(default=2, gt=0)
     # Join a running Ray cluster ("auto" or "ray://host:10001"); None starts a local one.
     ray_address: str | None = None
-    strategy: Literal["fsdp", "fsdp2", "megatron"] = "fsdp"
+    # Megatron needs verl's megatron engine config (its own defaults list), not yet composed here.
+    strategy: Literal["fsdp", "fsdp2"] = "fsdp"
 
     def verl_keys(self) -> dict[str, Any]:
         """The passed-through verl keys, flattened to dotted paths."""

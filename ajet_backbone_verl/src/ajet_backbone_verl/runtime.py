@@ -69,11 +69,12 @@ class AjetRuntime:
         self.recent_episodes.append(record)
         append_episodes(spool_folder(self.run_dir), mode, record.step, [record])
 
-    def runner(self, mode: str, server_client: Any, tokenizer: Any, max_model_len: int) -> RolloutRunner:
+    def runner(self, mode: str, server_client: Any, tokenizer: Any, max_model_len: int,
+               rollout_engine: str = "vllm") -> RolloutRunner:
         """The rollout runner of one mode on this worker's server client (one gateway each)."""
         key = (mode, id(server_client))
         if key not in self._runners:
-            engine = VerlServerEngine(server_client, tokenizer, max_model_len)
+            engine = VerlServerEngine(server_client, tokenizer, max_model_len, rollout_engine)
             gateway = Gateway(engine, self.config, mode="eval" if mode == EVAL_MODE else "train",
                               plugins=self.plugins)
             self._runners[key] = RolloutRunner(

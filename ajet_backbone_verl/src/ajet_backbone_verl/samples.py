@@ -28,8 +28,10 @@ def split_at_first_trained_token(sample: Sample) -> int:
         ) from None
 
 
-def sample_to_agent_loop_output(sample: Sample, *, response_length: int, extra: dict[str, Any] | None = None) -> Any:
-    """One verl ``AgentLoopOutput`` for one sample; the response is cut at ``response_length``."""
+def sample_to_agent_loop_output(sample: Sample, *, response_length: int, extra: dict[str, Any] | None = None,
+                                score: float | None = None) -> Any:
+    """One verl ``AgentLoopOutput`` for one sample; the response is cut at ``response_length``.
+    Its score is the sample's advantage unless ``score`` is given (evaluation rows: the reward)."""
     from verl.experimental.agent_loop.agent_loop import AgentLoopMetrics, AgentLoopOutput
 
     cut = split_at_first_trained_token(sample)
@@ -40,7 +42,7 @@ def sample_to_agent_loop_output(sample: Sample, *, response_length: int, extra: 
         response_ids=list(response),
         response_mask=list(sample.loss_mask[cut:][:response_length]),
         response_logprobs=logprobs,
-        reward_score=float(sample.advantage),
+        reward_score=float(sample.advantage if score is None else score),
         num_turns=2 * len(sample.call_ids),
         metrics=AgentLoopMetrics(),
         extra_fields={

@@ -43,7 +43,7 @@ MAPPING: dict[str, tuple[str, ...]] = {
     "trainer.lr": ("actor_rollout_ref.actor.optim.lr",),
     "trainer.weight_decay": ("actor_rollout_ref.actor.optim.weight_decay",),
     "trainer.betas": ("actor_rollout_ref.actor.optim.betas",),
-    "trainer.grad_clip": ("actor_rollout_ref.actor.grad_clip",),
+    "trainer.grad_clip": ("actor_rollout_ref.actor.optim.clip_grad",),
     "trainer.warmup_steps": ("actor_rollout_ref.actor.optim.lr_warmup_steps",),
     "trainer.lr_scheduler": ("actor_rollout_ref.actor.optim.lr_scheduler_type",),
     "trainer.ppo_epochs": ("actor_rollout_ref.actor.ppo_epochs",),
@@ -128,14 +128,17 @@ def translate(config: AjetConfig, options: VerlBackboneConfig, *, run_files: Pat
     o["actor_rollout_ref.rollout.val_kwargs.temperature"] = config.eval.temperature
     o["actor_rollout_ref.rollout.val_kwargs.do_sample"] = config.eval.temperature > 0
     o["actor_rollout_ref.rollout.val_kwargs.n"] = config.eval.num_repeat
-    o["trainer.test_freq"] = config.eval.every_n_steps or -1
+    # verl validates when test_freq > 0 at multiples of it and at the last step: a period longer
+    # than any run gives our "after training only".
+    o["trainer.test_freq"] = config.eval.every_n_steps or (ONLY_AT_THE_END if config.eval.after_train else -1)
     o["trainer.val_before_train"] = config.eval.before_train
     o["trainer.total_training_steps"] = trainer.total_steps
     o["trainer.total_epochs"] = trainer.total_epochs
     o["actor_rollout_ref.actor.optim.lr"] = trainer.lr
     o["actor_rollout_ref.actor.optim.weight_decay"] = trainer.weight_decay
     o["actor_rollout_ref.actor.optim.betas"] = list(trainer.betas)
-    o["actor_rollout_ref.actor.grad_clip"] = trainer.grad_clip
+    # verl's engines clip with the optimizer's clip_grad (actor.grad_clip is read by nothing).
+    o["actor_rollout_ref.actor.optim.clip_grad"] = trainer.grad_clip
     o["actor_rollout_ref.actor.optim.lr_warmup_steps"] = trainer.warmup_steps or -1
     o["actor_rollout_ref.actor.optim.lr_scheduler_type"] = trainer.lr_scheduler
     o["actor_rollout_ref.actor.ppo_epochs"] = trainer.ppo_epochs
@@ -200,6 +203,12 @@ def _refuse_impossible(config: AjetConfig, options: VerlBackboneConfig) -> None:
     if config.trainer.lora.rank and config.trainer.lora.target_modules != "all-linear":
         raise ConfigError("trainer.lora.target_modules: under verl use 'all-linear' or pass "
                           "backbone.actor_rollout_ref.model.target_modules")
+    if options.verl_keys().get("trainer.use_v1") is False and rollout.batch_size % options.agent_workers:
+        raise ConfigError(
+            f"verl's legacy trainer splits the batch into backbone.agent_workers={options.agent_workers} contiguous "
+            f"chunks, which with rollout.batch_size={rollout.batch_size} would cut a task's group in two; make "
+            "batch_size a multiple of agent_workers (or use the v1 trainer)"
+        )
     world = options.n_gpus_per_node * options.nnodes
     if options.tensor_parallel_size > world:
         raise ConfigError(

@@ -30,6 +30,9 @@ class Generation:
     finish_reason: str
     # The stop string that ended generation, if one did (its tokens are kept in token_ids).
     matched_stop: str | None = None
+    # Which policy version generated it, when the engine knows (verl's servers report their
+    # training step): backbones with asynchronous weight updates measure staleness with it.
+    weight_version: int | None = None
 
 
 @runtime_checkable

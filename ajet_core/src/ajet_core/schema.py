@@ -57,6 +57,8 @@ class LlmCall:
     malformed_tool_call: bool = False
     # Set when a fixed external endpoint served the call (no token ids then).
     fixed_endpoint: str | None = None
+    # The policy version the engine generated with, when it reports one (see Generation).
+    weight_version: int | None = None
 
     def __post_init__(self) -> None:
         if self.response_mask is None:

@@ -277,6 +277,7 @@ class Gateway:
                 generation.logprobs,
                 generation.finish_reason,
                 generation.matched_stop,
+                weight_version=generation.weight_version,
             )
             body = self._completion_body(call, request)
             # Added latency: the gateway's own work before and after the engine, not the time
@@ -411,6 +412,7 @@ class Gateway:
         finish_reason: str,
         matched_stop: str | None,
         call_id: str | None = None,
+        weight_version: int | None = None,
     ) -> LlmCall:
         session, plan = binding.session, prepared.plan
         forced = prepared.forced_ids
@@ -454,6 +456,7 @@ class Gateway:
             parent_call_id=plan.parent_call_id,
             malformed_tool_call=parsed.malformed,
             started_at=time.time() - (time.perf_counter() - prepared.started),
+            weight_version=weight_version,
         )
         prepared.builder.remember(
             call.call_id, request.messages, request.tools, plan, call.response_ids, closing, reply

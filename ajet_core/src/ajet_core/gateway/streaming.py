@@ -66,7 +66,7 @@ async def stream_completion(
         markers.append(gateway.tool_parser.start_marker)
     ids: list[int] = []
     logprobs: list[float] = []
-    finish_reason, matched_stop = "length", None
+    finish_reason, matched_stop, weight_version = "length", None, None
     emitted = ""
     engine = gateway.engine
     try:
@@ -86,8 +86,10 @@ async def stream_completion(
             generation = await engine.generate(prepared.engine_prompt, prepared.sampling)
             ids, logprobs = generation.token_ids, generation.logprobs
             finish_reason, matched_stop = generation.finish_reason, generation.matched_stop
+            weight_version = generation.weight_version
         call = gateway._finish(
-            binding, request, prepared, ids, logprobs, finish_reason, matched_stop, call_id=call_id
+            binding, request, prepared, ids, logprobs, finish_reason, matched_stop, call_id=call_id,
+            weight_version=weight_version,
         )
     except Exception as exc:  # noqa: BLE001 - headers are sent: report the error in-band
         if isinstance(exc, GatewayError):

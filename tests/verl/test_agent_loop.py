@@ -234,10 +234,9 @@ def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tin
 def test_evaluation_rows_score_the_reward_and_rows_carry_weight_versions(tmp_path, tiny_model_dir, data, engine):
     """Validation rows: verl's own validation metrics read the score, so it is the reward (training
     rows carry the advantage). Served weight versions reach the rows' staleness fields."""
+    from ajet_backbone_verl.agent_loop import weight_versions
     from ajet_core.schema import EpisodeRecord, LlmCall, Task
     from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
-
-    from ajet_backbone_verl.agent_loop import weight_versions
 
     _, prepared = prepare(write_config(tmp_path, tiny_model_dir, data), "backbone.trainer.use_v1=false")
     config = prepared.verl_config

@@ -89,10 +89,20 @@ def make_rollout_model_class():
             super().__init__(config)
             self.engine = engine
             self.requests: list[dict[str, Any]] = []
+            self.tokenizer_ready = False
+
+        async def get_message_token_len(self, messages: list[dict]) -> int:
+            # As trinity's vLLM model: loads its tokenizer on first use.
+            self.tokenizer_ready = True
+            return len(self.engine.tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False))
 
         async def generate(self, prompt: Any, lora_request: Any = None, **kwargs: Any) -> list[Experience]:
             # vLLM's contract as trinity's vLLMRolloutModel uses it: a token prompt in, one
-            # Experience per sample out, logprobs for the sampled tokens only.
+            # Experience per sample out, logprobs for the sampled tokens only. Like trinity's
+            # model, a token prompt does not load the tokenizer its result needs (it would fail
+            # decoding): something must have loaded it before.
+            if not self.tokenizer_ready:
+                raise AttributeError("'NoneType' object has no attribute 'decode' (tokenizer never initialised)")
             prompt_ids = list(prompt["prompt_token_ids"])
             request = {"prompt_token_ids": prompt_ids, **kwargs, "generations": []}
             self.requests.append(request)

@@ -57,7 +57,7 @@ def test_the_launch_plan_is_what_trinity_would_run(tmp_path, tiny_model_dir, qui
     assert trinity.buffer.explorer_input.taskset.path == str(plan.tasks_dir.resolve())
     assert trinity.checkpoint_root_dir == str((plan.run_dir / "trinity").resolve())
     assert trinity.continue_from_checkpoint is False
-    assert plan.command[1:] == ["-m", "trinity.cli.launcher", "run", "--config", str(plan.config_path.resolve())]
+    assert plan.command[1:] == ["-m", "ajet_backbone_trinity.run_trinity", str(plan.config_path.resolve())]
     assert plan.env["RAY_AUTH_MODE"] == os.environ.get("RAY_AUTH_MODE", "disabled")
     # The resolved AgentJet config sits in the run folder like every backbone's.
     assert yaml.safe_load((plan.run_dir / "config.yaml").read_text())["backbone"]["name"] == "trinity"
@@ -137,3 +137,29 @@ def test_no_ray_cluster_and_no_permission_to_start_one_is_a_clear_error():
         pytest.skip("a Ray cluster is running here")
     with pytest.raises(LaunchError, match="no Ray cluster is reachable"):
         ensure_ray(TrinityBackboneConfig(start_ray=False), {"RAY_AUTH_MODE": "disabled"})
+
+
+def test_a_failed_trinity_stage_is_a_failed_run(tmp_path, tiny_model_dir, quickstart_data, monkeypatch, capsys):
+    """trinity's own CLI exits 0 when a stage fails; ours exits 1 with trinity's error. The stage
+    itself (a Ray cluster with vLLM on GPUs) is the boundary replaced here by its outcome."""
+    from trinity.cli import launcher
+
+    from ajet_backbone_trinity import run_trinity
+
+    config, resolved = resolved_config(tmp_path, quickstart_config(tiny_model_dir, quickstart_data))
+    plan = plan_launch(config, resolved)
+    monkeypatch.setattr("trinity.utils.dlc_utils.is_running", lambda: True)
+    seen = []
+
+    def failed_stage(trinity_config):
+        seen.append(trinity_config)
+        error = launcher.StageError("TimeoutError", "trainer read no experiences", "Traceback ...")
+        return launcher.StageStatus(stage="both", success=False, error=error)
+
+    monkeypatch.setattr(launcher, "run_stage", failed_stage)
+    assert run_trinity.main([str(plan.config_path)]) == 1
+    assert "both stage failed: TimeoutError: trainer read no experiences" in capsys.readouterr().err
+    assert seen and seen[0].mode == "both"  # the config trinity would have run, checked and updated
+
+    monkeypatch.setattr(launcher, "run_stage", lambda cfg: launcher.StageStatus(stage="both", success=True))
+    assert run_trinity.main([str(plan.config_path)]) == 0

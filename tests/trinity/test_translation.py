@@ -136,15 +136,21 @@ def test_an_unknown_backbone_key_is_a_config_error(tmp_path, tiny_model_dir, qui
         translated(tmp_path, ajet)
 
 
-def test_batch_size_rounding_is_done_openly(tmp_path, tiny_model_dir, quickstart_data):
-    # 4 GPUs, 1 for vLLM: 3 trainer GPUs; 2 tasks x 4 episodes = 8 -> 9 experiences per step.
+def test_a_batch_that_does_not_divide_over_the_trainer_gpus_is_refused(tmp_path, tiny_model_dir, quickstart_data):
+    # 4 GPUs, 1 for vLLM: 3 trainer GPUs; 2 tasks x 4 episodes = 8 experiences per step. Rounding
+    # up to 9 would leave every step one experience short, and trinity's trainer would wait.
     ajet = quickstart_config(tiny_model_dir, quickstart_data, backbone={"gpus_per_node": 4})
+    with pytest.raises(ConfigError, match="8 experiences per step is not a multiple of the 3 trainer GPUs"):
+        translated(tmp_path, ajet)
+
+
+def test_literal_interpolation_syntax_in_our_config_survives_trinity(tmp_path, tiny_model_dir, quickstart_data):
+    ajet = quickstart_config(tiny_model_dir, quickstart_data)
+    ajet["workflow"]["options"] = {"template": "Solve ${question}"}
     _, translation = translated(tmp_path, ajet)
-    assert translation.data["buffer"]["train_batch_size"] == 9
-    assert translation.notes == [(
-        "buffer.train_batch_size rounded up from rollout.batch_size x rollout.num_repeat = 8 to 9, "
-        "a multiple of the 3 trainer GPUs"
-    )]
+    # Without escaping, trinity's load_config fails: "Interpolation key 'question' not found".
+    args = trinity_loads(tmp_path, translation).buffer.explorer_input.tasksets[0].workflow_args
+    assert args["ajet_config"]["workflow"]["options"]["template"] == "Solve ${question}"
 
 
 def test_the_readme_mapping_table_lists_every_translated_key(tmp_path, tiny_model_dir, quickstart_data):

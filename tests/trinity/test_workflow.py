@@ -207,8 +207,10 @@ def test_an_equal_reward_group_travels_but_is_not_trained(tmp_path, tiny_model_d
     assert runner.workflow_instance.last_group.stats.dropped_equal_reward == 1
     assert experiences and all(e.info[TRAIN] is False for e in experiences)
     assert all(float(e.advantages.abs().sum()) == 0.0 for e in experiences)
+    # They stay in the batch with advantage 0: trinity's trainer reads whole batches.
     kept, metrics = ADVANTAGE_FN.get(ADVANTAGE_FN_PATH)()(experiences)
-    assert kept == [] and metrics["group_advantages/dropped_experiences/mean"] == len(experiences)
+    assert len(kept) == len(experiences) and metrics["group_advantages/dropped_experiences/mean"] == len(experiences)
+    assert all(float(e.advantages.abs().sum()) == 0.0 for e in kept)
 
 
 def test_an_eval_task_reports_eval_metrics_and_no_training_data(tmp_path, tiny_model_dir, quickstart_data, rollout_engine):

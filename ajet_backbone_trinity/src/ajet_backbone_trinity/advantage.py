@@ -5,8 +5,8 @@ trains the same numbers. Trinity's own ``grpo`` advantage normalises per *experi
 the same thing only while every episode yields exactly one sample; with timeline merging an
 episode may yield several (branches, other agents), and those would be weighted by their count.
 So the translated config names this class as ``algorithm.advantage_fn`` (trinity's registry
-imports it by dotted path): it copies the advantage the workflow stored on each experience and
-leaves out the experiences of groups the core dropped.
+imports it by dotted path): it copies the advantage the workflow stored on each experience; the
+experiences of groups the core dropped get advantage 0 (they stay, so every step is a whole batch).
 """
 
 from __future__ import annotations
@@ -39,10 +39,13 @@ class AjetEpisodeAdvantage(GroupAdvantage):
                 "works with experiences from ajet_backbone_trinity.workflow.AjetEpisodeWorkflow "
                 "(use trinity's 'grpo' advantage_fn for other workflows)"
             )
-        trained = [exp for exp in exps if exp.info.get(TRAIN, True)]
-        dropped = len(exps) - len(trained)
-        for exp in trained:
-            exp.advantages = float(exp.info[ADVANTAGE]) * exp.action_mask.float()
+        dropped = 0
+        for exp in exps:
+            # A group the core dropped stays in the batch with advantage 0: trinity's trainer reads
+            # exactly train_batch_size experiences per step and would wait for missing ones.
+            trained = exp.info.get(TRAIN, True)
+            dropped += not trained
+            advantage = float(exp.info[ADVANTAGE]) if trained else 0.0
+            exp.advantages = advantage * exp.action_mask.float()
             exp.returns = exp.advantages.clone()
-        exps[:] = trained  # trinity's process() flattens the (mutated) group lists
-        return exps, {"dropped_experiences": float(dropped), "kept_experiences": float(len(trained))}
+        return exps, {"dropped_experiences": float(dropped), "kept_experiences": float(len(exps) - dropped)}

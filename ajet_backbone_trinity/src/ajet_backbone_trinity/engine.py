@@ -59,6 +59,7 @@ class TrinityModelEngine:
         # Plain attributes satisfy the Engine protocol's read-only properties.
         self.tokenizer = tokenizer
         self.max_model_len = max_model_len
+        self._model_tokenizer_ready = False
         self.eos_ids = frozenset(eos_token_ids)
 
     @classmethod
@@ -95,12 +96,20 @@ class TrinityModelEngine:
             kwargs["seed"] = sampling.seed
         return kwargs
 
+    async def _ensure_model_tokenizer(self) -> None:
+        """trinity's vLLM model loads its tokenizer only for text prompts and chats, yet decodes
+        with it after every generation, token prompts included: load it once first."""
+        if not self._model_tokenizer_ready:
+            await self.model.get_message_token_len([{"role": "user", "content": "ready?"}])
+            self._model_tokenizer_ready = True
+
     async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
         room = self.max_model_len - len(prompt_ids)
         if room <= 0:
             raise ContextLengthExceeded(len(prompt_ids), self.max_model_len)
         sampling = replace(sampling, max_tokens=min(sampling.max_tokens, room))
         try:
+            await self._ensure_model_tokenizer()
             experiences = await self.model.generate_async(
                 [{"prompt_token_ids": list(prompt_ids)}], **self.sampling_kwargs(sampling)
             )

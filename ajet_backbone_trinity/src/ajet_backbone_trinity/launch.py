@@ -11,7 +11,8 @@ Stages (each one a function below, so the dry run and the tests stop where they 
    rollouts with vLLM); without them training stops with what is missing;
 5. Ray: a running cluster (``cluster.ray_address``), or a local head started here with
    ``RAY_AUTH_MODE=disabled`` (Ray >= 2.60 enables token auth by default);
-6. trinity itself: ``python -m trinity.cli.launcher run --config <run>/trinity.yaml``.
+6. trinity itself: ``python -m ajet_backbone_trinity.run_trinity <run>/trinity.yaml`` (trinity's
+   ``run`` command, exiting non-zero when the stage failed).
 
 Checkpoints and resume are trinity's: its checkpoints live under ``<run>/trinity/``, and
 ``--resume`` points trinity back at that folder (``continue_from_checkpoint``).
@@ -140,7 +141,8 @@ def plan_launch(config: AjetConfig, resolved: dict[str, Any], *, resume: str | N
                             resume=resuming)
     config_path = run_dir / TRINITY_CONFIG_FILE
     write_trinity_config(translation, config_path)
-    command = [sys.executable, "-m", "trinity.cli.launcher", "run", "--config", str(config_path.resolve())]
+    # Not trinity's own CLI, which exits 0 when a stage failed (see run_trinity).
+    command = [sys.executable, "-m", "ajet_backbone_trinity.run_trinity", str(config_path.resolve())]
     env = {"RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
     return LaunchPlan(run_dir, tasks_dir, config_path, translation, command, env)
 

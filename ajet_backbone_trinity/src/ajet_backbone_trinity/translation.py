@@ -151,9 +151,21 @@ def _absolute_object_path(spec: str | None, base_dir: Path) -> str | None:
     return spec
 
 
+def _escape_interpolations(value: Any) -> Any:
+    """Our config travels inside trinity's, which OmegaConf resolves: a literal ``${x}`` (a prompt
+    template, say) would be read as an interpolation and fail; ``\\${`` keeps it literal."""
+    if isinstance(value, str):
+        return value.replace("${", "\\${")
+    if isinstance(value, dict):
+        return {k: _escape_interpolations(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape_interpolations(v) for v in value]
+    return value
+
+
 def worker_config(config: AjetConfig) -> dict[str, Any]:
     """The AgentJet config as the workflow on trinity's workers receives it."""
-    data = config_to_dict(config)
+    data = _escape_interpolations(config_to_dict(config))
     base_dir = config.base_dir
     data["workflow"]["name"] = _absolute_object_path(data["workflow"].get("name"), base_dir)
     data["judger"]["type"] = _absolute_object_path(data["judger"].get("type"), base_dir)
@@ -295,16 +307,21 @@ def translate(
     b.put("buffer.total_epochs", trainer.total_epochs, "trainer.total_epochs")
     if trainer.total_steps:
         b.put("buffer.total_steps", trainer.total_steps, "trainer.total_steps")
-    episodes_per_step = rollout.batch_size * rollout.num_repeat
-    train_batch = episodes_per_step
+    train_batch = rollout.batch_size * rollout.num_repeat
     trainer_gpus = _trainer_gpus(options)
     if trainer_gpus and train_batch % trainer_gpus:
-        train_batch = math.ceil(train_batch / trainer_gpus) * trainer_gpus
-        notes.append(
-            f"buffer.train_batch_size rounded up from rollout.batch_size x rollout.num_repeat = "
-            f"{episodes_per_step} to {train_batch}, a multiple of the {trainer_gpus} trainer GPUs"
+        # Rounding up would make every step short of experiences: trinity's trainer reads exactly
+        # train_batch_size of them, waits, and ends the run when they never come.
+        raise TranslationError(
+            f"rollout.batch_size x rollout.num_repeat = {train_batch} experiences per step is not a multiple of "
+            f"the {trainer_gpus} trainer GPUs; trinity's trainer needs whole batches per GPU: pick a batch_size or "
+            "num_repeat that makes it divide, or change backbone.gpus_per_node"
         )
-    b.put("buffer.train_batch_size", train_batch, "rollout.batch_size x rollout.num_repeat (rounded up to the trainer GPUs)")
+    b.put("buffer.train_batch_size", train_batch, "rollout.batch_size x rollout.num_repeat")
+    if trainer.total_steps:
+        # verl (trinity's trainer) schedules the learning rate over trainer.total_steps; trinity
+        # does not copy buffer.total_steps there, so a cosine schedule would never decay.
+        b.put("trainer.total_steps", trainer.total_steps, "trainer.total_steps")
     workflow_args = {CONFIG_ARG: worker, BASE_DIR_ARG: base_dir, RUN_DIR_ARG: str(run_dir)}
     b.put("buffer.explorer_input.taskset", {
         "name": "ajet_train", "storage_type": "file", "path": str(tasks_dir), "split": "train",

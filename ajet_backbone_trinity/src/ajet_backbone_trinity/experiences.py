@@ -32,17 +32,6 @@ ADVANTAGE = "ajet_advantage"
 TRAIN = "ajet_train"
 
 
-def prompt_length_of(sample: Sample) -> int:
-    """Tokens before the first trained one: the part trinity treats as the prompt."""
-    try:
-        return sample.loss_mask.index(1)
-    except ValueError:
-        raise ValueError(
-            f"sample of episode {sample.episode_id!r} has no trained token; trackers only emit "
-            "samples with sampled tokens"
-        ) from None
-
-
 def episode_metrics(episode: EpisodeRecord, *, mode: str) -> dict[str, float]:
     """Per-episode numbers under the metric names every backbone uses (trinity averages them)."""
     reward = float(episode.reward or 0.0)
@@ -65,7 +54,7 @@ def sample_to_experience(
     import torch
     from trinity.common.experience import EID, Experience
 
-    start = prompt_length_of(sample)
+    start = sample.prompt_length
     action_mask = torch.tensor(sample.loss_mask[start:], dtype=torch.bool)
     logprobs = torch.tensor(sample.old_logprobs[start:], dtype=torch.float32)
     advantage = float(sample.advantage) if train else 0.0

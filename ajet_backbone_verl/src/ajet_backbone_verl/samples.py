@@ -14,27 +14,13 @@ from typing import Any
 from ajet_core.schema import Sample
 
 
-class SampleLayoutError(ValueError):
-    pass
-
-
-def split_at_first_trained_token(sample: Sample) -> int:
-    try:
-        return sample.loss_mask.index(1)
-    except ValueError:
-        raise SampleLayoutError(
-            f"sample of episode {sample.episode_id!r} trains no token (its loss mask is all 0); "
-            "the tracker should not have built it"
-        ) from None
-
-
 def sample_to_agent_loop_output(sample: Sample, *, response_length: int, extra: dict[str, Any] | None = None,
                                 score: float | None = None) -> Any:
     """One verl ``AgentLoopOutput`` for one sample; the response is cut at ``response_length``.
     Its score is the sample's advantage unless ``score`` is given (evaluation rows: the reward)."""
     from verl.experimental.agent_loop.agent_loop import AgentLoopMetrics, AgentLoopOutput
 
-    cut = split_at_first_trained_token(sample)
+    cut = sample.prompt_length
     response = sample.input_ids[cut:][:response_length]
     logprobs = [float(x) for x in sample.old_logprobs[cut:][:response_length]]
     return AgentLoopOutput(

@@ -91,6 +91,19 @@ class Sample:
     def num_trained_tokens(self) -> int:
         return sum(self.loss_mask)
 
+    @property
+    def prompt_length(self) -> int:
+        """Tokens before the first trained one: where backbones that split a sequence into a
+        prompt and a response (verl, trinity) make the cut; everything after rides in the
+        response with its loss mask."""
+        try:
+            return self.loss_mask.index(1)
+        except ValueError:
+            raise ValueError(
+                f"sample of episode {self.episode_id!r} trains no token (its loss mask is all 0); "
+                "trackers only build samples with sampled tokens"
+            ) from None
+
 
 @dataclass
 class EpisodeRecord:

@@ -22,10 +22,6 @@ def make_gateway(engine, config: AjetConfig | None = None) -> Gateway:
     return Gateway(engine, config or make_config(), mode="train")
 
 
-def sampled_ids(call) -> list[int]:
-    return [t for t, m in zip(call.response_ids, call.response_mask) if m]
-
-
 def record_of(recording, episode_id: str) -> EpisodeRecord:
     return EpisodeRecord(
         episode_id=episode_id,
@@ -37,19 +33,6 @@ def record_of(recording, episode_id: str) -> EpisodeRecord:
 
 def samples_of(recording, config: AjetConfig, episode_id: str = "ep"):
     return TimelineMergeTracker.from_config(config).build_samples(record_of(recording, episode_id))
-
-
-def assert_masks_are_the_sampled_replies(samples, calls, tokenizer) -> None:
-    """Each sample trains on exactly its calls' sampled tokens, and they decode to the replies."""
-    by_id = {c.call_id: c for c in calls}
-    assert samples, "no samples were built"
-    for sample in samples:
-        trained = [t for t, m in zip(sample.input_ids, sample.loss_mask) if m]
-        expected = [t for call_id in sample.call_ids for t in sampled_ids(by_id[call_id])]
-        assert trained == expected
-        assert tokenizer.decode(trained) == "".join(
-            tokenizer.decode(sampled_ids(by_id[c])) for c in sample.call_ids
-        )
 
 
 def trinity_python_with_agentscope_1():

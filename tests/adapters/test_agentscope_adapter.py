@@ -12,14 +12,13 @@ from importlib import metadata
 from itertools import pairwise
 
 import pytest
+from ajet_core.testing.samples import assert_samples_train_exactly_the_sampled_tokens, sampled_ids
 
 from .helpers import (
     SYSTEM_PROMPT,
     WEATHER_QUESTION,
-    assert_masks_are_the_sampled_replies,
     make_config,
     make_gateway,
-    sampled_ids,
     samples_of,
 )
 
@@ -88,7 +87,7 @@ async def test_agent_tool_conversation_without_drift(engine, stream):
     samples = samples_of(recording, config)
     assert len(samples) == 1
     assert samples[0].agent == "solver"
-    assert_masks_are_the_sampled_replies(samples, calls, engine.tokenizer)
+    assert_samples_train_exactly_the_sampled_tokens(samples, calls, engine.tokenizer)
 
 
 async def test_only_the_trainable_agent_yields_samples(engine):
@@ -114,7 +113,7 @@ async def test_only_the_trainable_agent_yields_samples(engine):
     assert samples and {(s.agent, s.target_tag) for s in samples} == {("alice", "a")}
     trained_calls = {c for s in samples for c in s.call_ids}
     assert trained_calls == {c.call_id for c in by_agent["alice"]}
-    assert_masks_are_the_sampled_replies(samples, calls, engine.tokenizer)
+    assert_samples_train_exactly_the_sampled_tokens(samples, calls, engine.tokenizer)
 
 
 def test_reserved_options_are_refused():
@@ -169,4 +168,4 @@ async def test_structured_output_arrives_through_the_gateway(engine, stream):
     assert recording.calls[0].finish_reason == "tool_calls"
     assert recording.calls[0].reply["tool_calls"][0]["function"]["name"] == "GenerateStructuredOutput"
     assert recording.drift_fallbacks == 0 and recording.malformed_tool_calls == 0
-    assert_masks_are_the_sampled_replies(samples_of(recording, config), recording.calls, engine.tokenizer)
+    assert_samples_train_exactly_the_sampled_tokens(samples_of(recording, config), recording.calls, engine.tokenizer)

@@ -13,14 +13,13 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from ajet_core.testing.samples import assert_samples_train_exactly_the_sampled_tokens, sampled_ids
 
 from .helpers import (
     SYSTEM_PROMPT,
     WEATHER_QUESTION,
-    assert_masks_are_the_sampled_replies,
     make_config,
     make_gateway,
-    sampled_ids,
     samples_of,
     trinity_python_with_agentscope_1,
 )
@@ -82,7 +81,7 @@ async def test_react_agent_tool_conversation_without_drift(engine):
     assert "<tool_call>" in engine.tokenizer.decode(sampled_ids(calls[0]))
     samples = samples_of(recording, config)
     assert samples and all(s.agent == "solver" for s in samples)
-    assert_masks_are_the_sampled_replies(samples, calls, engine.tokenizer)
+    assert_samples_train_exactly_the_sampled_tokens(samples, calls, engine.tokenizer)
 
 
 @pytest.mark.skipif(agentscope_major() == 1, reason="this environment runs the 1.x test itself")

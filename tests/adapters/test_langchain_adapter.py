@@ -11,14 +11,13 @@ import asyncio
 from itertools import pairwise
 
 import pytest
+from ajet_core.testing.samples import assert_samples_train_exactly_the_sampled_tokens, sampled_ids
 
 from .helpers import (
     SYSTEM_PROMPT,
     WEATHER_QUESTION,
-    assert_masks_are_the_sampled_replies,
     make_config,
     make_gateway,
-    sampled_ids,
     samples_of,
 )
 
@@ -69,7 +68,7 @@ async def test_create_agent_runs_a_tool_conversation_without_drift(engine, strea
 
     samples = samples_of(recording, config)
     assert len(samples) == 1  # one timeline: every turn extends the previous one
-    assert_masks_are_the_sampled_replies(samples, calls, engine.tokenizer)
+    assert_samples_train_exactly_the_sampled_tokens(samples, calls, engine.tokenizer)
 
 
 async def test_invoke_stream_and_bind_tools_in_process(engine):
@@ -101,7 +100,7 @@ async def test_invoke_stream_and_bind_tools_in_process(engine):
     assert [c.finish_reason for c in calls][-1] == "tool_calls"
     texts = {engine.tokenizer.decode(sampled_ids(c)) for c in calls[:4]}
     assert len(texts) == 1 and asynced.content in texts.pop()
-    assert_masks_are_the_sampled_replies(samples_of(recording, config), calls, engine.tokenizer)
+    assert_samples_train_exactly_the_sampled_tokens(samples_of(recording, config), calls, engine.tokenizer)
 
 
 async def test_sync_invoke_on_the_gateway_loop_fails_with_advice(engine):
@@ -160,4 +159,4 @@ async def test_only_the_trainable_agent_yields_samples(engine):
     assert [(s.agent, s.target_tag, s.call_ids) for s in samples] == [
         ("alice", "a", [calls[0].call_id])
     ]
-    assert_masks_are_the_sampled_replies(samples, calls, engine.tokenizer)
+    assert_samples_train_exactly_the_sampled_tokens(samples, calls, engine.tokenizer)

@@ -11,10 +11,10 @@ import json
 import httpx
 import openai
 import pytest
-
 from ajet_core.config.models import AjetConfig
 from ajet_core.gateway import Gateway
 from ajet_core.schema import EpisodeRecord, Task
+from ajet_core.testing.samples import assert_samples_train_exactly_the_sampled_tokens, sampled_ids
 from ajet_core.tracking.per_call import PerCallTracker
 from ajet_core.tracking.timeline_merge import TimelineMergeTracker
 from ajet_core.workflow import Workflow, WorkflowOutput, WorkflowTask
@@ -87,23 +87,6 @@ async def run_episode(gateway, workflow, query, episode_id, seed=None):
     return output, recording, record
 
 
-def sampled_ids(call):
-    return [t for t, m in zip(call.response_ids, call.response_mask) if m]
-
-
-def assert_masks_cover_exactly_the_sampled_tokens(samples, calls, tokenizer):
-    by_id = {c.call_id: c for c in calls}
-    for sample in samples:
-        trained = [t for t, m in zip(sample.input_ids, sample.loss_mask) if m]
-        expected = [t for call_id in sample.call_ids for t in sampled_ids(by_id[call_id])]
-        assert trained == expected
-        # Decoded: the trained text is exactly the replies the model wrote, each with its <|im_end|>.
-        assert tokenizer.decode(trained) == "".join(
-            tokenizer.decode(sampled_ids(by_id[c])) for c in sample.call_ids
-        )
-        assert sum(sample.loss_mask) == sum(len(sampled_ids(by_id[c])) for c in sample.call_ids)
-
-
 async def test_openai_sdk_tool_workflow_over_http(engine):
     gateway = make_gateway(engine)
     await gateway.start_http()
@@ -126,7 +109,7 @@ async def test_openai_sdk_tool_workflow_over_http(engine):
     assert "<tool_call>" in tokenizer.decode(sampled_ids(first))
     second = recording.calls[-1]
     [sample] = TimelineMergeTracker().build_samples(record)
-    assert_masks_cover_exactly_the_sampled_tokens([sample], recording.calls, tokenizer)
+    assert_samples_train_exactly_the_sampled_tokens([sample], recording.calls, tokenizer)
     assert sample.input_ids == second.full_ids
 
 
@@ -273,8 +256,8 @@ async def test_merging_invariant_under_the_model(engine):
     per_call = [s for r in records for s in PerCallTracker().build_samples(r)]
     merged = [s for r in records for s in TimelineMergeTracker().build_samples(r)]
     assert len(merged) < len(per_call) and sum(map(len, merged)) < sum(map(len, per_call))
-    assert_masks_cover_exactly_the_sampled_tokens(per_call, calls, engine.tokenizer)
-    assert_masks_cover_exactly_the_sampled_tokens(merged, calls, engine.tokenizer)
+    assert_samples_train_exactly_the_sampled_tokens(per_call, calls, engine.tokenizer)
+    assert_samples_train_exactly_the_sampled_tokens(merged, calls, engine.tokenizer)
     with engine.paused() as model:
         from_per_call = model_logprobs(model, per_call, calls, temperature)
         from_merged = model_logprobs(model, merged, calls, temperature)

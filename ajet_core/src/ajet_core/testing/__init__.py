@@ -6,6 +6,8 @@
   ``ajet_plugins`` (a manager holding only the plugins you ask for) and ``register_ajet_plugin``
   (register a plugin object for one test). They are available in every pytest run where ajet-core
   is installed (pytest11 entry point).
+- :mod:`ajet_core.testing.samples`: ``assert_samples_train_exactly_the_sampled_tokens`` and
+  ``sampled_ids`` — for adapters and trackers: samples train what the model sampled, nothing else.
 """
 
 from ajet_core.testing.conformance import (

@@ -59,12 +59,8 @@ class EpisodeRuntime:
             components.instantiate(resolved["task_reader"])
             if getattr(reader_class, "episode_env", None) is not TaskReader.episode_env else TaskReader()
         )
-        self.judger = components.instantiate(resolved["judger"])
-        self.tracker = resolved["tracker"].implementation.from_config(config)
-        components.check_types(self.reader, self.judger)
-        workflow_class = components.resolve_workflow(config, self.plugins)
-        self.make_workflow = components.workflow_factory(config, workflow_class)
-        self.trainable_targets = components.trainable_targets(config, workflow_class)
+        self.parts = components.EpisodeParts.build(config, resolved, self.plugins)
+        components.check_types(self.reader, self.parts.judger)
         self.engine = TrinityModelEngine.from_model_wrapper(model, max_model_len=config.model.max_model_len)
         from ajet_core.gateway.core import Gateway
 
@@ -72,18 +68,10 @@ class EpisodeRuntime:
                                plugins=self.plugins)
 
     def runner(self, num_repeat: int) -> RolloutRunner:
-        return RolloutRunner(
-            gateway=self.gateway,
-            make_workflow=self.make_workflow,
-            judger=self.judger,
-            # Eval samples are built too: trinity needs an Experience to carry each episode's
-            # metrics, and drops eval experiences before training.
-            tracker=self.tracker,
-            settings=components.rollout_settings(self.config, num_repeat=num_repeat,
-                                                 trainable_targets=self.trainable_targets),
-            on_episode_end=self.plugins.episode_end,
-            reader=self.reader,
-        )
+        # Eval samples are built too: trinity needs an Experience to carry each episode's
+        # metrics, and drops eval experiences before training.
+        return self.parts.runner(self.gateway, num_repeat=num_repeat, reader=self.reader,
+                                 on_episode_end=self.plugins.episode_end)
 
     async def run_group(self, task: Task, *, step: int, num_repeat: int) -> GroupResult:
         """Run ``task`` ``num_repeat`` times and compute the core's GRPO advantages."""

@@ -55,12 +55,8 @@ class AjetRuntime:
         self.recent_episodes: deque[EpisodeRecord] = deque(maxlen=RECENT_EPISODES)
         self.plugins = get_plugin_manager()
         resolved = validate_plugin_sections(self.config, self.plugins)
-        self.judger = components.instantiate(resolved["judger"])
-        self.tracker = resolved["tracker"].implementation.from_config(self.config)
+        self.parts = components.EpisodeParts.build(self.config, resolved, self.plugins)
         self.reader = components.instantiate(resolved["task_reader"])
-        workflow_class = components.resolve_workflow(self.config, self.plugins)
-        self.make_workflow = components.workflow_factory(self.config, workflow_class)
-        self.trainable_targets = components.trainable_targets(self.config, workflow_class)
         self.groups = EpisodeGroups()
         self._runners: dict[tuple[str, int], RolloutRunner] = {}
 
@@ -77,13 +73,5 @@ class AjetRuntime:
             engine = VerlServerEngine(server_client, tokenizer, max_model_len, rollout_engine)
             gateway = Gateway(engine, self.config, mode="eval" if mode == EVAL_MODE else "train",
                               plugins=self.plugins)
-            self._runners[key] = RolloutRunner(
-                gateway=gateway,
-                make_workflow=self.make_workflow,
-                judger=self.judger,
-                tracker=self.tracker,
-                settings=components.rollout_settings(self.config, num_repeat=1,
-                                                     trainable_targets=self.trainable_targets),
-                reader=self.reader,
-            )
+            self._runners[key] = self.parts.runner(gateway, num_repeat=1, reader=self.reader)
         return self._runners[key]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from ajet_core.judging import Judger
 from ajet_core.loggers import LoggerSet, MetricLogger
 from ajet_core.plugins.manager import PluginManager
 from ajet_core.readers import TaskReader
-from ajet_core.rollout.runner import RolloutSettings
+from ajet_core.rollout.runner import RolloutRunner, RolloutSettings
 from ajet_core.workflow import Workflow
 
 
@@ -73,6 +74,43 @@ def trainable_targets(config: AjetConfig, workflow_class: type[Workflow]) -> lis
     if config.workflow.trainable_targets is not None:
         return config.workflow.trainable_targets or None
     return list(workflow_class.trainable_targets or []) or None
+
+
+@dataclass
+class EpisodeParts:
+    """What every backbone runs episodes with, besides a gateway and a task reader: the judger,
+    the tracker and the user's workflow (with the target tags it trains)."""
+
+    config: AjetConfig
+    judger: Judger | None
+    tracker: Any
+    make_workflow: Callable[[], Workflow]
+    trainable_targets: list[str] | None
+
+    @classmethod
+    def build(cls, config: AjetConfig, resolved: dict[str, Any], plugins: PluginManager) -> EpisodeParts:
+        workflow_class = resolve_workflow(config, plugins)
+        return cls(
+            config=config,
+            judger=instantiate(resolved["judger"]),
+            # Trackers read their options from the core's tracker section.
+            tracker=resolved["tracker"].implementation.from_config(config),
+            make_workflow=workflow_factory(config, workflow_class),
+            trainable_targets=trainable_targets(config, workflow_class),
+        )
+
+    def runner(self, gateway: Any, *, num_repeat: int, reader: TaskReader | None, build_samples: bool = True,
+               on_episode_end: Callable[[Any], None] | None = None) -> RolloutRunner:
+        """A rollout runner on ``gateway``; ``build_samples=False`` for episodes nobody trains on."""
+        return RolloutRunner(
+            gateway=gateway,
+            make_workflow=self.make_workflow,
+            judger=self.judger,
+            tracker=self.tracker if build_samples else None,
+            settings=rollout_settings(self.config, num_repeat=num_repeat, trainable_targets=self.trainable_targets),
+            on_episode_end=on_episode_end,
+            reader=reader,
+        )
 
 
 def rollout_settings(config: AjetConfig, *, num_repeat: int, trainable_targets: list[str] | None) -> RolloutSettings:

@@ -20,7 +20,7 @@ from ajet_core.engine import Engine
 from ajet_core.gateway.core import DEFAULT_MODEL_NAME
 from ajet_core.plugins.manager import PluginManager, get_plugin_manager
 from ajet_core.rollout.endpoint import resolve_endpoint
-from ajet_core.rollout.runner import EVAL_MODE, ROLLOUT_MODE, RolloutRunner
+from ajet_core.rollout.runner import EVAL_MODE, ROLLOUT_MODE
 from ajet_core.rollout.summary import eval_metrics
 from ajet_core.schema import EpisodeRecord, Sample
 from ajet_core.training import components
@@ -138,24 +138,12 @@ async def run_episodes(
     from ajet_core.gateway.core import Gateway
 
     reader = components.instantiate(resolved["task_reader"])
-    judger = components.instantiate(resolved["judger"])
-    tracker = resolved["tracker"].implementation.from_config(config)
-    workflow_class = components.resolve_workflow(config, plugins)
+    parts = components.EpisodeParts.build(config, resolved, plugins)
     stream = TaskStream(reader, split, batch_size=num_tasks or 1_000_000, shuffle=False, num_epochs=1)
     tasks = stream.next_batch() or []
     gateway = Gateway(engine, config, mode="eval" if mode == EVAL_MODE else "rollout", plugins=plugins,
                       default_endpoint=default_endpoint)
-    runner = RolloutRunner(
-        gateway=gateway,
-        make_workflow=components.workflow_factory(config, workflow_class),
-        judger=judger,
-        tracker=tracker,
-        settings=components.rollout_settings(
-            config, num_repeat=num_repeat, trainable_targets=components.trainable_targets(config, workflow_class)
-        ),
-        on_episode_end=printer,
-        reader=reader,
-    )
+    runner = parts.runner(gateway, num_repeat=num_repeat, reader=reader, on_episode_end=printer)
     try:
         return await runner.run_tasks(tasks, step=0, mode=mode)
     finally:

@@ -159,18 +159,10 @@ class TrainingLoop:
         return train, validation
 
     def _runner(self, gateway: Any, mode: str) -> RolloutRunner:
-        rollout = self.config.rollout
-        return RolloutRunner(
-            gateway=gateway,
-            make_workflow=self.make_workflow,
-            judger=self.judger,
-            tracker=self.tracker if mode == TRAIN_MODE else None,
-            settings=components.rollout_settings(
-                self.config, num_repeat=rollout.num_repeat if mode == TRAIN_MODE else self.config.eval.num_repeat,
-                trainable_targets=self.trainable_targets,
-            ),
-            on_episode_end=self.plugins.episode_end,
-            reader=self.reader,
+        training = mode == TRAIN_MODE
+        return self.parts.runner(
+            gateway, num_repeat=self.config.rollout.num_repeat if training else self.config.eval.num_repeat,
+            reader=self.reader, build_samples=training, on_episode_end=self.plugins.episode_end,
         )
 
     # -------------------------------------------------------------------------------- run
@@ -187,13 +179,8 @@ class TrainingLoop:
 
         # 2. Plugins: where tasks come from, who scores them, how calls become samples.
         reader = self.reader = components.instantiate(self.resolved["task_reader"])
-        self.judger = components.instantiate(self.resolved["judger"])
-        # Trackers read their options from the core's tracker section.
-        self.tracker = self.resolved["tracker"].implementation.from_config(self.config)
-        components.check_types(reader, self.judger)
-        workflow_class = components.resolve_workflow(self.config, self.plugins)
-        self.make_workflow = components.workflow_factory(self.config, workflow_class)
-        self.trainable_targets = components.trainable_targets(self.config, workflow_class)
+        self.parts = components.EpisodeParts.build(self.config, self.resolved, self.plugins)
+        components.check_types(reader, self.parts.judger)
         train_stream, validation_stream = self._streams(reader)
         loggers = components.build_loggers(self.config, self.plugins, run_dir)
         start_step = 0

@@ -65,16 +65,20 @@ def make_agentscope_model(endpoint: ModelEndpoint, **kwargs: Any) -> Any:
     return _make_v1(endpoint, client_kwargs, kwargs)
 
 
-def _make_v2(endpoint: ModelEndpoint, client_kwargs: dict, kwargs: dict) -> Any:
-    from agentscope.credential import OpenAICredential
-    from agentscope.model import OpenAIChatModel
-
-    for reserved in ("credential", "model"):
+def _refuse_reserved(kwargs: dict, names: tuple[str, ...]) -> None:
+    for reserved in names:
         if reserved in kwargs:
             raise TypeError(
                 f"as_agentscope_model() sets {reserved!r} itself (from the episode's gateway "
                 "endpoint); remove it"
             )
+
+
+def _make_v2(endpoint: ModelEndpoint, client_kwargs: dict, kwargs: dict) -> Any:
+    from agentscope.credential import OpenAICredential
+    from agentscope.model import OpenAIChatModel
+
+    _refuse_reserved(kwargs, ("credential", "model"))
     # AgentScope's own retry loop would resend a failed call; the gateway's errors are final.
     kwargs.setdefault("max_retries", 0)
     credential = OpenAICredential(api_key=endpoint.api_key, base_url=endpoint.base_url)
@@ -86,12 +90,7 @@ def _make_v2(endpoint: ModelEndpoint, client_kwargs: dict, kwargs: dict) -> Any:
 def _make_v1(endpoint: ModelEndpoint, client_kwargs: dict, kwargs: dict) -> Any:
     from agentscope.model import OpenAIChatModel
 
-    for reserved in ("model_name", "api_key"):
-        if reserved in kwargs:
-            raise TypeError(
-                f"as_agentscope_model() sets {reserved!r} itself (from the episode's gateway "
-                "endpoint); remove it"
-            )
+    _refuse_reserved(kwargs, ("model_name", "api_key"))
     client_kwargs["base_url"] = endpoint.base_url
     return OpenAIChatModel(
         model_name=endpoint.model,

@@ -22,6 +22,7 @@ from typing import Any
 from ajet_core.chat.messages import canonical_json
 
 _PROBE_REPLY = "AJET-PROBE-REPLY-7f3a"
+PROBE_CALL_NAME = "ajet_probe_call_9d2b"
 _PROBE_TOOL = {
     "type": "function",
     "function": {
@@ -242,20 +243,10 @@ class ChatRenderer:
         except TemplateError:
             pass
         renders_tool_calls = False
-        call = {
-            "role": "assistant",
-            "content": "",
-            "tool_calls": [
-                {
-                    "id": "c1",
-                    "type": "function",
-                    "function": {"name": "ajet_probe_call_9d2b", "arguments": {}},
-                }
-            ],
-        }
+        call = _probe_call({})
         try:
             rendered = self.render_text([user, call], None, add_generation_prompt=False)
-            renders_tool_calls = "ajet_probe_call_9d2b" in rendered
+            renders_tool_calls = PROBE_CALL_NAME in rendered
         except TemplateError:
             pass
         return TemplateFacts(
@@ -267,19 +258,20 @@ class ChatRenderer:
         )
 
 
-def _fast_path_checks() -> list[tuple[list[dict[str, Any]], list[dict[str, Any]] | None, bool]]:
-    user = {"role": "user", "content": "hi"}
-    call = {
+def _probe_call(arguments: dict[str, Any]) -> dict[str, Any]:
+    """An assistant message with one tool call, whose name shows where a template renders it."""
+    return {
         "role": "assistant",
         "content": "",
         "tool_calls": [
-            {
-                "id": "c1",
-                "type": "function",
-                "function": {"name": "ajet_probe_call_9d2b", "arguments": {"x": 1}},
-            }
+            {"id": "c1", "type": "function", "function": {"name": PROBE_CALL_NAME, "arguments": arguments}}
         ],
     }
+
+
+def _fast_path_checks() -> list[tuple[list[dict[str, Any]], list[dict[str, Any]] | None, bool]]:
+    user = {"role": "user", "content": "hi"}
+    call = _probe_call({"x": 1})
     tool = {"role": "tool", "tool_call_id": "c1", "content": "42"}
     system = {"role": "system", "content": "sys"}
     return [

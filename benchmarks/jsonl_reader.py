@@ -43,14 +43,20 @@ def generate(path: Path, rows: int) -> None:
         for i in range(rows):
             a, b = rng.randint(1, 10_000), rng.randint(1, 10_000)
             # Every tenth row carries its own id; the rest get ids derived from content.
-            row = {"question": f"What is {a} + {b}? Put the result in \\boxed{{}}.", "answer": str(a + b), "level": i % 5}
+            row = {
+                "question": f"What is {a} + {b}? Put the result in \\boxed{{}}.",
+                "answer": str(a + b),
+                "level": i % 5,
+            }
             if i % 10 == 0:
                 row["task_id"] = f"row-{i}"
             out.write(json.dumps(row) + "\n")
 
 
 def measure(path: Path, mode: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(path), mode], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), mode], capture_output=True, text=True, check=True
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -64,7 +70,9 @@ def main() -> None:
         start = time.perf_counter()
         generate(path, args.rows)
         size_mb = path.stat().st_size / 2**20
-        print(f"generated {args.rows:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - start:.1f} s")
+        print(
+            f"generated {args.rows:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - start:.1f} s"
+        )
         for mode in ("reader", "task_stream"):
             r = measure(path, mode)
             print(

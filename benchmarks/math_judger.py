@@ -14,9 +14,10 @@ import argparse
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from ajet_plugins_std.judgers.math_answer import MathAnswerConfig, MathAnswerJudger
+
 from ajet_core.schema import Task
 from ajet_core.workflow import WorkflowOutput
-from ajet_plugins_std.judgers.math_answer import MathAnswerConfig, MathAnswerJudger
 
 CASES = [
     (r"\boxed{{{i}}}", "{i}"),
@@ -34,8 +35,12 @@ def make_cases(count: int) -> list[tuple[Task, WorkflowOutput]]:
         i = n % 50 + 2
         answer, reference = CASES[n % len(CASES)]
         values = {"i": i, "q": i / 4, "two_i": 2 * i, "sq": i * i, "wrong": i + 1}
-        cases.append((Task(task_id=str(n), metadata={"answer": reference.format(**values)}),
-                      WorkflowOutput(metadata={"final_answer": "So " + answer.format(**values)})))
+        cases.append(
+            (
+                Task(task_id=str(n), metadata={"answer": reference.format(**values)}),
+                WorkflowOutput(metadata={"final_answer": "So " + answer.format(**values)}),
+            )
+        )
     return cases
 
 
@@ -55,8 +60,10 @@ def main() -> None:
         judger.close()
         correct = sum(r.is_success for r in results)
         timeouts = sum(r.metrics.get("math_timeout", 0) for r in results)
-        print(f"workers={workers}: {len(cases)} comparisons in {elapsed:.2f} s = {len(cases) / elapsed:,.0f}/s "
-              f"({correct} equal, {timeouts} timed out)")
+        print(
+            f"workers={workers}: {len(cases)} comparisons in {elapsed:.2f} s = {len(cases) / elapsed:,.0f}/s "
+            f"({correct} equal, {timeouts} timed out)"
+        )
 
 
 if __name__ == "__main__":

@@ -62,7 +62,9 @@ def shape_samples(args, vocab: int):
         p = max(1, int(args.prompt_tokens * rng.uniform(0.75, 1.25)))
         r = max(1, int(args.response_tokens * rng.uniform(0.75, 1.25)))
         ids = [rng.randrange(vocab) for _ in range(p + r)]
-        samples.append(Sample(ids, [0] * p + [1] * r, [0.0] * (p + r), advantage=1.0 if index % 2 else -1.0))
+        samples.append(
+            Sample(ids, [0] * p + [1] * r, [0.0] * (p + r), advantage=1.0 if index % 2 else -1.0)
+        )
     return samples
 
 
@@ -81,28 +83,47 @@ def merging_samples(args, tokenizer, tracker_name: str):
     from ajet_core.tracking.timeline_merge import TimelineMergeTracker
 
     async def record():
-        config = AjetConfig.model_validate({"rollout": {"max_tokens_per_episode": 10**7, "max_tokens_per_call": 10**5}})
+        config = AjetConfig.model_validate(
+            {"rollout": {"max_tokens_per_episode": 10**7, "max_tokens_per_call": 10**5}}
+        )
         script = merging.Script()
-        gateway = Gateway(ScriptedEngine(tokenizer, script, max_model_len=10**6), config, tool_parser=HermesToolParser())
+        gateway = Gateway(
+            ScriptedEngine(tokenizer, script, max_model_len=10**6),
+            config,
+            tool_parser=HermesToolParser(),
+        )
         records = []
         for index in range(args.episodes):
             handle = gateway.open_episode(f"{args.merging}-{index}")
-            keys = {a: gateway.issue_key(handle.session, a) for a in ("agent", "planner", "coder", "reviewer")}
-            await merging.SCENARIOS[args.merging](gateway, keys, script, random.Random(f"{args.merging}/{index}"))
+            keys = {
+                a: gateway.issue_key(handle.session, a)
+                for a in ("agent", "planner", "coder", "reviewer")
+            }
+            await merging.SCENARIOS[args.merging](
+                gateway, keys, script, random.Random(f"{args.merging}/{index}")
+            )
             recording = handle.close()
-            records.append(EpisodeRecord(episode_id=handle.episode_id, task=Task(), calls=recording.calls,
-                                         advantage=1.0 if index % 2 else -1.0))
+            records.append(
+                EpisodeRecord(
+                    episode_id=handle.episode_id,
+                    task=Task(),
+                    calls=recording.calls,
+                    advantage=1.0 if index % 2 else -1.0,
+                )
+            )
         return records
 
-    tracker = {"per_call": PerCallTracker, "timeline_merge": TimelineMergeTracker}[tracker_name](max_sample_tokens=10**6)
+    tracker = {"per_call": PerCallTracker, "timeline_merge": TimelineMergeTracker}[tracker_name](
+        max_sample_tokens=10**6
+    )
     return [s for r in asyncio.run(record()) for s in tracker.build_samples(r)]
 
 
 def run_one(args, setting: dict) -> dict:
     import torch
+    from ajet_backbone_debug.training.trainer import PolicyTrainer
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ajet_backbone_debug.training.trainer import PolicyTrainer
     from ajet_core import metrics as m
     from ajet_core.config.models import TrainerConfig
 
@@ -117,7 +138,9 @@ def run_one(args, setting: dict) -> dict:
     else:
         samples = shape_samples(args, model.get_output_embeddings().weight.shape[0])
         options = {k: setting[k] for k in ("mixed_precision", "selected_logits")}
-    config = TrainerConfig(lr=1e-6, micro_batch_tokens=args.micro_batch_tokens, loss_agg="token_mean")
+    config = TrainerConfig(
+        lr=1e-6, micro_batch_tokens=args.micro_batch_tokens, loss_agg="token_mean"
+    )
     trainer = PolicyTrainer(model, config, temperature=1.0, **options)
     # Old logprobs = the current policy's (on-policy, as in the quickstart).
     for sample, lps in zip(samples, trainer.sample_logprobs(samples)):
@@ -155,42 +178,70 @@ def child(args, name: str, setting: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # rows appear as each setting finishes
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None, help="model directory (default: SmolLM2 from the cache, else tiny)")
+    parser.add_argument(
+        "--model", default=None, help="model directory (default: SmolLM2 from the cache, else tiny)"
+    )
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--prompt-tokens", type=int, default=100)
     parser.add_argument("--response-tokens", type=int, default=48)
     parser.add_argument("--micro-batch-tokens", type=int, default=4096)
     parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    parser.add_argument("--merging", default=None, help="a benchmarks/merging.py scenario, e.g. frozenlake_10")
+    parser.add_argument(
+        "--merging", default=None, help="a benchmarks/merging.py scenario, e.g. frozenlake_10"
+    )
     parser.add_argument("--episodes", type=int, default=8, help="episodes in merging mode")
-    parser.add_argument("--settings", default=",".join(SHAPE_SETTINGS), help="shapes mode: which settings")
+    parser.add_argument(
+        "--settings", default=",".join(SHAPE_SETTINGS), help="shapes mode: which settings"
+    )
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.model = args.model or default_model()
     if args.one is not None:
         print(json.dumps(run_one(args, json.loads(args.one))))
         return 0
-    keep = ("--model", "--samples", "--prompt-tokens", "--response-tokens", "--micro-batch-tokens",
-            "--steps", "--threads", "--merging", "--episodes")
-    args.passthrough = [x for k in keep for x in (k, str(getattr(args, k[2:].replace("-", "_")))) if getattr(args, k[2:].replace("-", "_")) is not None]
+    keep = (
+        "--model",
+        "--samples",
+        "--prompt-tokens",
+        "--response-tokens",
+        "--micro-batch-tokens",
+        "--steps",
+        "--threads",
+        "--merging",
+        "--episodes",
+    )
+    args.passthrough = [
+        x
+        for k in keep
+        for x in (k, str(getattr(args, k[2:].replace("-", "_"))))
+        if getattr(args, k[2:].replace("-", "_")) is not None
+    ]
     # Other work on the machine slows every setting; the load average says how comparable runs are.
     print(f"model: {args.model}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if args.merging:
         rows = {t: child(args, t, {"tracker": t}) for t in ("per_call", "timeline_merge")}
         for name, row in rows.items():
-            print(f"{name:<15} {row['samples']:>4} samples {row['tokens']:>7} tokens ({row['trained_tokens']} trained)"
-                  f"  {row['seconds_per_step']:7.2f} s/step  peak RSS {row['peak_rss_mb']:6.0f} MB  loss {row['loss_at_start']:.6f}")
+            print(
+                f"{name:<15} {row['samples']:>4} samples {row['tokens']:>7} tokens ({row['trained_tokens']} trained)"
+                f"  {row['seconds_per_step']:7.2f} s/step  peak RSS {row['peak_rss_mb']:6.0f} MB  loss {row['loss_at_start']:.6f}"
+            )
         ratio = rows["per_call"]["seconds_per_step"] / rows["timeline_merge"]["seconds_per_step"]
-        same = abs(rows["per_call"]["loss_at_start"] - rows["timeline_merge"]["loss_at_start"]) <= 1e-5
+        same = (
+            abs(rows["per_call"]["loss_at_start"] - rows["timeline_merge"]["loss_at_start"]) <= 1e-5
+        )
         print(f"per_call / timeline_merge step time: {ratio:.2f}x; same token-mean loss: {same}")
         return 0 if same else 1
-    print(f"{args.samples} samples x ~{args.prompt_tokens}+{args.response_tokens} tokens (trained), "
-          f"micro_batch_tokens {args.micro_batch_tokens}")
+    print(
+        f"{args.samples} samples x ~{args.prompt_tokens}+{args.response_tokens} tokens (trained), "
+        f"micro_batch_tokens {args.micro_batch_tokens}"
+    )
     for name in args.settings.split(","):
         row = child(args, name, SHAPE_SETTINGS[name])
-        print(f"{name:<18} {row['seconds_per_step']:7.2f} s/step  {row['tokens'] / row['seconds_per_step']:8.0f} tokens/s"
-              f"  peak RSS {row['peak_rss_mb']:6.0f} MB  ({row['threads']} threads)")
+        print(
+            f"{name:<18} {row['seconds_per_step']:7.2f} s/step  {row['tokens'] / row['seconds_per_step']:8.0f} tokens/s"
+            f"  peak RSS {row['peak_rss_mb']:6.0f} MB  ({row['threads']} threads)"
+        )
     return 0
 
 

@@ -47,8 +47,21 @@ def ajet_serve():
 
     def start(config: Path, *args: str) -> str:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ajet_core.cli.main", "serve", "--conf", str(config), "--port", "0", *args],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "ajet_core.cli.main",
+                "serve",
+                "--conf",
+                str(config),
+                "--port",
+                "0",
+                *args,
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         processes.append(process)
         line = process.stdout.readline()

@@ -12,6 +12,7 @@ from importlib import metadata
 from itertools import pairwise
 
 import pytest
+
 from ajet_core.testing.samples import assert_samples_train_exactly_the_sampled_tokens, sampled_ids
 
 from .helpers import (
@@ -117,8 +118,9 @@ async def test_only_the_trainable_agent_yields_samples(engine):
 
 
 def test_reserved_options_are_refused():
-    from ajet_core.tuner import ModelEndpoint
     from ajet_plugins_agentscope.model import make_agentscope_model
+
+    from ajet_core.tuner import ModelEndpoint
 
     endpoint = ModelEndpoint(base_url="http://x/v1", api_key="k", model="m")
     with pytest.raises(TypeError, match="base_url"):
@@ -136,8 +138,9 @@ async def test_structured_output_arrives_through_the_gateway(engine, stream):
     the model's Hermes call to it is parsed by the gateway, and AgentScope validates it into
     ``structured_output``. The model's side is scripted (with the tiny model's tokenizer): the
     tiny model was never taught this tool, and what is tested is the plumbing around the reply."""
-    from ajet_core.gateway.scripted_engine import ScriptedEngine
     from pydantic import BaseModel
+
+    from ajet_core.gateway.scripted_engine import ScriptedEngine
 
     class Forecast(BaseModel):
         city: str
@@ -166,6 +169,10 @@ async def test_structured_output_arrives_through_the_gateway(engine, stream):
     # The schema reached the model as a tool in the prompt, and the reply was a parsed tool call.
     assert "GenerateStructuredOutput" in prompts[0] and '"celsius"' in prompts[0]
     assert recording.calls[0].finish_reason == "tool_calls"
-    assert recording.calls[0].reply["tool_calls"][0]["function"]["name"] == "GenerateStructuredOutput"
+    assert (
+        recording.calls[0].reply["tool_calls"][0]["function"]["name"] == "GenerateStructuredOutput"
+    )
     assert recording.drift_fallbacks == 0 and recording.malformed_tool_calls == 0
-    assert_samples_train_exactly_the_sampled_tokens(samples_of(recording, config), recording.calls, engine.tokenizer)
+    assert_samples_train_exactly_the_sampled_tokens(
+        samples_of(recording, config), recording.calls, engine.tokenizer
+    )

@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+
 from ajet_core.testing.samples import assert_samples_train_exactly_the_sampled_tokens, sampled_ids
 
 from .helpers import (

@@ -11,6 +11,7 @@ import asyncio
 from itertools import pairwise
 
 import pytest
+
 from ajet_core.testing.samples import assert_samples_train_exactly_the_sampled_tokens, sampled_ids
 
 from .helpers import (
@@ -100,7 +101,9 @@ async def test_invoke_stream_and_bind_tools_in_process(engine):
     assert [c.finish_reason for c in calls][-1] == "tool_calls"
     texts = {engine.tokenizer.decode(sampled_ids(c)) for c in calls[:4]}
     assert len(texts) == 1 and asynced.content in texts.pop()
-    assert_samples_train_exactly_the_sampled_tokens(samples_of(recording, config), calls, engine.tokenizer)
+    assert_samples_train_exactly_the_sampled_tokens(
+        samples_of(recording, config), calls, engine.tokenizer
+    )
 
 
 async def test_sync_invoke_on_the_gateway_loop_fails_with_advice(engine):
@@ -130,8 +133,9 @@ async def test_over_http_the_model_uses_the_real_socket(engine):
 
 
 def test_reserved_options_are_refused(engine):
-    from ajet_core.tuner import ModelEndpoint
     from ajet_plugins_langchain.model import make_langchain_chat_model
+
+    from ajet_core.tuner import ModelEndpoint
 
     endpoint = ModelEndpoint(base_url="http://x/v1", api_key="k", model="m")
     with pytest.raises(TypeError, match="base_url"):

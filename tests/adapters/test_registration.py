@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from ajet_core.plugins.manager import get_plugin_manager
 
 AJET = Path(sys.executable).with_name("ajet")

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from ajet_core.metric_loggers.jsonl import read_metrics
-from ajet_core.training.records import read_records
 
 from ajet_core import metrics as m
+from ajet_core.metric_loggers.jsonl import read_metrics
+from ajet_core.training.records import read_records
 
 from .helpers import trinity_python_with_agentscope_1
 
@@ -75,7 +75,9 @@ def rollout_one_episode(ajet: Path, config: Path, tiny_model_dir: Path, data_dir
 @pytest.mark.parametrize("name", sorted(TUTORIALS))
 def test_ajet_rollout_runs_one_judged_episode(name, tiny_model_dir, data_dir):
     pytest.importorskip(f"ajet_plugins_{name}")
-    output = rollout_one_episode(AJET, TUTORIALS[name] / "math_agent.yaml", tiny_model_dir, data_dir)
+    output = rollout_one_episode(
+        AJET, TUTORIALS[name] / "math_agent.yaml", tiny_model_dir, data_dir
+    )
     assert "-- call chatcmpl-" in output and "samples=0" not in output, output[-4000:]
 
 
@@ -84,7 +86,12 @@ def test_agentscope_1_tutorial_runs_in_the_trinity_environment(tiny_model_dir, d
     python, why = trinity_python_with_agentscope_1()
     if python is None:
         pytest.skip(why)
-    rollout_one_episode(python.with_name("ajet"), TUTORIALS["agentscope"] / "math_agent_v1.yaml", tiny_model_dir, data_dir)
+    rollout_one_episode(
+        python.with_name("ajet"),
+        TUTORIALS["agentscope"] / "math_agent_v1.yaml",
+        tiny_model_dir,
+        data_dir,
+    )
 
 
 async def test_langchain_tutorial_tool_runs_python_in_the_sandbox():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from ajet_backbone_debug.backbone import DebugBackbone, DebugBackboneConfig
 from ajet_backbone_debug.engine import TransformersEngine
+
 from ajet_core.config.models import AjetConfig
 from ajet_core.engine import SamplingParams
 from ajet_core.errors import ConfigError
@@ -15,15 +16,20 @@ def make_config(**model):
 
 
 async def test_build_engine_serves_model_path_with_config_limits(tiny_model_dir):
-    backbone = DebugBackbone(make_config(path=str(tiny_model_dir), max_model_len=256, dtype="float32", device="cpu"),
-                             DebugBackboneConfig(max_batch_size=4))
+    backbone = DebugBackbone(
+        make_config(path=str(tiny_model_dir), max_model_len=256, dtype="float32", device="cpu"),
+        DebugBackboneConfig(max_batch_size=4),
+    )
     engine = backbone.build_engine()
     try:
         assert isinstance(engine, TransformersEngine)
         assert engine.max_model_len == 256 and engine.max_batch_size == 4
-        assert str(engine.device) == "cpu" and next(engine.model.parameters()).dtype.is_floating_point
-        ids = engine.tokenizer.apply_chat_template([{"role": "user", "content": "Hello!"}],
-                                                   add_generation_prompt=True, return_dict=False)
+        assert (
+            str(engine.device) == "cpu" and next(engine.model.parameters()).dtype.is_floating_point
+        )
+        ids = engine.tokenizer.apply_chat_template(
+            [{"role": "user", "content": "Hello!"}], add_generation_prompt=True, return_dict=False
+        )
         gen = await engine.generate(ids, SamplingParams(temperature=0, max_tokens=16))
         assert gen.finish_reason == "stop" and len(gen.logprobs) == len(gen.token_ids) > 1
     finally:

@@ -8,6 +8,7 @@ import pytest
 import torch
 from ajet_backbone_debug.engine import TransformersEngine
 from ajet_backbone_debug.engine.sampling import filter_logits
+
 from ajet_core.engine import ContextLengthExceeded, Engine, EngineError, SamplingParams
 
 GREEDY = SamplingParams(temperature=0, max_tokens=40)
@@ -15,8 +16,10 @@ GREEDY = SamplingParams(temperature=0, max_tokens=40)
 QUESTIONS = [
     [{"role": "user", "content": "What is 12 + 30?"}],
     [{"role": "user", "content": "Hello!"}],
-    [{"role": "system", "content": "You are a strict judge. Rate the answer from 0 to 10."},
-     {"role": "user", "content": "Question: What is 2 + 2?\nAnswer: 5\nRate the answer."}],
+    [
+        {"role": "system", "content": "You are a strict judge. Rate the answer from 0 to 10."},
+        {"role": "user", "content": "Question: What is 2 + 2?\nAnswer: 5\nRate the answer."},
+    ],
     [{"role": "user", "content": "Compute 7 * 8."}],
     [{"role": "user", "content": "Tell me a joke."}],
     [{"role": "user", "content": "What is the weather in Rome?"}],
@@ -40,7 +43,9 @@ def endless(engine):
 
 
 def prompt(engine, messages, tools=None) -> list[int]:
-    return engine.tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True, return_dict=False)
+    return engine.tokenizer.apply_chat_template(
+        messages, tools=tools, add_generation_prompt=True, return_dict=False
+    )
 
 
 def full_forward_logprobs(model, prompt_ids, response_ids, temperature=1.0) -> list[float]:
@@ -96,10 +101,14 @@ async def test_a_request_arriving_mid_decode_joins_the_running_batch(endless):
     endless.max_rows_seen = 0
     chunks = []
     late_task = None
-    async for chunk in endless.generate_stream(long_prompt, SamplingParams(temperature=0, max_tokens=60)):
+    async for chunk in endless.generate_stream(
+        long_prompt, SamplingParams(temperature=0, max_tokens=60)
+    ):
         chunks.append(chunk)
         if late_task is None and sum(len(c.token_ids) for c in chunks) >= 5:
-            late_task = asyncio.ensure_future(endless.generate(late_prompt, SamplingParams(temperature=0, max_tokens=10)))
+            late_task = asyncio.ensure_future(
+                endless.generate(late_prompt, SamplingParams(temperature=0, max_tokens=10))
+            )
     late = await late_task
     streamed = [t for c in chunks for t in c.token_ids]
     assert len(streamed) == 60 and chunks[-1].finish_reason == "length"
@@ -117,11 +126,15 @@ async def test_stream_chunks_add_up_to_the_generation(engine):
     chunks = [c async for c in engine.generate_stream(ids, GREEDY)]
     assert [t for c in chunks for t in c.token_ids] == whole.token_ids
     assert [lp for c in chunks for lp in c.logprobs] == pytest.approx(whole.logprobs, abs=1e-6)
-    assert chunks[-1].finish_reason == whole.finish_reason and all(c.finish_reason is None for c in chunks[:-1])
+    assert chunks[-1].finish_reason == whole.finish_reason and all(
+        c.finish_reason is None for c in chunks[:-1]
+    )
 
 
 async def test_max_tokens_stops_with_length(engine):
-    gen = await engine.generate(prompt(engine, QUESTIONS[0]), SamplingParams(temperature=0, max_tokens=3))
+    gen = await engine.generate(
+        prompt(engine, QUESTIONS[0]), SamplingParams(temperature=0, max_tokens=3)
+    )
     assert len(gen.token_ids) == 3 and gen.finish_reason == "length"
 
 
@@ -130,9 +143,13 @@ async def test_stop_strings_end_generation_and_keep_their_tokens(engine):
     full = await engine.generate(ids, GREEDY)
     text = engine.tokenizer.decode(full.token_ids)
     assert "boxed" in text, text
-    gen = await engine.generate(ids, SamplingParams(temperature=0, max_tokens=40, stop=["nothing-like-this", "boxed"]))
+    gen = await engine.generate(
+        ids, SamplingParams(temperature=0, max_tokens=40, stop=["nothing-like-this", "boxed"])
+    )
     assert gen.finish_reason == "stop" and gen.matched_stop == "boxed"
-    assert gen.token_ids == full.token_ids[: len(gen.token_ids)] and len(gen.token_ids) < len(full.token_ids)
+    assert gen.token_ids == full.token_ids[: len(gen.token_ids)] and len(gen.token_ids) < len(
+        full.token_ids
+    )
     # It ends at the first token that completes the stop string.
     assert "boxed" in engine.tokenizer.decode(gen.token_ids)
     assert "boxed" not in engine.tokenizer.decode(gen.token_ids[:-1])
@@ -143,7 +160,9 @@ async def test_stop_token_ids_end_generation(engine):
     full = await engine.generate(ids, GREEDY)
     assert len(full.token_ids) >= 3
     stop_id = full.token_ids[2]
-    gen = await engine.generate(ids, SamplingParams(temperature=0, max_tokens=40, stop_token_ids=[stop_id]))
+    gen = await engine.generate(
+        ids, SamplingParams(temperature=0, max_tokens=40, stop_token_ids=[stop_id])
+    )
     assert gen.finish_reason == "stop" and gen.token_ids[-1] == stop_id
     assert gen.token_ids == full.token_ids[: full.token_ids.index(stop_id) + 1]
 
@@ -155,17 +174,25 @@ async def test_seeded_sampling_is_reproducible_alone_and_in_a_batch(endless):
     again = await endless.generate(ids, sampling)
     crowd = await asyncio.gather(
         endless.generate(ids, sampling),
-        *(endless.generate(prompt(endless, q), SamplingParams(temperature=1.0, max_tokens=20)) for q in QUESTIONS),
+        *(
+            endless.generate(prompt(endless, q), SamplingParams(temperature=1.0, max_tokens=20))
+            for q in QUESTIONS
+        ),
     )
     assert first.token_ids == again.token_ids == crowd[0].token_ids
-    others = [await endless.generate(ids, SamplingParams(temperature=1.0, max_tokens=20, seed=s)) for s in (1, 2, 3)]
+    others = [
+        await endless.generate(ids, SamplingParams(temperature=1.0, max_tokens=20, seed=s))
+        for s in (1, 2, 3)
+    ]
     assert any(o.token_ids != first.token_ids for o in others)
 
 
 async def test_top_k_one_samples_the_argmax(endless):
     ids = prompt(endless, QUESTIONS[5])
     greedy = await endless.generate(ids, SamplingParams(temperature=0, max_tokens=15))
-    top1 = await endless.generate(ids, SamplingParams(temperature=1.3, top_k=1, max_tokens=15, seed=9))
+    top1 = await endless.generate(
+        ids, SamplingParams(temperature=1.3, top_k=1, max_tokens=15, seed=9)
+    )
     assert top1.token_ids == greedy.token_ids
 
 
@@ -184,7 +211,9 @@ async def test_prompt_longer_than_the_context_is_a_context_length_error(engine):
             await small.generate(list(range(10, 42)), GREEDY)
         assert isinstance(info.value, EngineError) and info.value.prompt_tokens == 32
         # A prompt that fits is served, and the reply is cut where the context ends.
-        gen = await small.generate(list(range(10, 40)), SamplingParams(temperature=0, max_tokens=10))
+        gen = await small.generate(
+            list(range(10, 40)), SamplingParams(temperature=0, max_tokens=10)
+        )
         assert len(gen.token_ids) == 2 and gen.finish_reason == "length"
     finally:
         small.close()

@@ -6,20 +6,20 @@ import math
 
 import pytest
 import torch
-
 from ajet_backbone_debug.training.batching import pack_samples, plan_micro_batches
 from ajet_backbone_debug.training.logprobs import token_logprobs
 from ajet_backbone_debug.training.trainer import PolicyTrainer
+
 from ajet_core import metrics as m
 from ajet_core.config.models import TrainerConfig
 from ajet_core.schema import Sample
 
-from .trainer_support import one_torch_thread  # noqa: F401 - autouse fixture
 from .trainer_support import (
     TEMPERATURE,
     chat_prompt,
     gradients,
     load_tiny,
+    one_torch_thread,  # noqa: F401 - autouse fixture
     params_snapshot,
     sampled_sample,
 )
@@ -40,8 +40,14 @@ def make_batch(model, tokenizer, advantages, seed=0, max_new_tokens=12):
     generator = torch.Generator().manual_seed(seed)
     questions = ["What is 2+3?", "Name a colour.", "Say hi.", "Count to three please."]
     return [
-        sampled_sample(model, chat_prompt(tokenizer, questions[i % 4]), max_new_tokens, adv, generator,
-                       eos_token_id=tokenizer.eos_token_id)
+        sampled_sample(
+            model,
+            chat_prompt(tokenizer, questions[i % 4]),
+            max_new_tokens,
+            adv,
+            generator,
+            eos_token_id=tokenizer.eos_token_id,
+        )
         for i, adv in enumerate(advantages)
     ]
 
@@ -76,7 +82,9 @@ def test_wrong_temperature_shows_up_as_logprob_gap(tiny):
 def test_recompute_logprobs_measures_gap_before_updating(tiny):
     model, tokenizer = tiny
     samples = make_batch(model, tokenizer, [1.0, -1.0])
-    trainer = PolicyTrainer(model, config(recompute_logprobs=True, ppo_epochs=2), temperature=TEMPERATURE)
+    trainer = PolicyTrainer(
+        model, config(recompute_logprobs=True, ppo_epochs=2), temperature=TEMPERATURE
+    )
     metrics = trainer.train_step(samples)
     assert metrics[m.LOGPROB_GAP] < 1e-5
     # The second epoch sees ratios away from 1 because the first one moved the weights.
@@ -93,8 +101,14 @@ def test_selected_logits_equal_full_forward_and_unpadded_forward(tiny):
         full, _ = token_logprobs(model, mb, TEMPERATURE, fast_path=False)
     assert torch.allclose(fast, full, atol=1e-5)
     # ...and equal to what each sample alone, without padding, gives: the recorded logprobs.
-    recorded = torch.tensor([lp for i in mb.sample_indices for lp, k in
-                             zip(samples[i].old_logprobs, samples[i].loss_mask) if k])
+    recorded = torch.tensor(
+        [
+            lp
+            for i in mb.sample_indices
+            for lp, k in zip(samples[i].old_logprobs, samples[i].loss_mask)
+            if k
+        ]
+    )
     assert torch.allclose(fast, recorded, atol=1e-5)
 
 
@@ -153,7 +167,9 @@ def test_token_mean_and_seq_mean_aggregation(tiny):
     token_mean = -sum(a * n for a, n in zip(advs, lengths)) / sum(lengths)
     seq_mean = -sum(advs) / len(advs)
     for agg, expected in (("token_mean", token_mean), ("seq_mean", seq_mean)):
-        trainer = PolicyTrainer(model, config(loss_agg=agg, micro_batch_tokens=40), temperature=TEMPERATURE)
+        trainer = PolicyTrainer(
+            model, config(loss_agg=agg, micro_batch_tokens=40), temperature=TEMPERATURE
+        )
         stats = trainer.compute_gradients(samples)
         assert stats[m.PG_LOSS] == pytest.approx(expected, abs=1e-4), agg
     assert abs(token_mean - seq_mean) > 0.1
@@ -165,11 +181,15 @@ def test_micro_batches_accumulate_to_the_big_batch_gradient(tiny, loss_agg):
     samples = make_batch(model, tokenizer, [1.0, -1.0, 0.3, -0.7, 2.0], seed=5)
     # Off-policy old logprobs, so some tokens clip and the ratio matters.
     for s in samples:
-        s.old_logprobs = [min(lp + 0.3 * ((i % 3) - 1), 0.0) if k else 0.0
-                          for i, (lp, k) in enumerate(zip(s.old_logprobs, s.loss_mask))]
+        s.old_logprobs = [
+            min(lp + 0.3 * ((i % 3) - 1), 0.0) if k else 0.0
+            for i, (lp, k) in enumerate(zip(s.old_logprobs, s.loss_mask))
+        ]
     results = []
     for budget in (100_000, 1):  # one micro-batch for all, vs. every sample alone
-        trainer = PolicyTrainer(model, config(loss_agg=loss_agg, micro_batch_tokens=budget), temperature=TEMPERATURE)
+        trainer = PolicyTrainer(
+            model, config(loss_agg=loss_agg, micro_batch_tokens=budget), temperature=TEMPERATURE
+        )
         stats = trainer.compute_gradients(samples)
         results.append((stats, gradients(trainer)))
     (big, big_grads), (small, small_grads) = results
@@ -207,8 +227,10 @@ def test_kl_to_frozen_reference_starts_at_zero_and_grows(tiny):
     # The reference is the starting policy, untouched by training.
     for name, p in trainer._reference.named_parameters():
         assert torch.equal(p, start[name])
-    assert not torch.equal(dict(model.named_parameters())["model.layers.0.mlp.up_proj.weight"],
-                           start["model.layers.0.mlp.up_proj.weight"])
+    assert not torch.equal(
+        dict(model.named_parameters())["model.layers.0.mlp.up_proj.weight"],
+        start["model.layers.0.mlp.up_proj.weight"],
+    )
 
 
 def test_no_reference_copy_without_kl(tiny):
@@ -219,7 +241,9 @@ def test_no_reference_copy_without_kl(tiny):
 def test_gradient_clipping_bounds_the_update(tiny):
     model, tokenizer = tiny
     samples = make_batch(model, tokenizer, [50.0, -50.0])
-    trainer = PolicyTrainer(model, config(grad_clip=0.5, lr=1.0, betas=(0.0, 0.0)), temperature=TEMPERATURE)
+    trainer = PolicyTrainer(
+        model, config(grad_clip=0.5, lr=1.0, betas=(0.0, 0.0)), temperature=TEMPERATURE
+    )
     trainer.compute_gradients(samples)
     raw = torch.sqrt(sum((g.double() ** 2).sum() for g in gradients(trainer).values()))
     metrics = trainer.train_step(samples)
@@ -240,7 +264,10 @@ def test_lr_schedules_with_warmup(tiny, kind, expected):
     model, tokenizer = tiny
     samples = make_batch(model, tokenizer, [1.0, -1.0], max_new_tokens=3)
     trainer = PolicyTrainer(
-        model, config(lr=1e-3, lr_scheduler=kind, warmup_steps=2), temperature=TEMPERATURE, total_steps=6
+        model,
+        config(lr=1e-3, lr_scheduler=kind, warmup_steps=2),
+        temperature=TEMPERATURE,
+        total_steps=6,
     )
     lrs = [trainer.train_step(samples)[m.LEARNING_RATE] for _ in range(6)]
     assert lrs == pytest.approx([1e-3 * f for f in expected], abs=1e-12)
@@ -312,7 +339,10 @@ def test_sample_order_does_not_change_a_single_bit(tiny):
     model, tokenizer = tiny
     samples = make_batch(model, tokenizer, [1.0, -1.0, 0.3, -0.7, 2.0], seed=9)
     # Equal lengths are where arrival order used to decide the summation order.
-    samples += [Sample(s.input_ids, s.loss_mask, s.old_logprobs, advantage=-s.advantage) for s in samples[:2]]
+    samples += [
+        Sample(s.input_ids, s.loss_mask, s.old_logprobs, advantage=-s.advantage)
+        for s in samples[:2]
+    ]
     trainer = PolicyTrainer(model, config(micro_batch_tokens=64), temperature=TEMPERATURE)
     first = trainer.compute_gradients(samples)
     grads = gradients(trainer)

@@ -7,16 +7,27 @@ import random
 import numpy as np
 import pytest
 import torch
-
 from ajet_backbone_debug.training.checkpoint import CheckpointError
 from ajet_backbone_debug.training.trainer import PolicyTrainer
+
 from ajet_core import metrics as m
 from ajet_core.config.models import TrainerConfig
 
-from .trainer_support import TEMPERATURE, chat_prompt, load_tiny, sampled_sample
-from .trainer_support import one_torch_thread  # noqa: F401 - autouse fixture
+from .trainer_support import (
+    TEMPERATURE,
+    chat_prompt,
+    load_tiny,
+    one_torch_thread,  # noqa: F401 - autouse fixture
+    sampled_sample,
+)
 
-FULL = {"lr": 1e-3, "weight_decay": 0.01, "lr_scheduler": "cosine", "warmup_steps": 1, "total_steps": 6}
+FULL = {
+    "lr": 1e-3,
+    "weight_decay": 0.01,
+    "lr_scheduler": "cosine",
+    "warmup_steps": 1,
+    "total_steps": 6,
+}
 LORA = {**FULL, "lora": {"rank": 4, "alpha": 8, "dropout": 0.1}}
 
 
@@ -40,7 +51,9 @@ def batches(model_dir):
 def new_trainer(model_dir, options, seed=0):
     torch.manual_seed(seed)
     model, tokenizer = load_tiny(model_dir)
-    return PolicyTrainer(model, TrainerConfig(**options), temperature=TEMPERATURE, tokenizer=tokenizer)
+    return PolicyTrainer(
+        model, TrainerConfig(**options), temperature=TEMPERATURE, tokenizer=tokenizer
+    )
 
 
 def _train(trainer, batches):
@@ -145,8 +158,16 @@ def test_full_checkpoint_into_lora_trainer_is_a_clear_error(model_dir, saved_ful
 def test_checkpoint_of_another_model_is_a_clear_error(saved_full):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    other = Qwen2ForCausalLM(Qwen2Config(vocab_size=1024, hidden_size=64, intermediate_size=96,
-                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+    other = Qwen2ForCausalLM(
+        Qwen2Config(
+            vocab_size=1024,
+            hidden_size=64,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
+    )
     trainer = PolicyTrainer(other, TrainerConfig(), temperature=TEMPERATURE)
     with pytest.raises(CheckpointError, match="does not fit this model.*shape mismatches"):
         trainer.load(saved_full)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from ajet_backbone_debug.engine import TransformersEngine
 from ajet_backbone_debug.training.trainer import PolicyTrainer
+
 from ajet_core import metrics as m
 from ajet_core.config.models import TrainerConfig
 from ajet_core.engine import SamplingParams
@@ -22,7 +22,14 @@ from ajet_core.schema import Sample
 from .trainer_support import one_torch_thread  # noqa: F401 - autouse fixture
 
 TEMPERATURE = 0.7
-QUESTIONS = ["What is 2 + 2?", "Name a fruit.", "Compute 7 * 8.", "Say hello.", "What is 10 - 3?", "Hi!"]
+QUESTIONS = [
+    "What is 2 + 2?",
+    "Name a fruit.",
+    "Compute 7 * 8.",
+    "Say hello.",
+    "What is 10 - 3?",
+    "Hi!",
+]
 
 
 @pytest.fixture
@@ -37,11 +44,15 @@ async def rollout(engine, advantages, seed) -> list[Sample]:
     prompts = [
         engine.tokenizer.apply_chat_template(
             [{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}],
-            add_generation_prompt=True, return_dict=False,
+            add_generation_prompt=True,
+            return_dict=False,
         )
         for i in range(len(advantages))
     ]
-    sampling = [SamplingParams(temperature=TEMPERATURE, max_tokens=24, seed=seed + i) for i in range(len(prompts))]
+    sampling = [
+        SamplingParams(temperature=TEMPERATURE, max_tokens=24, seed=seed + i)
+        for i in range(len(prompts))
+    ]
     generations = await asyncio.gather(*(engine.generate(p, s) for p, s in zip(prompts, sampling)))
     return [
         Sample(
@@ -56,7 +67,9 @@ async def rollout(engine, advantages, seed) -> list[Sample]:
 
 async def test_engine_and_trainer_logprobs_agree_before_and_after_updates(engine):
     trainer = PolicyTrainer(
-        engine.model, TrainerConfig(lr=1e-3, micro_batch_tokens=128), temperature=TEMPERATURE,
+        engine.model,
+        TrainerConfig(lr=1e-3, micro_batch_tokens=128),
+        temperature=TEMPERATURE,
         exclusive=engine.paused,
     )
     advantages = [1.0, -1.0, 0.5, -0.5, 1.0, -1.0]
@@ -68,20 +81,28 @@ async def test_engine_and_trainer_logprobs_agree_before_and_after_updates(engine
         assert metrics[m.LOGPROB_GAP] < 1e-5, (step, metrics)
         assert metrics["train/logprob_gap_max"] < 1e-4, (step, metrics)
         assert metrics["train/micro_batches"] > 1
-        moved = max(float((p.detach() - before[n]).abs().max()) for n, p in trainer.trainable_parameters())
+        moved = max(
+            float((p.detach() - before[n]).abs().max()) for n, p in trainer.trainable_parameters()
+        )
         assert moved > 0
     assert trainer.step == 3 and not engine.model.training
 
 
 async def test_lora_adapters_are_served_by_the_engine(engine):
     trainer = PolicyTrainer(
-        engine.model, TrainerConfig(lr=1e-2, lora={"rank": 4, "alpha": 16}), temperature=TEMPERATURE,
+        engine.model,
+        TrainerConfig(lr=1e-2, lora={"rank": 4, "alpha": 16}),
+        temperature=TEMPERATURE,
         exclusive=engine.paused,
     )
     samples = await rollout(engine, [1.0, -1.0, 1.0, -1.0], seed=7)
     trainer.train_step(samples)
     trainer.train_step(samples)
-    assert any(float(p.detach().abs().max()) > 0 for n, p in trainer.trainable_parameters() if "lora_B" in n)
+    assert any(
+        float(p.detach().abs().max()) > 0
+        for n, p in trainer.trainable_parameters()
+        if "lora_B" in n
+    )
     # The engine's next samples carry the adapted policy's logprobs.
     fresh = await rollout(engine, [1.0, -1.0, 1.0, -1.0], seed=8)
     assert trainer.train_step(fresh)[m.LOGPROB_GAP] < 1e-5

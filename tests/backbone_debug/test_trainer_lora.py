@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from ajet_backbone_debug.export import ExportError, export_checkpoint
 from ajet_backbone_debug.training.trainer import PolicyTrainer
+
 from ajet_core.config.models import TrainerConfig
 
-from .trainer_support import TEMPERATURE, chat_prompt, load_tiny, params_snapshot, sampled_sample
-from .trainer_support import one_torch_thread  # noqa: F401 - autouse fixture
+from .trainer_support import (
+    TEMPERATURE,
+    chat_prompt,
+    load_tiny,
+    one_torch_thread,  # noqa: F401 - autouse fixture
+    params_snapshot,
+    sampled_sample,
+)
 
 LORA = TrainerConfig(lr=5e-3, lora={"rank": 4, "alpha": 16})
 
@@ -51,7 +57,9 @@ def test_only_adapters_train_and_the_served_module_changes(trained, model_dir):
         assert torch.equal(after[key], value), name
     # The very object the engine holds now computes the trained policy: no weight copy needed.
     fresh, _ = load_tiny(model_dir)
-    assert not torch.allclose(_logits(model, samples[0].input_ids), _logits(fresh, samples[0].input_ids))
+    assert not torch.allclose(
+        _logits(model, samples[0].input_ids), _logits(fresh, samples[0].input_ids)
+    )
 
 
 def test_export_from_trainer_loads_with_plain_transformers(trained, tmp_path):

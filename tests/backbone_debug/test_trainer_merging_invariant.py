@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from ajet_backbone_debug.training.trainer import PolicyTrainer
+
 from ajet_core import metrics as m
 from ajet_core.config.models import TrainerConfig
 from ajet_core.schema import EpisodeRecord, LlmCall, Sample, Task
 from ajet_core.tracking.per_call import PerCallTracker
 from ajet_core.tracking.timeline_merge import TimelineMergeTracker
 
-from .trainer_support import one_torch_thread  # noqa: F401 - autouse fixture
 from .trainer_support import (
     TEMPERATURE,
     assert_same_loss_and_gradients,
     chat_prompt,
     load_tiny,
+    one_torch_thread,  # noqa: F401 - autouse fixture
     sample_continuation,
 )
 
@@ -64,23 +64,40 @@ def build_episode(model, tokenizer, turns: list[str], advantage: float, seed: in
             )
         )
         calls.append(
-            LlmCall(call_id=f"{episode}-call{index}", agent="agent", target_tag="agent", trainable=True,
-                    prompt_ids=list(ids), response_ids=response, response_logprobs=logprobs,
-                    temperature=TEMPERATURE, finish_reason="length", messages=[])
+            LlmCall(
+                call_id=f"{episode}-call{index}",
+                agent="agent",
+                target_tag="agent",
+                trainable=True,
+                prompt_ids=list(ids),
+                response_ids=response,
+                response_logprobs=logprobs,
+                temperature=TEMPERATURE,
+                finish_reason="length",
+                messages=[],
+            )
         )
         ids, mask, old = ids + response, mask + [1] * len(response), old + logprobs
         if index + 1 < len(turns):
             delta = _turn_delta(tokenizer, turns[index + 1])
             ids, mask, old = ids + delta, mask + [0] * len(delta), old + [0.0] * len(delta)
-    merged = Sample(ids, mask, old, advantage=advantage, episode_id=episode,
-                    call_ids=[c for s in per_call for c in s.call_ids])
+    merged = Sample(
+        ids,
+        mask,
+        old,
+        advantage=advantage,
+        episode_id=episode,
+        call_ids=[c for s in per_call for c in s.call_ids],
+    )
     return per_call, merged, calls
 
 
 @pytest.fixture(scope="module")
 def episodes(tiny):
     model, tokenizer = tiny
-    one = build_episode(model, tokenizer, ["Hi.", "And then?", "Thanks."], 1.0, seed=1, episode="e1")
+    one = build_episode(
+        model, tokenizer, ["Hi.", "And then?", "Thanks."], 1.0, seed=1, episode="e1"
+    )
     two = build_episode(model, tokenizer, ["What is 3+4?", "Sure?"], -0.5, seed=2, episode="e2")
     per_call = one[0] + two[0]
     merged = [one[1], two[1]]
@@ -106,7 +123,8 @@ def test_per_call_and_merged_give_the_same_loss_and_gradients(tiny, episodes, mi
     model, _ = tiny
     per_call, merged, _ = episodes
     trainer = PolicyTrainer(
-        model, TrainerConfig(loss_agg="token_mean", micro_batch_tokens=micro_batch_tokens),
+        model,
+        TrainerConfig(loss_agg="token_mean", micro_batch_tokens=micro_batch_tokens),
         temperature=TEMPERATURE,
     )
     stats, _ = assert_same_loss_and_gradients(trainer, per_call, merged)
@@ -116,7 +134,9 @@ def test_per_call_and_merged_give_the_same_loss_and_gradients(tiny, episodes, mi
 def test_invariant_holds_with_kl_and_lora(tiny_model_dir):
     # A fresh model: LoRA injects its adapters into the model object in place.
     model, tokenizer = load_tiny(tiny_model_dir)
-    per_call, merged, _ = build_episode(model, tokenizer, ["Hello!", "More."], 0.7, seed=4, episode="e3")
+    per_call, merged, _ = build_episode(
+        model, tokenizer, ["Hello!", "More."], 0.7, seed=4, episode="e3"
+    )
     trainer = PolicyTrainer(
         model, TrainerConfig(kl_coef=0.1, lora={"rank": 4, "alpha": 8}), temperature=TEMPERATURE
     )

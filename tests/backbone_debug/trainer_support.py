@@ -51,7 +51,11 @@ def sample_continuation(
 
 def chat_prompt(tokenizer: Any, user_text: str) -> list[int]:
     messages = [{"role": "user", "content": user_text}]
-    return list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False))
+    return list(
+        tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+    )
 
 
 def sampled_sample(
@@ -96,7 +100,9 @@ def assert_same_loss_and_gradients(
     trainer.optimizer.zero_grad(set_to_none=True)
     assert stats_a["train/tokens"] == stats_b["train/tokens"]
     assert abs(stats_a[m.LOSS] - stats_b[m.LOSS]) <= atol, (stats_a[m.LOSS], stats_b[m.LOSS])
-    assert any(g.abs().max() > 0 for g in grads_a.values()), "no gradient at all: the test is vacuous"
+    assert any(g.abs().max() > 0 for g in grads_a.values()), (
+        "no gradient at all: the test is vacuous"
+    )
     for name in grads_a:
         diff = float((grads_a[name] - grads_b[name]).abs().max())
         assert diff <= atol, f"gradient of {name} differs by {diff}"

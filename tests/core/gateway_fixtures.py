@@ -31,7 +31,7 @@ WEATHER_CALL_TEXT = (
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tokenizer() -> Any:
     return build_chatml_tokenizer()
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from .gateway_fixtures import WEATHER_TOOL, CharLevelEngine, make_gateway, tokenizer, weather_reply
 
 from ajet_core.chat.render import ChatRenderer
 from ajet_core.chat.testing import CHATML_TOOLS_TEMPLATE, build_chatml_tokenizer
+
+from .gateway_fixtures import WEATHER_TOOL, CharLevelEngine, make_gateway, tokenizer, weather_reply
 
 
 async def _call(gateway, key, messages, **extra):

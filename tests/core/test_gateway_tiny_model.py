@@ -11,6 +11,7 @@ import json
 import httpx
 import openai
 import pytest
+
 from ajet_core.config.models import AjetConfig
 from ajet_core.gateway import Gateway
 from ajet_core.schema import EpisodeRecord, Task
@@ -275,8 +276,10 @@ async def test_merging_invariant_under_the_model(engine):
     assert max(abs(recorded[k] - from_merged[k]) for k in recorded) < 1e-3
 
 
-SMALL_TALK = [{"role": "system", "content": "You are a helpful agent. Use the tools when they help."},
-              {"role": "user", "content": "Hello! How are you?"}]
+SMALL_TALK = [
+    {"role": "system", "content": "You are a helpful agent. Use the tools when they help."},
+    {"role": "user", "content": "Hello! How are you?"},
+]
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["not-streaming", "streaming"])
@@ -287,19 +290,37 @@ async def test_tool_choice_forces_the_call_and_the_forced_tokens_are_not_trained
     gateway = make_gateway(engine)
     parser = gateway.tool_parser
     for choice, forced_text in (
-        ({"type": "function", "function": {"name": "get_weather"}}, parser.forced_call_prefix("get_weather")),
+        (
+            {"type": "function", "function": {"name": "get_weather"}},
+            parser.forced_call_prefix("get_weather"),
+        ),
         ("required", parser.forced_call_prefix(None)),
     ):
         handle = gateway.open_episode(seed=0)
         client = handle.tuner.as_raw_openai_sdk_client()
         if stream:
-            chunks = [c async for c in await client.chat.completions.create(
-                messages=SMALL_TALK, tools=[WEATHER_TOOL], tool_choice=choice, stream=True)]
-            names = [t.function.name for c in chunks if c.choices for t in (c.choices[0].delta.tool_calls or [])
-                     if t.function and t.function.name]
-            finish = next(c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason)
+            chunks = [
+                c
+                async for c in await client.chat.completions.create(
+                    messages=SMALL_TALK, tools=[WEATHER_TOOL], tool_choice=choice, stream=True
+                )
+            ]
+            names = [
+                t.function.name
+                for c in chunks
+                if c.choices
+                for t in (c.choices[0].delta.tool_calls or [])
+                if t.function and t.function.name
+            ]
+            finish = next(
+                c.choices[0].finish_reason
+                for c in chunks
+                if c.choices and c.choices[0].finish_reason
+            )
         else:
-            reply = await client.chat.completions.create(messages=SMALL_TALK, tools=[WEATHER_TOOL], tool_choice=choice)
+            reply = await client.chat.completions.create(
+                messages=SMALL_TALK, tools=[WEATHER_TOOL], tool_choice=choice
+            )
             names = [t.function.name for t in reply.choices[0].message.tool_calls or []]
             finish = reply.choices[0].finish_reason
         recording = handle.close()
@@ -310,20 +331,30 @@ async def test_tool_choice_forces_the_call_and_the_forced_tokens_are_not_trained
         assert call.response_mask[:forced] == [0] * forced and call.response_mask[forced] == 1
         assert call.response_logprobs[:forced] == [0.0] * forced
         [sample] = TimelineMergeTracker().build_samples(
-            EpisodeRecord(episode_id="e", task=Task(), calls=recording.calls))
+            EpisodeRecord(episode_id="e", task=Task(), calls=recording.calls)
+        )
         start = len(call.prompt_ids)
-        assert sample.loss_mask[start:start + forced] == [0] * forced
+        assert sample.loss_mask[start : start + forced] == [0] * forced
 
     # The choice, not the model, picks the tool: asked for the weather, the model calls
     # get_weather; told to call search, the reply is a search call, opened by the gateway.
-    search = {"type": "function", "function": {**WEATHER_TOOL["function"], "name": "search",
-                                               "description": "Search the web."}}
+    search = {
+        "type": "function",
+        "function": {
+            **WEATHER_TOOL["function"],
+            "name": "search",
+            "description": "Search the web.",
+        },
+    }
     question = [SMALL_TALK[0], {"role": "user", "content": "What is the weather in Paris?"}]
-    for choice, opening in (("auto", None), ({"type": "function", "function": {"name": "search"}},
-                                              parser.forced_call_prefix("search"))):
+    for choice, opening in (
+        ("auto", None),
+        ({"type": "function", "function": {"name": "search"}}, parser.forced_call_prefix("search")),
+    ):
         handle = gateway.open_episode(seed=0)
         reply = await handle.tuner.as_raw_openai_sdk_client().chat.completions.create(
-            messages=question, tools=[WEATHER_TOOL, search], tool_choice=choice)
+            messages=question, tools=[WEATHER_TOOL, search], tool_choice=choice
+        )
         [call] = handle.close().calls
         if opening is None:
             assert [t.function.name for t in reply.choices[0].message.tool_calls] == ["get_weather"]

@@ -30,12 +30,18 @@ def ids(batches):
 
 def test_without_shuffle_batches_follow_reader_order_and_last_batch_is_short():
     stream = TaskStream(CountingReader(7), "train", batch_size=3, shuffle=False)
-    assert ids(stream) == [["train-0", "train-1", "train-2"], ["train-3", "train-4", "train-5"], ["train-6"]]
+    assert ids(stream) == [
+        ["train-0", "train-1", "train-2"],
+        ["train-3", "train-4", "train-5"],
+        ["train-6"],
+    ]
     assert stream.exhausted and stream.next_batch() is None
 
 
 def test_drop_last_and_epochs():
-    stream = TaskStream(CountingReader(5), "train", batch_size=2, shuffle=False, num_epochs=2, drop_last=True)
+    stream = TaskStream(
+        CountingReader(5), "train", batch_size=2, shuffle=False, num_epochs=2, drop_last=True
+    )
     assert ids(stream) == [["train-0", "train-1"], ["train-2", "train-3"]] * 2
 
 
@@ -79,7 +85,13 @@ def test_resume_sees_exactly_the_tasks_an_uninterrupted_run_sees(stop_after):
 
 def test_take_crosses_epochs_and_resumes():
     stream = TaskStream(CountingReader(3), "train", batch_size=2, shuffle=False, num_epochs=None)
-    assert [t.task_id for t in stream.take(5)] == ["train-0", "train-1", "train-2", "train-0", "train-1"]
+    assert [t.task_id for t in stream.take(5)] == [
+        "train-0",
+        "train-1",
+        "train-2",
+        "train-0",
+        "train-1",
+    ]
     state = stream.state_dict()
     assert (state["epoch"], state["offset"]) == (1, 2)
     resumed = TaskStream(CountingReader(3), "train", batch_size=2, shuffle=False, num_epochs=None)

@@ -32,12 +32,16 @@ def test_torch_is_the_pinned_cpu_build():
 
 @pytest.mark.parametrize(
     ("backbone", "plugin", "dependency", "extra"),
-    [("verl", "ajet_backbone_verl", "verl", "verl"),
-     ("trinity", "ajet_backbone_trinity", "trinity-rft", "trinity")],
+    [
+        ("verl", "ajet_backbone_verl", "verl", "verl"),
+        ("trinity", "ajet_backbone_trinity", "trinity-rft", "trinity"),
+    ],
 )
 def test_heavy_backbones_listed_with_their_missing_dependency(backbone, plugin, dependency, extra):
     if installed(f"ajet-backbone-{backbone}") is None:
-        pytest.skip(f"ajet-backbone-{backbone} is not installed here (scripts/setup_env.sh main installs it)")
+        pytest.skip(
+            f"ajet-backbone-{backbone} is not installed here (scripts/setup_env.sh main installs it)"
+        )
     if installed(dependency) is not None:
         pytest.skip(f"{dependency} is installed here: this is not the main environment")
     row = plugins_json()[plugin]
@@ -51,8 +55,12 @@ def test_heavy_backbones_listed_with_their_missing_dependency(backbone, plugin, 
 def test_main_plugins_all_load():
     rows = plugins_json()
     expected = {
-        "ajet_core_builtins", "ajet_plugins_std", "ajet_backbone_debug", "ajet_judger_example",
-        "ajet_plugins_agentscope", "ajet_plugins_langchain",
+        "ajet_core_builtins",
+        "ajet_plugins_std",
+        "ajet_backbone_debug",
+        "ajet_judger_example",
+        "ajet_plugins_agentscope",
+        "ajet_plugins_langchain",
     }
     assert expected <= set(rows)
     for name in expected:

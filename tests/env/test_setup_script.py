@@ -39,7 +39,10 @@ def setup_env(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "AJET_VENVS_DIR": str(repo / ".venvs")}
     return subprocess.run(
         ["bash", str(repo / "scripts" / "setup_env.sh"), *args],
-        capture_output=True, text=True, env=environment, timeout=60,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
     )
 
 

@@ -25,16 +25,31 @@ def run_pytest(directory: Path, source: str) -> Path:
     (directory / "test_sample.py").write_text(textwrap.dedent(source))
     junit = directory / "junit.xml"
     subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
-         "-c", "/dev/null", str(directory)],
-        capture_output=True, text=True, cwd=directory, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={junit}",
+            "-c",
+            "/dev/null",
+            str(directory),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=directory,
+        timeout=120,
         env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},  # a plain pytest, fast
     )
     return junit
 
 
 def test_counts_passes_failures_errors_and_skips(tmp_path):
-    junit = run_pytest(tmp_path, """
+    junit = run_pytest(
+        tmp_path,
+        """
         import pytest
 
         @pytest.fixture
@@ -47,7 +62,8 @@ def test_counts_passes_failures_errors_and_skips(tmp_path):
         def test_errors(broken): pass
         @pytest.mark.skip(reason="x")
         def test_skipped(): pass
-    """)
+    """,
+    )
     # An error in a fixture is a failure of the run, as pytest's exit code says.
     assert counts(str(junit)) == "2 passed, 2 failed, 1 skipped"
 

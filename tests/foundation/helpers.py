@@ -12,7 +12,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_distribution(
-    site_dir: Path, dist_name: str, module_name: str, module_source: str, entry_name: str | None = None
+    site_dir: Path,
+    dist_name: str,
+    module_name: str,
+    module_source: str,
+    entry_name: str | None = None,
 ) -> None:
     """Write a real installed distribution (``.dist-info`` with an ``ajet`` entry point) into
     ``site_dir``: importlib.metadata discovers it exactly as it would a pip-installed package."""
@@ -27,8 +31,12 @@ def make_distribution(
     )
 
 
-def run_ajet(*args: str, extra_path: Path | None = None, env: dict[str, str] | None = None,
-             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_ajet(
+    *args: str,
+    extra_path: Path | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run the installed ``ajet`` CLI in a subprocess (the way users run it)."""
     environment = {**os.environ, **(env or {})}
     if extra_path is not None:
@@ -37,5 +45,9 @@ def run_ajet(*args: str, extra_path: Path | None = None, env: dict[str, str] | N
         )
     return subprocess.run(
         [sys.executable, "-m", "ajet_core.cli.main", *args],
-        capture_output=True, text=True, env=environment, cwd=cwd or REPO_ROOT, timeout=120,
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=cwd or REPO_ROOT,
+        timeout=120,
     )

@@ -20,8 +20,17 @@ def test_plugins_list_json_shows_builtins_and_installed_packages():
     assert example["registers"] == {"judger": ["keyword_coverage"]}
 
 
-HEAVY_MODULES = ("torch", "transformers", "verl", "trinity", "vllm", "agentscope",
-                 "langchain_core", "openai", "datasets")
+HEAVY_MODULES = (
+    "torch",
+    "transformers",
+    "verl",
+    "trinity",
+    "vllm",
+    "agentscope",
+    "langchain_core",
+    "openai",
+    "datasets",
+)
 
 LISTING_PROBE = f"""
 import contextlib, io, json, sys
@@ -37,7 +46,9 @@ def test_plugins_list_is_fast_and_imports_nothing_heavy():
     import sys
 
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", LISTING_PROBE], capture_output=True, text=True, cwd=REPO_ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", LISTING_PROBE], capture_output=True, text=True, cwd=REPO_ROOT
+    )
     wall = time.perf_counter() - started
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -92,7 +103,9 @@ def test_usage_errors_exit_2():
 def test_config_show_prints_the_resolved_config(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("experiment:\n  name: demo\n")
-    result = run_ajet("config", "show", "--conf", str(config), "--no-plugins", "rollout.num_repeat=6")
+    result = run_ajet(
+        "config", "show", "--conf", str(config), "--no-plugins", "rollout.num_repeat=6"
+    )
     assert result.returncode == 0, result.stderr
     assert "name: demo" in result.stdout and "num_repeat: 6" in result.stdout
     assert "timeline_merge" in result.stdout  # defaults from code are shown too

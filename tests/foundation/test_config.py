@@ -71,7 +71,9 @@ def test_defaults_live_in_code():
 
 def test_dotted_overrides_parse_values_as_yaml(tmp_path):
     path = write(tmp_path, "rollout:\n  num_repeat: 2\n")
-    loaded = load_config(path, ["rollout.num_repeat=8", "trainer.lr=3e-6", "workflow.trainable_targets=[a, b]"])
+    loaded = load_config(
+        path, ["rollout.num_repeat=8", "trainer.lr=3e-6", "workflow.trainable_targets=[a, b]"]
+    )
     assert loaded.config.rollout.num_repeat == 8
     assert loaded.config.trainer.lr == pytest.approx(3e-6)
     assert loaded.config.workflow.trainable_targets == ["a", "b"]
@@ -120,7 +122,9 @@ def test_agentjet_yaml_maps_keys_and_reports_the_rest(tmp_path):
     assert config.experiment.project == "example_math_agent"
     assert config.task_reader.type == "huggingface"
     assert config.task_reader.plugin_options() == {
-        "path": "/data/gsm8k/main", "train_split": "train", "validation_split": "test",
+        "path": "/data/gsm8k/main",
+        "train_split": "train",
+        "validation_split": "test",
     }
     assert config.judger.type == "math_answer"
     assert config.model.path == "/models/Qwen2.5-7B-Instruct"
@@ -132,8 +136,13 @@ def test_agentjet_yaml_maps_keys_and_reports_the_rest(tmp_path):
     assert config.trainer.total_epochs == 3
     warnings = "\n".join(loaded.warnings)
     # Keys without a counterpart are reported by name, never dropped silently.
-    for key in ("ajet.rollout.agent_madness_reward", "ajet.debug.debug_max_parallel",
-                "'trinity'", "'defaults'", "'hydra'"):
+    for key in (
+        "ajet.rollout.agent_madness_reward",
+        "ajet.debug.debug_max_parallel",
+        "'trinity'",
+        "'defaults'",
+        "'hydra'",
+    ):
         assert key in warnings, f"{key} not reported in:\n{warnings}"
 
 

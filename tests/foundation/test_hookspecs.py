@@ -33,7 +33,9 @@ def test_every_registration_hook_has_a_typed_registry():
 def test_every_hook_has_a_test():
     """Fails when a new hook is added without a test that names it."""
     test_sources = "\n".join(
-        path.read_text() for path in TESTS_ROOT.rglob("test_*.py") if path.name != Path(__file__).name
+        path.read_text()
+        for path in TESTS_ROOT.rglob("test_*.py")
+        if path.name != Path(__file__).name
     ) + inspect.getsource(_hook_tests)
     missing = [n for n in HOOK_NAMES if not re.search(rf"\b{n}\b", test_sources)]
     assert not missing, f"hooks without a test: {missing}"
@@ -47,10 +49,14 @@ class _hook_tests:  # noqa: N801 - a namespace naming the hooks these tests exer
 
 
 @pytest.mark.parametrize("registry_class", REGISTRY_CLASSES, ids=lambda c: c.hook_name)
-def test_each_registration_hook_registers_through_its_registry(registry_class, ajet_plugins, register_ajet_plugin):
+def test_each_registration_hook_registers_through_its_registry(
+    registry_class, ajet_plugins, register_ajet_plugin
+):
     hook_name = registry_class.hook_name
     target = f"some.module:{registry_class.kind.title()}"
-    plugin = SimpleNamespace(**{hook_name: hookimpl(lambda registry: registry.add("probe", target))})
+    plugin = SimpleNamespace(
+        **{hook_name: hookimpl(lambda registry: registry.add("probe", target))}
+    )
     register_ajet_plugin(plugin, name="probe_plugin")
     entry = ajet_plugins.resolve(registry_class.kind, "probe")
     assert entry.target == target
@@ -70,7 +76,9 @@ def test_each_lifecycle_hook_reaches_plugins(ajet_plugins, register_ajet_plugin)
     def ajet_train_step_end(step, metrics):
         calls.append(("train_step_end", step, metrics))
 
-    plugin = SimpleNamespace(**{f.__name__: hookimpl(f) for f in (ajet_configure, ajet_episode_end, ajet_train_step_end)})
+    plugin = SimpleNamespace(
+        **{f.__name__: hookimpl(f) for f in (ajet_configure, ajet_episode_end, ajet_train_step_end)}
+    )
     register_ajet_plugin(plugin, name="lifecycle_probe")
     ajet_plugins.configure("cfg")
     ajet_plugins.episode_end("ep")
@@ -83,11 +91,14 @@ def test_ajet_add_commands_adds_a_working_subcommand(ajet_plugins, register_ajet
 
     def add_commands(cli: CommandRegistry):
         cli.add_command(
-            "hello", "say hello",
+            "hello",
+            "say hello",
             handler=lambda args: print(f"hello {args.who}") or 0,
             configure=lambda parser: parser.add_argument("who"),
         )
 
-    register_ajet_plugin(SimpleNamespace(ajet_add_commands=hookimpl(add_commands)), name="cmd_plugin")
+    register_ajet_plugin(
+        SimpleNamespace(ajet_add_commands=hookimpl(add_commands)), name="cmd_plugin"
+    )
     assert cli_main.main(["hello", "world"]) == 0
     assert capsys.readouterr().out.strip() == "hello world"

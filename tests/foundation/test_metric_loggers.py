@@ -20,10 +20,15 @@ def test_every_metric_name_is_documented():
 
 
 def test_jsonl_and_tensorboard_loggers_write_what_they_are_given(ajet_plugins, tmp_path):
-    loggers = [ajet_plugins.load_object("logger", name)(tmp_path) for name in ("jsonl", "tensorboard", "console")]
+    loggers = [
+        ajet_plugins.load_object("logger", name)(tmp_path)
+        for name in ("jsonl", "tensorboard", "console")
+    ]
     for step in (1, 2):
         for logger in loggers:
-            logger.log(step, {metrics.REWARD_MEAN: 0.25 * step, metrics.LOSS: float("nan"), "note": "x"})
+            logger.log(
+                step, {metrics.REWARD_MEAN: 0.25 * step, metrics.LOSS: float("nan"), "note": "x"}
+            )
     for logger in loggers:
         logger.close()
 

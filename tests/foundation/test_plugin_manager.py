@@ -45,7 +45,9 @@ def _manager_for(site: Path, *, disabled: set[str] | None = None) -> PluginManag
 
 def test_broken_plugin_is_listed_as_failed_and_others_still_load(tmp_path, monkeypatch):
     make_distribution(tmp_path, "ajet-broken", "ajet_broken_plugin", BROKEN_PLUGIN)
-    make_distribution(tmp_path, "ajet-good", "ajet_good_plugin", GOOD_PLUGIN.format(module="ajet_good_plugin"))
+    make_distribution(
+        tmp_path, "ajet-good", "ajet_good_plugin", GOOD_PLUGIN.format(module="ajet_good_plugin")
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     manager = _manager_for(tmp_path)
     broken = manager.plugins["ajet_broken_plugin"]
@@ -78,8 +80,12 @@ def test_blocked_plugins_are_not_imported(tmp_path, monkeypatch):
 
 
 def test_duplicate_names_name_both_plugins_and_block_the_name(ajet_plugins, register_ajet_plugin):
-    first = SimpleNamespace(ajet_register_judgers=hookimpl(lambda registry: registry.add("same", "x:First")))
-    second = SimpleNamespace(ajet_register_judgers=hookimpl(lambda registry: registry.add("same", "x:Second")))
+    first = SimpleNamespace(
+        ajet_register_judgers=hookimpl(lambda registry: registry.add("same", "x:First"))
+    )
+    second = SimpleNamespace(
+        ajet_register_judgers=hookimpl(lambda registry: registry.add("same", "x:Second"))
+    )
     register_ajet_plugin(first, name="first_plugin")
     register_ajet_plugin(second, name="second_plugin")
     with pytest.raises(DuplicateNameError) as info:
@@ -103,8 +109,10 @@ def test_unmet_requirements_are_reported_without_importing(ajet_plugins, registe
     plugin = SimpleNamespace(
         ajet_register_backbones=hookimpl(
             lambda registry: registry.add(
-                "gpu_only", "not_a_module_at_all:Backbone",
-                requires=["surely-not-installed-dist>=1"], install_hint="pip install 'ajet[gpu]'",
+                "gpu_only",
+                "not_a_module_at_all:Backbone",
+                requires=["surely-not-installed-dist>=1"],
+                install_hint="pip install 'ajet[gpu]'",
             )
         )
     )
@@ -122,7 +130,9 @@ def test_check_requirements_reports_version_mismatch():
     assert "version mismatch" in check_requirements(["pluggy<0.1"])
 
 
-def test_failing_lifecycle_hook_does_not_stop_the_others(ajet_plugins, register_ajet_plugin, caplog):
+def test_failing_lifecycle_hook_does_not_stop_the_others(
+    ajet_plugins, register_ajet_plugin, caplog
+):
     seen = []
 
     def explode(step, metrics):
@@ -130,7 +140,9 @@ def test_failing_lifecycle_hook_does_not_stop_the_others(ajet_plugins, register_
 
     register_ajet_plugin(SimpleNamespace(ajet_train_step_end=hookimpl(explode)), name="buggy")
     register_ajet_plugin(
-        SimpleNamespace(ajet_train_step_end=hookimpl(lambda step, metrics: seen.append((step, metrics)))),
+        SimpleNamespace(
+            ajet_train_step_end=hookimpl(lambda step, metrics: seen.append((step, metrics)))
+        ),
         name="fine",
     )
     ajet_plugins.train_step_end(3, {"reward/mean": 0.5})
@@ -146,7 +158,9 @@ def test_cli_lists_a_broken_plugin_and_every_command_still_works(tmp_path):
     assert rows["ajet_broken_plugin"]["status"] == "failed"
     assert rows["ajet_core_builtins"]["status"] == "ok"
     table = run_ajet("plugins", "list", extra_path=tmp_path, env={"COLUMNS": "200"})
-    assert table.returncode == 0 and "ajet_broken_plugin" in table.stdout and "failed" in table.stdout
+    assert (
+        table.returncode == 0 and "ajet_broken_plugin" in table.stdout and "failed" in table.stdout
+    )
     shown = run_ajet("config", "show", "--no-plugins", "rollout.num_repeat=3", extra_path=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "num_repeat: 3" in shown.stdout

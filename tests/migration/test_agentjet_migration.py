@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from ajet_core.metric_loggers.jsonl import read_metrics
 
 from ajet_core import metrics as m
+from ajet_core.metric_loggers.jsonl import read_metrics
 
 PROJECT = Path(__file__).resolve().parent / "agentjet_project"
 AJET = Path(sys.executable).with_name("ajet")
@@ -26,9 +26,17 @@ def make_project(tmp_path: Path, model_dir: Path) -> Path:
     config.write_text(config.read_text().replace("MODEL_PATH", str(model_dir)))
     (project / "data").mkdir()
     for split, seeds in (("train", range(4)), ("validation", range(100, 102))):
-        rows = [{"task_id": f"{split}-{s}", "main_query": f"What is {s} + {s + 1}?",
-                 "metadata": {"answer": str(2 * s + 1)}} for s in seeds]
-        (project / "data" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        rows = [
+            {
+                "task_id": f"{split}-{s}",
+                "main_query": f"What is {s} + {s + 1}?",
+                "metadata": {"answer": str(2 * s + 1)},
+            }
+            for s in seeds
+        ]
+        (project / "data" / f"{split}.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in rows)
+        )
     return project
 
 
@@ -36,9 +44,21 @@ def test_an_agentjet_project_trains_unchanged(tmp_path, tiny_model_dir):
     project = make_project(tmp_path, tiny_model_dir)
     # The tiny model cannot add, so every reward is 0; keeping equal-reward groups (a command-line
     # override, not a change to the project) makes the step train anyway.
-    result = subprocess.run([str(AJET), "--conf", "math_agent.yaml", "--backbone", "debug",
-                             "rollout.equal_reward_groups=keep"], cwd=project,
-                            capture_output=True, text=True, timeout=600, check=False)
+    result = subprocess.run(
+        [
+            str(AJET),
+            "--conf",
+            "math_agent.yaml",
+            "--backbone",
+            "debug",
+            "rollout.equal_reward_groups=keep",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     # AgentJet-only keys are named, not silently dropped.
     assert "agent_madness_reward" in result.stderr
@@ -53,10 +73,9 @@ def test_an_agentjet_project_trains_unchanged(tmp_path, tiny_model_dir):
 
 
 def test_a_judge_returning_the_wrong_shape_is_a_clear_episode_error():
+    from ajet.task_judge.base_judge import BaseJudge
     from ajet_core.schema import Task
     from ajet_core.workflow import WorkflowOutput
-
-    from ajet.task_judge.base_judge import BaseJudge
 
     class Sloppy(BaseJudge):
         def compute_reward(self, workflow_task, workflow_output):
@@ -69,7 +88,13 @@ def test_a_judge_returning_the_wrong_shape_is_a_clear_episode_error():
 def test_the_guide_lists_every_mapped_agentjet_key():
     from ajet_core.config.agentjet_compat import DIRECT_MAPPING, JUDGER_MAPPING, READER_MAPPING
 
-    guide = (Path(__file__).resolve().parents[2] / "docs" / "migrating_from_agentjet.md").read_text()
-    named = [key.rsplit(".", 1)[-1] for key in DIRECT_MAPPING] + list(READER_MAPPING) + list(JUDGER_MAPPING)
+    guide = (
+        Path(__file__).resolve().parents[2] / "docs" / "migrating_from_agentjet.md"
+    ).read_text()
+    named = (
+        [key.rsplit(".", 1)[-1] for key in DIRECT_MAPPING]
+        + list(READER_MAPPING)
+        + list(JUDGER_MAPPING)
+    )
     missing = [key for key in named if key not in guide]
     assert not missing, f"add these AgentJet keys to docs/migrating_from_agentjet.md: {missing}"

@@ -10,11 +10,17 @@ from ajet_core.rollout.advantages import assign_grpo_advantages
 from ajet_core.schema import EpisodeRecord, Sample, Task
 
 
-def episode(group: str, reward: float | None, *, samples: int = 1, error: str | None = None) -> EpisodeRecord:
-    record = EpisodeRecord(episode_id=f"{group}-{reward}-{id(object())}", task=Task(task_id=group), group_key=group)
+def episode(
+    group: str, reward: float | None, *, samples: int = 1, error: str | None = None
+) -> EpisodeRecord:
+    record = EpisodeRecord(
+        episode_id=f"{group}-{reward}-{id(object())}", task=Task(task_id=group), group_key=group
+    )
     record.reward = reward
     record.error = error
-    record.samples = [Sample(input_ids=[1, 2], loss_mask=[0, 1], old_logprobs=[0.0, -1.0]) for _ in range(samples)]
+    record.samples = [
+        Sample(input_ids=[1, 2], loss_mask=[0, 1], old_logprobs=[0.0, -1.0]) for _ in range(samples)
+    ]
     return record
 
 
@@ -27,7 +33,10 @@ def test_advantages_are_normalised_within_each_group_and_copied_to_every_sample(
     assert a[0].advantage == pytest.approx(0.5 / std_a, rel=1e-5)
     assert a[1].advantage == pytest.approx(-0.5 / std_a, rel=1e-5)
     for record in a + b:
-        assert all(s.advantage == record.advantage and s.group_key == record.group_key for s in record.samples)
+        assert all(
+            s.advantage == record.advantage and s.group_key == record.group_key
+            for s in record.samples
+        )
     assert sum(e.advantage for e in b) == pytest.approx(0.0, abs=1e-9)
 
 

@@ -24,7 +24,9 @@ from ajet_core.workflow import Workflow, WorkflowOutput
 class AskOnce(Workflow):
     async def execute(self, task, tuner):
         client = tuner.as_raw_openai_sdk_client()
-        reply = await client.chat.completions.create(messages=[{"role": "user", "content": task.task.main_query}])
+        reply = await client.chat.completions.create(
+            messages=[{"role": "user", "content": task.task.main_query}]
+        )
         return WorkflowOutput(metadata={"final_answer": reply.choices[0].message.content})
 
 
@@ -54,7 +56,9 @@ class LengthJudger(Judger):
 
     def judge(self, task, output):
         answer = output.metadata.get("final_answer") or ""
-        return JudgeResult(reward=float(bool(answer)), is_success=bool(answer), metrics={"chars": len(answer)})
+        return JudgeResult(
+            reward=float(bool(answer)), is_success=bool(answer), metrics={"chars": len(answer)}
+        )
 
 
 class BrokenJudger(Judger):
@@ -86,7 +90,9 @@ def engine(tiny_model_dir):
 
 
 def make_runner(engine, workflow_class, *, judger=None, timeout=60.0, retries=1, repeats=2):
-    config = AjetConfig.model_validate({"rollout": {"max_tokens_per_call": 24, "num_repeat": repeats}})
+    config = AjetConfig.model_validate(
+        {"rollout": {"max_tokens_per_call": 24, "num_repeat": repeats}}
+    )
     gateway = Gateway(engine, config, mode="train")
     return RolloutRunner(
         gateway=gateway,
@@ -94,13 +100,20 @@ def make_runner(engine, workflow_class, *, judger=None, timeout=60.0, retries=1,
         judger=judger,
         tracker=TimelineMergeTracker.from_config(config),
         settings=RolloutSettings(
-            num_repeat=repeats, max_concurrency=4, episode_timeout=timeout, engine_error_retries=retries,
-            seed=7, trainable_targets=None,
+            num_repeat=repeats,
+            max_concurrency=4,
+            episode_timeout=timeout,
+            engine_error_retries=retries,
+            seed=7,
+            trainable_targets=None,
         ),
     )
 
 
-TASKS = [Task(task_id="t1", main_query="What is 2 + 3?"), Task(task_id="t2", main_query="Say hello.")]
+TASKS = [
+    Task(task_id="t1", main_query="What is 2 + 3?"),
+    Task(task_id="t2", main_query="Say hello."),
+]
 
 
 def run(runner, tasks=TASKS):
@@ -131,7 +144,9 @@ def test_a_raising_workflow_is_recorded_with_its_traceback(engine):
     episodes = run(make_runner(engine, Raises))
     assert all(not e.ok for e in episodes)
     assert episodes[0].error == "workflow raised ValueError: cannot parse task t1"
-    assert "Traceback" in episodes[0].error_traceback and "cannot parse" in episodes[0].error_traceback
+    assert (
+        "Traceback" in episodes[0].error_traceback and "cannot parse" in episodes[0].error_traceback
+    )
     assert rollout_metrics(episodes, 1.0)["rollout/episodes_failed"] == 4
 
 
@@ -166,7 +181,9 @@ def test_engine_errors_are_retried_but_workflow_errors_are_not(engine):
     episodes = run(make_runner(flaky, AskOnce, judger=LengthJudger(), repeats=1), TASKS[:1])
     assert episodes[0].ok and episodes[0].metadata["attempts"] == 2
     always = FlakyEngine(engine, failures=10)
-    failed = run(make_runner(always, AskOnce, judger=LengthJudger(), repeats=1, retries=1), TASKS[:1])[0]
+    failed = run(
+        make_runner(always, AskOnce, judger=LengthJudger(), repeats=1, retries=1), TASKS[:1]
+    )[0]
     assert not failed.ok and failed.metadata["attempts"] == 2
     raising = run(make_runner(engine, Raises, repeats=1, retries=3), TASKS[:1])[0]
     assert raising.metadata["attempts"] == 1

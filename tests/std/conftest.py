@@ -21,7 +21,9 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30.0) ->
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}: {process.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(
+                f"server exited with {process.returncode}: {process.stderr.read().decode()[-2000:]}"
+            )
         try:
             if httpx.get(url, timeout=1.0).status_code == 200:
                 return
@@ -35,9 +37,21 @@ def env_server():
     """The reference env server as users start it: ``python -m ajet_plugins_std.envs.server``."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "ajet_plugins_std.envs.server", "--host", "127.0.0.1", "--port", str(port),
-         "--train-size", "12", "--validation-size", "5"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "ajet_plugins_std.envs.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--train-size",
+            "12",
+            "--validation-size",
+            "5",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -27,7 +27,9 @@ def free_port() -> int:
 class ThreadedServer:
     def __init__(self, app: Starlette) -> None:
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> ThreadedServer:
@@ -49,7 +51,13 @@ class ThreadedServer:
 class ChatServer(ThreadedServer):
     """``reply(messages) -> text``; ``fail_first`` answers 500 that many times; ``delay`` seconds."""
 
-    def __init__(self, reply: Callable[[list[dict[str, Any]]], str], *, fail_first: int = 0, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        reply: Callable[[list[dict[str, Any]]], str],
+        *,
+        fail_first: int = 0,
+        delay: float = 0.0,
+    ) -> None:
         self.reply, self.fail_first, self.delay = reply, fail_first, delay
         self.requests: list[dict[str, Any]] = []
 
@@ -59,15 +67,30 @@ class ChatServer(ThreadedServer):
             if self.delay:
                 await asyncio.sleep(self.delay)
             if len(self.requests) <= self.fail_first:
-                return JSONResponse({"error": {"message": "overloaded", "type": "server_error"}}, status_code=500)
+                return JSONResponse(
+                    {"error": {"message": "overloaded", "type": "server_error"}}, status_code=500
+                )
             text = self.reply(body["messages"])
-            return JSONResponse({
-                "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-            })
+            return JSONResponse(
+                {
+                    "id": f"chatcmpl-{len(self.requests)}",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": text},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }
+            )
 
-        super().__init__(Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])]))
+        super().__init__(
+            Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+        )
 
     @property
     def base_url(self) -> str:

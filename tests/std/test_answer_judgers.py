@@ -5,21 +5,23 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from pydantic import ValidationError
-
-from ajet_core.schema import Task
-from ajet_core.testing import JudgerConformance
-from ajet_core.workflow import WorkflowOutput
 from ajet_plugins_std.answers import extract_answer, last_boxed
 from ajet_plugins_std.judgers.countdown import CountdownConfig, CountdownJudger
 from ajet_plugins_std.judgers.exact_match import ExactMatchConfig, ExactMatchJudger
 from ajet_plugins_std.judgers.fields import JudgeInputError
 from ajet_plugins_std.judgers.math_answer import MathAnswerConfig, MathAnswerJudger
 from ajet_plugins_std.judgers.regex import RegexConfig, RegexJudger
+from pydantic import ValidationError
+
+from ajet_core.schema import Task
+from ajet_core.testing import JudgerConformance
+from ajet_core.workflow import WorkflowOutput
 
 
 def case(text: str, **metadata) -> tuple[Task, WorkflowOutput]:
-    return Task(task_id="t1", main_query="q", metadata=metadata), WorkflowOutput(metadata={"final_answer": text})
+    return Task(task_id="t1", main_query="q", metadata=metadata), WorkflowOutput(
+        metadata={"final_answer": text}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +73,17 @@ def test_math_equivalence(math_judger, answer, reference, equal):
 
 
 def test_math_no_answer_and_custom_pattern():
-    judger = MathAnswerJudger(MathAnswerConfig(answer_pattern=r"ANSWER:\s*(\S+)", no_answer_reward=-0.5))
+    judger = MathAnswerJudger(
+        MathAnswerConfig(answer_pattern=r"ANSWER:\s*(\S+)", no_answer_reward=-0.5)
+    )
     try:
         assert judger.judge(*case("ANSWER: 4", answer="4")).is_success
         missing = judger.judge(*case(r"\boxed{4}", answer="4"))
-        assert (missing.reward, missing.is_success, missing.metrics["answer_found"]) == (-0.5, False, 0)
+        assert (missing.reward, missing.is_success, missing.metrics["answer_found"]) == (
+            -0.5,
+            False,
+            0,
+        )
     finally:
         judger.close()
 
@@ -96,7 +104,9 @@ def test_math_runs_in_threads(math_judger):
     # Judgers run off the event loop (asyncio.to_thread); math-verify's own signal timeout would
     # fail there, the worker-process design does not.
     async def many():
-        return await asyncio.gather(*(math_judger.ajudge(*case(rf"\boxed{{{i}}}", answer=str(i))) for i in range(8)))
+        return await asyncio.gather(
+            *(math_judger.ajudge(*case(rf"\boxed{{{i}}}", answer=str(i))) for i in range(8))
+        )
 
     assert all(r.is_success for r in asyncio.run(many()))
 
@@ -105,8 +115,12 @@ def test_missing_answer_key_is_a_clear_episode_error(math_judger):
     task = Task(task_id="t7", metadata={"answer": "1"})
     with pytest.raises(JudgeInputError, match=r"no metadata\['final_answer'\].*answer_key"):
         math_judger.judge(task, WorkflowOutput(metadata={"text": "1"}))
-    with pytest.raises(JudgeInputError, match=r"task 't7' has no metadata\['solution'\].*judger.reference_key"):
-        ExactMatchJudger(ExactMatchConfig(reference_key="solution")).judge(task, WorkflowOutput(metadata={"final_answer": "1"}))
+    with pytest.raises(
+        JudgeInputError, match=r"task 't7' has no metadata\['solution'\].*judger.reference_key"
+    ):
+        ExactMatchJudger(ExactMatchConfig(reference_key="solution")).judge(
+            task, WorkflowOutput(metadata={"final_answer": "1"})
+        )
 
 
 # -- countdown --------------------------------------------------------------------------------
@@ -180,8 +194,16 @@ class TestExactMatchConformance(JudgerConformance):
 
 def test_exact_match_options():
     assert ExactMatchJudger().judge(*case("New  York", answer=["new york", "NYC"])).is_success
-    assert not ExactMatchJudger(ExactMatchConfig(case_sensitive=True)).judge(*case("paris", answer="Paris")).is_success
-    assert ExactMatchJudger(ExactMatchConfig(strip_punctuation=True)).judge(*case("Paris!", answer="paris")).is_success
+    assert (
+        not ExactMatchJudger(ExactMatchConfig(case_sensitive=True))
+        .judge(*case("paris", answer="Paris"))
+        .is_success
+    )
+    assert (
+        ExactMatchJudger(ExactMatchConfig(strip_punctuation=True))
+        .judge(*case("Paris!", answer="paris"))
+        .is_success
+    )
     with pytest.raises(ValidationError, match="answer_pattern exactly when extract is 'pattern'"):
         ExactMatchConfig(extract="pattern")
     with pytest.raises(ValidationError, match="not a valid regular expression"):
@@ -207,7 +229,11 @@ class TestRegexConformance(JudgerConformance):
 
 def test_regex_fullmatch_and_escaping():
     assert RegexJudger(RegexConfig(pattern=r"\d+", fullmatch=True)).judge(*case("123")).is_success
-    assert not RegexJudger(RegexConfig(pattern=r"\d+", fullmatch=True)).judge(*case("123 apples")).is_success
+    assert (
+        not RegexJudger(RegexConfig(pattern=r"\d+", fullmatch=True))
+        .judge(*case("123 apples"))
+        .is_success
+    )
     # The reference is escaped: '1+1' matches literally, not as a regex.
     judger = RegexJudger(RegexConfig(pattern="{reference}"))
     assert judger.judge(*case("so 1+1", answer="1+1")).is_success
@@ -230,7 +256,11 @@ def test_math_judger_works_from_a_script_without_a_main_guard(tmp_path):
         "from ajet_plugins_std.judgers.math_answer import MathAnswerJudger\n"
         "print('top level ran')\n"
         "r = MathAnswerJudger().judge(Task(task_id='t', metadata={'answer': '2'}), WorkflowOutput(metadata={'final_answer': r'\\boxed{2}'}))\n"
-        "print(r.is_success)\n", encoding="utf-8")
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+        "print(r.is_success)\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["top", "level", "ran", "True"]

@@ -45,7 +45,9 @@ JUDGERS = {
 
 @pytest.mark.parametrize("name", sorted(READERS))
 def test_each_reader_is_selected_by_name_with_validated_options(tmp_path, plugins, name):
-    config = load_config(write_config(tmp_path, {"task_reader": {"type": name, **READERS[name]}})).config
+    config = load_config(
+        write_config(tmp_path, {"task_reader": {"type": name, **READERS[name]}})
+    ).config
     resolved = resolve_section(config, "task_reader", plugins)
     reader = resolved.implementation(resolved.options)
     assert isinstance(reader, TaskReader) and type(reader).__module__.endswith(f"readers.{name}")
@@ -67,23 +69,37 @@ def test_each_judger_is_selected_by_name_with_validated_options(tmp_path, plugin
 
 
 def test_a_misspelt_option_is_an_error_naming_section_key_and_plugin(tmp_path, plugins):
-    config = load_config(write_config(tmp_path, {"task_reader": {"type": "jsonl", "train_pth": "x"}})).config
+    config = load_config(
+        write_config(tmp_path, {"task_reader": {"type": "jsonl", "train_pth": "x"}})
+    ).config
     with pytest.raises(ConfigError, match=r"task_reader\.train_pth.*jsonl"):
         resolve_section(config, "task_reader", plugins)
-    config = load_config(write_config(tmp_path, {"judger": {"type": "countdown", "format_reward": -1}})).config
+    config = load_config(
+        write_config(tmp_path, {"judger": {"type": "countdown", "format_reward": -1}})
+    ).config
     with pytest.raises(ConfigError, match=r"judger\.format_reward"):
         resolve_section(config, "judger", plugins)
 
 
 def test_agentjet_reader_and_judge_sections_translate_to_std_plugins(tmp_path, plugins):
     data_file = tmp_path / "train.jsonl"
-    data_file.write_text(json.dumps({"main_query": "2+2?", "metadata": {"answer": "4"}}) + "\n", encoding="utf-8")
-    agentjet = {"ajet": {
-        "task_reader": {"type": "jsonl_dataset_file",
-                        "jsonl_dataset_file": {"training": {"file_path": str(data_file)},
-                                               "validation": {"file_path": str(data_file)}}},
-        "task_judge": {"judge_protocol": "ajet.task_judge.math_answer_as_judge->MathAnswerAsJudge"},
-    }}
+    data_file.write_text(
+        json.dumps({"main_query": "2+2?", "metadata": {"answer": "4"}}) + "\n", encoding="utf-8"
+    )
+    agentjet = {
+        "ajet": {
+            "task_reader": {
+                "type": "jsonl_dataset_file",
+                "jsonl_dataset_file": {
+                    "training": {"file_path": str(data_file)},
+                    "validation": {"file_path": str(data_file)},
+                },
+            },
+            "task_judge": {
+                "judge_protocol": "ajet.task_judge.math_answer_as_judge->MathAnswerAsJudge"
+            },
+        }
+    }
     config = load_config(write_config(tmp_path, agentjet)).config
     reader_plugin = resolve_section(config, "task_reader", plugins)
     (task,) = reader_plugin.implementation(reader_plugin.options).iter_tasks("train")

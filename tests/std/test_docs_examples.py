@@ -26,6 +26,10 @@ def blocks():
 
 @pytest.mark.parametrize("code", list(blocks()))
 def test_doc_example_runs(code, tmp_path):
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"example failed:\n{code}\n--- stderr ---\n{result.stderr[-3000:]}"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, (
+        f"example failed:\n{code}\n--- stderr ---\n{result.stderr[-3000:]}"
+    )
     assert result.stdout.strip(), "an example should show its result"

@@ -9,6 +9,16 @@ import time
 import httpx
 import pytest
 import uvicorn
+from ajet_plugins_std.envs.client import EnvServiceClient, EnvServiceError
+from ajet_plugins_std.envs.countdown import generate_puzzle
+from ajet_plugins_std.envs.frozenlake import generate_map, solve
+from ajet_plugins_std.judgers.env_service import EnvServiceJudger, EnvServiceJudgerConfig
+from ajet_plugins_std.judgers.fields import JudgeInputError
+from ajet_plugins_std.readers.env_service import (
+    ENV_INSTANCE_KEY,
+    EnvServiceReaderConfig,
+    EnvServiceTaskReader,
+)
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -17,12 +27,6 @@ from ajet_core.errors import ConfigError
 from ajet_core.schema import Task
 from ajet_core.testing import JudgerConformance, TaskReaderConformance
 from ajet_core.workflow import WorkflowOutput
-from ajet_plugins_std.envs.client import EnvServiceClient, EnvServiceError
-from ajet_plugins_std.envs.countdown import generate_puzzle
-from ajet_plugins_std.envs.frozenlake import generate_map, solve
-from ajet_plugins_std.judgers.env_service import EnvServiceJudger, EnvServiceJudgerConfig
-from ajet_plugins_std.judgers.fields import JudgeInputError
-from ajet_plugins_std.readers.env_service import ENV_INSTANCE_KEY, EnvServiceReaderConfig, EnvServiceTaskReader
 
 from .conftest import free_port
 
@@ -69,10 +73,14 @@ async def test_an_episode_solves_frozenlake_through_gym_env_and_is_judged_then_r
         assert episode_task.metadata[ENV_INSTANCE_KEY]["instance_id"] == "episode-1"
         moves = solve(generate_map(int(task.task_id)))
         for move in moves[:-1]:
-            observation, _, terminated, info = await gym_env.astep({"role": "assistant", "content": f"```{move}```"})
+            observation, _, terminated, info = await gym_env.astep(
+                {"role": "assistant", "content": f"```{move}```"}
+            )
             assert not terminated and info["action_is_effective"]
         # The AgentJet-style synchronous call works too.
-        observation, reward, terminated, _ = await asyncio.to_thread(gym_env.step, {"content": f"```{moves[-1]}```"})
+        observation, reward, terminated, _ = await asyncio.to_thread(
+            gym_env.step, {"content": f"```{moves[-1]}```"}
+        )
         assert terminated and reward == 1.0 and "√" in observation
         result = await judger.ajudge(episode_task, WorkflowOutput())
         assert (result.reward, result.is_success) == (1.0, True)
@@ -100,14 +108,20 @@ async def test_the_instance_is_released_when_the_episode_fails(env_server):
 async def test_agentjet_shaping_of_the_environment_score(env_server):
     reader = make_reader(env_server, env_type="countdown")
     judger = EnvServiceJudger(EnvServiceJudgerConfig(shaping="agentjet"))
-    async with reader.episode_env(Task(task_id="4", env_type="countdown"), "e-shaping") as (task, env):
+    async with reader.episode_env(Task(task_id="4", env_type="countdown"), "e-shaping") as (
+        task,
+        env,
+    ):
         await env.astep(r"\boxed{1}")
         result = await judger.ajudge(task, WorkflowOutput())
     assert (result.reward, result.is_success, result.metrics["env_score"]) == (0.0, False, 0.0)
 
 
 def test_judger_without_an_instance_is_a_clear_error():
-    with pytest.raises(JudgeInputError, match=r"task 'x' has no environment instance.*task_reader.type: env_service"):
+    with pytest.raises(
+        JudgeInputError,
+        match=r"task 'x' has no environment instance.*task_reader.type: env_service",
+    ):
         EnvServiceJudger().judge(Task(task_id="x"), WorkflowOutput())
 
 
@@ -138,8 +152,13 @@ class TestEnvServiceJudgerConformance(JudgerConformance):
                 if answer != "0":
                     break
         client.step(instance_id, {"role": "assistant", "content": rf"\boxed{{{answer}}}"})
-        task = Task(task_id="7", env_type="countdown",
-                    metadata={ENV_INSTANCE_KEY: {"url": url, "env_type": "countdown", "instance_id": instance_id}})
+        task = Task(
+            task_id="7",
+            env_type="countdown",
+            metadata={
+                ENV_INSTANCE_KEY: {"url": url, "env_type": "countdown", "instance_id": instance_id}
+            },
+        )
         return task, WorkflowOutput()
 
     @pytest.fixture
@@ -171,8 +190,12 @@ class ScriptedServer:
             return JSONResponse({"data": ["a", "b"]})
 
         self.port = free_port()
-        config = uvicorn.Config(Starlette(routes=[Route("/get_env_profile", profile, methods=["POST"])]),
-                                host="127.0.0.1", port=self.port, log_level="error")
+        config = uvicorn.Config(
+            Starlette(routes=[Route("/get_env_profile", profile, methods=["POST"])]),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="error",
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -196,13 +219,17 @@ def test_transient_server_errors_are_retried_with_backoff():
 
 def test_retries_give_up_with_a_clear_error():
     with ScriptedServer(failures=5) as url:
-        with pytest.raises(EnvServiceError, match=r"did not answer get_env_profile after 2 attempt\(s\).*503"):
+        with pytest.raises(
+            EnvServiceError, match=r"did not answer get_env_profile after 2 attempt\(s\).*503"
+        ):
             EnvServiceClient(url, retries=1, backoff=0.01).list_task_ids("x", "train")
 
 
 def test_a_server_that_is_down_is_named():
     url = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(EnvServiceError, match=r"did not answer get_env_profile.*is the server running"):
+    with pytest.raises(
+        EnvServiceError, match=r"did not answer get_env_profile.*is the server running"
+    ):
         EnvServiceClient(url, retries=1, backoff=0.01).list_task_ids("x", "train")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ajet_plugins_std.envs.countdown import CountdownEnv, check_equation, generate_puzzle
 from ajet_plugins_std.envs.frozenlake import FrozenLakeEnv, generate_map, parse_action, solve
 
@@ -47,7 +46,12 @@ def test_falling_into_a_hole_ends_the_episode():
         env = FrozenLakeEnv(seed=seed)
         env.reset()
         r, c = env.position
-        for move, (dr, dc) in {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}.items():
+        for move, (dr, dc) in {
+            "up": (-1, 0),
+            "down": (1, 0),
+            "left": (0, -1),
+            "right": (0, 1),
+        }.items():
             nr, nc = r + dr, c + dc
             if 0 <= nr < env.size and 0 <= nc < env.size and env.board[nr][nc] == "H":
                 result = env.step(move)
@@ -74,7 +78,11 @@ def test_parse_action_takes_the_last_code_block():
 def test_countdown_puzzles_are_in_range_and_reproducible(seed):
     puzzle = generate_puzzle(seed, count=4, max_number=10, max_target=50)
     assert puzzle == generate_puzzle(seed, count=4, max_number=10, max_target=50)
-    assert len(puzzle.numbers) == 4 and all(1 <= n <= 10 for n in puzzle.numbers) and 1 <= puzzle.target <= 50
+    assert (
+        len(puzzle.numbers) == 4
+        and all(1 <= n <= 10 for n in puzzle.numbers)
+        and 1 <= puzzle.target <= 50
+    )
 
 
 def test_countdown_env_scores_one_turn():

@@ -8,33 +8,58 @@ import json
 import re
 
 import pytest
+from ajet_plugins_std.llm import LlmError
+from ajet_plugins_std.readers.documents import chunk_text, load_text
+from ajet_plugins_std.readers.generated import (
+    GeneratedReaderConfig,
+    GeneratedTaskReader,
+    parse_reply,
+)
 from pydantic import ValidationError
 
 from ajet_core.errors import ConfigError
 from ajet_core.testing import TaskReaderConformance
-from ajet_plugins_std.llm import LlmError
-from ajet_plugins_std.readers.documents import chunk_text, load_text
-from ajet_plugins_std.readers.generated import GeneratedReaderConfig, GeneratedTaskReader, parse_reply
 
 from .local_servers import ChatServer, free_port
 
-FACTS = [f"Fact {i}: the {name} river is {100 + i} km long." for i, name in enumerate(
-    ["Alder", "Birch", "Cedar", "Dogwood", "Elm", "Fir", "Gum", "Hazel", "Ivy", "Juniper", "Kauri", "Larch"])]
+FACTS = [
+    f"Fact {i}: the {name} river is {100 + i} km long."
+    for i, name in enumerate(
+        [
+            "Alder",
+            "Birch",
+            "Cedar",
+            "Dogwood",
+            "Elm",
+            "Fir",
+            "Gum",
+            "Hazel",
+            "Ivy",
+            "Juniper",
+            "Kauri",
+            "Larch",
+        ]
+    )
+]
 
 
 def question_writer(messages):
     """Writes one question per fact found in the chunk, plus one generic question that every chunk
     repeats (the reader must de-duplicate it)."""
     text = messages[-1]["content"]
-    items = [{"question": f"How long is the {name} river?", "answer": f"{km} km"}
-             for name, km in re.findall(r"the (\w+) river is (\d+) km", text)]
+    items = [
+        {"question": f"How long is the {name} river?", "answer": f"{km} km"}
+        for name, km in re.findall(r"the (\w+) river is (\d+) km", text)
+    ]
     items.append({"question": "What is this text about?", "answer": "rivers"})
     return "Here you go:\n```json\n" + json.dumps(items) + "\n```"
 
 
 def make_pdf(lines: list[str]) -> bytes:
     """A minimal one-page PDF with real text objects (what pypdf extracts from)."""
-    content = "BT /F1 11 Tf 50 750 Td " + " ".join(f"({line}) Tj 0 -16 Td" for line in lines) + " ET"
+    content = (
+        "BT /F1 11 Tf 50 750 Td " + " ".join(f"({line}) Tj 0 -16 Td" for line in lines) + " ET"
+    )
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -49,7 +74,10 @@ def make_pdf(lines: list[str]) -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
     return bytes(out)
 
 
@@ -70,8 +98,16 @@ def llm():
 
 
 def make_reader(llm_url, documents, tmp_path, **options):
-    settings = dict(documents=[str(documents)], base_url=llm_url, model="writer", chunk_chars=200, tasks_per_chunk=8,
-                    chunk_overlap=0, cache_dir=str(tmp_path / "cache"), validation_fraction=0.3)
+    settings = dict(
+        documents=[str(documents)],
+        base_url=llm_url,
+        model="writer",
+        chunk_chars=200,
+        tasks_per_chunk=8,
+        chunk_overlap=0,
+        cache_dir=str(tmp_path / "cache"),
+        validation_fraction=0.3,
+    )
     settings.update(options)
     return GeneratedTaskReader(GeneratedReaderConfig(**settings))
 
@@ -144,7 +180,9 @@ def test_unusable_replies_are_counted_and_no_usable_reply_is_an_error(documents,
     replies = iter(["not json at all"] + [json.dumps([{"question": "Q?", "answer": "A"}])] * 20)
     with ChatServer(lambda _: next(replies)) as server:
         reader = make_reader(server.base_url, documents, tmp_path, concurrency=1)
-        assert [t.main_query for t in reader.iter_tasks("train")] + [t.main_query for t in reader.iter_tasks("validation")] == ["Q?"]
+        assert [t.main_query for t in reader.iter_tasks("train")] + [
+            t.main_query for t in reader.iter_tasks("validation")
+        ] == ["Q?"]
         assert reader.stats["unusable_replies"] == 1
     with ChatServer(lambda _: "I cannot help with that.") as server:
         with pytest.raises(LlmError, match=r"produced no usable task.*no JSON list"):
@@ -153,13 +191,16 @@ def test_unusable_replies_are_counted_and_no_usable_reply_is_an_error(documents,
 
 def test_endpoint_down_is_a_clear_error(documents, tmp_path):
     url = f"http://127.0.0.1:{free_port()}/v1"
-    with pytest.raises(LlmError, match=r"generated reader: endpoint .* failed after 1 attempt.*server running"):
+    with pytest.raises(
+        LlmError, match=r"generated reader: endpoint .* failed after 1 attempt.*server running"
+    ):
         make_reader(url, documents, tmp_path, max_retries=0).generate()
 
 
 def test_lines_format_and_parsing():
     assert parse_reply("1. What is A?\n- What is B?\n\nQ3: What is C?", "lines") == [
-        {"question": q, "answer": ""} for q in ("What is A?", "What is B?", "What is C?")]
+        {"question": q, "answer": ""} for q in ("What is A?", "What is B?", "What is C?")
+    ]
     with pytest.raises(ValueError, match="no JSON list"):
         parse_reply("nothing", "json")
 

@@ -6,12 +6,14 @@ import socket
 
 import datasets
 import pytest
+from ajet_plugins_std.readers.huggingface import HuggingFaceReaderConfig, HuggingFaceTaskReader
 
 from ajet_core.errors import ConfigError
 from ajet_core.testing import TaskReaderConformance
-from ajet_plugins_std.readers.huggingface import HuggingFaceReaderConfig, HuggingFaceTaskReader
 
-ROWS = [{"question": f"What is {i} + {i}?", "answer": str(2 * i), "level": i % 3} for i in range(12)]
+ROWS = [
+    {"question": f"What is {i} + {i}?", "answer": str(2 * i), "level": i % 3} for i in range(12)
+]
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +48,9 @@ class TestHuggingFaceConformance(TaskReaderConformance):
 
     @pytest.fixture
     def reader(self, parquet_folder):
-        return HuggingFaceTaskReader(HuggingFaceReaderConfig(path=str(parquet_folder), validation_split="test"))
+        return HuggingFaceTaskReader(
+            HuggingFaceReaderConfig(path=str(parquet_folder), validation_split="test")
+        )
 
 
 def test_parquet_folder_splits_from_file_names(parquet_folder):
@@ -59,7 +63,9 @@ def test_parquet_folder_splits_from_file_names(parquet_folder):
 
 def test_save_to_disk_folder(tmp_path):
     full = datasets.Dataset.from_list(ROWS)
-    datasets.DatasetDict({"train": full.select(range(5)), "validation": full.select(range(5, 7))}).save_to_disk(str(tmp_path / "saved"))
+    datasets.DatasetDict(
+        {"train": full.select(range(5)), "validation": full.select(range(5, 7))}
+    ).save_to_disk(str(tmp_path / "saved"))
     r = reader(path=str(tmp_path / "saved"))
     assert len(list(r.iter_tasks("train"))) == 5
     assert [t.metadata["answer"] for t in r.iter_tasks("validation")] == ["10", "12"]
@@ -92,7 +98,11 @@ def test_arrow_files(tmp_path):
 def test_rows_without_the_query_field(parquet_folder):
     with pytest.raises(ValueError, match=r"no field 'prompt'.*missing_query: empty"):
         list(reader(path=str(parquet_folder), query_field="prompt").iter_tasks("train"))
-    tasks = list(reader(path=str(parquet_folder), query_field="prompt", missing_query="empty").iter_tasks("train"))
+    tasks = list(
+        reader(path=str(parquet_folder), query_field="prompt", missing_query="empty").iter_tasks(
+            "train"
+        )
+    )
     assert tasks[0].main_query == "" and tasks[0].metadata["answer"] == "0"
 
 
@@ -102,7 +112,10 @@ def test_missing_split_lists_the_available_ones(parquet_folder):
 
 
 def test_hub_name_without_network_says_so(monkeypatch):
-    with pytest.raises(ConfigError, match=r"'someone/countdown' is not a local file or folder.*allow_hub is false.*save_to_disk"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'someone/countdown' is not a local file or folder.*allow_hub is false.*save_to_disk",
+    ):
         reader(path="someone/countdown").iter_tasks("train")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ConfigError, match=r"HF_HUB_OFFLINE is set \(offline\)"):

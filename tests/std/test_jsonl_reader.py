@@ -6,15 +6,17 @@ import gzip
 import json
 
 import pytest
-
-from ajet_core.errors import ConfigError
-from ajet_core.testing import TaskReaderConformance
 from ajet_plugins_std.readers.jsonl import JsonlReaderConfig, JsonlTaskReader
 from ajet_plugins_std.readers.rows import BadRowError
 
+from ajet_core.errors import ConfigError
+from ajet_core.testing import TaskReaderConformance
+
 
 def write_jsonl(path, rows):
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
+    path.write_text(
+        "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8"
+    )
     return path
 
 
@@ -27,17 +29,31 @@ class TestJsonlConformance(TaskReaderConformance):
 
     @pytest.fixture
     def reader(self, tmp_path):
-        rows = [{"main_query": f"q{i}", "answer": i} for i in range(5)] + [{"main_query": "q0", "answer": 0}]
-        return JsonlTaskReader(JsonlReaderConfig(train_path=str(write_jsonl(tmp_path / "t.jsonl", rows))))
+        rows = [{"main_query": f"q{i}", "answer": i} for i in range(5)] + [
+            {"main_query": "q0", "answer": 0}
+        ]
+        return JsonlTaskReader(
+            JsonlReaderConfig(train_path=str(write_jsonl(tmp_path / "t.jsonl", rows)))
+        )
 
 
 def test_field_mapping_query_metadata_and_explicit_ids(tmp_path):
-    path = write_jsonl(tmp_path / "t.jsonl", [
-        {"question": "2+2?", "answer": "4", "source": "x", "id": "a"},
-        {"question": "3+3?", "answer": "6", "source": "y", "id": "b", "env_type": "math"},
-    ])
-    tasks = list(reader(train_path=str(path), query_field="question", id_field="id",
-                        metadata_fields=["answer"], env_type="default_env").iter_tasks("train"))
+    path = write_jsonl(
+        tmp_path / "t.jsonl",
+        [
+            {"question": "2+2?", "answer": "4", "source": "x", "id": "a"},
+            {"question": "3+3?", "answer": "6", "source": "y", "id": "b", "env_type": "math"},
+        ],
+    )
+    tasks = list(
+        reader(
+            train_path=str(path),
+            query_field="question",
+            id_field="id",
+            metadata_fields=["answer"],
+            env_type="default_env",
+        ).iter_tasks("train")
+    )
     assert [(t.task_id, t.main_query, t.metadata, t.env_type) for t in tasks] == [
         ("a", "2+2?", {"answer": "4"}, "default_env"),
         ("b", "3+3?", {"answer": "6"}, "math"),
@@ -45,11 +61,21 @@ def test_field_mapping_query_metadata_and_explicit_ids(tmp_path):
 
 
 def test_agentjet_row_format_uses_the_nested_metadata_object(tmp_path):
-    row = {"main_query": "hi", "init_messages": [{"role": "system", "content": "be brief"}],
-           "task_id": "t1", "env_type": "chat", "metadata": {"answer": "hello"}}
+    row = {
+        "main_query": "hi",
+        "init_messages": [{"role": "system", "content": "be brief"}],
+        "task_id": "t1",
+        "env_type": "chat",
+        "metadata": {"answer": "hello"},
+    }
     (task,) = reader(train_path=str(write_jsonl(tmp_path / "t.jsonl", [row]))).iter_tasks("train")
-    assert task.model_dump() == {"main_query": "hi", "init_messages": row["init_messages"], "task_id": "t1",
-                                 "env_type": "chat", "metadata": {"answer": "hello"}}
+    assert task.model_dump() == {
+        "main_query": "hi",
+        "init_messages": row["init_messages"],
+        "task_id": "t1",
+        "env_type": "chat",
+        "metadata": {"answer": "hello"},
+    }
 
 
 def test_content_ids_are_stable_distinct_and_repeated_rows_stay_separate(tmp_path):
@@ -63,21 +89,33 @@ def test_content_ids_are_stable_distinct_and_repeated_rows_stay_separate(tmp_pat
 
 
 def test_duplicate_explicit_id_is_an_error_naming_the_line(tmp_path):
-    path = write_jsonl(tmp_path / "t.jsonl", [{"main_query": "a", "task_id": 7}, {"main_query": "b", "task_id": 7}])
+    path = write_jsonl(
+        tmp_path / "t.jsonl", [{"main_query": "a", "task_id": 7}, {"main_query": "b", "task_id": 7}]
+    )
     with pytest.raises(BadRowError, match=r"t\.jsonl:2: task id '7' was already used"):
         list(reader(train_path=str(path)).iter_tasks("train"))
 
 
 def test_bad_line_is_an_error_naming_file_and_line(tmp_path):
-    path = write_jsonl(tmp_path / "bad.jsonl", [{"main_query": "ok"}, "{not json", {"main_query": "ok2"}])
+    path = write_jsonl(
+        tmp_path / "bad.jsonl", [{"main_query": "ok"}, "{not json", {"main_query": "ok2"}]
+    )
     with pytest.raises(BadRowError, match=r"bad\.jsonl:2: invalid JSON .*on_bad_line: skip"):
         list(reader(train_path=str(path)).iter_tasks("train"))
 
 
 def test_bad_lines_are_skipped_and_counted_when_configured(tmp_path):
-    path = write_jsonl(tmp_path / "bad.jsonl", [
-        {"main_query": "ok"}, "{not json", "[1, 2]", {"no_query": 1}, "", {"main_query": "ok2"},
-    ])
+    path = write_jsonl(
+        tmp_path / "bad.jsonl",
+        [
+            {"main_query": "ok"},
+            "{not json",
+            "[1, 2]",
+            {"no_query": 1},
+            "",
+            {"main_query": "ok2"},
+        ],
+    )
     r = reader(train_path=str(path), on_bad_line="skip")
     assert [t.main_query for t in r.iter_tasks("train")] == ["ok", "ok2"]
     assert r.skipped_lines == {"train": 3}
@@ -85,7 +123,9 @@ def test_bad_lines_are_skipped_and_counted_when_configured(tmp_path):
 
 def test_missing_query_names_the_fields_and_the_options(tmp_path):
     path = write_jsonl(tmp_path / "t.jsonl", [{"target": 24, "nums": [1, 2, 3]}])
-    with pytest.raises(BadRowError, match=r"no field 'main_query' \(the row has: nums, target\).*query_field"):
+    with pytest.raises(
+        BadRowError, match=r"no field 'main_query' \(the row has: nums, target\).*query_field"
+    ):
         list(reader(train_path=str(path)).iter_tasks("train"))
     (task,) = reader(train_path=str(path), missing_query="empty").iter_tasks("train")
     assert task.main_query == "" and task.metadata == {"target": 24, "nums": [1, 2, 3]}

@@ -7,13 +7,13 @@ import asyncio
 import time
 
 import pytest
+from ajet_plugins_std.judgers.llm_judge import LlmJudgeConfig, LlmJudger, parse_score
+from ajet_plugins_std.llm import LlmError
 from pydantic import ValidationError
 
 from ajet_core.schema import Task
 from ajet_core.testing import JudgerConformance
 from ajet_core.workflow import WorkflowOutput
-from ajet_plugins_std.judgers.llm_judge import LlmJudgeConfig, LlmJudger, parse_score
-from ajet_plugins_std.llm import LlmError
 
 from .local_servers import ChatServer, free_port
 
@@ -22,12 +22,20 @@ def grader(messages):
     """A judge model stand-in at the HTTP boundary: 9/10 when the answer names Paris."""
     user = messages[-1]["content"]
     answer = user.split("Answer:", 1)[1]
-    return "The answer is correct.\nScore: 9/10" if "Paris" in answer else '{"score": 2, "reason": "wrong city"}'
+    return (
+        "The answer is correct.\nScore: 9/10"
+        if "Paris" in answer
+        else '{"score": 2, "reason": "wrong city"}'
+    )
 
 
 def case(answer, reference="Paris"):
-    return (Task(task_id="t", main_query="What is the capital of France?", metadata={"answer": reference}),
-            WorkflowOutput(metadata={"final_answer": answer}))
+    return (
+        Task(
+            task_id="t", main_query="What is the capital of France?", metadata={"answer": reference}
+        ),
+        WorkflowOutput(metadata={"final_answer": answer}),
+    )
 
 
 def judger_for(url, **options):
@@ -64,7 +72,10 @@ def test_prompt_carries_question_reference_answer_and_rubric(judge_server):
     sent = judge_server.requests[before]["messages"]
     assert "Rubric: Name the city." in sent[0]["content"]
     assert "Question: What is the capital of France?" in sent[1]["content"]
-    assert "Reference: Paris" in sent[1]["content"] and "Answer: Paris, of course" in sent[1]["content"]
+    assert (
+        "Reference: Paris" in sent[1]["content"]
+        and "Answer: Paris, of course" in sent[1]["content"]
+    )
 
 
 def test_identical_judgements_hit_the_cache_in_memory_and_on_disk(judge_server, tmp_path):
@@ -87,7 +98,10 @@ def test_server_errors_are_retried_with_backoff():
 
 def test_an_endpoint_that_is_down_fails_the_episode_clearly():
     url = f"http://127.0.0.1:{free_port()}/v1"
-    with pytest.raises(LlmError, match=r"endpoint http://127\.0\.0\.1:\d+/v1 \(model 'judge'\) failed after 2 attempt.*APIConnectionError.*server running"):
+    with pytest.raises(
+        LlmError,
+        match=r"endpoint http://127\.0\.0\.1:\d+/v1 \(model 'judge'\) failed after 2 attempt.*APIConnectionError.*server running",
+    ):
         judger_for(url, max_retries=1).judge(*case("Paris"))
 
 

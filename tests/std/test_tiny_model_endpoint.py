@@ -10,13 +10,16 @@ path is real; what it writes as questions is gibberish-grade, so the generated r
 from __future__ import annotations
 
 import pytest
-
-from ajet_core.schema import Task
-from ajet_core.workflow import WorkflowOutput
 from ajet_plugins_std.judgers.llm_judge import LlmJudgeConfig, LlmJudger
 from ajet_plugins_std.readers.generated import GeneratedReaderConfig, GeneratedTaskReader
 
-pytest.importorskip("ajet_backbone_debug.models.tiny", reason="the tiny model's builder ships with ajet-backbone-debug")
+from ajet_core.schema import Task
+from ajet_core.workflow import WorkflowOutput
+
+pytest.importorskip(
+    "ajet_backbone_debug.models.tiny",
+    reason="the tiny model's builder ships with ajet-backbone-debug",
+)
 pytestmark = pytest.mark.slow
 
 # The grader wording the tiny model was trained on; the judge's prompts are configurable.
@@ -33,10 +36,18 @@ def endpoint():
 
 
 def test_llm_judge_scores_through_the_gateway(endpoint, tmp_path):
-    judger = LlmJudger(LlmJudgeConfig(
-        base_url=endpoint.base_url, api_key=endpoint.api_key, model=endpoint.model,
-        system_prompt=TINY_SYSTEM, user_prompt=TINY_USER, max_tokens=24, parse_retries=2,
-        cache_dir=str(tmp_path / "judge-cache")))
+    judger = LlmJudger(
+        LlmJudgeConfig(
+            base_url=endpoint.base_url,
+            api_key=endpoint.api_key,
+            model=endpoint.model,
+            system_prompt=TINY_SYSTEM,
+            user_prompt=TINY_USER,
+            max_tokens=24,
+            parse_retries=2,
+            cache_dir=str(tmp_path / "judge-cache"),
+        )
+    )
     calls_before = len(endpoint.calls())
     task = Task(task_id="sum", main_query="What is 5 + 5?", metadata={"answer": "10"})
     result = judger.judge(task, WorkflowOutput(metadata={"final_answer": "10"}))
@@ -53,25 +64,49 @@ def test_llm_judge_scores_through_the_gateway(endpoint, tmp_path):
 
 def test_llm_judge_reports_a_reply_without_a_score_instead_of_scoring_zero(endpoint):
     # A prompt outside what the tiny model learned (small talk): no score comes back.
-    judger = LlmJudger(LlmJudgeConfig(
-        base_url=endpoint.base_url, api_key=endpoint.api_key, model=endpoint.model,
-        system_prompt="You are a concise assistant.", user_prompt="Hello!", max_tokens=16,
-        parse_retries=0, cache=False))
+    judger = LlmJudger(
+        LlmJudgeConfig(
+            base_url=endpoint.base_url,
+            api_key=endpoint.api_key,
+            model=endpoint.model,
+            system_prompt="You are a concise assistant.",
+            user_prompt="Hello!",
+            max_tokens=16,
+            parse_retries=0,
+            cache=False,
+        )
+    )
     from ajet_plugins_std.llm import LlmError
 
     with pytest.raises(LlmError, match=r"no score in 1 repl"):
-        judger.judge(Task(task_id="x", main_query="hi"), WorkflowOutput(metadata={"final_answer": "hi"}))
+        judger.judge(
+            Task(task_id="x", main_query="hi"), WorkflowOutput(metadata={"final_answer": "hi"})
+        )
 
 
 def test_generated_reader_makes_tasks_through_the_gateway(endpoint, tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "rivers.md").write_text(
-        "# Rivers\n\nThe Alder river is 100 km long.\n\nThe Birch river is 220 km long and flows north.", encoding="utf-8")
-    (docs / "lakes.txt").write_text("Lake Cedar is 40 m deep. It freezes every winter.", encoding="utf-8")
-    options = dict(documents=[str(docs)], base_url=endpoint.base_url, api_key=endpoint.api_key,
-                   model=endpoint.model, output_format="lines", tasks_per_chunk=2, max_tokens=32,
-                   temperature=0.0, validation_fraction=0.3, dedupe_threshold=1.0, cache_dir=str(tmp_path / "cache"))
+        "# Rivers\n\nThe Alder river is 100 km long.\n\nThe Birch river is 220 km long and flows north.",
+        encoding="utf-8",
+    )
+    (docs / "lakes.txt").write_text(
+        "Lake Cedar is 40 m deep. It freezes every winter.", encoding="utf-8"
+    )
+    options = dict(
+        documents=[str(docs)],
+        base_url=endpoint.base_url,
+        api_key=endpoint.api_key,
+        model=endpoint.model,
+        output_format="lines",
+        tasks_per_chunk=2,
+        max_tokens=32,
+        temperature=0.0,
+        validation_fraction=0.3,
+        dedupe_threshold=1.0,
+        cache_dir=str(tmp_path / "cache"),
+    )
     calls_before = len(endpoint.calls())
     reader = GeneratedTaskReader(GeneratedReaderConfig(**options))
     tasks = list(reader.iter_tasks("train")) + list(reader.iter_tasks("validation"))
@@ -80,7 +115,9 @@ def test_generated_reader_makes_tasks_through_the_gateway(endpoint, tmp_path):
     assert {t.metadata["source"].rsplit("/", 1)[1] for t in tasks} <= {"rivers.md", "lakes.txt"}
     # The second reader finds every reply in the cache: no request reaches the gateway.
     again = GeneratedTaskReader(GeneratedReaderConfig(**options))
-    assert [t.model_dump() for t in again.iter_tasks("train")] == [t.model_dump() for t in reader.iter_tasks("train")]
+    assert [t.model_dump() for t in again.iter_tasks("train")] == [
+        t.model_dump() for t in reader.iter_tasks("train")
+    ]
     assert again.stats["cached_chunks"] == 2 and len(endpoint.calls()) == calls_before + 2
 
 
@@ -90,7 +127,6 @@ async def test_frozenlake_episode_over_the_env_service_with_the_tiny_model(endpo
     judger scores, and the instance is released."""
     import httpx
     import openai
-
     from ajet_plugins_std.judgers.env_service import EnvServiceJudger
     from ajet_plugins_std.readers.env_service import EnvServiceReaderConfig, EnvServiceTaskReader
 
@@ -103,10 +139,17 @@ async def test_frozenlake_episode_over_the_env_service_with_the_tiny_model(endpo
     async with reader.episode_env(task, "tiny-frozenlake") as (episode_task, gym_env):
         messages = list(episode_task.init_messages)
         for turn in range(8):
-            reply = await client.chat.completions.create(model=endpoint.model, messages=messages, max_tokens=16, temperature=0)
+            reply = await client.chat.completions.create(
+                model=endpoint.model, messages=messages, max_tokens=16, temperature=0
+            )
             text = reply.choices[0].message.content or ""
-            observation, reward, done, info = await gym_env.astep({"role": "assistant", "content": text})
-            messages += [{"role": "assistant", "content": text}, {"role": "user", "content": observation}]
+            observation, reward, done, info = await gym_env.astep(
+                {"role": "assistant", "content": text}
+            )
+            messages += [
+                {"role": "assistant", "content": text},
+                {"role": "user", "content": observation},
+            ]
             if done:
                 break
         result = await EnvServiceJudger().ajudge(episode_task, WorkflowOutput())

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 def tiny_model_dir() -> Path:
     from ajet_backbone_debug.models.tiny import ensure_tiny_model
 
@@ -54,7 +53,11 @@ class TinyModelEndpoint:
             return handle, handle.tuner.as_oai_baseurl_apikey()
 
         self.handle, endpoint = self._run(open_session())
-        self.base_url, self.api_key, self.model = endpoint.base_url, endpoint.api_key, endpoint.model
+        self.base_url, self.api_key, self.model = (
+            endpoint.base_url,
+            endpoint.api_key,
+            endpoint.model,
+        )
         return self
 
     def calls(self) -> list[Any]:

@@ -23,9 +23,14 @@ def wandb_history(run_dir: Path) -> dict[int, dict[str, float]]:
             record.ParseFromString(data)
             if record.WhichOneof("record_type") != "history":
                 continue
-            row = {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+            row = {
+                item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                for item in record.history.item
+            }
             step = int(row.pop("_step"))
-            history.setdefault(step, {}).update({k: v for k, v in row.items() if not k.startswith("_")})
+            history.setdefault(step, {}).update(
+                {k: v for k, v in row.items() if not k.startswith("_")}
+            )
         reader.close()
     return history
 
@@ -42,6 +47,8 @@ def swanlab_history(run_dir: Path) -> dict[int, dict[str, float]]:
             record = Record()
             record.ParseFromString(data)
             if record.HasField("scalar"):
-                history.setdefault(record.scalar.step, {})[record.scalar.key] = record.scalar.value.number
+                history.setdefault(record.scalar.step, {})[record.scalar.key] = (
+                    record.scalar.value.number
+                )
         reader.close()
     return history

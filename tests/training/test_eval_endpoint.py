@@ -14,6 +14,7 @@ from pathlib import Path
 
 import openai
 import pytest
+
 from ajet_core.config.loader import load_config
 from ajet_core.config.plugin_sections import validate_plugin_sections
 from ajet_core.plugins.manager import get_plugin_manager
@@ -29,8 +30,9 @@ SERVE_KEY = "sk-test-serve"
 @pytest.fixture(scope="module")
 def eval_config(tmp_path_factory, tiny_model_dir, task_files) -> Path:  # noqa: F811
     folder = tmp_path_factory.mktemp("evalcfg")
-    return write_config(folder, tiny_model_dir, task_files, rollout={"max_concurrency": 1},
-                        eval={"max_tasks": 5})
+    return write_config(
+        folder, tiny_model_dir, task_files, rollout={"max_concurrency": 1}, eval={"max_tasks": 5}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +44,23 @@ def test_served_model_answers_openai_clients_and_checks_the_key(served):
     client = openai.OpenAI(base_url=served, api_key=SERVE_KEY)
     assert [model.id for model in client.models.list()] == ["tiny-policy"]
     reply = client.chat.completions.create(
-        model="tiny-policy", messages=[{"role": "user", "content": "What is 2+3?"}], max_tokens=8, temperature=0
+        model="tiny-policy",
+        messages=[{"role": "user", "content": "What is 2+3?"}],
+        max_tokens=8,
+        temperature=0,
     )
     assert reply.choices[0].finish_reason in ("stop", "length")
     assert reply.usage.completion_tokens >= 1
     # Streaming works as for any OpenAI server.
-    chunks = list(client.chat.completions.create(
-        model="tiny-policy", messages=[{"role": "user", "content": "What is 2+3?"}], max_tokens=8,
-        temperature=0, stream=True,
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model="tiny-policy",
+            messages=[{"role": "user", "content": "What is 2+3?"}],
+            max_tokens=8,
+            temperature=0,
+            stream=True,
+        )
+    )
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert streamed == reply.choices[0].message.content
     with pytest.raises(openai.AuthenticationError, match="ajet serve --api-key"):
@@ -61,8 +71,19 @@ def _episodes(config_path: Path, **kwargs):
     loaded = load_config(str(config_path), [])
     plugins = get_plugin_manager()
     resolved = validate_plugin_sections(loaded.config, plugins)
-    return asyncio.run(run_episodes(loaded.config, resolved, plugins, mode=EVAL_MODE, split="validation",
-                                    num_tasks=5, num_repeat=1, printer=None, **kwargs))
+    return asyncio.run(
+        run_episodes(
+            loaded.config,
+            resolved,
+            plugins,
+            mode=EVAL_MODE,
+            split="validation",
+            num_tasks=5,
+            num_repeat=1,
+            printer=None,
+            **kwargs,
+        )
+    )
 
 
 def test_endpoint_episodes_match_the_in_process_policy(served, eval_config):
@@ -71,8 +92,9 @@ def test_endpoint_episodes_match_the_in_process_policy(served, eval_config):
     loaded = load_config(str(eval_config), [])
     engine = TransformersEngine.from_path(loaded.config.model.path, dtype="float32", device="cpu")
     local = _episodes(eval_config, engine=engine)
-    remote = _episodes(eval_config, engine=None,
-                       default_endpoint=resolve_endpoint(served + "/", api_key=SERVE_KEY))
+    remote = _episodes(
+        eval_config, engine=None, default_endpoint=resolve_endpoint(served + "/", api_key=SERVE_KEY)
+    )
     assert len(local) == len(remote) == 5
     by_task = {e.task.task_id: e for e in remote}
     for mine in local:
@@ -87,18 +109,32 @@ def test_endpoint_episodes_match_the_in_process_policy(served, eval_config):
 
 def test_ajet_eval_endpoint_prints_the_same_metrics_as_the_base_model(served, eval_config):
     base = ajet("eval", "--conf", str(eval_config))
-    remote = ajet("eval", "--conf", str(eval_config), "--endpoint", served, "--endpoint-api-key", SERVE_KEY)
+    remote = ajet(
+        "eval", "--conf", str(eval_config), "--endpoint", served, "--endpoint-api-key", SERVE_KEY
+    )
     assert base.returncode == 0, base.stderr
     assert remote.returncode == 0, remote.stderr
     assert "evaluating 'tiny-policy'" in remote.stderr
-    assert json.loads(remote.stdout[remote.stdout.index("{"):]) == json.loads(base.stdout[base.stdout.index("{"):])
+    assert json.loads(remote.stdout[remote.stdout.index("{") :]) == json.loads(
+        base.stdout[base.stdout.index("{") :]
+    )
 
 
 def test_bad_endpoints_are_clear_errors(served, eval_config):
     unreachable = ajet("eval", "--conf", str(eval_config), "--endpoint", "http://127.0.0.1:9/v1")
-    assert unreachable.returncode == 2 and "unreachable" in unreachable.stderr and "127.0.0.1:9" in unreachable.stderr
-    wrong_key = ajet("eval", "--conf", str(eval_config), "--endpoint", served, "--endpoint-api-key", "nope")
-    assert wrong_key.returncode == 2 and "401" in wrong_key.stderr and "--endpoint-api-key" in wrong_key.stderr
+    assert (
+        unreachable.returncode == 2
+        and "unreachable" in unreachable.stderr
+        and "127.0.0.1:9" in unreachable.stderr
+    )
+    wrong_key = ajet(
+        "eval", "--conf", str(eval_config), "--endpoint", served, "--endpoint-api-key", "nope"
+    )
+    assert (
+        wrong_key.returncode == 2
+        and "401" in wrong_key.stderr
+        and "--endpoint-api-key" in wrong_key.stderr
+    )
     both = ajet("eval", "--conf", str(eval_config), "--endpoint", served, "--checkpoint", "x")
     assert both.returncode == 2 and "not both" in both.stderr
     assert normalise_base_url("http://h:1/v1/chat/completions") == "http://h:1/v1"

@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from ajet_core import metrics as m
 from ajet_core.config.loader import load_config
 from ajet_core.errors import ConfigError
 from ajet_core.loggers import LoggerSet, MetricLogger
 from ajet_core.training import components
-
-from ajet_core import metrics as m
 
 from .hosted_runs import swanlab_history, wandb_history
 
@@ -24,7 +24,9 @@ OFFLINE = {"wandb": {"mode": "offline"}, "swanlab": {"mode": "offline"}}
 
 
 def _config(tmp_path: Path, *overrides: str):
-    return load_config(None, [f"experiment.output_dir={tmp_path}", "experiment.name=hosted", *overrides]).config
+    return load_config(
+        None, [f"experiment.output_dir={tmp_path}", "experiment.name=hosted", *overrides]
+    ).config
 
 
 def _offline_config(tmp_path: Path, *overrides: str):
@@ -36,7 +38,9 @@ def _offline_config(tmp_path: Path, *overrides: str):
 def _log_steps(config, ajet_plugins, run_dir: Path, steps: list[int]) -> LoggerSet:
     loggers = components.build_loggers(config, ajet_plugins, run_dir)
     for step in steps:
-        loggers.log(step, {m.REWARD_MEAN: step / 10, m.LOSS: float("nan"), "note": "text is skipped"})
+        loggers.log(
+            step, {m.REWARD_MEAN: step / 10, m.LOSS: float("nan"), "note": "text is skipped"}
+        )
     loggers.close()
     return loggers
 
@@ -73,7 +77,9 @@ def test_installed_services_stay_off_unless_the_config_names_them(tmp_path):
         "loggers.log(1, {'reward/mean': 1.0}); loggers.close()\n"
         "print(sorted(loggers.loggers), 'wandb' in sys.modules, 'swanlab' in sys.modules)\n"
     )
-    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
     assert shown.stdout.split("\n")[-2] == "['console', 'jsonl', 'tensorboard'] False False"
     assert not list(tmp_path.glob("wandb*")) and not list(tmp_path.glob("swanlog*"))
 

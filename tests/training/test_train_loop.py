@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ajet_core.metric_loggers.jsonl import read_metrics
-from ajet_core.training.records import episode_from_json, episode_to_json, read_records
 
 from ajet_core import metrics as m
+from ajet_core.metric_loggers.jsonl import read_metrics
+from ajet_core.training.records import episode_from_json, episode_to_json, read_records
 
 from .hosted_runs import swanlab_history, wandb_history
 
@@ -32,7 +32,10 @@ TIMING_METRICS = {"time", m.ROLLOUT_SECONDS, m.TRAIN_SECONDS, m.STEP_SECONDS, m.
 @pytest.fixture(scope="module")
 def task_files(tmp_path_factory) -> Path:
     data = tmp_path_factory.mktemp("data")
-    subprocess.run([sys.executable, str(REPO / "tutorial/quickstart/make_data.py"), "--out", str(data)], check=True)
+    subprocess.run(
+        [sys.executable, str(REPO / "tutorial/quickstart/make_data.py"), "--out", str(data)],
+        check=True,
+    )
     return data
 
 
@@ -40,13 +43,23 @@ def write_config(tmp_path: Path, model_dir: Path, data: Path, **sections) -> Pat
     config = {
         "experiment": {"name": "looptest", "output_dir": str(tmp_path / "runs"), "seed": 3},
         "model": {"path": str(model_dir), "max_model_len": 512},
-        "task_reader": {"type": "jsonl", "train_path": str(data / "train.jsonl"),
-                        "validation_path": str(data / "validation.jsonl")},
-        "workflow": {"name": str(REPO / "tutorial/quickstart/addition_agent.py") + ":AdditionAgent"},
+        "task_reader": {
+            "type": "jsonl",
+            "train_path": str(data / "train.jsonl"),
+            "validation_path": str(data / "validation.jsonl"),
+        },
+        "workflow": {
+            "name": str(REPO / "tutorial/quickstart/addition_agent.py") + ":AdditionAgent"
+        },
         # The tiny model cannot add; reward a clean boxed number, which it gives only sometimes,
         # so rewards vary within groups and every step has a learning signal.
         "judger": {"type": "regex", "pattern": r"^\\boxed\{-?\d+\}$"},
-        "rollout": {"batch_size": 2, "num_repeat": 3, "max_tokens_per_call": 12, "equal_reward_groups": "keep"},
+        "rollout": {
+            "batch_size": 2,
+            "num_repeat": 3,
+            "max_tokens_per_call": 12,
+            "equal_reward_groups": "keep",
+        },
         "trainer": {"total_steps": 4, "lr": 1e-3},
         "checkpoint": {"every_n_steps": 2},
         "logging": {"loggers": ["jsonl", "tensorboard"]},
@@ -59,8 +72,15 @@ def write_config(tmp_path: Path, model_dir: Path, data: Path, **sections) -> Pat
 
 
 def ajet(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ajet_core.cli.main", *args], capture_output=True,
-                          text=True, cwd=REPO, timeout=600, check=False, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "ajet_core.cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        check=False,
+        **kwargs,
+    )
 
 
 def run_dirs(tmp_path: Path) -> list[Path]:
@@ -75,15 +95,26 @@ def assert_metrics_equal(expected: dict, actual: dict) -> None:
     assert expected.keys() == actual.keys()
     for key, value in expected.items():
         if isinstance(value, float):
-            assert math.isclose(value, actual[key], rel_tol=1e-6, abs_tol=1e-6), (key, value, actual[key])
+            assert math.isclose(value, actual[key], rel_tol=1e-6, abs_tol=1e-6), (
+                key,
+                value,
+                actual[key],
+            )
         else:
             assert value == actual[key], key
 
 
 def test_train_writes_a_complete_run_folder(tmp_path, tiny_model_dir, task_files):
-    config = write_config(tmp_path, tiny_model_dir, task_files, eval={"before_train": True, "after_train": True, "max_tasks": 3},
-                          logging={"loggers": ["jsonl", "tensorboard", "wandb", "swanlab"],
-                                   "logger_options": {"wandb": {"mode": "offline"}, "swanlab": {"mode": "offline"}}})
+    config = write_config(
+        tmp_path,
+        tiny_model_dir,
+        task_files,
+        eval={"before_train": True, "after_train": True, "max_tasks": 3},
+        logging={
+            "loggers": ["jsonl", "tensorboard", "wandb", "swanlab"],
+            "logger_options": {"wandb": {"mode": "offline"}, "swanlab": {"mode": "offline"}},
+        },
+    )
     result = ajet("train", "--conf", str(config))
     assert result.returncode == 0, result.stderr[-3000:]
     [run_dir] = run_dirs(tmp_path)
@@ -100,7 +131,10 @@ def test_train_writes_a_complete_run_folder(tmp_path, tiny_model_dir, task_files
     assert [r["step"] for r in eval_rows] == [0, 4]
     # Weights really changed: some step had signal and a non-zero gradient.
     assert any(r[m.GRAD_NORM] > 0 for r in train_rows)
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step_000002", "step_000004"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
+        "step_000002",
+        "step_000004",
+    ]
     assert list((run_dir / "tensorboard").iterdir())
     # The hosted loggers, switched on by the config, hold the same numbers as metrics.jsonl.
     for history in (wandb_history(run_dir), swanlab_history(run_dir)):
@@ -108,7 +142,10 @@ def test_train_writes_a_complete_run_folder(tmp_path, tiny_model_dir, task_files
         for row in rows:
             for key in (m.REWARD_MEAN, m.LOSS, m.EVAL_PASS_AT_1):
                 if row.get(key) is not None:
-                    assert history[row["step"]][key] == pytest.approx(row[key], rel=1e-6), (row["step"], key)
+                    assert history[row["step"]][key] == pytest.approx(row[key], rel=1e-6), (
+                        row["step"],
+                        key,
+                    )
     records = list(read_records(run_dir / "records" / "train_step_000001.jsonl.gz"))
     assert len(records) == 6
     # The documented loader rebuilds the objects the records were written from.
@@ -122,10 +159,16 @@ def test_train_writes_a_complete_run_folder(tmp_path, tiny_model_dir, task_files
     prompt_length = len(call["prompt_ids"])
     assert sample["loss_mask"][:prompt_length] == [0] * prompt_length
     assert sample["loss_mask"][prompt_length:] == call["response_mask"]
-    assert all(c["finish_reason"] != "length" or c["response_mask"][-1] == 0 for r in records for c in r["calls"])
+    assert all(
+        c["finish_reason"] != "length" or c["response_mask"][-1] == 0
+        for r in records
+        for c in r["calls"]
+    )
 
 
-def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_model_dir, task_files):
+def test_resume_after_sigkill_reproduces_the_uninterrupted_run(
+    tmp_path, tiny_model_dir, task_files
+):
     # One request at a time: the engine then decodes the same batches in both runs. With
     # concurrent requests the sampled tokens still match (seeded per episode), but batch
     # composition depends on timing and moves logprobs by ~1e-7, which is above bitwise equality.
@@ -140,8 +183,12 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_mo
     killed_dir = tmp_path / "killed"
     killed_dir.mkdir()
     config = write_config(killed_dir, tiny_model_dir, task_files, rollout=deterministic)
-    process = subprocess.Popen([sys.executable, "-m", "ajet_core.cli.main", "train", "--conf", str(config)],
-                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ajet_core.cli.main", "train", "--conf", str(config)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while time.time() < deadline:
         runs = run_dirs(killed_dir)
@@ -151,7 +198,9 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_mo
     process.send_signal(signal.SIGKILL)
     process.wait()
     [killed_run] = run_dirs(killed_dir)
-    assert not (killed_run / "checkpoints" / "step_000004").exists(), "the run finished before the kill"
+    assert not (killed_run / "checkpoints" / "step_000004").exists(), (
+        "the run finished before the kill"
+    )
 
     resumed = ajet("train", "--conf", str(config), "--resume", str(killed_run))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -162,10 +211,20 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_mo
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, tiny_model_dir, task_files):
-    config = write_config(tmp_path, tiny_model_dir, task_files, trainer={"total_steps": 200},
-                          checkpoint={"every_n_steps": 0})
-    process = subprocess.Popen([sys.executable, "-m", "ajet_core.cli.main", "train", "--conf", str(config)],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    config = write_config(
+        tmp_path,
+        tiny_model_dir,
+        task_files,
+        trainer={"total_steps": 200},
+        checkpoint={"every_n_steps": 0},
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ajet_core.cli.main", "train", "--conf", str(config)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     while time.time() < deadline:
         runs = run_dirs(tmp_path)
@@ -193,6 +252,10 @@ def test_bad_resume_targets_are_clear_errors(tmp_path, tiny_model_dir, task_file
     assert corrupt.returncode == 2 and "is corrupt" in corrupt.stderr
     assert "Traceback" not in corrupt.stderr
 
-    (fake / "loop_state.json").write_text(json.dumps({"format_version": 1, "step": 1, "train_stream": {}, "python_rng": []}))
+    (fake / "loop_state.json").write_text(
+        json.dumps({"format_version": 1, "step": 1, "train_stream": {}, "python_rng": []})
+    )
     mismatched = ajet("train", "--conf", str(config), "--resume", str(fake))
-    assert mismatched.returncode == 2 and "does not match" in mismatched.stderr, mismatched.stderr[-2000:]
+    assert mismatched.returncode == 2 and "does not match" in mismatched.stderr, mismatched.stderr[
+        -2000:
+    ]

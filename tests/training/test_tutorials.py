@@ -18,8 +18,16 @@ REPO = Path(__file__).resolve().parents[2]
 TUTORIALS = {
     "frozenlake": ("tutorial/example_frozenlake", "frozenlake.yaml", []),
     "countdown": ("tutorial/example_countdown", "countdown.yaml", []),
-    "math_agent": ("tutorial/example_math_agent", "math_agent.yaml", ["workflow.options.max_turns=2"]),
-    "quickstart": ("tutorial/quickstart", "quickstart.yaml", ["eval.before_train=false", "eval.after_train=false"]),
+    "math_agent": (
+        "tutorial/example_math_agent",
+        "math_agent.yaml",
+        ["workflow.options.max_turns=2"],
+    ),
+    "quickstart": (
+        "tutorial/quickstart",
+        "quickstart.yaml",
+        ["eval.before_train=false", "eval.after_train=false"],
+    ),
 }
 
 
@@ -27,20 +35,39 @@ TUTORIALS = {
 def test_tutorial_trains_on_the_tiny_model_without_drift(name, tmp_path, tiny_model_dir):
     folder, config, extra = TUTORIALS[name]
     data = tmp_path / "data"
-    subprocess.run([sys.executable, str(REPO / folder / "make_data.py"), "--out", str(data)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(REPO / folder / "make_data.py"), "--out", str(data)],
+        check=True,
+        capture_output=True,
+    )
     overrides = [
         f"model.path={tiny_model_dir}",
         f"task_reader.train_path={data / 'train.jsonl'}",
         f"task_reader.validation_path={data / 'validation.jsonl'}",
         f"experiment.output_dir={tmp_path / 'runs'}",
-        "trainer.total_steps=2", "rollout.batch_size=2", "rollout.num_repeat=2",
-        "rollout.equal_reward_groups=keep", "eval.every_n_steps=0", "checkpoint.every_n_steps=0",
-        "logging.loggers=[jsonl]", *extra,
+        "trainer.total_steps=2",
+        "rollout.batch_size=2",
+        "rollout.num_repeat=2",
+        "rollout.equal_reward_groups=keep",
+        "eval.every_n_steps=0",
+        "checkpoint.every_n_steps=0",
+        "logging.loggers=[jsonl]",
+        *extra,
     ]
     result = subprocess.run(
-        [sys.executable, "-m", "ajet_core.cli.main", "train", "--conf", str(REPO / folder / config), *overrides],
-        capture_output=True, text=True, cwd=REPO, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "ajet_core.cli.main",
+            "train",
+            "--conf",
+            str(REPO / folder / config),
+            *overrides,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     [run_dir] = list((tmp_path / "runs").glob("*/*"))
@@ -49,7 +76,8 @@ def test_tutorial_trains_on_the_tiny_model_without_drift(name, tmp_path, tiny_mo
     failures = [
         (record["task"]["task_id"], record["error"])
         for path in sorted((run_dir / "records").glob("train_*"))
-        for record in read_records(path) if record["error"]
+        for record in read_records(path)
+        if record["error"]
     ]
     assert not failures, failures
     for row in rows:

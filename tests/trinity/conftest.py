@@ -32,7 +32,9 @@ def pytest_collection_modifyitems(config, items):
 def rollout_engine(tiny_model_dir):
     """The tiny model, generating, behind the stand-in for trinity's vLLM actor."""
     engine_module = pytest.importorskip("ajet_backbone_debug.engine")
-    engine = engine_module.TransformersEngine.from_path(str(tiny_model_dir), max_model_len=512, seed=0)
+    engine = engine_module.TransformersEngine.from_path(
+        str(tiny_model_dir), max_model_len=512, seed=0
+    )
     yield engine
     engine.close()
 
@@ -43,10 +45,17 @@ def quickstart_data(tmp_path_factory) -> Path:
     import importlib.util
     import json
 
-    spec = importlib.util.spec_from_file_location("quickstart_make_data", QUICKSTART / "make_data.py")
+    spec = importlib.util.spec_from_file_location(
+        "quickstart_make_data", QUICKSTART / "make_data.py"
+    )
     make_data = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_data)
     folder = tmp_path_factory.mktemp("quickstart_data")
-    for name, pairs in (("train.jsonl", [(3, 4), (10, 20), (7, 8)]), ("validation.jsonl", [(1, 2)])):
-        (folder / name).write_text("".join(json.dumps(make_data.task_row(a, b)) + "\n" for a, b in pairs))
+    for name, pairs in (
+        ("train.jsonl", [(3, 4), (10, 20), (7, 8)]),
+        ("validation.jsonl", [(1, 2)]),
+    ):
+        (folder / name).write_text(
+            "".join(json.dumps(make_data.task_row(a, b)) + "\n" for a, b in pairs)
+        )
     return folder

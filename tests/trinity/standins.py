@@ -45,8 +45,10 @@ def vllm_import_stand_in() -> Iterator[None]:
         "vllm.config": {"ModelConfig": Unavailable},
         "vllm.entrypoints": {},
         "vllm.entrypoints.chat_utils": {
-            "ChatTemplateContentFormat": str, "ConversationMessage": dict,
-            "parse_chat_messages": Unavailable, "parse_chat_messages_async": Unavailable,
+            "ChatTemplateContentFormat": str,
+            "ConversationMessage": dict,
+            "parse_chat_messages": Unavailable,
+            "parse_chat_messages_async": Unavailable,
         },
         "vllm.inputs": {"MultiModalDataDict": dict},
     }
@@ -80,9 +82,10 @@ class InProcessActor:
 def make_rollout_model_class():
     """trinity's ``InferenceModel`` with vLLM's ``generate`` contract, over TransformersEngine."""
     import torch
-    from ajet_core.engine import SamplingParams
     from trinity.common.experience import Experience
     from trinity.common.models.model import InferenceModel
+
+    from ajet_core.engine import SamplingParams
 
     class TransformersRolloutModel(InferenceModel):
         def __init__(self, config: Any, engine: Any) -> None:
@@ -94,36 +97,54 @@ def make_rollout_model_class():
         async def get_message_token_len(self, messages: list[dict]) -> int:
             # As trinity's vLLM model: loads its tokenizer on first use.
             self.tokenizer_ready = True
-            return len(self.engine.tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False))
+            return len(
+                self.engine.tokenizer.apply_chat_template(
+                    messages, tokenize=True, return_dict=False
+                )
+            )
 
-        async def generate(self, prompt: Any, lora_request: Any = None, **kwargs: Any) -> list[Experience]:
+        async def generate(
+            self, prompt: Any, lora_request: Any = None, **kwargs: Any
+        ) -> list[Experience]:
             # vLLM's contract as trinity's vLLMRolloutModel uses it: a token prompt in, one
             # Experience per sample out, logprobs for the sampled tokens only. Like trinity's
             # model, a token prompt does not load the tokenizer its result needs (it would fail
             # decoding): something must have loaded it before.
             if not self.tokenizer_ready:
-                raise AttributeError("'NoneType' object has no attribute 'decode' (tokenizer never initialised)")
+                raise AttributeError(
+                    "'NoneType' object has no attribute 'decode' (tokenizer never initialised)"
+                )
             prompt_ids = list(prompt["prompt_token_ids"])
             request = {"prompt_token_ids": prompt_ids, **kwargs, "generations": []}
             self.requests.append(request)
             sampling = SamplingParams(
-                temperature=kwargs["temperature"], top_p=kwargs["top_p"], top_k=kwargs["top_k"],
-                max_tokens=kwargs["max_tokens"], stop=list(kwargs.get("stop") or []),
-                stop_token_ids=list(kwargs.get("stop_token_ids") or []), seed=kwargs.get("seed"),
+                temperature=kwargs["temperature"],
+                top_p=kwargs["top_p"],
+                top_k=kwargs["top_k"],
+                max_tokens=kwargs["max_tokens"],
+                stop=list(kwargs.get("stop") or []),
+                stop_token_ids=list(kwargs.get("stop_token_ids") or []),
+                seed=kwargs.get("seed"),
             )
             experiences = []
             for _ in range(kwargs.get("n", 1)):
                 generation = await self.engine.generate(prompt_ids, sampling)
                 request["generations"].append(generation)
-                experiences.append(Experience(
-                    tokens=torch.tensor(prompt_ids + generation.token_ids, dtype=torch.int32),
-                    logprobs=torch.tensor(generation.logprobs, dtype=torch.float32),
-                    prompt_length=len(prompt_ids),
-                    response_text=self.engine.tokenizer.decode(generation.token_ids, skip_special_tokens=True),
-                ))
+                experiences.append(
+                    Experience(
+                        tokens=torch.tensor(prompt_ids + generation.token_ids, dtype=torch.int32),
+                        logprobs=torch.tensor(generation.logprobs, dtype=torch.float32),
+                        prompt_length=len(prompt_ids),
+                        response_text=self.engine.tokenizer.decode(
+                            generation.token_ids, skip_special_tokens=True
+                        ),
+                    )
+                )
             return experiences
 
-        async def sync_model_weights(self, model_version: int, method: Any, timeout: float = 1200) -> int:
+        async def sync_model_weights(
+            self, model_version: int, method: Any, timeout: float = 1200
+        ) -> int:
             return model_version
 
         def get_model_version(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ajet_core.engine import ContextLengthExceeded, SamplingParams
 
 from .standins import InProcessActor, make_rollout_model_class, vllm_import_stand_in
@@ -26,7 +27,9 @@ def wrapped(tiny_model_dir, rollout_engine):
 
 def prompt(engine) -> list[int]:
     return engine.tokenizer.apply_chat_template(
-        [{"role": "user", "content": "What is 2 + 3?"}], add_generation_prompt=True, tokenize=True,
+        [{"role": "user", "content": "What is 2 + 3?"}],
+        add_generation_prompt=True,
+        tokenize=True,
         return_dict=False,
     )
 
@@ -66,20 +69,35 @@ def test_finish_reason_is_read_off_the_tokens(wrapped):
     eos = next(iter(engine.eos_ids))
     text_ids = engine.tokenizer.encode("the answer is 5 STOP now", add_special_tokens=False)
     assert engine.finish_reason([5, eos], SamplingParams(max_tokens=2)) == ("stop", None)
-    assert engine.finish_reason([5, 9], SamplingParams(max_tokens=4, stop_token_ids=[9])) == ("stop", None)
-    assert engine.finish_reason(text_ids, SamplingParams(max_tokens=99, stop=["STOP"])) == ("stop", "STOP")
-    assert engine.finish_reason(text_ids, SamplingParams(max_tokens=len(text_ids))) == ("length", None)
+    assert engine.finish_reason([5, 9], SamplingParams(max_tokens=4, stop_token_ids=[9])) == (
+        "stop",
+        None,
+    )
+    assert engine.finish_reason(text_ids, SamplingParams(max_tokens=99, stop=["STOP"])) == (
+        "stop",
+        "STOP",
+    )
+    assert engine.finish_reason(text_ids, SamplingParams(max_tokens=len(text_ids))) == (
+        "length",
+        None,
+    )
 
 
 def test_a_reply_ends_at_its_first_stop_whatever_the_model_server_did(wrapped):
     engine, _ = wrapped
     eos = next(iter(engine.eos_ids))
-    ids, logprobs = engine.cut_at_stop([5, 6, eos, 7, 8], [-1.0, -2.0, -3.0, -4.0, -5.0], SamplingParams())
+    ids, logprobs = engine.cut_at_stop(
+        [5, 6, eos, 7, 8], [-1.0, -2.0, -3.0, -4.0, -5.0], SamplingParams()
+    )
     assert (ids, logprobs) == ([5, 6, eos], [-1.0, -2.0, -3.0])
     ids, _ = engine.cut_at_stop([5, 9, 7], [-1.0, -2.0, -3.0], SamplingParams(stop_token_ids=[9]))
     assert ids == [5, 9]
-    text_ids = engine.tokenizer.encode("the answer is 5 STOP and more words", add_special_tokens=False)
-    ids, logprobs = engine.cut_at_stop(text_ids, [0.0] * len(text_ids), SamplingParams(stop=["STOP"]))
+    text_ids = engine.tokenizer.encode(
+        "the answer is 5 STOP and more words", add_special_tokens=False
+    )
+    ids, logprobs = engine.cut_at_stop(
+        text_ids, [0.0] * len(text_ids), SamplingParams(stop=["STOP"])
+    )
     text = engine.tokenizer.decode(ids)
     assert "STOP" in text and "more" not in text
     assert len(logprobs) == len(ids) < len(text_ids)

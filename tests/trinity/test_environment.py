@@ -6,10 +6,10 @@ import importlib.util
 import json
 from importlib import metadata
 
-from ajet_core.testing.environment import run_python, shadow_distribution
 from packaging.version import Version
 
 from ajet_backbone_trinity import environment
+from ajet_core.testing.environment import run_python, shadow_distribution
 
 
 def test_torch_is_the_pinned_cpu_build():
@@ -95,6 +95,8 @@ def test_check_warns_when_agentscope_is_2x(tmp_path):
     outcome = json.loads(result.stdout)
     assert outcome["ok"] is True  # the backbone works; AgentScope workflows under trinity do not
     assert any(
-        w.startswith("agentscope 2.0.11 is installed: trinity-rft's agent extra needs agentscope>=1.0.19,<2")
+        w.startswith(
+            "agentscope 2.0.11 is installed: trinity-rft's agent extra needs agentscope>=1.0.19,<2"
+        )
         for w in outcome["warnings"]
     )

@@ -19,11 +19,12 @@ from ajet_backbone_trinity.launch import (
     ray_executable,
 )
 from ajet_backbone_trinity.monitor import AjetRunMonitor
+from trinity.common.config import load_config
+
 from ajet_core.config.loader import validate_config
 from ajet_core.config.plugin_sections import validate_plugin_sections
 from ajet_core.errors import ConfigError
 from ajet_core.plugins.manager import get_plugin_manager
-from trinity.common.config import load_config
 
 from .helpers import REPO, quickstart_config
 
@@ -57,10 +58,16 @@ def test_the_launch_plan_is_what_trinity_would_run(tmp_path, tiny_model_dir, qui
     assert trinity.buffer.explorer_input.taskset.path == str(plan.tasks_dir.resolve())
     assert trinity.checkpoint_root_dir == str((plan.run_dir / "trinity").resolve())
     assert trinity.continue_from_checkpoint is False
-    assert plan.command[1:] == ["-m", "ajet_backbone_trinity.run_trinity", str(plan.config_path.resolve())]
+    assert plan.command[1:] == [
+        "-m",
+        "ajet_backbone_trinity.run_trinity",
+        str(plan.config_path.resolve()),
+    ]
     assert plan.env["RAY_AUTH_MODE"] == os.environ.get("RAY_AUTH_MODE", "disabled")
     # The resolved AgentJet config sits in the run folder like every backbone's.
-    assert yaml.safe_load((plan.run_dir / "config.yaml").read_text())["backbone"]["name"] == "trinity"
+    assert (
+        yaml.safe_load((plan.run_dir / "config.yaml").read_text())["backbone"]["name"] == "trinity"
+    )
 
 
 def test_resume_points_trinity_back_at_its_checkpoints(tmp_path, tiny_model_dir, quickstart_data):
@@ -73,7 +80,9 @@ def test_resume_points_trinity_back_at_its_checkpoints(tmp_path, tiny_model_dir,
     assert load_config(str(resumed.config_path)).continue_from_checkpoint is True
 
 
-def test_the_trainer_monitor_appends_trinitys_metrics_to_the_run_folder(tmp_path, tiny_model_dir, quickstart_data):
+def test_the_trainer_monitor_appends_trinitys_metrics_to_the_run_folder(
+    tmp_path, tiny_model_dir, quickstart_data
+):
     config, resolved = resolved_config(tmp_path, quickstart_config(tiny_model_dir, quickstart_data))
     plan = plan_launch(config, resolved)
     trinity = load_config(str(plan.config_path))
@@ -83,15 +92,35 @@ def test_the_trainer_monitor_appends_trinitys_metrics_to_the_run_folder(tmp_path
     monitor.log({"actor/pg_loss": 0.25, "time/step": 3.5}, step=1)
     monitor.close()
     (line,) = (plan.run_dir / "trinity_metrics.jsonl").read_text().splitlines()
-    assert json.loads(line) == {"step": 1, "role": "trainer", "actor/pg_loss": 0.25, "time/step": 3.5}
-    assert list((Path(trinity.monitor.cache_dir) / "tensorboard" / "trainer").iterdir())  # trinity's own
+    assert json.loads(line) == {
+        "step": 1,
+        "role": "trainer",
+        "actor/pg_loss": 0.25,
+        "time/step": 3.5,
+    }
+    assert list(
+        (Path(trinity.monitor.cache_dir) / "tensorboard" / "trainer").iterdir()
+    )  # trinity's own
 
 
 def test_smoke_script_dry_run(tmp_path, tiny_model_dir):
     result = subprocess.run(
-        ["bash", str(SMOKE), "--dry-run", "--model", str(tiny_model_dir), "--work", str(tmp_path),
-         "--python", sys.executable],
-        capture_output=True, text=True, timeout=300, cwd=REPO, check=False,
+        [
+            "bash",
+            str(SMOKE),
+            "--dry-run",
+            "--model",
+            str(tiny_model_dir),
+            "--work",
+            str(tmp_path),
+            "--python",
+            sys.executable,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
@@ -105,21 +134,42 @@ def test_smoke_script_dry_run(tmp_path, tiny_model_dir):
 
 
 def test_smoke_script_without_a_model_folder_fails(tmp_path):
-    result = subprocess.run(["bash", str(SMOKE), "--dry-run", "--model", str(tmp_path / "absent")],
-                            capture_output=True, text=True, timeout=60, cwd=REPO, check=False)
+    result = subprocess.run(
+        ["bash", str(SMOKE), "--dry-run", "--model", str(tmp_path / "absent")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        check=False,
+    )
     assert result.returncode == 2
     assert "does not exist; pass --model DIR" in result.stderr
 
 
 @pytest.mark.skipif(HAS_VLLM and has_gpu(), reason="this machine could really train")
-def test_ajet_train_refuses_without_vllm_or_gpu_and_says_why(tmp_path, tiny_model_dir, quickstart_data):
+def test_ajet_train_refuses_without_vllm_or_gpu_and_says_why(
+    tmp_path, tiny_model_dir, quickstart_data
+):
     ajet = quickstart_config(tiny_model_dir, quickstart_data)
     ajet["experiment"]["output_dir"] = str(tmp_path / "runs")
     conf = tmp_path / "run.yaml"
     conf.write_text(yaml.safe_dump(ajet))
     result = subprocess.run(
-        [sys.executable, "-m", "ajet_core.cli.main", "train", "--conf", str(conf), "--backbone", "trinity"],
-        capture_output=True, text=True, timeout=300, cwd=REPO, check=False,
+        [
+            sys.executable,
+            "-m",
+            "ajet_core.cli.main",
+            "train",
+            "--conf",
+            str(conf),
+            "--backbone",
+            "trinity",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        check=False,
     )
     assert result.returncode == 2, result.stderr[-3000:]
     assert "the trinity backbone cannot train here" in result.stderr
@@ -131,15 +181,22 @@ def test_ajet_train_refuses_without_vllm_or_gpu_and_says_why(tmp_path, tiny_mode
 
 
 def test_no_ray_cluster_and_no_permission_to_start_one_is_a_clear_error():
-    status = subprocess.run([ray_executable(), "status"], capture_output=True, text=True,
-                            env={**os.environ, "RAY_AUTH_MODE": "disabled"}, check=False)
+    status = subprocess.run(
+        [ray_executable(), "status"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+        check=False,
+    )
     if status.returncode == 0:
         pytest.skip("a Ray cluster is running here")
     with pytest.raises(LaunchError, match="no Ray cluster is reachable"):
         ensure_ray(TrinityBackboneConfig(start_ray=False), {"RAY_AUTH_MODE": "disabled"})
 
 
-def test_a_failed_trinity_stage_is_a_failed_run(tmp_path, tiny_model_dir, quickstart_data, monkeypatch, capsys):
+def test_a_failed_trinity_stage_is_a_failed_run(
+    tmp_path, tiny_model_dir, quickstart_data, monkeypatch, capsys
+):
     """trinity's own CLI exits 0 when a stage fails; ours exits 1 with trinity's error. The stage
     itself (a Ray cluster with vLLM on GPUs) is the boundary replaced here by its outcome."""
     from trinity.cli import launcher
@@ -161,5 +218,7 @@ def test_a_failed_trinity_stage_is_a_failed_run(tmp_path, tiny_model_dir, quicks
     assert "both stage failed: TimeoutError: trainer read no experiences" in capsys.readouterr().err
     assert seen and seen[0].mode == "both"  # the config trinity would have run, checked and updated
 
-    monkeypatch.setattr(launcher, "run_stage", lambda cfg: launcher.StageStatus(stage="both", success=True))
+    monkeypatch.setattr(
+        launcher, "run_stage", lambda cfg: launcher.StageStatus(stage="both", success=True)
+    )
     assert run_trinity.main([str(plan.config_path)]) == 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from ajet_core.testing.environment import plugins_json, run_python, shadow_distribution
 from packaging.requirements import Requirement
+
+from ajet_core.testing.environment import plugins_json, run_python, shadow_distribution
 
 TRINITY_RANGE = Requirement("trinity-rft>=0.6,<0.7").specifier
 
@@ -24,8 +25,12 @@ def test_trinity_backbone_listed_as_available():
     assert trinity["status"] == "ok"
     assert trinity["registers"] == {"backbone": ["trinity"]}
     assert trinity["unavailable"] == {}
-    for name in ("ajet_core_builtins", "ajet_plugins_std", "ajet_backbone_debug",
-                 "ajet_plugins_agentscope"):
+    for name in (
+        "ajet_core_builtins",
+        "ajet_plugins_std",
+        "ajet_backbone_debug",
+        "ajet_plugins_agentscope",
+    ):
         assert rows[name]["status"] == "ok", rows[name]
 
 

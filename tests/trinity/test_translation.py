@@ -17,14 +17,15 @@ from ajet_backbone_trinity.translation import (
     translate,
 )
 from ajet_backbone_trinity.workflow import AjetEpisodeWorkflow
-from ajet_core.config.loader import validate_config
-from ajet_core.config.plugin_sections import validate_plugin_sections
-from ajet_core.errors import ConfigError
-from ajet_core.plugins.manager import get_plugin_manager
 from trinity.algorithm import ADVANTAGE_FN
 from trinity.common.config import Config, load_config
 from trinity.common.workflows import WORKFLOWS
 from trinity.utils.monitor import MONITOR
+
+from ajet_core.config.loader import validate_config
+from ajet_core.config.plugin_sections import validate_plugin_sections
+from ajet_core.errors import ConfigError
+from ajet_core.plugins.manager import get_plugin_manager
 
 from .helpers import REPO, quickstart_config
 
@@ -33,8 +34,12 @@ README = REPO / "ajet_backbone_trinity" / "README.md"
 
 def translated(tmp_path: Path, ajet: dict):
     config = validate_config(ajet, base_dir=REPO)
-    options = validate_plugin_sections(config, get_plugin_manager(), sections=("backbone",))["backbone"].options
-    return config, translate(config, options, run_dir=tmp_path / "run", tasks_dir=tmp_path / "tasks")
+    options = validate_plugin_sections(config, get_plugin_manager(), sections=("backbone",))[
+        "backbone"
+    ].options
+    return config, translate(
+        config, options, run_dir=tmp_path / "run", tasks_dir=tmp_path / "tasks"
+    )
 
 
 def trinity_loads(tmp_path: Path, translation) -> Config:
@@ -54,9 +59,15 @@ def trinity_loads(tmp_path: Path, translation) -> Config:
         ("colocate", 1, ("colocate", "fixed", 0)),
     ],
 )
-def test_every_mode_passes_trinitys_load_config_and_validation(tmp_path, tiny_model_dir, quickstart_data, mode, gpus, expected):
-    ajet = quickstart_config(tiny_model_dir, quickstart_data, backbone={"mode": mode, "gpus_per_node": gpus},
-                             eval={"before_train": mode != "fully_async"})
+def test_every_mode_passes_trinitys_load_config_and_validation(
+    tmp_path, tiny_model_dir, quickstart_data, mode, gpus, expected
+):
+    ajet = quickstart_config(
+        tiny_model_dir,
+        quickstart_data,
+        backbone={"mode": mode, "gpus_per_node": gpus},
+        eval={"before_train": mode != "fully_async"},
+    )
     config, translation = translated(tmp_path, ajet)
     trinity = trinity_loads(tmp_path, translation)
     sync = trinity.synchronizer
@@ -83,7 +94,9 @@ def test_every_mode_passes_trinitys_load_config_and_validation(tmp_path, tiny_mo
     assert taskset.workflow_args["ajet_config"]["workflow"]["name"].startswith(str(REPO))
     if mode != "fully_async":
         (eval_taskset,) = trinity.buffer.explorer_input.eval_tasksets
-        assert eval_taskset.workflow_args["ajet_mode"] == "eval" and eval_taskset.split == "validation"
+        assert (
+            eval_taskset.workflow_args["ajet_mode"] == "eval" and eval_taskset.split == "validation"
+        )
         assert trinity.explorer.eval_on_startup is True
 
 
@@ -94,39 +107,69 @@ def test_trinitys_top_level_sections_are_the_ones_we_allow():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"backbone": {"mode": "fully_async"}, "eval": {"every_n_steps": 5}},
-         "backbone.mode 'fully_async' cannot evaluate"),
-        ({"backbone": {"mode": "colocate", "gpus_per_node": 2}}, "'colocate' runs on exactly one GPU"),
+        (
+            {"backbone": {"mode": "fully_async"}, "eval": {"every_n_steps": 5}},
+            "backbone.mode 'fully_async' cannot evaluate",
+        ),
+        (
+            {"backbone": {"mode": "colocate", "gpus_per_node": 2}},
+            "'colocate' runs on exactly one GPU",
+        ),
         ({"backbone": {"rollout_engines": 2}}, "leaves none of the 2 GPUs for the trainer"),
-        ({"rollout": {"num_repeat": 1}}, "rollout.num_repeat=1 is below rollout.min_valid_group_size=2"),
+        (
+            {"rollout": {"num_repeat": 1}},
+            "rollout.num_repeat=1 is below rollout.min_valid_group_size=2",
+        ),
         ({"trainer": {"ppo_epochs": 2}}, "trainer.ppo_epochs=2"),
         ({"trainer": {"lr_scheduler": "linear"}}, "trainer.lr_scheduler 'linear'"),
         ({"trainer": {"lora": {"rank": 8, "dropout": 0.1}}}, "trainer.lora.dropout=0.1"),
         ({"model": {"path": "/models/smollm2.gguf"}}, "is a GGUF file"),
     ],
 )
-def test_impossible_combinations_are_rejected_with_the_reason(tmp_path, tiny_model_dir, quickstart_data, changes, message):
+def test_impossible_combinations_are_rejected_with_the_reason(
+    tmp_path, tiny_model_dir, quickstart_data, changes, message
+):
     ajet = quickstart_config(tiny_model_dir, quickstart_data, **changes)
     with pytest.raises(TranslationError, match=re.escape(message)):
         translated(tmp_path, ajet)
 
 
 def test_pass_through_keys_reach_trinity(tmp_path, tiny_model_dir, quickstart_data):
-    ajet = quickstart_config(tiny_model_dir, quickstart_data, backbone={
-        "explorer": {"runner_prepare_concurrency": 4},
-        "trainer": {"trainer_config": {"actor_rollout_ref": {"actor": {"entropy_from_logits_with_chunking": True}}}},
-        # the same value the translation derives is no contradiction
-        "algorithm": {"repeat_times": 4},
-    })
+    ajet = quickstart_config(
+        tiny_model_dir,
+        quickstart_data,
+        backbone={
+            "explorer": {"runner_prepare_concurrency": 4},
+            "trainer": {
+                "trainer_config": {
+                    "actor_rollout_ref": {"actor": {"entropy_from_logits_with_chunking": True}}
+                }
+            },
+            # the same value the translation derives is no contradiction
+            "algorithm": {"repeat_times": 4},
+        },
+    )
     _, translation = translated(tmp_path, ajet)
     trinity = trinity_loads(tmp_path, translation)
     assert trinity.explorer.runner_prepare_concurrency == 4
-    assert trinity.trainer.trainer_config["actor_rollout_ref"]["actor"]["entropy_from_logits_with_chunking"] is True
+    assert (
+        trinity.trainer.trainer_config["actor_rollout_ref"]["actor"][
+            "entropy_from_logits_with_chunking"
+        ]
+        is True
+    )
 
 
-def test_a_pass_through_value_contradicting_an_ajet_key_names_that_key(tmp_path, tiny_model_dir, quickstart_data):
-    ajet = quickstart_config(tiny_model_dir, quickstart_data, backbone={"algorithm": {"repeat_times": 8}})
-    with pytest.raises(TranslationError, match=r"backbone\.algorithm\.repeat_times=8 contradicts 4, which comes from rollout\.num_repeat"):
+def test_a_pass_through_value_contradicting_an_ajet_key_names_that_key(
+    tmp_path, tiny_model_dir, quickstart_data
+):
+    ajet = quickstart_config(
+        tiny_model_dir, quickstart_data, backbone={"algorithm": {"repeat_times": 8}}
+    )
+    with pytest.raises(
+        TranslationError,
+        match=r"backbone\.algorithm\.repeat_times=8 contradicts 4, which comes from rollout\.num_repeat",
+    ):
         translated(tmp_path, ajet)
 
 
@@ -136,15 +179,21 @@ def test_an_unknown_backbone_key_is_a_config_error(tmp_path, tiny_model_dir, qui
         translated(tmp_path, ajet)
 
 
-def test_a_batch_that_does_not_divide_over_the_trainer_gpus_is_refused(tmp_path, tiny_model_dir, quickstart_data):
+def test_a_batch_that_does_not_divide_over_the_trainer_gpus_is_refused(
+    tmp_path, tiny_model_dir, quickstart_data
+):
     # 4 GPUs, 1 for vLLM: 3 trainer GPUs; 2 tasks x 4 episodes = 8 experiences per step. Rounding
     # up to 9 would leave every step one experience short, and trinity's trainer would wait.
     ajet = quickstart_config(tiny_model_dir, quickstart_data, backbone={"gpus_per_node": 4})
-    with pytest.raises(ConfigError, match="8 experiences per step is not a multiple of the 3 trainer GPUs"):
+    with pytest.raises(
+        ConfigError, match="8 experiences per step is not a multiple of the 3 trainer GPUs"
+    ):
         translated(tmp_path, ajet)
 
 
-def test_literal_interpolation_syntax_in_our_config_survives_trinity(tmp_path, tiny_model_dir, quickstart_data):
+def test_literal_interpolation_syntax_in_our_config_survives_trinity(
+    tmp_path, tiny_model_dir, quickstart_data
+):
     ajet = quickstart_config(tiny_model_dir, quickstart_data)
     ajet["workflow"]["options"] = {"template": "Solve ${question}"}
     _, translation = translated(tmp_path, ajet)
@@ -153,9 +202,12 @@ def test_literal_interpolation_syntax_in_our_config_survives_trinity(tmp_path, t
     assert args["ajet_config"]["workflow"]["options"]["template"] == "Solve ${question}"
 
 
-def test_the_readme_mapping_table_lists_every_translated_key(tmp_path, tiny_model_dir, quickstart_data):
-    ajet = quickstart_config(tiny_model_dir, quickstart_data, eval={"before_train": True},
-                             trainer={"lora": {"rank": 8}})
+def test_the_readme_mapping_table_lists_every_translated_key(
+    tmp_path, tiny_model_dir, quickstart_data
+):
+    ajet = quickstart_config(
+        tiny_model_dir, quickstart_data, eval={"before_train": True}, trainer={"lora": {"rank": 8}}
+    )
     _, translation = translated(tmp_path, ajet)
     table = README.read_text()
     missing = [key for key in translation.sources if f"`{key}`" not in table]

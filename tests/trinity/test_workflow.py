@@ -33,17 +33,18 @@ from ajet_backbone_trinity.monitor import AjetRunMonitor
 from ajet_backbone_trinity.tasks import task_from_row, write_taskset
 from ajet_backbone_trinity.translation import ADVANTAGE_FN_PATH, to_yaml, translate
 from ajet_backbone_trinity.workflow import AjetEpisodeWorkflow
+from trinity.algorithm import ADVANTAGE_FN
+from trinity.buffer import get_buffer_reader
+from trinity.buffer.operators.experience_operator import ensure_v1_operator
+from trinity.common.config import load_config
+from trinity.common.experience import Experience
+
 from ajet_core.config.loader import validate_config
 from ajet_core.config.plugin_sections import validate_plugin_sections
 from ajet_core.plugins.manager import get_plugin_manager
 from ajet_core.training import components
 from ajet_core.training.records import record_path
 from ajet_core.training.run_dir import write_run_files
-from trinity.algorithm import ADVANTAGE_FN
-from trinity.buffer import get_buffer_reader
-from trinity.buffer.operators.experience_operator import ensure_v1_operator
-from trinity.common.config import load_config
-from trinity.common.experience import Experience
 
 STEP = 3  # the explorer step trinity's scheduler would stamp on the task
 TRINITY_CONFIGS: dict = {}  # the validated trinity config behind the module's `group`
@@ -59,7 +60,9 @@ def trinity_config_for(tmp_path: Path, ajet_config: dict):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     write_run_files(run_dir, config)  # what the launch's run folder holds
-    translation = translate(config, resolved["backbone"].options, run_dir=run_dir, tasks_dir=tasks_dir)
+    translation = translate(
+        config, resolved["backbone"].options, run_dir=run_dir, tasks_dir=tasks_dir
+    )
     path = tmp_path / "trinity.yaml"
     path.write_text(to_yaml(translation))
     trinity_config = load_config(str(path))
@@ -76,11 +79,15 @@ def run_one_task(trinity_config, rollout_engine):
         tasks = await reader.read()
         task = replace(tasks[0], batch_id=STEP, task_id=0)  # what trinity's scheduler does
         runner = WorkflowRunner(trinity_config, rollout_model_id=0)
-        status, payload = await runner.run_task(task, batch_id=str(STEP), repeat_times=task.repeat_times)
+        status, payload = await runner.run_task(
+            task, batch_id=str(STEP), repeat_times=task.repeat_times
+        )
         return task, runner, status, payload
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trinity_allocator.ray, "get_actor", lambda name, namespace=None: InProcessActor(actor))
+        patch.setattr(
+            trinity_allocator.ray, "get_actor", lambda name, namespace=None: InProcessActor(actor)
+        )
         task, runner, status, payload = asyncio.run(run())
     experiences = Experience.deserialize_many(payload) if payload else []
     return task, runner, status, experiences, actor
@@ -89,7 +96,9 @@ def run_one_task(trinity_config, rollout_engine):
 @pytest.fixture(scope="module")
 def group(tmp_path_factory, tiny_model_dir, quickstart_data, rollout_engine):
     tmp_path = tmp_path_factory.mktemp("trinity_group")
-    config, trinity_config = trinity_config_for(tmp_path, quickstart_config(tiny_model_dir, quickstart_data))
+    config, trinity_config = trinity_config_for(
+        tmp_path, quickstart_config(tiny_model_dir, quickstart_data)
+    )
     task, runner, status, experiences, actor = run_one_task(trinity_config, rollout_engine)
     TRINITY_CONFIGS["group"] = trinity_config
     return config, task, runner, status, experiences, actor
@@ -126,13 +135,17 @@ def test_experiences_match_the_gateway_record_token_by_token(group):
         assert experience.tokens.tolist() == call.prompt_ids + call.response_ids
         assert experience.prompt_length == len(call.prompt_ids)
         assert experience.action_mask.tolist() == [bool(m) for m in call.response_mask]
-        expected_logprobs = [lp if m else 0.0 for lp, m in zip(call.response_logprobs, call.response_mask)]
+        expected_logprobs = [
+            lp if m else 0.0 for lp, m in zip(call.response_logprobs, call.response_mask)
+        ]
         assert torch.allclose(experience.logprobs, torch.tensor(expected_logprobs), atol=1e-6)
         assert experience.reward == pytest.approx(episode.reward)
         assert experience.info[TRAIN] is True
         assert experience.info[ADVANTAGE] == pytest.approx(advantages[episode.episode_id], abs=1e-6)
         assert torch.allclose(
-            experience.advantages, advantages[episode.episode_id] * experience.action_mask.float(), atol=1e-6
+            experience.advantages,
+            advantages[episode.episode_id] * experience.action_mask.float(),
+            atol=1e-6,
         )
         # trinity's ids: the group is (explorer step, task), the run is the episode's draw
         assert (experience.eid.batch, experience.eid.task) == (STEP, 0)
@@ -147,10 +160,15 @@ def test_the_gateway_prompts_are_exactly_what_trinitys_model_generated_from(grou
     requests = actor.requests
     assert len(requests) == len(calls)
     # Each call's prompt is exactly what the model got, and its sampled tokens exactly what came back.
-    sent = sorted((r["prompt_token_ids"], g.token_ids, g.logprobs) for r in requests for g in r["generations"])
+    sent = sorted(
+        (r["prompt_token_ids"], g.token_ids, g.logprobs) for r in requests for g in r["generations"]
+    )
     recorded = sorted(
-        (c.prompt_ids, [t for t, m in zip(c.response_ids, c.response_mask) if m],
-         [lp for lp, m in zip(c.response_logprobs, c.response_mask) if m])
+        (
+            c.prompt_ids,
+            [t for t, m in zip(c.response_ids, c.response_mask) if m],
+            [lp for lp, m in zip(c.response_logprobs, c.response_mask) if m],
+        )
         for c in calls
     )
     assert sent == recorded
@@ -171,10 +189,12 @@ def test_logprobs_are_the_policy_at_the_sampling_temperature(group, rollout_engi
         tokens = experience.tokens.long().unsqueeze(0)
         with torch.no_grad():
             logits = model(tokens).logits[0].float() / temperature
-        logprobs = torch.log_softmax(logits[:-1], dim=-1).gather(1, tokens[0, 1:].unsqueeze(1)).squeeze(1)
+        logprobs = (
+            torch.log_softmax(logits[:-1], dim=-1).gather(1, tokens[0, 1:].unsqueeze(1)).squeeze(1)
+        )
         start = experience.prompt_length
         mask = experience.action_mask
-        recomputed = logprobs[start - 1:][mask]
+        recomputed = logprobs[start - 1 :][mask]
         assert torch.allclose(recomputed, experience.logprobs[mask], atol=2e-4)
 
 
@@ -189,17 +209,27 @@ def test_trinitys_advantage_functions_agree_with_the_core(group):
     theirs, _ = ADVANTAGE_FN.get("grpo")()(copy.deepcopy(experiences))
     by_uid = {e.eid.uid: e for e in theirs}
     for experience in ours:
-        assert torch.allclose(experience.advantages, by_uid[experience.eid.uid].advantages, atol=1e-5)
         assert torch.allclose(
-            experience.advantages, experience.info[ADVANTAGE] * experience.action_mask.float(), atol=1e-6
+            experience.advantages, by_uid[experience.eid.uid].advantages, atol=1e-5
+        )
+        assert torch.allclose(
+            experience.advantages,
+            experience.info[ADVANTAGE] * experience.action_mask.float(),
+            atol=1e-6,
         )
 
 
-def test_an_equal_reward_group_travels_but_is_not_trained(tmp_path, tiny_model_dir, quickstart_data, rollout_engine):
+def test_an_equal_reward_group_travels_but_is_not_trained(
+    tmp_path, tiny_model_dir, quickstart_data, rollout_engine
+):
     from .helpers import JUDGERS
 
-    ajet = quickstart_config(tiny_model_dir, quickstart_data, judger={"type": f"{JUDGERS}:ConstantJudger"},
-                             rollout={"num_repeat": 2})
+    ajet = quickstart_config(
+        tiny_model_dir,
+        quickstart_data,
+        judger={"type": f"{JUDGERS}:ConstantJudger"},
+        rollout={"num_repeat": 2},
+    )
     _, trinity_config = trinity_config_for(tmp_path, ajet)
     _, runner, status, experiences, _ = run_one_task(trinity_config, rollout_engine)
     # Trinity needs an experience per task, so the group is returned, flagged, with zero advantage.
@@ -209,15 +239,26 @@ def test_an_equal_reward_group_travels_but_is_not_trained(tmp_path, tiny_model_d
     assert all(float(e.advantages.abs().sum()) == 0.0 for e in experiences)
     # They stay in the batch with advantage 0: trinity's trainer reads whole batches.
     kept, metrics = ADVANTAGE_FN.get(ADVANTAGE_FN_PATH)()(experiences)
-    assert len(kept) == len(experiences) and metrics["group_advantages/dropped_experiences/mean"] == len(experiences)
+    assert len(kept) == len(experiences) and metrics[
+        "group_advantages/dropped_experiences/mean"
+    ] == len(experiences)
     assert all(float(e.advantages.abs().sum()) == 0.0 for e in kept)
 
 
-def test_an_eval_task_reports_eval_metrics_and_no_training_data(tmp_path, tiny_model_dir, quickstart_data, rollout_engine):
-    ajet = quickstart_config(tiny_model_dir, quickstart_data, eval={"before_train": True, "num_repeat": 2})
+def test_an_eval_task_reports_eval_metrics_and_no_training_data(
+    tmp_path, tiny_model_dir, quickstart_data, rollout_engine
+):
+    ajet = quickstart_config(
+        tiny_model_dir, quickstart_data, eval={"before_train": True, "num_repeat": 2}
+    )
     config, trinity_config = trinity_config_for(tmp_path, ajet)
-    write_taskset(components.instantiate(validate_plugin_sections(config, get_plugin_manager())["task_reader"]),
-                  "validation", tmp_path / "tasks")
+    write_taskset(
+        components.instantiate(
+            validate_plugin_sections(config, get_plugin_manager())["task_reader"]
+        ),
+        "validation",
+        tmp_path / "tasks",
+    )
     actor = make_rollout_model_class()(trinity_config.explorer.rollout_model, rollout_engine)
 
     async def run():
@@ -225,10 +266,16 @@ def test_an_eval_task_reports_eval_metrics_and_no_training_data(tmp_path, tiny_m
         (task,) = await reader.read()
         task = replace(task, batch_id=f"{STEP}/ajet_validation", task_id=0)
         runner = WorkflowRunner(trinity_config, rollout_model_id=0)
-        return task, runner, *(await runner.run_task(task, batch_id=task.batch_id, repeat_times=task.repeat_times))
+        return (
+            task,
+            runner,
+            *(await runner.run_task(task, batch_id=task.batch_id, repeat_times=task.repeat_times)),
+        )
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trinity_allocator.ray, "get_actor", lambda name, namespace=None: InProcessActor(actor))
+        patch.setattr(
+            trinity_allocator.ray, "get_actor", lambda name, namespace=None: InProcessActor(actor)
+        )
         task, runner, status, payload = asyncio.run(run())
     assert task.is_eval and status.ok, status.message
     assert payload == b""  # trinity keeps eval experiences out of the buffer
@@ -240,10 +287,16 @@ def test_an_eval_task_reports_eval_metrics_and_no_training_data(tmp_path, tiny_m
     assert {r["temperature"] for r in actor.requests} == {config.eval.temperature}
 
 
-def test_a_merged_conversation_keeps_the_user_turn_untrained(tmp_path, tiny_model_dir, quickstart_data, rollout_engine):
+def test_a_merged_conversation_keeps_the_user_turn_untrained(
+    tmp_path, tiny_model_dir, quickstart_data, rollout_engine
+):
     workflows = Path(__file__).resolve().parent / "workflows.py"
-    ajet = quickstart_config(tiny_model_dir, quickstart_data, workflow={"name": f"{workflows}:TwoTurnAgent"},
-                             rollout={"num_repeat": 2, "equal_reward_groups": "keep"})
+    ajet = quickstart_config(
+        tiny_model_dir,
+        quickstart_data,
+        workflow={"name": f"{workflows}:TwoTurnAgent"},
+        rollout={"num_repeat": 2, "equal_reward_groups": "keep"},
+    )
     _, trinity_config = trinity_config_for(tmp_path, ajet)
     _, runner, status, experiences, _ = run_one_task(trinity_config, rollout_engine)
     assert status.ok, status.message
@@ -259,21 +312,29 @@ def test_a_merged_conversation_keeps_the_user_turn_untrained(tmp_path, tiny_mode
         between = len(second.prompt_ids) - len(first.prompt_ids) - len(first.response_ids)
         assert between > 0
         assert experience.action_mask.tolist() == (
-            [bool(m) for m in first.response_mask] + [False] * between + [bool(m) for m in second.response_mask]
+            [bool(m) for m in first.response_mask]
+            + [False] * between
+            + [bool(m) for m in second.response_mask]
         )
         expected = (
-            [lp if m else 0.0 for lp, m in zip(first.response_logprobs, first.response_mask)] + [0.0] * between
+            [lp if m else 0.0 for lp, m in zip(first.response_logprobs, first.response_mask)]
+            + [0.0] * between
             + [lp if m else 0.0 for lp, m in zip(second.response_logprobs, second.response_mask)]
         )
         assert torch.allclose(experience.logprobs, torch.tensor(expected), atol=1e-6)
 
 
-def test_an_agentscope_1_workflow_runs_unchanged_under_trinity(tmp_path, tiny_model_dir, quickstart_data, rollout_engine):
+def test_an_agentscope_1_workflow_runs_unchanged_under_trinity(
+    tmp_path, tiny_model_dir, quickstart_data, rollout_engine
+):
     """The AgentScope 1.x tutorial agent (ReActAgent, a Python tool) through trinity's runner."""
     ajet = quickstart_config(
-        tiny_model_dir, quickstart_data,
-        workflow={"name": "tutorial/example_math_agent_agentscope/math_agent_v1.py:ReActMathAgent",
-                  "options": {"max_turns": 2}},
+        tiny_model_dir,
+        quickstart_data,
+        workflow={
+            "name": "tutorial/example_math_agent_agentscope/math_agent_v1.py:ReActMathAgent",
+            "options": {"max_turns": 2},
+        },
         rollout={"num_repeat": 2, "equal_reward_groups": "keep", "max_tokens_per_call": 24},
     )
     _, trinity_config = trinity_config_for(tmp_path, ajet)
@@ -298,16 +359,25 @@ def test_the_explorer_monitor_logs_our_metrics_and_records_for_the_step(group):
     run_dir = Path(trinity_config.monitor.monitor_args["ajet_run_dir"])
     episodes = runner.workflow_instance.last_group.episodes
     assert list((run_dir / "trinity_episodes").glob(f"train_step_{STEP:06d}/*.jsonl"))
-    monitor = AjetRunMonitor(trinity_config.project, trinity_config.group, trinity_config.name, "explorer",
-                             trinity_config)
+    monitor = AjetRunMonitor(
+        trinity_config.project,
+        trinity_config.group,
+        trinity_config.name,
+        "explorer",
+        trinity_config,
+    )
     monitor.log({"rollout/model_version": 0}, step=STEP)
     monitor.close()
     (ours,) = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert ours["step"] == STEP
-    assert ours["rollout/reward_mean"] == pytest.approx(statistics.fmean(e.reward for e in episodes))
+    assert ours["rollout/reward_mean"] == pytest.approx(
+        statistics.fmean(e.reward for e in episodes)
+    )
     assert ours["rollout/episodes"] == len(episodes)
     assert ours["samples/count"] == len(episodes)  # the group was kept: one sample per episode
     assert record_path(run_dir, STEP, "train").exists()  # what `ajet view` reads
     assert not (run_dir / "trinity_episodes" / f"train_step_{STEP:06d}").exists()
-    (theirs,) = [json.loads(line) for line in (run_dir / "trinity_metrics.jsonl").read_text().splitlines()]
+    (theirs,) = [
+        json.loads(line) for line in (run_dir / "trinity_metrics.jsonl").read_text().splitlines()
+    ]
     assert theirs == {"step": STEP, "role": "explorer", "rollout/model_version": 0}

@@ -12,7 +12,9 @@ class TwoTurnAgent(Workflow):
         client = tuner.as_raw_openai_sdk_client()
         messages = [{"role": "user", "content": task.task.main_query}]
         first = await client.chat.completions.create(messages=messages)
-        messages += [{"role": "assistant", "content": first.choices[0].message.content or ""},
-                     {"role": "user", "content": "Are you sure? Answer again."}]
+        messages += [
+            {"role": "assistant", "content": first.choices[0].message.content or ""},
+            {"role": "user", "content": "Are you sure? Answer again."},
+        ]
         second = await client.chat.completions.create(messages=messages)
         return WorkflowOutput(metadata={"final_answer": second.choices[0].message.content or ""})

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ajet_core.engine import SamplingParams
 from verl.workers.rollout.llm_server import LLMServerClient
 from verl.workers.rollout.replica import TokenOutput
+
+from ajet_core.engine import SamplingParams
 
 
 class CpuServerClient(LLMServerClient):
@@ -21,15 +22,28 @@ class CpuServerClient(LLMServerClient):
         self.engine = engine
         self.requests: list[dict[str, Any]] = []
 
-    async def generate(self, request_id: str, *, prompt_ids: list[int], sampling_params: dict[str, Any],
-                       **kwargs: Any) -> TokenOutput:
+    async def generate(
+        self,
+        request_id: str,
+        *,
+        prompt_ids: list[int],
+        sampling_params: dict[str, Any],
+        **kwargs: Any,
+    ) -> TokenOutput:
         params = dict(sampling_params)
         self.requests.append({"prompt_ids": list(prompt_ids), **params})
-        generation = await self.engine.generate(list(prompt_ids), SamplingParams(
-            temperature=params["temperature"], top_p=params["top_p"], top_k=params["top_k"],
-            max_tokens=params["max_tokens"], stop=params.get("stop", []),
-            stop_token_ids=params.get("stop_token_ids", []), seed=params.get("seed"),
-        ))
+        generation = await self.engine.generate(
+            list(prompt_ids),
+            SamplingParams(
+                temperature=params["temperature"],
+                top_p=params["top_p"],
+                top_k=params["top_k"],
+                max_tokens=params["max_tokens"],
+                stop=params.get("stop", []),
+                stop_token_ids=params.get("stop_token_ids", []),
+                seed=params.get("seed"),
+            ),
+        )
         return TokenOutput(
             token_ids=generation.token_ids,
             log_probs=generation.logprobs if params.get("logprobs") else None,

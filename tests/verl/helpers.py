@@ -12,21 +12,37 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def make_addition_data(folder: Path) -> Path:
-    subprocess.run([sys.executable, str(REPO / "tutorial/quickstart/make_data.py"), "--out", str(folder)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(REPO / "tutorial/quickstart/make_data.py"), "--out", str(folder)],
+        check=True,
+        capture_output=True,
+    )
     return folder
 
 
-def write_config(folder: Path, model_dir: Path, data: Path, *, workflow: str | None = None, **sections) -> Path:
+def write_config(
+    folder: Path, model_dir: Path, data: Path, *, workflow: str | None = None, **sections
+) -> Path:
     config = {
         "experiment": {"name": "verlseam", "output_dir": str(folder / "runs"), "seed": 5},
         "model": {"path": str(model_dir), "max_model_len": 512},
-        "task_reader": {"type": "jsonl", "train_path": str(data / "train.jsonl"),
-                        "validation_path": str(data / "validation.jsonl")},
-        "workflow": {"name": workflow or str(REPO / "tutorial/quickstart/addition_agent.py") + ":AdditionAgent"},
+        "task_reader": {
+            "type": "jsonl",
+            "train_path": str(data / "train.jsonl"),
+            "validation_path": str(data / "validation.jsonl"),
+        },
+        "workflow": {
+            "name": workflow
+            or str(REPO / "tutorial/quickstart/addition_agent.py") + ":AdditionAgent"
+        },
         # The tiny model cannot add; a clean boxed number (given only sometimes) varies the rewards.
         "judger": {"type": "regex", "pattern": r"^\\boxed\{-?\d+\}$"},
-        "rollout": {"batch_size": 2, "num_repeat": 2, "max_tokens_per_call": 12, "equal_reward_groups": "keep"},
+        "rollout": {
+            "batch_size": 2,
+            "num_repeat": 2,
+            "max_tokens_per_call": 12,
+            "equal_reward_groups": "keep",
+        },
         "trainer": {"total_steps": 2},
         "backbone": {"name": "verl", "agent_workers": 1},
     }

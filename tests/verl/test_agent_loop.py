@@ -40,7 +40,9 @@ def dataset_batch(verl_config, parquet: Path, rows: int, n: int):
     from verl.utils.dataset.rl_dataset import RLHFDataset, collate_fn
 
     tokenizer = hf_tokenizer(verl_config.actor_rollout_ref.model.path)
-    dataset = RLHFDataset(data_files=[str(parquet)], tokenizer=tokenizer, config=verl_config.data, processor=None)
+    dataset = RLHFDataset(
+        data_files=[str(parquet)], tokenizer=tokenizer, config=verl_config.data, processor=None
+    )
     batch = DataProto.from_single_dict(collate_fn([dataset[i] for i in range(rows)]))
     batch.non_tensor_batch["uid"] = np.array([f"uid-{i}" for i in range(rows)], dtype=object)
     return batch.repeat(repeat_times=n, interleave=True)
@@ -60,7 +62,9 @@ def test_verl_worker_runs_ajet_episodes_into_a_dataproto(tmp_path, tiny_model_di
     from verl.workers.config import ActorConfig
 
     # verl's legacy worker returns one row per episode: the addition agent makes one call.
-    _, prepared = prepare(write_config(tmp_path, tiny_model_dir, data), "backbone.trainer.use_v1=false")
+    _, prepared = prepare(
+        write_config(tmp_path, tiny_model_dir, data), "backbone.trainer.use_v1=false"
+    )
     config = prepared.verl_config
     worker = AgentLoopWorker(config, llm_client=CpuServerClient(config, engine))
     batch = dataset_batch(config, prepared.run_dir / "verl" / "train.parquet", rows=2, n=2)
@@ -86,12 +90,16 @@ def test_verl_worker_runs_ajet_episodes_into_a_dataproto(tmp_path, tiny_model_di
         assert torch.allclose(logprobs, expected, atol=1e-6)
         # The core's advantage rides as the score on the last response token.
         scores = output.batch["rm_scores"][row]
-        assert scores[valid - 1].item() == pytest.approx(sample.advantage) and scores.abs().sum() == pytest.approx(abs(sample.advantage))
+        assert scores[valid - 1].item() == pytest.approx(
+            sample.advantage
+        ) and scores.abs().sum() == pytest.approx(abs(sample.advantage))
         assert sample.advantage == pytest.approx(episode.advantage)
     # Each group's advantages are the core's GRPO: centred on the group mean.
     for uid in ("uid-0", "uid-1"):
         rows = [i for i in range(4) if output.non_tensor_batch["uid"][i] == uid]
-        assert sum(episodes[output.non_tensor_batch["ajet_episode_id"][i]].advantage for i in rows) == pytest.approx(0, abs=1e-6)
+        assert sum(
+            episodes[output.non_tensor_batch["ajet_episode_id"][i]].advantage for i in rows
+        ) == pytest.approx(0, abs=1e-6)
 
     # verl's advantage step with the "ajet" estimator spreads each row's advantage over its mask.
     output.batch["token_level_rewards"] = output.batch["rm_scores"]
@@ -102,13 +110,20 @@ def test_verl_worker_runs_ajet_episodes_into_a_dataproto(tmp_path, tiny_model_di
 
     # verl's PPO-clip loss on these rows; padding rows (all-zero masks) leave it unchanged.
     loss_fn = get_policy_loss_fn("vanilla")
-    actor = ActorConfig(strategy="fsdp", ppo_mini_batch_size=2, ppo_micro_batch_size_per_gpu=1, rollout_n=2)
+    actor = ActorConfig(
+        strategy="fsdp", ppo_mini_batch_size=2, ppo_micro_batch_size_per_gpu=1, rollout_n=2
+    )
 
     def policy_loss(data):
         old = data.batch["rollout_log_probs"]
-        loss, *_ = loss_fn(old_log_prob=old, log_prob=old + 0.01 * data.batch["response_mask"],
-                           advantages=data.batch["advantages"], response_mask=data.batch["response_mask"],
-                           loss_agg_mode="token-mean", config=actor)
+        loss, *_ = loss_fn(
+            old_log_prob=old,
+            log_prob=old + 0.01 * data.batch["response_mask"],
+            advantages=data.batch["advantages"],
+            response_mask=data.batch["response_mask"],
+            loss_agg_mode="token-mean",
+            config=actor,
+        )
         return float(loss)
 
     unpadded = policy_loss(output)
@@ -120,8 +135,9 @@ def test_verl_worker_runs_ajet_episodes_into_a_dataproto(tmp_path, tiny_model_di
     assert policy_loss(padded) == pytest.approx(unpadded, rel=1e-6)
 
 
-def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tiny_model_dir, data, engine,
-                                                                   monkeypatch):
+def test_several_samples_per_episode_carry_their_episode_advantage(
+    tmp_path, tiny_model_dir, data, engine, monkeypatch
+):
     """verl's v1 trainer takes a list of rows per call: the two agents' samples of each episode."""
     import hydra
     from verl import DataProto
@@ -141,19 +157,38 @@ def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tin
     worker = AgentLoopWorker(config, llm_client=CpuServerClient(config, engine))
     row = dataset_batch(config, prepared.run_dir / "verl" / "train.parquet", rows=1, n=1)
     kwargs = {key: value[0] for key, value in row.non_tensor_batch.items()}
-    sampling = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0, "logprobs": True}
+    sampling = {
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "top_k": -1,
+        "repetition_penalty": 1.0,
+        "logprobs": True,
+    }
 
     async def sessions():
         # As verl's v1 worker runs a prompt: rollout.n agent-loop calls, one per session id.
         from verl.experimental.agent_loop.agent_loop import _agent_loop_registry
 
-        loops = [hydra.utils.instantiate(
-            config=_agent_loop_registry["ajet"], trainer_config=DictConfigWrap(config=config),
-            server_manager=worker.llm_client, tokenizer=worker.tokenizer, processor=None, hf_model_type=None,
-            dataset_cls=worker.dataset_cls, data_config=DictConfigWrap(config.data), tools=ToolListWrap([]),
-        ) for _ in range(2)]
-        return await asyncio.gather(*(loop.run(sampling, session_id=i, global_steps=1, **kwargs)
-                                      for i, loop in enumerate(loops)))
+        loops = [
+            hydra.utils.instantiate(
+                config=_agent_loop_registry["ajet"],
+                trainer_config=DictConfigWrap(config=config),
+                server_manager=worker.llm_client,
+                tokenizer=worker.tokenizer,
+                processor=None,
+                hf_model_type=None,
+                dataset_cls=worker.dataset_cls,
+                data_config=DictConfigWrap(config.data),
+                tools=ToolListWrap([]),
+            )
+            for _ in range(2)
+        ]
+        return await asyncio.gather(
+            *(
+                loop.run(sampling, session_id=i, global_steps=1, **kwargs)
+                for i, loop in enumerate(loops)
+            )
+        )
 
     per_session = asyncio.run(sessions())
     episodes = {e.episode_id: e for e in runtime_of(prepared).recent_episodes}
@@ -170,16 +205,22 @@ def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tin
     async def kv_batch_put(keys, fields, tags, partition_id):
         stored_tags.extend(tags)
         for i, key in enumerate(keys):
-            stored[key] = {name: fields[name][i] for name in ("response_mask", "rm_scores", "prompts", "responses")}
+            stored[key] = {
+                name: fields[name][i]
+                for name in ("response_mask", "rm_scores", "prompts", "responses")
+            }
 
     worker_tq = AgentLoopWorkerTQ.__ray_actor_class__.__new__(AgentLoopWorkerTQ.__ray_actor_class__)
-    AgentLoopWorker.__init__(worker_tq, config, llm_client=worker.llm_client)  # no tq.init: no store here
+    AgentLoopWorker.__init__(
+        worker_tq, config, llm_client=worker.llm_client
+    )  # no tq.init: no store here
     monkeypatch.setattr(agent_loop_tq.tq, "async_kv_batch_put", kv_batch_put)
 
     async def postprocess():
         for session, outputs in enumerate(per_session):
-            await worker_tq._agent_loop_postprocess(outputs, False, session_id=session,
-                                                    **{**kwargs, "uid": "uid-0", "global_steps": 1})
+            await worker_tq._agent_loop_postprocess(
+                outputs, False, session_id=session, **{**kwargs, "uid": "uid-0", "global_steps": 1}
+            )
 
     asyncio.run(postprocess())
     keys = sorted(stored)
@@ -190,12 +231,18 @@ def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tin
         assert np.array([tag[name] for tag in stored_tags], dtype=int).tolist() == [0, 0, 0, 0]
 
     def stack(name):
-        return torch.nn.utils.rnn.pad_sequence([torch.as_tensor(stored[k][name]) for k in keys], batch_first=True)
+        return torch.nn.utils.rnn.pad_sequence(
+            [torch.as_tensor(stored[k][name]) for k in keys], batch_first=True
+        )
 
-    data = DataProto.from_dict(tensors={"response_mask": stack("response_mask"), "rm_scores": stack("rm_scores")},
-                               non_tensors={"uid": np.array(["uid-0"] * len(keys), dtype=object)})
+    data = DataProto.from_dict(
+        tensors={"response_mask": stack("response_mask"), "rm_scores": stack("rm_scores")},
+        non_tensors={"uid": np.array(["uid-0"] * len(keys), dtype=object)},
+    )
     data.batch["token_level_rewards"] = data.batch["rm_scores"]
-    data = compute_advantage_for_multi_trajectories(data, batch_keys=keys, adv_estimator="ajet", num_repeat=2)
+    data = compute_advantage_for_multi_trajectories(
+        data, batch_keys=keys, adv_estimator="ajet", num_repeat=2
+    )
     for i, key in enumerate(keys):
         session = int(key.split("_")[1])
         advantage = episodes[per_session[session][0].extra_fields["ajet_episode_id"]].advantage
@@ -206,16 +253,20 @@ def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tin
     # In the ajet process, the metrics bridge turns the finished step into our metrics and records.
     from ajet_backbone_verl.metrics_bridge import MetricsBridge
     from ajet_backbone_verl.runtime import spool_folder
+
+    from ajet_core import metrics as m
     from ajet_core.loggers import LoggerSet
     from ajet_core.metric_loggers.jsonl import JsonlLogger, read_metrics
     from ajet_core.training.episode_spool import EpisodeSpool
     from ajet_core.training.records import read_records
 
-    from ajet_core import metrics as m
-
     run_dir = prepared.run_dir
-    spool = EpisodeSpool(spool_folder(run_dir), run_dir, runtime_of(prepared).config,
-                         LoggerSet({"jsonl": JsonlLogger(run_dir)}))
+    spool = EpisodeSpool(
+        spool_folder(run_dir),
+        run_dir,
+        runtime_of(prepared).config,
+        LoggerSet({"jsonl": JsonlLogger(run_dir)}),
+    )
     bridge = MetricsBridge(spool)
     bridge.flush_finished_steps()
     assert not read_metrics(run_dir), "a step is logged only once it is over"
@@ -223,22 +274,31 @@ def test_several_samples_per_episode_carry_their_episode_advantage(tmp_path, tin
     [row] = read_metrics(run_dir)
     assert row["step"] == 1 and row[m.EPISODES] == 2 and row[m.EPISODES_FAILED] == 0
     assert row[m.SAMPLES] == 4 and row[m.LLM_CALLS] == 4 and row[m.DRIFT_FALLBACKS] == 0
-    assert row[m.agent_metric("solver", "samples")] == 2 and row[m.agent_metric("checker", "samples")] == 2
+    assert (
+        row[m.agent_metric("solver", "samples")] == 2
+        and row[m.agent_metric("checker", "samples")] == 2
+    )
     records = list(read_records(run_dir / "records" / "train_step_000001.jsonl.gz"))
-    assert sorted(r["episode_id"] for r in records) == sorted(e.episode_id for e in episodes.values()
-                                                                if e.step == 1)
+    assert sorted(r["episode_id"] for r in records) == sorted(
+        e.episode_id for e in episodes.values() if e.step == 1
+    )
     assert all(len(r["samples"]) == 2 for r in records)
     assert not (run_dir / "verl" / "episodes" / "train_step_000001").exists()
 
 
-def test_evaluation_rows_score_the_reward_and_rows_carry_weight_versions(tmp_path, tiny_model_dir, data, engine):
+def test_evaluation_rows_score_the_reward_and_rows_carry_weight_versions(
+    tmp_path, tiny_model_dir, data, engine
+):
     """Validation rows: verl's own validation metrics read the score, so it is the reward (training
     rows carry the advantage). Served weight versions reach the rows' staleness fields."""
     from ajet_backbone_verl.agent_loop import weight_versions
-    from ajet_core.schema import EpisodeRecord, LlmCall, Task
     from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
 
-    _, prepared = prepare(write_config(tmp_path, tiny_model_dir, data), "backbone.trainer.use_v1=false")
+    from ajet_core.schema import EpisodeRecord, LlmCall, Task
+
+    _, prepared = prepare(
+        write_config(tmp_path, tiny_model_dir, data), "backbone.trainer.use_v1=false"
+    )
     config = prepared.verl_config
     worker = AgentLoopWorker(config, llm_client=CpuServerClient(config, engine))
     batch = dataset_batch(config, prepared.run_dir / "verl" / "validation.parquet", rows=2, n=1)
@@ -250,11 +310,25 @@ def test_evaluation_rows_score_the_reward_and_rows_carry_weight_versions(tmp_pat
         assert output.batch["rm_scores"][row].sum().item() == pytest.approx(episode.reward)
 
     def call(version):
-        return LlmCall(call_id="c", agent="a", target_tag="a", trainable=True, prompt_ids=[1], response_ids=[2],
-                       response_logprobs=[0.0], temperature=1.0, finish_reason="stop", messages=[],
-                       weight_version=version)
+        return LlmCall(
+            call_id="c",
+            agent="a",
+            target_tag="a",
+            trainable=True,
+            prompt_ids=[1],
+            response_ids=[2],
+            response_logprobs=[0.0],
+            temperature=1.0,
+            finish_reason="stop",
+            messages=[],
+            weight_version=version,
+        )
 
-    record = EpisodeRecord(episode_id="e", task=Task(), step=7, calls=[call(5), call(6), call(None)])
+    record = EpisodeRecord(
+        episode_id="e", task=Task(), step=7, calls=[call(5), call(6), call(None)]
+    )
     assert weight_versions(record) == {"min_global_steps": 5, "max_global_steps": 6}
-    assert weight_versions(EpisodeRecord(episode_id="f", task=Task(), step=7)) == {"min_global_steps": 6,
-                                                                                  "max_global_steps": 6}
+    assert weight_versions(EpisodeRecord(episode_id="f", task=Task(), step=7)) == {
+        "min_global_steps": 6,
+        "max_global_steps": 6,
+    }

@@ -10,7 +10,6 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from ajet_backbone_verl import environment
-
 from ajet_core.testing.environment import run_python, shadow_distribution
 
 
@@ -55,7 +54,9 @@ def test_check_with_gpu_probe_matches_torch():
 
     report = environment.check(gpu=True)
     assert report.gpu is torch.cuda.is_available()
-    assert ("no CUDA GPU visible to torch: verl training needs one" in report.warnings) is (not report.gpu)
+    assert ("no CUDA GPU visible to torch: verl training needs one" in report.warnings) is (
+        not report.gpu
+    )
 
 
 CHECK_PROBLEMS = (
@@ -69,7 +70,8 @@ CHECK_PROBLEMS = (
 def test_check_names_a_transformers_release_verl_rejects(tmp_path):
     # trinity-rft's transformers (5.12+) in this environment: verl's own pin is violated.
     pin = next(
-        Requirement(text) for text in metadata.requires("verl") or []
+        Requirement(text)
+        for text in metadata.requires("verl") or []
         if Requirement(text).name == "transformers" and Requirement(text).marker is None
     )
     result = run_python(CHECK_PROBLEMS, shadow_distribution(tmp_path, "transformers", "5.24.0"))

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from ajet_core.errors import AjetError, ConfigError
 
 from .helpers import REPO, make_addition_data, prepare, write_config
@@ -24,18 +25,29 @@ def test_translated_config_is_verl_valid_and_carries_our_values(tmp_path, tiny_m
     from verl.utils.config import validate_config
 
     config_path = write_config(
-        tmp_path, tiny_model_dir, data,
+        tmp_path,
+        tiny_model_dir,
+        data,
         trainer={"total_steps": 7, "lr": 3e-6, "kl_coef": 0.01, "loss_agg": "seq_mean"},
-        backbone={"name": "verl", "n_gpus_per_node": 4, "actor_rollout_ref": {"actor": {"entropy_coeff": 0.002}},
-                  "trainer.log_val_generations": 3, "ray_address": "auto"},
+        backbone={
+            "name": "verl",
+            "n_gpus_per_node": 4,
+            "actor_rollout_ref": {"actor": {"entropy_coeff": 0.002}},
+            "trainer.log_val_generations": 3,
+            "ray_address": "auto",
+        },
     )
     _, prepared = prepare(config_path)
     cfg = prepared.verl_config
-    validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    validate_config(
+        config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg)
+    )
     assert cfg.actor_rollout_ref.model.path == str(tiny_model_dir.resolve())
     assert (cfg.data.train_batch_size, cfg.actor_rollout_ref.rollout.n) == (2, 2)
     assert cfg.trainer.total_training_steps == 7 and cfg.actor_rollout_ref.actor.optim.lr == 3e-6
-    assert cfg.actor_rollout_ref.actor.use_kl_loss and cfg.actor_rollout_ref.actor.kl_loss_coef == 0.01
+    assert (
+        cfg.actor_rollout_ref.actor.use_kl_loss and cfg.actor_rollout_ref.actor.kl_loss_coef == 0.01
+    )
     assert cfg.actor_rollout_ref.actor.loss_agg_mode == "seq-mean-token-mean"
     assert cfg.algorithm.adv_estimator == "ajet" and not cfg.algorithm.use_kl_in_reward
     assert cfg.actor_rollout_ref.rollout.agent.default_agent_loop == "ajet"
@@ -43,25 +55,36 @@ def test_translated_config_is_verl_valid_and_carries_our_values(tmp_path, tiny_m
     assert cfg.actor_rollout_ref.actor.optim.clip_grad == 1.0  # what verl's engines clip with
     assert cfg.ray_kwargs.ray_init.address == "auto"  # join the running cluster
     # Passed through: nested and dotted verl keys alike.
-    assert cfg.actor_rollout_ref.actor.entropy_coeff == 0.002 and cfg.trainer.log_val_generations == 3
+    assert (
+        cfg.actor_rollout_ref.actor.entropy_coeff == 0.002 and cfg.trainer.log_val_generations == 3
+    )
     # The run folder verl reads from.
     files = prepared.run_dir / "verl"
-    assert {p.name for p in files.iterdir()} >= {"train.parquet", "validation.parquet", "agent_loops.yaml",
-                                                 "verl_config.yaml"}
+    assert {p.name for p in files.iterdir()} >= {
+        "train.parquet",
+        "validation.parquet",
+        "agent_loops.yaml",
+        "verl_config.yaml",
+    }
     assert prepared.task_counts == {"train": 2380, "validation": 120}
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("rollout.equal_reward_groups=refill", "refill"),
-    ("rollout.num_repeat=1", "min_valid_group_size"),
-    ("trainer.lr_scheduler=linear", "constant"),
-    ("backbone.algorithm.adv_estimator=grpo", "sets algorithm.adv_estimator='ajet' itself"),
-    ("backbone.actor_rollout_ref.actor.no_such_key=1", "verl refused the translated config"),
-    ("rollout.batch_size=5000", "fewer than rollout.batch_size"),
-    ("backbone.strategy=megatron", "strategy"),
-    ("backbone.trainer.use_v1=false backbone.agent_workers=3", "multiple of agent_workers"),
-])
-def test_impossible_combinations_are_refused_with_the_reason(tmp_path, tiny_model_dir, data, override, message):
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("rollout.equal_reward_groups=refill", "refill"),
+        ("rollout.num_repeat=1", "min_valid_group_size"),
+        ("trainer.lr_scheduler=linear", "constant"),
+        ("backbone.algorithm.adv_estimator=grpo", "sets algorithm.adv_estimator='ajet' itself"),
+        ("backbone.actor_rollout_ref.actor.no_such_key=1", "verl refused the translated config"),
+        ("rollout.batch_size=5000", "fewer than rollout.batch_size"),
+        ("backbone.strategy=megatron", "strategy"),
+        ("backbone.trainer.use_v1=false backbone.agent_workers=3", "multiple of agent_workers"),
+    ],
+)
+def test_impossible_combinations_are_refused_with_the_reason(
+    tmp_path, tiny_model_dir, data, override, message
+):
     with pytest.raises(ConfigError, match=message):
         prepare(write_config(tmp_path, tiny_model_dir, data), *override.split())
 
@@ -79,12 +102,19 @@ def test_the_readme_table_matches_the_translation():
 
 def test_verl_finds_the_agent_loop_and_estimator_through_its_entry_points():
     # A fresh interpreter: nothing of ours imported, only `import verl`.
-    script = ("import verl\n"
-              "from verl.experimental.agent_loop.agent_loop import _agent_loop_registry\n"
-              "from verl.trainer.ppo.core_algos import get_adv_estimator_fn\n"
-              "print(_agent_loop_registry['ajet']['_target_'], get_adv_estimator_fn('ajet').__module__)\n")
-    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert shown.stdout.split() == ["ajet_backbone_verl.agent_loop.AjetAgentLoop", "ajet_backbone_verl.advantage"]
+    script = (
+        "import verl\n"
+        "from verl.experimental.agent_loop.agent_loop import _agent_loop_registry\n"
+        "from verl.trainer.ppo.core_algos import get_adv_estimator_fn\n"
+        "print(_agent_loop_registry['ajet']['_target_'], get_adv_estimator_fn('ajet').__module__)\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert shown.stdout.split() == [
+        "ajet_backbone_verl.agent_loop.AjetAgentLoop",
+        "ajet_backbone_verl.advantage",
+    ]
 
 
 def test_training_on_a_machine_without_gpu_stops_before_starting(tmp_path, tiny_model_dir, data):
@@ -95,9 +125,19 @@ def test_training_on_a_machine_without_gpu_stops_before_starting(tmp_path, tiny_
 
 def test_smoke_script_dry_run(tmp_path, tiny_model_dir):
     result = subprocess.run(
-        [str(REPO / "scripts/gpu/verl_smoke.sh"), "--dry-run", "--model", str(tiny_model_dir),
-         "--output-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"}, check=False,
+        [
+            str(REPO / "scripts/gpu/verl_smoke.sh"),
+            "--dry-run",
+            "--model",
+            str(tiny_model_dir),
+            "--output-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"},
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "verl backbone environment: ok" in result.stdout

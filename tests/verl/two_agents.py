@@ -11,8 +11,12 @@ class SolverAndChecker(Workflow):
         solver = tuner.as_raw_openai_sdk_client(agent_name="solver")
         checker = tuner.as_raw_openai_sdk_client(agent_name="checker")
         answer = await solver.chat.completions.create(
-            messages=[{"role": "user", "content": task.task.main_query}], max_tokens=12)
+            messages=[{"role": "user", "content": task.task.main_query}], max_tokens=12
+        )
         text = answer.choices[0].message.content or ""
         review = await checker.chat.completions.create(
-            messages=[{"role": "user", "content": f"Is this right? {text}"}], max_tokens=12)
-        return WorkflowOutput(metadata={"final_answer": text + " " + (review.choices[0].message.content or "")})
+            messages=[{"role": "user", "content": f"Is this right? {text}"}], max_tokens=12
+        )
+        return WorkflowOutput(
+            metadata={"final_answer": text + " " + (review.choices[0].message.content or "")}
+        )

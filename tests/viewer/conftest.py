@@ -17,17 +17,30 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 
 
-def train_tiny(root: Path, model_dir: Path, tutorial: str, workflow_class: str, **overrides: dict[str, Any]) -> Path:
+def train_tiny(
+    root: Path, model_dir: Path, tutorial: str, workflow_class: str, **overrides: dict[str, Any]
+) -> Path:
     data = root / "data"
-    subprocess.run([sys.executable, str(REPO / "tutorial" / tutorial / "make_data.py"), "--out", str(data)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(REPO / "tutorial" / tutorial / "make_data.py"), "--out", str(data)],
+        check=True,
+        capture_output=True,
+    )
     config: dict[str, dict[str, Any]] = {
         "experiment": {"name": "viewertest", "output_dir": str(root / "runs"), "seed": 5},
         "model": {"path": str(model_dir), "max_model_len": 1024},
-        "task_reader": {"type": "jsonl", "train_path": str(data / "train.jsonl"),
-                        "validation_path": str(data / "validation.jsonl")},
+        "task_reader": {
+            "type": "jsonl",
+            "train_path": str(data / "train.jsonl"),
+            "validation_path": str(data / "validation.jsonl"),
+        },
         "workflow": {"name": str(REPO / "tutorial" / tutorial / workflow_class)},
-        "rollout": {"batch_size": 2, "num_repeat": 3, "max_tokens_per_call": 12, "equal_reward_groups": "keep"},
+        "rollout": {
+            "batch_size": 2,
+            "num_repeat": 3,
+            "max_tokens_per_call": 12,
+            "equal_reward_groups": "keep",
+        },
         "trainer": {"total_steps": 2, "lr": 1e-3},
         "checkpoint": {"every_n_steps": 0},
         "eval": {"before_train": True, "max_tasks": 2},
@@ -37,8 +50,14 @@ def train_tiny(root: Path, model_dir: Path, tutorial: str, workflow_class: str, 
         config.setdefault(section, {}).update(values)
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    result = subprocess.run([sys.executable, "-m", "ajet_core.cli.main", "train", "--conf", str(path)],
-                            capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "ajet_core.cli.main", "train", "--conf", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     [run_dir] = sorted((root / "runs" / "viewertest").iterdir())
     return run_dir
@@ -48,14 +67,23 @@ def train_tiny(root: Path, model_dir: Path, tutorial: str, workflow_class: str, 
 def trained_run(tmp_path_factory, tiny_model_dir) -> Path:
     # The tiny model boxes a number only sometimes, so rewards vary within groups; 12 tokens per
     # call cut some replies at the length limit, so "truncated" usually has members too.
-    return train_tiny(tmp_path_factory.mktemp("addition"), tiny_model_dir, "quickstart", "addition_agent.py:AdditionAgent",
-                      judger={"type": "regex", "pattern": r"^\\boxed\{-?\d+\}$"})
+    return train_tiny(
+        tmp_path_factory.mktemp("addition"),
+        tiny_model_dir,
+        "quickstart",
+        "addition_agent.py:AdditionAgent",
+        judger={"type": "regex", "pattern": r"^\\boxed\{-?\d+\}$"},
+    )
 
 
 @pytest.fixture(scope="session")
 def multi_turn_run(tmp_path_factory, tiny_model_dir) -> Path:
-    return train_tiny(tmp_path_factory.mktemp("frozenlake"), tiny_model_dir, "example_frozenlake",
-                      "frozenlake_agent.py:FrozenLakeAgent",
-                      task_reader={"missing_query": "empty"},  # the environment writes the prompt
-                      workflow={"options": {"max_steps": 3, "max_tokens": 12}},
-                      judger={"type": None})
+    return train_tiny(
+        tmp_path_factory.mktemp("frozenlake"),
+        tiny_model_dir,
+        "example_frozenlake",
+        "frozenlake_agent.py:FrozenLakeAgent",
+        task_reader={"missing_query": "empty"},  # the environment writes the prompt
+        workflow={"options": {"max_steps": 3, "max_tokens": 12}},
+        judger={"type": None},
+    )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from ajet_core.training.records import read_records
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,22 +22,39 @@ ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed in this environment")
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="selenium is not installed in this environment"
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 for binary, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
     if not Path(binary).exists():
-        pytest.skip(f"{binary} not found: install Debian's {package} (scripts/install_browser.sh)", allow_module_level=True)
+        pytest.skip(
+            f"{binary} not found: install Debian's {package} (scripts/install_browser.sh)",
+            allow_module_level=True,
+        )
 
 
 @pytest.fixture(scope="module")
 def viewer_url(multi_turn_run, trained_run):
     # Two runs: the page overlays their reward curves (what `ajet compare` would give).
     process = subprocess.Popen(
-        [sys.executable, "-m", "ajet_core.cli.main", "view", str(multi_turn_run), str(trained_run), "--no-browser"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "ajet_core.cli.main",
+            "view",
+            str(multi_turn_run),
+            str(trained_run),
+            "--no-browser",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
     try:
         url = next(line.split()[1] for line in process.stdout if line.startswith("open "))
         deadline = time.monotonic() + 30
@@ -57,18 +75,31 @@ def viewer_url(multi_turn_run, trained_run):
 def browser(tmp_path_factory):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1500,1000", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1500,1000",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver = webdriver.Chrome(
+        options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER)
+    )
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
 
 
-def test_page_shows_steps_episodes_token_strips_and_merge_links(browser, viewer_url, multi_turn_run):
+def test_page_shows_steps_episodes_token_strips_and_merge_links(
+    browser, viewer_url, multi_turn_run
+):
     wait = WebDriverWait(browser, 30)
     browser.get(viewer_url)
     steps = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#steps .step"))
@@ -77,7 +108,12 @@ def test_page_shows_steps_episodes_token_strips_and_merge_links(browser, viewer_
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#curves polyline.curve")) == 2)
 
     browser.find_element(By.CSS_SELECTOR, '[data-step="train-2"]').click()
-    wait.until(lambda d: d.find_element(By.ID, "episodes-title").get_attribute("textContent") == "Episodes of train step 2")
+    wait.until(
+        lambda d: (
+            d.find_element(By.ID, "episodes-title").get_attribute("textContent")
+            == "Episodes of train step 2"
+        )
+    )
     records = list(read_records(multi_turn_run / "records" / "train_step_000002.jsonl.gz"))
     rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "tr.episode-row"))
     assert [r.get_attribute("data-episode") for r in rows] == [r["episode_id"] for r in records]
@@ -85,7 +121,9 @@ def test_page_shows_steps_episodes_token_strips_and_merge_links(browser, viewer_
 
     record = records[0]
     rows[0].click()
-    strip = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#sample-0 .token-strip")))
+    strip = wait.until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, "#sample-0 .token-strip"))
+    )
     tokens = strip.find_elements(By.CSS_SELECTOR, ".tok")
     sample = record["samples"][0]
     assert [int(t.get_attribute("data-id")) for t in tokens] == sample["input_ids"]
@@ -94,25 +132,34 @@ def test_page_shows_steps_episodes_token_strips_and_merge_links(browser, viewer_
     assert "masked" in classes and "trained" in classes
 
     # Merge links both ways: the sample names the calls it merged, each call names its sample.
-    assert len(record["calls"]) == 3 and sample["call_ids"] == [c["call_id"] for c in record["calls"]]
+    assert len(record["calls"]) == 3 and sample["call_ids"] == [
+        c["call_id"] for c in record["calls"]
+    ]
     to_calls = browser.find_elements(By.CSS_SELECTOR, "#sample-0 .merge-link")
     assert [link.get_attribute("data-call") for link in to_calls] == sample["call_ids"]
     for call in record["calls"]:
         box = f'[id="call-{call["call_id"]}"]'
-        assert browser.find_element(By.CSS_SELECTOR, f"{box} .merge-link").get_attribute("data-sample") == "0"
+        assert (
+            browser.find_element(By.CSS_SELECTOR, f"{box} .merge-link").get_attribute("data-sample")
+            == "0"
+        )
         bubbles = browser.find_elements(By.CSS_SELECTOR, f"{box} .bubble")
         assert "reply" in bubbles[-1].get_attribute("class")
         assert call["reply"]["content"] in bubbles[-1].get_attribute("textContent")
     # Later calls show only their new messages: the earlier ones are the previous call's bubbles.
     later = browser.find_elements(By.CSS_SELECTOR, f'[id="call-{sample["call_ids"][1]}"] .bubble')
-    new_messages = record["calls"][1]["messages"][len(record["calls"][0]["messages"]) + 1:]
+    new_messages = record["calls"][1]["messages"][len(record["calls"][0]["messages"]) + 1 :]
     assert len(later) == len(new_messages) + 1
-    first_prompt = browser.find_element(By.CSS_SELECTOR, f'[id="call-{sample["call_ids"][0]}"] .bubble')
+    first_prompt = browser.find_element(
+        By.CSS_SELECTOR, f'[id="call-{sample["call_ids"][0]}"] .bubble'
+    )
     assert record["calls"][0]["messages"][0]["content"] in first_prompt.get_attribute("textContent")
 
     # Hover on a trained token shows its id, logprob and the advantage.
     first_trained = tokens[classes.index("trained")]
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", first_trained)  # the pane scrolls, not the window
+    browser.execute_script(
+        "arguments[0].scrollIntoView({block: 'center'})", first_trained
+    )  # the pane scrolls, not the window
     webdriver.ActionChains(browser).move_to_element(first_trained).perform()
     tip = wait.until(ec.visibility_of_element_located((By.ID, "tooltip"))).text
     position = classes.index("trained")
@@ -124,16 +171,31 @@ def test_page_shows_steps_episodes_token_strips_and_merge_links(browser, viewer_
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
 
     browser.execute_script("document.getElementById('episode-pane').scrollTop = 0")
-    browser.save_screenshot(str(ARTIFACTS / "viewer_conversation.png"))  # the chat bubbles of the calls
+    browser.save_screenshot(
+        str(ARTIFACTS / "viewer_conversation.png")
+    )  # the chat bubbles of the calls
 
     to_calls[-1].click()  # a merge link jumps to (and highlights) its call
-    wait.until(lambda d: "highlight" in d.find_element(By.CSS_SELECTOR, f'[id="call-{sample["call_ids"][-1]}"]').get_attribute("class"))
+    wait.until(
+        lambda d: (
+            "highlight"
+            in d.find_element(
+                By.CSS_SELECTOR, f'[id="call-{sample["call_ids"][-1]}"]'
+            ).get_attribute("class")
+        )
+    )
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
     # Filters and search go through the page too.
     search = browser.find_element(By.ID, "task-search")
     search.send_keys(record["task"]["task_id"])
-    wait.until(lambda d: all(r.text.startswith(record["task"]["task_id"])
-                             for r in d.find_elements(By.CSS_SELECTOR, "tr.episode-row"))
-               and len(d.find_elements(By.CSS_SELECTOR, "tr.episode-row")) == sum(
-                   r["task"]["task_id"] == record["task"]["task_id"] for r in records))
+    wait.until(
+        lambda d: (
+            all(
+                r.text.startswith(record["task"]["task_id"])
+                for r in d.find_elements(By.CSS_SELECTOR, "tr.episode-row")
+            )
+            and len(d.find_elements(By.CSS_SELECTOR, "tr.episode-row"))
+            == sum(r["task"]["task_id"] == record["task"]["task_id"] for r in records)
+        )
+    )

@@ -11,11 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from starlette.testclient import TestClient
+
 from ajet_core.metric_loggers.jsonl import read_metrics
 from ajet_core.training.records import read_records
 from ajet_core.viewer import create_app
 from ajet_core.viewer.tokens import load_tokenizer
-from starlette.testclient import TestClient
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,32 +43,48 @@ def test_steps_list_every_records_file_with_counts_and_mean_reward(client, train
 def test_episode_pages_filters_sorting_and_search(client, trained_run):
     records = train_records(trained_run, 1)
     first = client.get("/api/runs/0/steps/train/1/episodes", params={"limit": 4}).json()
-    second = client.get("/api/runs/0/steps/train/1/episodes", params={"limit": 4, "offset": 4}).json()
+    second = client.get(
+        "/api/runs/0/steps/train/1/episodes", params={"limit": 4, "offset": 4}
+    ).json()
     assert first["total"] == 6 and len(first["episodes"]) == 4 and len(second["episodes"]) == 2
-    assert [e["episode_id"] for e in first["episodes"] + second["episodes"]] == [r["episode_id"] for r in records]
+    assert [e["episode_id"] for e in first["episodes"] + second["episodes"]] == [
+        r["episode_id"] for r in records
+    ]
 
-    lowest = client.get("/api/runs/0/steps/train/1/episodes", params={"sort": "reward_asc"}).json()["episodes"]
-    highest = client.get("/api/runs/0/steps/train/1/episodes", params={"sort": "reward_desc"}).json()["episodes"]
+    lowest = client.get("/api/runs/0/steps/train/1/episodes", params={"sort": "reward_asc"}).json()[
+        "episodes"
+    ]
+    highest = client.get(
+        "/api/runs/0/steps/train/1/episodes", params={"sort": "reward_desc"}
+    ).json()["episodes"]
     assert [e["reward"] for e in lowest] == sorted(r["reward"] for r in records)
     assert [e["reward"] for e in highest] == sorted((r["reward"] for r in records), reverse=True)
 
     failed = client.get("/api/runs/0/steps/train/1/episodes", params={"filter": "failed"}).json()
     assert {e["episode_id"] for e in failed["episodes"]} == {
-        r["episode_id"] for r in records if r["error"] or not r["is_success"]}
-    truncated = client.get("/api/runs/0/steps/train/1/episodes", params={"filter": "truncated"}).json()
+        r["episode_id"] for r in records if r["error"] or not r["is_success"]
+    }
+    truncated = client.get(
+        "/api/runs/0/steps/train/1/episodes", params={"filter": "truncated"}
+    ).json()
     assert {e["episode_id"] for e in truncated["episodes"]} == {
-        r["episode_id"] for r in records if any(c["finish_reason"] == "length" for c in r["calls"])}
+        r["episode_id"] for r in records if any(c["finish_reason"] == "length" for c in r["calls"])
+    }
     drift = client.get("/api/runs/0/steps/train/1/episodes", params={"filter": "drift"}).json()
     assert drift["total"] == sum(r["drift_fallbacks"] > 0 for r in records)
 
     task_id = records[0]["task"]["task_id"]
-    found = client.get("/api/runs/0/steps/train/1/episodes", params={"task": task_id.upper()}).json()
+    found = client.get(
+        "/api/runs/0/steps/train/1/episodes", params={"task": task_id.upper()}
+    ).json()
     assert found["total"] == sum(r["task"]["task_id"] == task_id for r in records) > 0
     assert {e["task_id"] for e in found["episodes"]} == {task_id}
 
     groups = {g["group_key"]: g["rewards"] for g in first["groups"]}
     assert sum(len(v) for v in groups.values()) == 6
-    assert groups[records[0]["group_key"]] == [r["reward"] for r in records if r["group_key"] == records[0]["group_key"]]
+    assert groups[records[0]["group_key"]] == [
+        r["reward"] for r in records if r["group_key"] == records[0]["group_key"]
+    ]
 
 
 def test_one_episode_in_full_with_decoded_token_strips(client, trained_run):
@@ -76,7 +93,9 @@ def test_one_episode_in_full_with_decoded_token_strips(client, trained_run):
     assert episode["decoded"] is True
     assert episode["calls"] == record["calls"]
     [sample] = episode["samples"]
-    tokenizer = load_tokenizer(str(yaml.safe_load((trained_run / "config.yaml").read_text())["model"]["path"]))
+    tokenizer = load_tokenizer(
+        str(yaml.safe_load((trained_run / "config.yaml").read_text())["model"]["path"])
+    )
     tokens = sample["tokens"]
     assert [t["id"] for t in tokens] == record["samples"][0]["input_ids"]
     assert [t["mask"] for t in tokens] == record["samples"][0]["loss_mask"]
@@ -119,7 +138,10 @@ def test_metrics_of_several_runs_for_overlaid_curves(trained_run, tmp_path):
     assert [r["index"] for r in body["runs"]] == [0, 1]
     assert body["runs"][0]["rows"] == read_metrics(trained_run)
     assert any("rollout/reward_mean" in row for row in body["runs"][1]["rows"])
-    assert [r["name"] for r in client.get("/api/runs").json()] == [f"{trained_run.parent.name}/{trained_run.name}", "other/run"]
+    assert [r["name"] for r in client.get("/api/runs").json()] == [
+        f"{trained_run.parent.name}/{trained_run.name}",
+        "other/run",
+    ]
 
 
 def test_bad_requests_name_the_problem(client):
@@ -127,7 +149,11 @@ def test_bad_requests_name_the_problem(client):
     missing = client.get("/api/runs/0/steps/train/99/episodes")
     assert missing.status_code == 404 and "step 99" in missing.json()["error"]
     bad_filter = client.get("/api/runs/0/steps/train/1/episodes", params={"filter": "weird"})
-    assert bad_filter.status_code == 400 and "'weird'" in bad_filter.json()["error"] and "truncated" in bad_filter.json()["error"]
+    assert (
+        bad_filter.status_code == 400
+        and "'weird'" in bad_filter.json()["error"]
+        and "truncated" in bad_filter.json()["error"]
+    )
     bad_limit = client.get("/api/runs/0/steps/train/1/episodes", params={"limit": "lots"})
     assert bad_limit.status_code == 400 and "limit" in bad_limit.json()["error"]
     assert client.get("/api/runs/0/steps/train/1/episodes/nope").status_code == 404
@@ -141,21 +167,38 @@ def test_page_and_static_files_are_served(client):
 
 
 def test_view_rejects_a_folder_that_is_not_a_run(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "ajet_core.cli.main", "view", str(tmp_path), "--no-browser"],
-                            capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "ajet_core.cli.main", "view", str(tmp_path), "--no-browser"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert str(tmp_path) in result.stderr and "not a run folder" in result.stderr
 
 
 def test_view_rejects_a_port_out_of_range(trained_run):
-    result = subprocess.run([sys.executable, "-m", "ajet_core.cli.main", "view", str(trained_run), "--port", "70000"],
-                            capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "ajet_core.cli.main", "view", str(trained_run), "--port", "70000"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2 and "--port 70000" in result.stderr
 
 
 def test_ajet_view_serves_on_localhost_and_prints_the_url(trained_run):
-    process = subprocess.Popen([sys.executable, "-m", "ajet_core.cli.main", "view", str(trained_run), "--no-browser"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ajet_core.cli.main", "view", str(trained_run), "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
     try:
         url = next(line.split()[1] for line in process.stdout if line.startswith("open "))
         assert url.startswith("http://127.0.0.1:")

@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
+
 from ajet_core.training.records import read_records
 from ajet_core.viewer import create_app
 from ajet_core.viewer.run_store import PARSED_FILES_KEPT
-from starlette.testclient import TestClient
 
 STEPS, EPISODES = 200, 64
 
@@ -31,8 +32,13 @@ def large_run(multi_turn_run, tmp_path_factory) -> Path:
         for step in range(1, STEPS + 1):
             lines = []
             for index in range(EPISODES):
-                episode = dict(seed[index % len(seed)], episode_id=f"s{step}e{index}", step=step,
-                               reward=(index % 5) / 4, group_key=f"train/{step}/task-{index // 8}")
+                episode = dict(
+                    seed[index % len(seed)],
+                    episode_id=f"s{step}e{index}",
+                    step=step,
+                    reward=(index % 5) / 4,
+                    group_key=f"train/{step}/task-{index // 8}",
+                )
                 lines.append(json.dumps(episode))
             with gzip.open(run / "records" / f"train_step_{step:06d}.jsonl.gz", "wt") as handle:
                 handle.write("\n".join(lines) + "\n")
@@ -58,16 +64,22 @@ def test_200_steps_of_64_episodes(large_run):
     steps, first_listing = timed(client, "/api/runs/0/steps")
     assert len(steps) == STEPS and steps[0]["pending"] is False
     rounds = 1
-    while any(s["pending"] for s in steps):  # what the page does: ask again until all are summarised
+    while any(
+        s["pending"] for s in steps
+    ):  # what the page does: ask again until all are summarised
         steps = client.get("/api/runs/0/steps").json()
         rounds += 1
     assert all(s["episodes"] == EPISODES for s in steps)
-    assert steps[0]["reward_mean"] == pytest.approx(sum((i % 5) / 4 for i in range(EPISODES)) / EPISODES)
+    assert steps[0]["reward_mean"] == pytest.approx(
+        sum((i % 5) / 4 for i in range(EPISODES)) / EPISODES
+    )
     _, cached_listing = timed(client, "/api/runs/0/steps")
 
     page_times, episode_times = [], []
     for step in range(1, STEPS + 1, 20):
-        page, seconds = timed(client, f"/api/runs/0/steps/train/{step}/episodes", sort="reward_asc", limit=50)
+        page, seconds = timed(
+            client, f"/api/runs/0/steps/train/{step}/episodes", sort="reward_asc", limit=50
+        )
         page_times.append(seconds)
         assert page["total"] == EPISODES and len(page["episodes"]) == 50
         assert page["episodes"][0]["reward"] == 0.0 and len(page["groups"]) == EPISODES // 8
@@ -79,7 +91,9 @@ def test_200_steps_of_64_episodes(large_run):
     # Memory stays bounded however many steps were opened: only a few parsed files are kept.
     store = app.state.stores[0]
     assert len(store._parsed) <= PARSED_FILES_KEPT
-    print(f"\n{STEPS} steps x {EPISODES} episodes: steps list {first_listing:.2f} s first ({rounds} requests until "
-          f"all summarised), {cached_listing * 1000:.0f} ms cached; episode page of a new step max {max(page_times):.2f} s; "
-          f"one episode with tokens {episode_times[0]:.2f} s first (loads the tokenizer unless an earlier test did), then max "
-          f"{max(episode_times[1:]):.2f} s; metrics {curve_seconds * 1000:.0f} ms")
+    print(
+        f"\n{STEPS} steps x {EPISODES} episodes: steps list {first_listing:.2f} s first ({rounds} requests until "
+        f"all summarised), {cached_listing * 1000:.0f} ms cached; episode page of a new step max {max(page_times):.2f} s; "
+        f"one episode with tokens {episode_times[0]:.2f} s first (loads the tokenizer unless an earlier test did), then max "
+        f"{max(episode_times[1:]):.2f} s; metrics {curve_seconds * 1000:.0f} ms"
+    )

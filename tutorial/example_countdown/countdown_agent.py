@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ajet import AjetTuner, Workflow, WorkflowOutput, WorkflowTask
 from ajet_plugins_std.envs.countdown import SYSTEM_PROMPT, CountdownPuzzle
+
+from ajet import AjetTuner, Workflow, WorkflowOutput, WorkflowTask
 
 
 class CountdownAgent(Workflow):
@@ -12,7 +13,10 @@ class CountdownAgent(Workflow):
         puzzle = CountdownPuzzle(target=int(metadata["target"]), numbers=tuple(metadata["nums"]))
         client = tuner.as_raw_openai_sdk_client()
         reply = await client.chat.completions.create(
-            messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": puzzle.prompt()}]
+            messages=[
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": puzzle.prompt()},
+            ]
         )
         # reward=None: the configured judger scores the answer.
         return WorkflowOutput(metadata={"final_answer": reply.choices[0].message.content or ""})

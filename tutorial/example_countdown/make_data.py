@@ -1,6 +1,6 @@
 """Write Countdown puzzles (always solvable) as JSONL: training and validation seeds disjoint.
 
-    python tutorial/example_countdown/make_data.py --out tutorial/example_countdown/data
+python tutorial/example_countdown/make_data.py --out tutorial/example_countdown/data
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ def write_split(path: Path, seeds: range, count: int) -> None:
     with path.open("w") as handle:
         for seed in seeds:
             puzzle = generate_puzzle(seed, count=count)
-            row = {"task_id": f"countdown-{count}-{seed}", "main_query": puzzle.prompt(), "metadata": puzzle.as_metadata()}
+            row = {
+                "task_id": f"countdown-{count}-{seed}",
+                "main_query": puzzle.prompt(),
+                "metadata": puzzle.as_metadata(),
+            }
             handle.write(json.dumps(row) + "\n")
 
 
@@ -29,7 +33,9 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     write_split(args.out / "train.jsonl", range(args.train), args.numbers)
-    write_split(args.out / "validation.jsonl", range(1_000_000, 1_000_000 + args.validation), args.numbers)
+    write_split(
+        args.out / "validation.jsonl", range(1_000_000, 1_000_000 + args.validation), args.numbers
+    )
     print(f"wrote {args.train} training and {args.validation} validation puzzles to {args.out}")
 
 

@@ -7,8 +7,9 @@ one training sample.
 
 from __future__ import annotations
 
-from ajet import AjetTuner, Workflow, WorkflowOutput, WorkflowTask
 from ajet_plugins_std.envs.frozenlake import FrozenLakeEnv
+
+from ajet import AjetTuner, Workflow, WorkflowOutput, WorkflowTask
 
 
 class FrozenLakeAgent(Workflow):
@@ -17,12 +18,16 @@ class FrozenLakeAgent(Workflow):
         self.max_steps, self.size, self.max_tokens = max_steps, size, max_tokens
 
     async def execute(self, task: WorkflowTask, tuner: AjetTuner) -> WorkflowOutput:
-        env = FrozenLakeEnv(seed=int(task.task.metadata["seed"]), size=self.size, max_steps=self.max_steps)
+        env = FrozenLakeEnv(
+            seed=int(task.task.metadata["seed"]), size=self.size, max_steps=self.max_steps
+        )
         messages = env.reset()
         client = tuner.as_raw_openai_sdk_client()
         outcome = "out_of_steps"
         for _ in range(self.max_steps):
-            reply = await client.chat.completions.create(messages=messages, max_tokens=self.max_tokens)
+            reply = await client.chat.completions.create(
+                messages=messages, max_tokens=self.max_tokens
+            )
             text = reply.choices[0].message.content or ""
             messages.append({"role": "assistant", "content": text})
             result = env.step(text)
@@ -32,7 +37,8 @@ class FrozenLakeAgent(Workflow):
             messages.append({"role": "user", "content": result.observation})
         score = env.evaluate()
         return WorkflowOutput(
-            reward=score, is_success=score == 1.0,
+            reward=score,
+            is_success=score == 1.0,
             metadata={"outcome": outcome, "moves": env.steps},
             log_metrics={"moves": float(env.steps)},
         )

@@ -1,6 +1,6 @@
 """Write FrozenLake task files: each task is a map seed (training and validation seeds disjoint).
 
-    python tutorial/example_frozenlake/make_data.py --out tutorial/example_frozenlake/data
+python tutorial/example_frozenlake/make_data.py --out tutorial/example_frozenlake/data
 """
 
 from __future__ import annotations

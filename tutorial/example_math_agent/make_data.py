@@ -1,6 +1,6 @@
 """Write small arithmetic word problems with reference answers (training/validation disjoint).
 
-    python tutorial/example_math_agent/make_data.py --out tutorial/example_math_agent/data
+python tutorial/example_math_agent/make_data.py --out tutorial/example_math_agent/data
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ import random
 from pathlib import Path
 
 TEMPLATES = [
-    ("A shop sells {a} apples in the morning and {b} in the afternoon. How many apples does it sell?", lambda a, b: a + b),
+    (
+        "A shop sells {a} apples in the morning and {b} in the afternoon. How many apples does it sell?",
+        lambda a, b: a + b,
+    ),
     ("Tom has {a} marbles and gives away {b}. How many marbles are left?", lambda a, b: a - b),
     ("There are {a} boxes with {b} pens each. How many pens are there?", lambda a, b: a * b),
 ]
@@ -23,7 +26,11 @@ def write_split(path: Path, seeds: range) -> None:
             rng = random.Random(f"math-agent|{seed}")
             template, solve = rng.choice(TEMPLATES)
             a, b = rng.randint(10, 99), rng.randint(2, 9)
-            row = {"task_id": f"math-{seed}", "main_query": template.format(a=a, b=b), "metadata": {"answer": str(solve(a, b))}}
+            row = {
+                "task_id": f"math-{seed}",
+                "main_query": template.format(a=a, b=b),
+                "metadata": {"answer": str(solve(a, b))},
+            }
             handle.write(json.dumps(row) + "\n")
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 
-from ajet import AjetTuner, Workflow, WorkflowOutput, WorkflowTask
 from ajet_plugins_std.tools.python_sandbox import PYTHON_TOOL, run_python
+
+from ajet import AjetTuner, Workflow, WorkflowOutput, WorkflowTask
 
 SYSTEM_PROMPT = (
     "You are a careful math assistant. You may call the run_python tool to compute. "

@@ -15,11 +15,15 @@ class WerewolfWinJudger(Judger):
     def judge(self, task: Task, output: WorkflowOutput) -> JudgeResult:
         outcome = output.metadata.get("winner")
         if outcome is None:
-            raise ValueError("the workflow's metadata has no 'winner'; was the game played to the end?")
+            raise ValueError(
+                "the workflow's metadata has no 'winner'; was the game played to the end?"
+            )
         won = outcome == WEREWOLVES_WIN
         return JudgeResult(
             reward=1.0 if won else 0.0,
             is_success=won,
-            metrics={"days": float(output.metadata.get("days", 0)),
-                     "werewolf_survived": float(bool(output.metadata.get("werewolf_survived")))},
+            metrics={
+                "days": float(output.metadata.get("days", 0)),
+                "werewolf_survived": float(bool(output.metadata.get("werewolf_survived"))),
+            },
         )

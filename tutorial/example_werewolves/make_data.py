@@ -35,7 +35,10 @@ def main() -> None:
     parser.add_argument("--players", type=int, default=4)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    splits = {"train.jsonl": range(args.train), "validation.jsonl": range(10_000, 10_000 + args.validation)}
+    splits = {
+        "train.jsonl": range(args.train),
+        "validation.jsonl": range(10_000, 10_000 + args.validation),
+    }
     for name, seeds in splits.items():
         with (args.out / name).open("w") as handle:
             for seed in seeds:

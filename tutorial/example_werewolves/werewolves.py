@@ -43,8 +43,10 @@ GOALS = {
 
 def system_prompt(player: str, role: str, players: list[str]) -> str:
     others = ", ".join(p for p in players if p != player)
-    return (f"You are {player}, playing Werewolves with {others}. {GOALS[role]} "
-            "Keep every message to one or two short sentences.")
+    return (
+        f"You are {player}, playing Werewolves with {others}. {GOALS[role]} "
+        "Keep every message to one or two short sentences."
+    )
 
 
 def moderator(text: str) -> Msg:
@@ -79,7 +81,10 @@ class WerewolvesGame(Workflow):
     async def execute(self, task: WorkflowTask, tuner: AjetTuner) -> WorkflowOutput:
         setup = task.task.metadata
         players: list[str] = list(setup["players"])
-        game = Game({p: WEREWOLF if p == setup["werewolf"] else VILLAGER for p in players}, max_days=self.max_days)
+        game = Game(
+            {p: WEREWOLF if p == setup["werewolf"] else VILLAGER for p in players},
+            max_days=self.max_days,
+        )
         agents = {p: self.make_agent(tuner, p, game.roles[p], players) for p in players}
         # [valid, asked] kills and votes, for the werewolf and for everyone.
         choices = {"werewolf": [0, 0], "all": [0, 0]}
@@ -98,34 +103,64 @@ class WerewolvesGame(Workflow):
 
         while game.winner() is None:
             game.day += 1
-            victim = await choose(game.werewolf, f"Night {game.day}. Choose a villager to eliminate: "
-                                  f"{', '.join(game.living_villagers())}.", game.living_villagers())
+            victim = await choose(
+                game.werewolf,
+                f"Night {game.day}. Choose a villager to eliminate: "
+                f"{', '.join(game.living_villagers())}.",
+                game.living_villagers(),
+            )
             killed = game.night_kill(victim)
-            await announce(f"Night {game.day} is over. " + (f"{killed} was found dead." if killed else "Nobody died."))
+            await announce(
+                f"Night {game.day} is over. "
+                + (f"{killed} was found dead." if killed else "Nobody died.")
+            )
             if game.winner() is not None:
                 break
             for speaker in list(game.alive):
-                speech = await agents[speaker].reply(moderator(
-                    f"Day {game.day}. Alive: {', '.join(game.alive)}. {speaker}, say who you suspect and why."))
-                said = Msg(name=speaker, content=[TextBlock(text=speech.get_text_content() or "...")], role="user")
+                speech = await agents[speaker].reply(
+                    moderator(
+                        f"Day {game.day}. Alive: {', '.join(game.alive)}. {speaker}, say who you suspect and why."
+                    )
+                )
+                said = Msg(
+                    name=speaker,
+                    content=[TextBlock(text=speech.get_text_content() or "...")],
+                    role="user",
+                )
                 for listener in game.others(speaker):
                     await agents[listener].observe(said)
             voters = list(game.alive)
-            ballots = await asyncio.gather(*(
-                choose(voter, f"Day {game.day} vote. Name the player to eliminate: {', '.join(game.others(voter))}.",
-                       game.others(voter)) for voter in voters))
+            ballots = await asyncio.gather(
+                *(
+                    choose(
+                        voter,
+                        f"Day {game.day} vote. Name the player to eliminate: {', '.join(game.others(voter))}.",
+                        game.others(voter),
+                    )
+                    for voter in voters
+                )
+            )
             votes = dict(zip(voters, ballots))
             out = game.tally(votes)
             tally = ", ".join(f"{voter}->{target or 'abstain'}" for voter, target in votes.items())
-            await announce(f"Votes: {tally}. " + (f"{out} is eliminated." if out else "No majority: nobody is eliminated."))
+            await announce(
+                f"Votes: {tally}. "
+                + (f"{out} is eliminated." if out else "No majority: nobody is eliminated.")
+            )
 
         winner = game.winner()
         return WorkflowOutput(
-            metadata={"winner": winner, "werewolf": game.werewolf, "days": game.day,
-                      "werewolf_survived": game.werewolf in game.alive, "log": game.log},
+            metadata={
+                "winner": winner,
+                "werewolf": game.werewolf,
+                "days": game.day,
+                "werewolf_survived": game.werewolf in game.alive,
+                "log": game.log,
+            },
             log_metrics={
                 "werewolves_won": float(winner == WEREWOLVES_WIN),
                 "valid_choice_rate": choices["all"][0] / max(1, choices["all"][1]),
-                "werewolf_valid_choice_rate": choices["werewolf"][0] / max(1, choices["werewolf"][1]),
+                "werewolf_valid_choice_rate": choices["werewolf"][0]
+                / max(1, choices["werewolf"][1]),
             },
         )

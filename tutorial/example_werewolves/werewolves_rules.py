@@ -28,7 +28,9 @@ class Game:
     def __post_init__(self) -> None:
         wolves = [p for p, r in self.roles.items() if r == WEREWOLF]
         if len(wolves) != 1 or len(self.roles) < 3:
-            raise ValueError(f"a game needs exactly one werewolf and at least 3 players, got {self.roles}")
+            raise ValueError(
+                f"a game needs exactly one werewolf and at least 3 players, got {self.roles}"
+            )
         self.alive = list(self.roles)
 
     @property
@@ -55,7 +57,9 @@ class Game:
 
     def tally(self, votes: dict[str, str | None]) -> str | None:
         """Eliminate the player a strict majority of the living voted for (invalid votes abstain)."""
-        valid = Counter(t for voter, t in votes.items() if voter in self.alive and t in self.others(voter))
+        valid = Counter(
+            t for voter, t in votes.items() if voter in self.alive and t in self.others(voter)
+        )
         if valid:
             target, count = valid.most_common(1)[0]
             if count * 2 > len(self.alive):

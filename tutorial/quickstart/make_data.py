@@ -14,7 +14,11 @@ from pathlib import Path
 
 
 def task_row(a: int, b: int) -> dict:
-    return {"task_id": f"add-{a}-{b}", "main_query": f"What is {a} + {b}?", "metadata": {"answer": str(a + b)}}
+    return {
+        "task_id": f"add-{a}-{b}",
+        "main_query": f"What is {a} + {b}?",
+        "metadata": {"answer": str(a + b)},
+    }
 
 
 def main() -> None:

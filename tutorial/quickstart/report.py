@@ -17,7 +17,11 @@ from ajet_core.metric_loggers.jsonl import read_metrics
 
 def best_constant_answer(validation: Path) -> tuple[str, float]:
     """The single answer that would score best on the held-out set, and its accuracy."""
-    answers = [json.loads(line)["metadata"]["answer"] for line in validation.read_text().splitlines() if line.strip()]
+    answers = [
+        json.loads(line)["metadata"]["answer"]
+        for line in validation.read_text().splitlines()
+        if line.strip()
+    ]
     answer, count = Counter(answers).most_common(1)[0]
     return answer, count / len(answers)
 
@@ -32,7 +36,9 @@ def main() -> None:
     evals = [r for r in rows if m.EVAL_PASS_AT_1 in r]
     train = [r for r in rows if m.LOSS in r or m.REWARD_MEAN in r]
     if len(evals) < 2:
-        raise SystemExit(f"{args.run_dir}: needs evaluations before and after training (found {len(evals)})")
+        raise SystemExit(
+            f"{args.run_dir}: needs evaluations before and after training (found {len(evals)})"
+        )
     before, after = evals[0], evals[-1]
     constant, constant_accuracy = best_constant_answer(args.data / "validation.jsonl")
     train_seconds = sum(r.get(m.STEP_SECONDS, 0.0) for r in train)
@@ -49,8 +55,12 @@ def main() -> None:
     print(f"held-out success after training:  {summary['held_out_after']:.3f}")
     print(f"best constant answer ({constant!r}):  {constant_accuracy:.3f}")
     print(f"{len(train)} steps, {train_seconds / 60:.1f} min of training")
-    verdict = "improved" if after[m.EVAL_PASS_AT_1] > before[m.EVAL_PASS_AT_1] else "did NOT improve"
-    print(f"result: {verdict}; beats the best constant answer: {after[m.EVAL_PASS_AT_1] > constant_accuracy}")
+    verdict = (
+        "improved" if after[m.EVAL_PASS_AT_1] > before[m.EVAL_PASS_AT_1] else "did NOT improve"
+    )
+    print(
+        f"result: {verdict}; beats the best constant answer: {after[m.EVAL_PASS_AT_1] > constant_accuracy}"
+    )
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
 

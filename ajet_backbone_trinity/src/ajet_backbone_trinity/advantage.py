@@ -48,4 +48,7 @@ class AjetEpisodeAdvantage(GroupAdvantage):
             advantage = float(exp.info[ADVANTAGE]) if trained else 0.0
             exp.advantages = advantage * exp.action_mask.float()
             exp.returns = exp.advantages.clone()
-        return exps, {"dropped_experiences": float(dropped), "kept_experiences": float(len(exps) - dropped)}
+        return exps, {
+            "dropped_experiences": float(dropped),
+            "kept_experiences": float(len(exps) - dropped),
+        }

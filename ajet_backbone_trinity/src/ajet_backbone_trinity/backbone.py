@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ajet_core.backbone import Backbone
-
 from ajet_backbone_trinity.translation import TrinityBackboneConfig
+from ajet_core.backbone import Backbone
 
 __all__ = ["TrinityBackbone", "TrinityBackboneConfig"]
 
@@ -21,8 +20,14 @@ class TrinityBackbone(Backbone):
     name = "trinity"
     config_model = TrinityBackboneConfig
 
-    def train(self, *, resume: str | None = None, resolved: dict[str, Any], plugins: Any = None,
-              show_progress: bool = True) -> Path:
+    def train(
+        self,
+        *,
+        resume: str | None = None,
+        resolved: dict[str, Any],
+        plugins: Any = None,
+        show_progress: bool = True,
+    ) -> Path:
         """Write the trinity config and run trinity on Ray (see :mod:`ajet_backbone_trinity.launch`)."""
         from ajet_backbone_trinity.launch import train
 

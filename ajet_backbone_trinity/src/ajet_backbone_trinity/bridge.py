@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ajet_backbone_trinity.runtime import EPISODES_DIR
 from ajet_core.training.episode_spool import EpisodeSpool, run_folder_loggers
 from ajet_core.training.run_dir import CONFIG_FILE
-
-from ajet_backbone_trinity.runtime import EPISODES_DIR
 
 
 def spool_for_run(run_dir: Path) -> EpisodeSpool:
@@ -25,5 +24,9 @@ def spool_for_run(run_dir: Path) -> EpisodeSpool:
     from ajet_core.plugins.manager import get_plugin_manager
 
     config = load_config(run_dir / CONFIG_FILE).config
-    return EpisodeSpool(run_dir / EPISODES_DIR, run_dir, config,
-                        run_folder_loggers(config, get_plugin_manager(), run_dir))
+    return EpisodeSpool(
+        run_dir / EPISODES_DIR,
+        run_dir,
+        config,
+        run_folder_loggers(config, get_plugin_manager(), run_dir),
+    )

@@ -63,7 +63,9 @@ class TrinityModelEngine:
         self.eos_ids = frozenset(eos_token_ids)
 
     @classmethod
-    def from_model_wrapper(cls, model: Any, *, max_model_len: int | None = None) -> TrinityModelEngine:
+    def from_model_wrapper(
+        cls, model: Any, *, max_model_len: int | None = None
+    ) -> TrinityModelEngine:
         """Build the engine from what the wrapper knows: the model path and its limits."""
         config = model.model_config
         tokenizer = load_tokenizer(model.model_path, getattr(config, "trust_remote_code", False))
@@ -73,8 +75,12 @@ class TrinityModelEngine:
                 f"trinity's rollout model {model.model_path!r} has no max_model_len; set "
                 "explorer.rollout_model.max_model_len (ajet sets it from model.max_model_len)"
             )
-        return cls(model, tokenizer, max_model_len=int(limit),
-                   eos_token_ids=end_of_sequence_ids(model.model_path, tokenizer))
+        return cls(
+            model,
+            tokenizer,
+            max_model_len=int(limit),
+            eos_token_ids=end_of_sequence_ids(model.model_path, tokenizer),
+        )
 
     @staticmethod
     def sampling_kwargs(sampling: SamplingParams) -> dict[str, Any]:
@@ -113,10 +119,16 @@ class TrinityModelEngine:
             experiences = await self.model.generate_async(
                 [{"prompt_token_ids": list(prompt_ids)}], **self.sampling_kwargs(sampling)
             )
-        except Exception as exc:  # any failure of the rollout actor: the gateway retries the episode
-            raise EngineError(f"trinity's rollout model failed: {type(exc).__name__}: {exc}") from exc
+        except (
+            Exception
+        ) as exc:  # any failure of the rollout actor: the gateway retries the episode
+            raise EngineError(
+                f"trinity's rollout model failed: {type(exc).__name__}: {exc}"
+            ) from exc
         if len(experiences) != 1:
-            raise EngineError(f"trinity's rollout model returned {len(experiences)} samples for n=1")
+            raise EngineError(
+                f"trinity's rollout model returned {len(experiences)} samples for n=1"
+            )
         experience = experiences[0]
         if experience.truncate_status == "prompt_truncated":
             raise ContextLengthExceeded(len(prompt_ids), self.max_model_len)
@@ -157,16 +169,22 @@ class TrinityModelEngine:
                 response_ids, logprobs = response_ids[: index + 1], logprobs[: index + 1]
                 break
         stops = [stop for stop in sampling.stop if stop]
-        if stops and any(stop in self.tokenizer.decode(response_ids, skip_special_tokens=False) for stop in stops):
+        if stops and any(
+            stop in self.tokenizer.decode(response_ids, skip_special_tokens=False) for stop in stops
+        ):
             for end in range(1, len(response_ids) + 1):
                 text = self.tokenizer.decode(response_ids[:end], skip_special_tokens=False)
                 if any(stop in text for stop in stops):
                     return response_ids[:end], logprobs[:end]
         return response_ids, logprobs
 
-    def finish_reason(self, response_ids: list[int], sampling: SamplingParams) -> tuple[str, str | None]:
+    def finish_reason(
+        self, response_ids: list[int], sampling: SamplingParams
+    ) -> tuple[str, str | None]:
         """Why generation ended, read off the tokens (vLLM's reason is not in the Experience)."""
-        if response_ids and (response_ids[-1] in self.eos_ids or response_ids[-1] in sampling.stop_token_ids):
+        if response_ids and (
+            response_ids[-1] in self.eos_ids or response_ids[-1] in sampling.stop_token_ids
+        ):
             return "stop", None
         if sampling.stop:
             text = self.tokenizer.decode(response_ids, skip_special_tokens=False)

@@ -14,17 +14,20 @@ vLLM, so it is cheap and safe to call from listing code paths and from the GPU s
 
 from __future__ import annotations
 
+from packaging.requirements import Requirement
+
 from ajet_core.environment import (
     EnvironmentReport,
     installed_version,
     unmet_requirements,
     warn_about_cluster,
 )
-from packaging.requirements import Requirement
 
 # The Trinity-RFT releases this backbone is written against (also declared by the registration).
 TRINITY_REQUIREMENT = "trinity-rft>=0.6,<0.7"
-INSTALL_HINT = "pip install 'ajet-backbone-trinity' 'trinity-rft[agent]>=0.6,<0.7' torch==<your torch>"
+INSTALL_HINT = (
+    "pip install 'ajet-backbone-trinity' 'trinity-rft[agent]>=0.6,<0.7' torch==<your torch>"
+)
 # trinity-rft's `agent` extra (AgentScope workflows) needs AgentScope 1.x.
 AGENTSCOPE_FOR_TRINITY = "agentscope>=1.0.19,<2"
 # Shown in every report: the versions people ask about first when trinity misbehaves.
@@ -54,7 +57,11 @@ def check(*, gpu: bool = False) -> EnvironmentReport:
     if agentscope_version is None or not Requirement(AGENTSCOPE_FOR_TRINITY).specifier.contains(
         agentscope_version, prereleases=True
     ):
-        found = f"agentscope {agentscope_version} is installed" if agentscope_version else "agentscope is not installed"
+        found = (
+            f"agentscope {agentscope_version} is installed"
+            if agentscope_version
+            else "agentscope is not installed"
+        )
         report.warnings.append(
             f"{found}: trinity-rft's agent extra needs {AGENTSCOPE_FOR_TRINITY} "
             "(pip install 'trinity-rft[agent]'); AgentScope workflows run under trinity only with it"

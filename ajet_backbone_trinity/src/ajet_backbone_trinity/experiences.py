@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ajet_core.schema import EpisodeRecord, Sample
-
 from ajet_core import metrics as m
+from ajet_core.schema import EpisodeRecord, Sample
 
 # Keys this backbone puts in Experience.info.
 EPISODE_ID = "ajet_episode_id"
@@ -49,7 +48,13 @@ def episode_metrics(episode: EpisodeRecord, *, mode: str) -> dict[str, float]:
 
 
 def sample_to_experience(
-    sample: Sample, episode: EpisodeRecord, *, run: int, index: int, train: bool, mode: str = "train"
+    sample: Sample,
+    episode: EpisodeRecord,
+    *,
+    run: int,
+    index: int,
+    train: bool,
+    mode: str = "train",
 ) -> Any:
     import torch
     from trinity.common.experience import EID, Experience

@@ -28,12 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ajet_core.config.models import AjetConfig
-from ajet_core.errors import AjetError, ConfigError
-from ajet_core.readers import VALIDATION_SPLIT
-from ajet_core.training import components
-from ajet_core.training.run_dir import create_run_dir, latest_run_dir
-
 from ajet_backbone_trinity import environment
 from ajet_backbone_trinity.tasks import write_taskset
 from ajet_backbone_trinity.translation import (
@@ -42,6 +36,11 @@ from ajet_backbone_trinity.translation import (
     to_yaml,
     translate,
 )
+from ajet_core.config.models import AjetConfig
+from ajet_core.errors import AjetError, ConfigError
+from ajet_core.readers import VALIDATION_SPLIT
+from ajet_core.training import components
+from ajet_core.training.run_dir import create_run_dir, latest_run_dir
 
 TRINITY_CONFIG_FILE = "trinity.yaml"
 TASKS_DIR = "tasks"
@@ -65,9 +64,11 @@ class LaunchPlan:
             f"run folder:     {self.run_dir}",
             f"tasks:          {self.tasks_dir}",
             f"trinity config: {self.config_path}",
-            (f"trinity mode:   {self.translation.data['mode']} "
-             f"(sync_style {self.translation.data['synchronizer']['sync_style']}, "
-             f"sync_offset {self.translation.data['synchronizer']['sync_offset']})"),
+            (
+                f"trinity mode:   {self.translation.data['mode']} "
+                f"(sync_style {self.translation.data['synchronizer']['sync_style']}, "
+                f"sync_offset {self.translation.data['synchronizer']['sync_offset']})"
+            ),
             f"command:        {' '.join(self.command)}",
         ]
         lines += [f"note: {note}" for note in self.translation.notes]
@@ -80,7 +81,11 @@ def resolve_run_dir(config: AjetConfig, resume: str | None) -> tuple[Path, bool]
         return create_run_dir(config), False
     run_dir = latest_run_dir(config) if resume == "latest" else Path(resume)
     if run_dir is None or not (run_dir / TRINITY_CONFIG_FILE).exists():
-        where = f"{config.experiment.output_dir}/{config.experiment.name}" if resume == "latest" else resume
+        where = (
+            f"{config.experiment.output_dir}/{config.experiment.name}"
+            if resume == "latest"
+            else resume
+        )
         raise ConfigError(
             f"--resume {resume!r}: no trinity run under {where!r} (it has no {TRINITY_CONFIG_FILE}); "
             "start a new run or pass the run folder of an earlier `ajet train --backbone trinity`"
@@ -124,11 +129,15 @@ def validate_with_trinity(plan: LaunchPlan, options: TrinityBackboneConfig) -> s
     try:
         load_config(str(plan.config_path)).check_and_update()
     except (ValueError, RuntimeError, AssertionError) as exc:
-        raise ConfigError(f"trinity rejects the translated config {plan.config_path}: {exc}") from None
+        raise ConfigError(
+            f"trinity rejects the translated config {plan.config_path}: {exc}"
+        ) from None
     return "trinity's validation (load_config + check_and_update): ok"
 
 
-def plan_launch(config: AjetConfig, resolved: dict[str, Any], *, resume: str | None = None) -> LaunchPlan:
+def plan_launch(
+    config: AjetConfig, resolved: dict[str, Any], *, resume: str | None = None
+) -> LaunchPlan:
     """Stages 1-3: everything a launch needs, without touching Ray or a GPU."""
     options = resolved["backbone"].options
     if not isinstance(options, TrinityBackboneConfig):
@@ -137,28 +146,41 @@ def plan_launch(config: AjetConfig, resolved: dict[str, Any], *, resume: str | N
     tasks_dir = run_dir / TASKS_DIR
     if not resuming:
         materialise_tasks(config, resolved, tasks_dir)
-    translation = translate(config, options, run_dir=run_dir.resolve(), tasks_dir=tasks_dir.resolve(),
-                            resume=resuming)
+    translation = translate(
+        config, options, run_dir=run_dir.resolve(), tasks_dir=tasks_dir.resolve(), resume=resuming
+    )
     config_path = run_dir / TRINITY_CONFIG_FILE
     write_trinity_config(translation, config_path)
     # Not trinity's own CLI, which exits 0 when a stage failed (see run_trinity).
-    command = [sys.executable, "-m", "ajet_backbone_trinity.run_trinity", str(config_path.resolve())]
+    command = [
+        sys.executable,
+        "-m",
+        "ajet_backbone_trinity.run_trinity",
+        str(config_path.resolve()),
+    ]
     env = {"RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
     return LaunchPlan(run_dir, tasks_dir, config_path, translation, command, env)
 
 
-def check_runnable(report: environment.EnvironmentReport | None = None) -> environment.EnvironmentReport:
+def check_runnable(
+    report: environment.EnvironmentReport | None = None,
+) -> environment.EnvironmentReport:
     """Stage 4: refuse to start trinity where it cannot train, naming what is missing."""
     report = report or environment.check(gpu=True)
     missing = list(report.problems)
     if report.versions.get("vllm") is None:
-        missing.append("vLLM is not installed (trinity's explorer serves rollouts with it; "
-                       "pip install vllm on a CUDA machine)")
+        missing.append(
+            "vLLM is not installed (trinity's explorer serves rollouts with it; "
+            "pip install vllm on a CUDA machine)"
+        )
     if report.gpu is False:
-        missing.append("no CUDA GPU is visible to torch (trinity's explorer and trainer need at least one)")
+        missing.append(
+            "no CUDA GPU is visible to torch (trinity's explorer and trainer need at least one)"
+        )
     if missing:
         raise LaunchError(
-            "the trinity backbone cannot train here: " + "; ".join(missing)
+            "the trinity backbone cannot train here: "
+            + "; ".join(missing)
             + ". Use `--backbone debug` on this machine, or run on a GPU machine with vLLM "
             "(scripts/gpu/trinity_smoke.sh --dry-run checks one)"
         )
@@ -169,7 +191,9 @@ def ray_executable() -> str:
     """The ``ray`` command of this environment (next to the interpreter), else the one on PATH."""
     ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
     if ray is None:
-        raise LaunchError("the `ray` command is not installed here; pip install 'ray[default]' (trinity-rft pulls it)")
+        raise LaunchError(
+            "the `ray` command is not installed here; pip install 'ray[default]' (trinity-rft pulls it)"
+        )
     return ray
 
 
@@ -177,7 +201,9 @@ def ensure_ray(options: TrinityBackboneConfig, env: dict[str, str]) -> None:
     """Stage 5: use the cluster at ``ray_address``; start a local head when allowed and none runs."""
     ray = ray_executable()
     run_env = {**os.environ, **env}
-    status = subprocess.run([ray, "status"], capture_output=True, text=True, env=run_env, check=False)
+    status = subprocess.run(
+        [ray, "status"], capture_output=True, text=True, env=run_env, check=False
+    )
     if status.returncode == 0:
         return
     if not options.start_ray or options.ray_address not in ("auto", "local"):
@@ -185,7 +211,9 @@ def ensure_ray(options: TrinityBackboneConfig, env: dict[str, str]) -> None:
             f"no Ray cluster is reachable (ray status: {status.stderr.strip()[-300:] or status.stdout.strip()[-300:]}); "
             "start one with `RAY_AUTH_MODE=disabled ray start --head` or set backbone.start_ray=true"
         )
-    started = subprocess.run([ray, "start", "--head"], capture_output=True, text=True, env=run_env, check=False)
+    started = subprocess.run(
+        [ray, "start", "--head"], capture_output=True, text=True, env=run_env, check=False
+    )
     if started.returncode != 0:
         raise LaunchError(f"`ray start --head` failed: {started.stderr.strip()[-500:]}")
 
@@ -219,12 +247,19 @@ def main(argv: list[str] | None = None) -> int:
     from ajet_core.config.plugin_sections import validate_plugin_sections
     from ajet_core.plugins.manager import get_plugin_manager
 
-    parser = argparse.ArgumentParser(prog="python -m ajet_backbone_trinity.launch",
-                                     description="run an AgentJet config on Trinity-RFT")
+    parser = argparse.ArgumentParser(
+        prog="python -m ajet_backbone_trinity.launch",
+        description="run an AgentJet config on Trinity-RFT",
+    )
     parser.add_argument("--conf", required=True, help="the run's YAML config")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="resolve the config, write the trinity config, check the environment; run nothing")
-    parser.add_argument("--resume", nargs="?", const="latest", help="continue a trinity run (its run folder)")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="resolve the config, write the trinity config, check the environment; run nothing",
+    )
+    parser.add_argument(
+        "--resume", nargs="?", const="latest", help="continue a trinity run (its run folder)"
+    )
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     try:

@@ -45,7 +45,9 @@ class AjetRunMonitor(Monitor):
     def __init__(self, project: str, group: str, name: str, role: str, config: Any = None) -> None:
         super().__init__(project, name, role, config)
         args = (config.monitor.monitor_args or {}) if config is not None else {}
-        self.inner = MONITOR.get(args.get(INNER_MONITOR_ARG) or "tensorboard")(project, group, name, role, config)
+        self.inner = MONITOR.get(args.get(INNER_MONITOR_ARG) or "tensorboard")(
+            project, group, name, role, config
+        )
         self.metrics_file = args.get(METRICS_FILE_ARG)
         if self.metrics_file:
             os.makedirs(os.path.dirname(os.path.abspath(self.metrics_file)), exist_ok=True)

@@ -17,7 +17,10 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m ajet_backbone_trinity.run_trinity TRINITY_CONFIG.yaml", file=sys.stderr)
+        print(
+            "usage: python -m ajet_backbone_trinity.run_trinity TRINITY_CONFIG.yaml",
+            file=sys.stderr,
+        )
         return 2
     from trinity.cli.launcher import run_stage
     from trinity.common.config import load_config
@@ -27,18 +30,28 @@ def main(argv: list[str] | None = None) -> int:
     load_plugins()
     config = load_config(args[0])
     if config.stages:
-        print("ajet: multi-stage trinity configs run through `python -m trinity.cli.launcher run`", file=sys.stderr)
+        print(
+            "ajet: multi-stage trinity configs run through `python -m trinity.cli.launcher run`",
+            file=sys.stderr,
+        )
         return 2
     if not is_running():
-        print("ajet: Ray is not running; `ajet train --backbone trinity` starts a local head unless "
-              "backbone.start_ray is false", file=sys.stderr)
+        print(
+            "ajet: Ray is not running; `ajet train --backbone trinity` starts a local head unless "
+            "backbone.start_ray is false",
+            file=sys.stderr,
+        )
         return 2
     config.check_and_update()
     status = run_stage(config)
     if status.success:
         return 0
     error = status.error
-    detail = f"{error.type_name}: {error.message}\n{error.traceback_text}" if error else "no error reported"
+    detail = (
+        f"{error.type_name}: {error.message}\n{error.traceback_text}"
+        if error
+        else "no error reported"
+    )
     print(f"ajet: trinity's {status.stage} stage failed: {detail}", file=sys.stderr)
     return 1
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ajet_backbone_trinity.engine import TrinityModelEngine
+from ajet_backbone_trinity.translation import BASE_DIR_ARG, CONFIG_ARG, MODE_ARG, RUN_DIR_ARG
 from ajet_core.config.loader import validate_config
 from ajet_core.config.models import AjetConfig
 from ajet_core.config.plugin_sections import validate_plugin_sections
@@ -26,9 +28,6 @@ from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE, RolloutRunner
 from ajet_core.schema import EpisodeRecord, Task
 from ajet_core.training import components
 from ajet_core.training.episode_spool import append_episodes
-
-from ajet_backbone_trinity.engine import TrinityModelEngine
-from ajet_backbone_trinity.translation import BASE_DIR_ARG, CONFIG_ARG, MODE_ARG, RUN_DIR_ARG
 
 # Where workers append finished episodes for the run's monitor (:mod:`.bridge`) to log.
 EPISODES_DIR = "trinity_episodes"
@@ -45,33 +44,50 @@ class GroupResult:
 
 
 class EpisodeRuntime:
-    def __init__(self, config: AjetConfig, model: Any, *, mode: str = TRAIN_MODE,
-                 plugins: PluginManager | None = None, run_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: AjetConfig,
+        model: Any,
+        *,
+        mode: str = TRAIN_MODE,
+        plugins: PluginManager | None = None,
+        run_dir: Path | None = None,
+    ) -> None:
         self.config = config
         self.mode = mode
         self.run_dir = run_dir
         self.plugins = plugins or get_plugin_manager()
-        resolved = validate_plugin_sections(config, self.plugins, sections=("task_reader", "judger", "tracker"))
+        resolved = validate_plugin_sections(
+            config, self.plugins, sections=("task_reader", "judger", "tracker")
+        )
         # The worker needs the reader only for per-episode environments (env-service readers);
         # others would just reopen their files, which may not exist on this machine.
         reader_class = resolved["task_reader"].implementation
         self.reader = (
             components.instantiate(resolved["task_reader"])
-            if getattr(reader_class, "episode_env", None) is not TaskReader.episode_env else TaskReader()
+            if getattr(reader_class, "episode_env", None) is not TaskReader.episode_env
+            else TaskReader()
         )
         self.parts = components.EpisodeParts.build(config, resolved, self.plugins)
         components.check_types(self.reader, self.parts.judger)
-        self.engine = TrinityModelEngine.from_model_wrapper(model, max_model_len=config.model.max_model_len)
+        self.engine = TrinityModelEngine.from_model_wrapper(
+            model, max_model_len=config.model.max_model_len
+        )
         from ajet_core.gateway.core import Gateway
 
-        self.gateway = Gateway(self.engine, config, mode="eval" if mode == EVAL_MODE else "train",
-                               plugins=self.plugins)
+        self.gateway = Gateway(
+            self.engine, config, mode="eval" if mode == EVAL_MODE else "train", plugins=self.plugins
+        )
 
     def runner(self, num_repeat: int) -> RolloutRunner:
         # Eval samples are built too: trinity needs an Experience to carry each episode's
         # metrics, and drops eval experiences before training.
-        return self.parts.runner(self.gateway, num_repeat=num_repeat, reader=self.reader,
-                                 on_episode_end=self.plugins.episode_end)
+        return self.parts.runner(
+            self.gateway,
+            num_repeat=num_repeat,
+            reader=self.reader,
+            on_episode_end=self.plugins.episode_end,
+        )
 
     async def run_group(self, task: Task, *, step: int, num_repeat: int) -> GroupResult:
         """Run ``task`` ``num_repeat`` times and compute the core's GRPO advantages."""
@@ -83,7 +99,8 @@ class EpisodeRuntime:
             episodes,
             # 'refill' asks the loop for more tasks; inside one trinity task there are none to
             # ask for, so it behaves as 'drop' (trinity keeps its batch size by over-rollout).
-            equal_reward_groups="drop" if self.config.rollout.equal_reward_groups == "refill"
+            equal_reward_groups="drop"
+            if self.config.rollout.equal_reward_groups == "refill"
             else self.config.rollout.equal_reward_groups,
             min_valid_group_size=self.config.rollout.min_valid_group_size,
         )
@@ -118,14 +135,21 @@ def runtime_for(workflow_args: dict[str, Any], model: Any) -> EpisodeRuntime:
     """The cached runtime for this config, mode, model wrapper and event loop."""
     mode = workflow_args.get(MODE_ARG, TRAIN_MODE)
     digest = hashlib.sha256(
-        json.dumps([workflow_args.get(CONFIG_ARG), workflow_args.get(BASE_DIR_ARG)], sort_keys=True,
-                   default=str).encode()
+        json.dumps(
+            [workflow_args.get(CONFIG_ARG), workflow_args.get(BASE_DIR_ARG)],
+            sort_keys=True,
+            default=str,
+        ).encode()
     ).hexdigest()
     # The gateway's clients belong to one event loop; a new loop (tests, threads) gets its own.
     key = (digest, mode, id(model), id(asyncio.get_running_loop()))
     runtime = _RUNTIMES.get(key)
     if runtime is None:
         run_dir = workflow_args.get(RUN_DIR_ARG)
-        runtime = _RUNTIMES[key] = EpisodeRuntime(config_from_args(workflow_args), model, mode=mode,
-                                                  run_dir=Path(run_dir) if run_dir else None)
+        runtime = _RUNTIMES[key] = EpisodeRuntime(
+            config_from_args(workflow_args),
+            model,
+            mode=mode,
+            run_dir=Path(run_dir) if run_dir else None,
+        )
     return runtime

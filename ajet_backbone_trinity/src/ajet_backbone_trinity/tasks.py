@@ -44,7 +44,9 @@ def task_from_row(row: Mapping[str, Any] | None) -> Task:
     return Task.model_validate(json.loads(value) if isinstance(value, str) else value)
 
 
-def write_taskset(reader: TaskReader, split: str, directory: Path, *, limit: int | None = None) -> Path:
+def write_taskset(
+    reader: TaskReader, split: str, directory: Path, *, limit: int | None = None
+) -> Path:
     """Stream ``split`` of ``reader`` into ``directory/<split>.jsonl``; returns the file.
 
     The file name is the split name, which is how ``datasets.load_dataset(directory,

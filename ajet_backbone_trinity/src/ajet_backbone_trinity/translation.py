@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import ConfigDict, Field, model_validator
+
 from ajet_core.backbone import BackboneConfig
 from ajet_core.config.loader import config_to_dict
 from ajet_core.config.models import AjetConfig
 from ajet_core.errors import ConfigError
 from ajet_core.importing import looks_like_object_path, split_object_path
-from pydantic import ConfigDict, Field, model_validator
 
 # Dotted paths trinity's registries import on its workers (the modules themselves import trinity,
 # so this one names them without importing them).
@@ -48,9 +49,26 @@ RUN_DIR_ARG = "ajet_run_dir"
 # The top-level fields of trinity's Config (trinity.common.config.Config); a test keeps this
 # list equal to trinity's own, so checking pass-through keys never needs to import trinity.
 TRINITY_SECTIONS = (
-    "mode", "project", "group", "name", "checkpoint_root_dir", "checkpoint_job_dir", "ray_namespace",
-    "continue_from_checkpoint", "ignore_validator_suggestions", "algorithm", "data_processor",
-    "model", "cluster", "buffer", "explorer", "trainer", "monitor", "synchronizer", "service", "log",
+    "mode",
+    "project",
+    "group",
+    "name",
+    "checkpoint_root_dir",
+    "checkpoint_job_dir",
+    "ray_namespace",
+    "continue_from_checkpoint",
+    "ignore_validator_suggestions",
+    "algorithm",
+    "data_processor",
+    "model",
+    "cluster",
+    "buffer",
+    "explorer",
+    "trainer",
+    "monitor",
+    "synchronizer",
+    "service",
+    "log",
     "stages",
 )
 
@@ -177,7 +195,9 @@ def worker_config(config: AjetConfig) -> dict[str, Any]:
 def _check_combinations(config: AjetConfig, options: TrinityBackboneConfig) -> None:
     rollout, trainer = config.rollout, config.trainer
     if not config.model.path:
-        raise TranslationError("model.path is not set: the trinity backbone needs a local Hugging Face model directory")
+        raise TranslationError(
+            "model.path is not set: the trinity backbone needs a local Hugging Face model directory"
+        )
     if str(config.model.path).endswith(".gguf"):
         raise TranslationError(
             f"model.path {config.model.path!r} is a GGUF file; vLLM and trinity's trainer need a Hugging "
@@ -204,7 +224,11 @@ def _check_combinations(config: AjetConfig, options: TrinityBackboneConfig) -> N
                 f"and rollout_engines x tensor_parallel_size = {rollout_gpus}; use backbone.mode "
                 "one_step_off (or sync) on more GPUs"
             )
-    elif options.nodes and options.gpus_per_node and rollout_gpus >= options.nodes * options.gpus_per_node:
+    elif (
+        options.nodes
+        and options.gpus_per_node
+        and rollout_gpus >= options.nodes * options.gpus_per_node
+    ):
         raise TranslationError(
             f"backbone.rollout_engines x tensor_parallel_size = {rollout_gpus} GPUs for vLLM leaves none of "
             f"the {options.nodes * options.gpus_per_node} GPUs for the trainer; lower them, add GPUs, or use "
@@ -235,7 +259,10 @@ def _trainer_gpus(options: TrinityBackboneConfig) -> int | None:
     if options.mode == "colocate":
         return 1
     if options.nodes and options.gpus_per_node:
-        return options.nodes * options.gpus_per_node - options.rollout_engines * options.tensor_parallel_size
+        return (
+            options.nodes * options.gpus_per_node
+            - options.rollout_engines * options.tensor_parallel_size
+        )
     return None
 
 
@@ -261,7 +288,11 @@ def translate(
     b.put("project", config.experiment.project, "experiment.project")
     b.put("name", config.experiment.name, "experiment.name")
     root = options.checkpoint_root_dir or str(run_dir / "trinity")
-    b.put("checkpoint_root_dir", _absolute(root, config.base_dir), "backbone.checkpoint_root_dir (default: <run folder>/trinity)")
+    b.put(
+        "checkpoint_root_dir",
+        _absolute(root, config.base_dir),
+        "backbone.checkpoint_root_dir (default: <run folder>/trinity)",
+    )
     b.put("continue_from_checkpoint", resume, "ajet train --resume")
 
     # -- model and sampling ------------------------------------------------------------------
@@ -273,12 +304,24 @@ def translate(
     b.put("model.top_p", rollout.top_p, "rollout.top_p")
     b.put("model.top_k", rollout.top_k, "rollout.top_k")
     b.put("model.logprobs", 0, "(fixed) the sampled token's logprob only")
-    b.put("model.enable_prompt_truncation", False, "(fixed) the gateway's prompts reach vLLM unchanged")
+    b.put(
+        "model.enable_prompt_truncation",
+        False,
+        "(fixed) the gateway's prompts reach vLLM unchanged",
+    )
     if trainer.lora.rank:
-        b.put("model.lora_configs", [{
-            "name": "ajet_lora", "lora_rank": trainer.lora.rank, "lora_alpha": trainer.lora.alpha,
-            "target_modules": "all-linear",
-        }], "trainer.lora")
+        b.put(
+            "model.lora_configs",
+            [
+                {
+                    "name": "ajet_lora",
+                    "lora_rank": trainer.lora.rank,
+                    "lora_alpha": trainer.lora.alpha,
+                    "target_modules": "all-linear",
+                }
+            ],
+            "trainer.lora",
+        )
 
     # -- cluster and rollout engines ---------------------------------------------------------
     b.put("cluster.ray_address", options.ray_address, "backbone.ray_address")
@@ -288,19 +331,38 @@ def translate(
         b.put("cluster.gpu_per_node", options.gpus_per_node, "backbone.gpus_per_node")
     b.put("explorer.rollout_model.engine_type", "vllm", "(fixed) vLLM serves rollouts")
     b.put("explorer.rollout_model.engine_num", options.rollout_engines, "backbone.rollout_engines")
-    b.put("explorer.rollout_model.tensor_parallel_size", options.tensor_parallel_size, "backbone.tensor_parallel_size")
-    b.put("explorer.rollout_model.gpu_memory_utilization", options.gpu_memory_utilization,
-          "backbone.gpu_memory_utilization")
-    b.put("explorer.rollout_model.dtype", "bfloat16" if config.model.dtype == "auto" else config.model.dtype, "model.dtype")
+    b.put(
+        "explorer.rollout_model.tensor_parallel_size",
+        options.tensor_parallel_size,
+        "backbone.tensor_parallel_size",
+    )
+    b.put(
+        "explorer.rollout_model.gpu_memory_utilization",
+        options.gpu_memory_utilization,
+        "backbone.gpu_memory_utilization",
+    )
+    b.put(
+        "explorer.rollout_model.dtype",
+        "bfloat16" if config.model.dtype == "auto" else config.model.dtype,
+        "model.dtype",
+    )
     b.put("explorer.rollout_model.seed", config.experiment.seed, "experiment.seed")
     # A runner runs one task (one GRPO group of num_repeat episodes) at a time.
     runners = max(1, math.ceil(rollout.max_concurrency / rollout.num_repeat))
-    b.put("explorer.runner_per_model", runners, "ceil(rollout.max_concurrency / rollout.num_repeat)")
-    b.put("explorer.max_timeout", math.ceil(rollout.episode_timeout * (1 + rollout.engine_error_retries)) + 60,
-          "rollout.episode_timeout x (1 + rollout.engine_error_retries) + 60 s")
+    b.put(
+        "explorer.runner_per_model", runners, "ceil(rollout.max_concurrency / rollout.num_repeat)"
+    )
+    b.put(
+        "explorer.max_timeout",
+        math.ceil(rollout.episode_timeout * (1 + rollout.engine_error_retries)) + 60,
+        "rollout.episode_timeout x (1 + rollout.engine_error_retries) + 60 s",
+    )
     b.put("explorer.max_retry_times", rollout.engine_error_retries, "rollout.engine_error_retries")
-    b.put("explorer.max_repeat_times_per_runner", None,
-          "(fixed) one runner runs a whole GRPO group: the core's advantages need all its episodes")
+    b.put(
+        "explorer.max_repeat_times_per_runner",
+        None,
+        "(fixed) one runner runs a whole GRPO group: the core's advantages need all its episodes",
+    )
 
     # -- tasks --------------------------------------------------------------------------------
     b.put("buffer.batch_size", rollout.batch_size, "rollout.batch_size")
@@ -323,18 +385,35 @@ def translate(
         # does not copy buffer.total_steps there, so a cosine schedule would never decay.
         b.put("trainer.total_steps", trainer.total_steps, "trainer.total_steps")
     workflow_args = {CONFIG_ARG: worker, BASE_DIR_ARG: base_dir, RUN_DIR_ARG: str(run_dir)}
-    b.put("buffer.explorer_input.taskset", {
-        "name": "ajet_train", "storage_type": "file", "path": str(tasks_dir), "split": "train",
-        "default_workflow_type": WORKFLOW_PATH,
-        "workflow_args": {**workflow_args, MODE_ARG: "train"},
-        "data_selector": {"selector_type": "shuffle", "seed": config.experiment.seed},
-    }, "task_reader (materialised train split), experiment.seed")
+    b.put(
+        "buffer.explorer_input.taskset",
+        {
+            "name": "ajet_train",
+            "storage_type": "file",
+            "path": str(tasks_dir),
+            "split": "train",
+            "default_workflow_type": WORKFLOW_PATH,
+            "workflow_args": {**workflow_args, MODE_ARG: "train"},
+            "data_selector": {"selector_type": "shuffle", "seed": config.experiment.seed},
+        },
+        "task_reader (materialised train split), experiment.seed",
+    )
     if config.eval.every_n_steps or config.eval.before_train or config.eval.after_train:
-        b.put("buffer.explorer_input.eval_tasksets", [{
-            "name": "ajet_validation", "storage_type": "file", "path": str(tasks_dir), "split": "validation",
-            "default_workflow_type": WORKFLOW_PATH, "repeat_times": config.eval.num_repeat,
-            "workflow_args": {**workflow_args, MODE_ARG: "eval"},
-        }], "task_reader (materialised validation split), eval.num_repeat")
+        b.put(
+            "buffer.explorer_input.eval_tasksets",
+            [
+                {
+                    "name": "ajet_validation",
+                    "storage_type": "file",
+                    "path": str(tasks_dir),
+                    "split": "validation",
+                    "default_workflow_type": WORKFLOW_PATH,
+                    "repeat_times": config.eval.num_repeat,
+                    "workflow_args": {**workflow_args, MODE_ARG: "eval"},
+                }
+            ],
+            "task_reader (materialised validation split), eval.num_repeat",
+        )
         interval = config.eval.every_n_steps or trainer.total_steps or 1_000_000
         b.put("explorer.eval_interval", interval, "eval.every_n_steps (0: only at the start/end)")
         b.put("explorer.eval_on_startup", config.eval.before_train, "eval.before_train")
@@ -344,20 +423,37 @@ def translate(
     # -- algorithm: GRPO on the core's advantages --------------------------------------------
     b.put("algorithm.algorithm_type", "grpo", "(fixed) group-relative policy optimisation")
     b.put("algorithm.repeat_times", rollout.num_repeat, "rollout.num_repeat")
-    b.put("algorithm.advantage_fn", ADVANTAGE_FN_PATH, "(fixed) the core's per-episode GRPO advantages")
+    b.put(
+        "algorithm.advantage_fn",
+        ADVANTAGE_FN_PATH,
+        "(fixed) the core's per-episode GRPO advantages",
+    )
     b.put("algorithm.advantage_fn_args", {}, "(fixed)")
     loss_agg = "token-mean" if trainer.loss_agg == "token_mean" else "seq-mean-token-mean"
     b.put("algorithm.loss_agg_mode", loss_agg, "trainer.loss_agg")
     b.put("algorithm.policy_loss_fn", "ppo", "(fixed) PPO-clip")
-    b.put("algorithm.policy_loss_fn_args", {
-        "clip_range_low": trainer.clip_ratio_low, "clip_range_high": trainer.clip_ratio_high,
-        "loss_agg_mode": loss_agg,
-    }, "trainer.clip_ratio_low, trainer.clip_ratio_high")
+    b.put(
+        "algorithm.policy_loss_fn_args",
+        {
+            "clip_range_low": trainer.clip_ratio_low,
+            "clip_range_high": trainer.clip_ratio_high,
+            "loss_agg_mode": loss_agg,
+        },
+        "trainer.clip_ratio_low, trainer.clip_ratio_high",
+    )
     b.put("algorithm.kl_penalty_fn", "none", "(fixed) no KL in the reward")
-    b.put("algorithm.kl_loss_fn", "low_var_kl" if trainer.kl_coef > 0 else "none", "trainer.kl_coef (> 0: low-variance KL)")
+    b.put(
+        "algorithm.kl_loss_fn",
+        "low_var_kl" if trainer.kl_coef > 0 else "none",
+        "trainer.kl_coef (> 0: low-variance KL)",
+    )
     b.put("algorithm.kl_loss_fn_args", {"kl_coef": trainer.kl_coef}, "trainer.kl_coef")
     b.put("algorithm.entropy_loss_fn", "none", "(fixed) no entropy bonus")
-    b.put("algorithm.bypass_old_logprobs", not trainer.recompute_logprobs, "not trainer.recompute_logprobs")
+    b.put(
+        "algorithm.bypass_old_logprobs",
+        not trainer.recompute_logprobs,
+        "not trainer.recompute_logprobs",
+    )
     b.put("algorithm.optimizer.lr", trainer.lr, "trainer.lr")
     b.put("algorithm.optimizer.betas", list(trainer.betas), "trainer.betas")
     b.put("algorithm.optimizer.weight_decay", trainer.weight_decay, "trainer.weight_decay")
@@ -368,8 +464,11 @@ def translate(
     # -- trainer, checkpoints, synchronisation, monitoring -------------------------------------
     b.put("trainer.trainer_type", "verl", "(fixed) trinity's verl trainer")
     b.put("trainer.grad_clip", trainer.grad_clip, "trainer.grad_clip")
-    b.put("trainer.max_token_len_per_gpu", max(trainer.micro_batch_tokens, config.model.max_model_len),
-          "max(trainer.micro_batch_tokens, model.max_model_len)")
+    b.put(
+        "trainer.max_token_len_per_gpu",
+        max(trainer.micro_batch_tokens, config.model.max_model_len),
+        "max(trainer.micro_batch_tokens, model.max_model_len)",
+    )
     b.put("trainer.save_interval", config.checkpoint.every_n_steps, "checkpoint.every_n_steps")
     b.put("trainer.max_checkpoints_to_keep", config.checkpoint.keep_last, "checkpoint.keep_last")
     if options.mode != "colocate":
@@ -378,16 +477,26 @@ def translate(
     b.put("synchronizer.sync_offset", mode["sync_offset"], f"backbone.mode={options.mode}")
     b.put("synchronizer.sync_interval", options.sync_interval, "backbone.sync_interval")
     hosted = [name for name in config.logging.loggers if name in ("wandb", "swanlab")]
-    b.put("monitor.monitor_type", MONITOR_PATH, "(fixed) our metrics and records in the run folder, and trinity's")
-    b.put("monitor.monitor_args", {
-        METRICS_FILE_ARG: str(run_dir / TRINITY_METRICS_FILE),
-        RUN_DIR_MONITOR_ARG: str(run_dir),
-        INNER_MONITOR_ARG: hosted[0] if hosted else "tensorboard",
-    }, "the run folder; logging.loggers (wandb/swanlab: trinity's own monitor for them, else tensorboard)")
+    b.put(
+        "monitor.monitor_type",
+        MONITOR_PATH,
+        "(fixed) our metrics and records in the run folder, and trinity's",
+    )
+    b.put(
+        "monitor.monitor_args",
+        {
+            METRICS_FILE_ARG: str(run_dir / TRINITY_METRICS_FILE),
+            RUN_DIR_MONITOR_ARG: str(run_dir),
+            INNER_MONITOR_ARG: hosted[0] if hosted else "tensorboard",
+        },
+        "the run folder; logging.loggers (wandb/swanlab: trinity's own monitor for them, else tensorboard)",
+    )
     b.put("log.level", config.logging.level, "logging.level")
     if config.rollout.equal_reward_groups == "refill":
-        notes.append("rollout.equal_reward_groups 'refill' behaves as 'drop' under trinity "
-                     "(a task cannot ask for more tasks; the trainer fills its batch from later explorer steps)")
+        notes.append(
+            "rollout.equal_reward_groups 'refill' behaves as 'drop' under trinity "
+            "(a task cannot ask for more tasks; the trainer fills its batch from later explorer steps)"
+        )
 
     data = _merge_pass_through(b, options.pass_through())
     return TrinityTranslation(data=data, sources=b.sources, notes=notes)
@@ -400,7 +509,11 @@ def _merge_pass_through(b: _Builder, extra: dict[str, Any]) -> dict[str, Any]:
     def merge(into: dict[str, Any], value: dict[str, Any], prefix: str) -> None:
         for key, new in value.items():
             dotted = f"{prefix}{key}"
-            if isinstance(new, dict) and isinstance(into.get(key), dict) and dotted not in b.sources:
+            if (
+                isinstance(new, dict)
+                and isinstance(into.get(key), dict)
+                and dotted not in b.sources
+            ):
                 merge(into[key], new, dotted + ".")
                 continue
             if dotted in b.sources and into.get(key) != new:

@@ -29,7 +29,9 @@ class AjetEpisodeWorkflow(TrinityWorkflow):
     can_repeat = True
     is_async = True
 
-    def __init__(self, *, task: TrinityTask, model: Any, auxiliary_models: list | None = None) -> None:
+    def __init__(
+        self, *, task: TrinityTask, model: Any, auxiliary_models: list | None = None
+    ) -> None:
         super().__init__(task=task, model=model, auxiliary_models=auxiliary_models)
         self.repeat_times = task.repeat_times or 1
         self.reset(task)
@@ -53,12 +55,16 @@ class AjetEpisodeWorkflow(TrinityWorkflow):
 
     async def run_async(self) -> list[Any]:
         runtime = runtime_for(self.task.workflow_args, self.model)
-        group = await runtime.run_group(self.ajet_task, step=self.step, num_repeat=self.repeat_times)
+        group = await runtime.run_group(
+            self.ajet_task, step=self.step, num_repeat=self.repeat_times
+        )
         # Kept for inspection (debugging, tests): the episodes behind the experiences returned.
         self.last_group = group
         experiences = episodes_to_experiences(
-            group.episodes, kept_ids={e.episode_id for e in group.kept},
-            run_id_base=self.run_id_base, mode=runtime.mode,
+            group.episodes,
+            kept_ids={e.episode_id for e in group.kept},
+            run_id_base=self.run_id_base,
+            mode=runtime.mode,
         )
         if not experiences:
             # Trinity needs at least one experience per task; with none, the task failed and

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ajet_core.rollout.advantages import assign_grpo_advantages
-from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE
-from ajet_core.schema import EpisodeRecord, Task
 from verl.experimental.agent_loop.agent_loop import (
     AgentLoopBase,
     AgentLoopMetrics,
@@ -28,6 +25,9 @@ from verl.experimental.agent_loop.agent_loop import (
 
 from ajet_backbone_verl.runtime import AjetRuntime
 from ajet_backbone_verl.samples import sample_to_agent_loop_output
+from ajet_core.rollout.advantages import assign_grpo_advantages
+from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE
+from ajet_core.schema import EpisodeRecord, Task
 
 AGENT_LOOP_NAME = "ajet"
 # Dataset rows carry the ajet task in extra_info (see ajet_backbone_verl.data).
@@ -41,13 +41,21 @@ def weight_versions(record: EpisodeRecord) -> dict[str, int]:
     step's weights, i.e. the previous step's update."""
     versions = [c.weight_version for c in record.calls if c.weight_version is not None]
     fallback = max(record.step - 1, 0)
-    return {"min_global_steps": min(versions, default=fallback), "max_global_steps": max(versions, default=fallback)}
+    return {
+        "min_global_steps": min(versions, default=fallback),
+        "max_global_steps": max(versions, default=fallback),
+    }
 
 
 @register(AGENT_LOOP_NAME)
 class AjetAgentLoop(AgentLoopBase):
-    def __init__(self, *args: Any, ajet_config_path: str | None = None, ajet_working_dir: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        ajet_config_path: str | None = None,
+        ajet_working_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if not ajet_config_path:
             raise ValueError(
@@ -60,7 +68,9 @@ class AjetAgentLoop(AgentLoopBase):
     def max_model_len(self) -> int:
         return self.runtime.config.model.max_model_len
 
-    async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> AgentLoopOutput | list[AgentLoopOutput]:
+    async def run(
+        self, sampling_params: dict[str, Any], **kwargs: Any
+    ) -> AgentLoopOutput | list[AgentLoopOutput]:
         extra_info = dict(kwargs.get("extra_info") or {})
         if TASK_FIELD not in extra_info:
             raise ValueError(
@@ -74,14 +84,22 @@ class AjetAgentLoop(AgentLoopBase):
         groups = self.runtime.groups
         draw = int(kwargs["session_id"]) if "session_id" in kwargs else groups.next_draw(group_key)
 
-        runner = self.runtime.runner(mode, self.server_manager, self.tokenizer, self.max_model_len,
-                                     str(self.rollout_config.name))
+        runner = self.runtime.runner(
+            mode,
+            self.server_manager,
+            self.tokenizer,
+            self.max_model_len,
+            str(self.rollout_config.name),
+        )
         record = await runner.run_episode(task, step=step, mode=mode, draw=draw)
         record.group_key = group_key
         if mode == TRAIN_MODE:
             rollout = self.runtime.config.rollout
             await groups.settle(
-                group_key, record, expected=int(self.rollout_config.n), timeout=2 * rollout.episode_timeout,
+                group_key,
+                record,
+                expected=int(self.rollout_config.n),
+                timeout=2 * rollout.episode_timeout,
                 assign=self._assign_advantages,
             )
         self.runtime.log_episode(record, mode)  # with its advantage, once the group is settled
@@ -98,7 +116,9 @@ class AjetAgentLoop(AgentLoopBase):
     def _assign_advantages(self, members: list[EpisodeRecord]) -> None:
         rollout = self.runtime.config.rollout
         kept, _ = assign_grpo_advantages(
-            members, equal_reward_groups=rollout.equal_reward_groups, min_valid_group_size=rollout.min_valid_group_size
+            members,
+            equal_reward_groups=rollout.equal_reward_groups,
+            min_valid_group_size=rollout.min_valid_group_size,
         )
         for episode in kept:
             episode.metadata["ajet_trained"] = True
@@ -107,30 +127,47 @@ class AjetAgentLoop(AgentLoopBase):
         reward = float(record.reward or 0.0)
         # verl copies the last row's reward_extra_info onto the episode's other rows and turns its
         # keys into batch columns: every row carries the same keys.
-        extra = {"ajet_reward": reward, "ajet_error": record.error or "", "reward_extra_info": {"ajet_reward": reward},
-                 **weight_versions(record)}
+        extra = {
+            "ajet_reward": reward,
+            "ajet_error": record.error or "",
+            "reward_extra_info": {"ajet_reward": reward},
+            **weight_versions(record),
+        }
         keep = record.ok and record.samples and (not trained or record.metadata.get("ajet_trained"))
         if keep:
             # Training rows score the advantage; evaluation rows the reward (verl's validation
             # metrics read the score).
             score = None if trained else reward
-            return [sample_to_agent_loop_output(s, response_length=int(self.rollout_config.response_length), extra=extra,
-                                                score=score)
-                    for s in record.samples]
+            return [
+                sample_to_agent_loop_output(
+                    s,
+                    response_length=int(self.rollout_config.response_length),
+                    extra=extra,
+                    score=score,
+                )
+                for s in record.samples
+            ]
         return [self._untrained_row(record, extra, trained=trained)]
 
-    def _untrained_row(self, record: EpisodeRecord, extra: dict[str, Any], *, trained: bool) -> AgentLoopOutput:
+    def _untrained_row(
+        self, record: EpisodeRecord, extra: dict[str, Any], *, trained: bool
+    ) -> AgentLoopOutput:
         """A row that trains nothing: failed episodes and dropped groups still answer verl."""
         first_call = next((c for c in record.calls if c.prompt_ids), None)
         prompt = list(first_call.prompt_ids) if first_call else [self.tokenizer.pad_token_id or 0]
         return AgentLoopOutput(
-            prompt_ids=prompt[-int(self.rollout_config.prompt_length):],
+            prompt_ids=prompt[-int(self.rollout_config.prompt_length) :],
             response_ids=[self.tokenizer.pad_token_id or 0],
             response_mask=[0],
             response_logprobs=[0.0],
             reward_score=0.0 if trained else float(record.reward or 0.0),
             num_turns=0,
             metrics=AgentLoopMetrics(),
-            extra_fields={"ajet_episode_id": record.episode_id, "ajet_untrained": True, "turn_scores": [],
-                          "tool_rewards": [], **extra},
+            extra_fields={
+                "ajet_episode_id": record.episode_id,
+                "ajet_untrained": True,
+                "turn_scores": [],
+                "tool_rewards": [],
+                **extra,
+            },
         )

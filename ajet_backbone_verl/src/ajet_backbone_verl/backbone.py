@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ajet_backbone_verl.environment import check
+from ajet_backbone_verl.options import VerlBackboneConfig
 from ajet_core.backbone import Backbone
 from ajet_core.errors import AjetError, ConfigError
 from ajet_core.readers import TRAIN_SPLIT
 from ajet_core.training import components
 from ajet_core.training.run_dir import create_run_dir
-
-from ajet_backbone_verl.environment import check
-from ajet_backbone_verl.options import VerlBackboneConfig
 
 VERL_FOLDER = "verl"
 VERL_CONFIG_FILE = "verl_config.yaml"
@@ -63,18 +63,22 @@ class VerlBackbone(Backbone):
                 f"{self.config.rollout.batch_size}: verl's dataloader drops incomplete batches, so no step would "
                 "run; lower rollout.batch_size or add tasks"
             )
-        loops = [{
-            "name": "ajet",
-            "_target_": "ajet_backbone_verl.agent_loop.AjetAgentLoop",
-            "ajet_config_path": str(run_dir / "config.yaml"),
-            "ajet_working_dir": str(Path.cwd()),
-        }]
+        loops = [
+            {
+                "name": "ajet",
+                "_target_": "ajet_backbone_verl.agent_loop.AjetAgentLoop",
+                "ajet_config_path": str(run_dir / "config.yaml"),
+                "ajet_working_dir": str(Path.cwd()),
+            }
+        ]
         (files / "agent_loops.yaml").write_text(yaml.safe_dump(loops, sort_keys=False))
         verl_config = compose(translation)
         (files / VERL_CONFIG_FILE).write_text(OmegaConf.to_yaml(verl_config))
         return PreparedRun(run_dir, verl_config, counts, translation.warnings)
 
-    def train(self, *, resume: str | None = None, resolved: dict[str, Any], **_: Any) -> PreparedRun:
+    def train(
+        self, *, resume: str | None = None, resolved: dict[str, Any], **_: Any
+    ) -> PreparedRun:
         _require_training_environment()
         prepared = self._resume(Path(resume)) if resume else self.prepare(resolved)
         for warning in prepared.warnings:
@@ -83,7 +87,9 @@ class VerlBackbone(Backbone):
         self._launch_with_metrics(prepared)
         return prepared
 
-    def evaluate(self, *, resolved: dict[str, Any], checkpoint: str | None = None, **_: Any) -> PreparedRun:
+    def evaluate(
+        self, *, resolved: dict[str, Any], checkpoint: str | None = None, **_: Any
+    ) -> PreparedRun:
         """verl's validation-only run (``trainer.val_only``) on the validation tasks."""
         _require_training_environment()
         prepared = self.prepare(resolved)
@@ -96,9 +102,8 @@ class VerlBackbone(Backbone):
         return prepared
 
     def _launch_with_metrics(self, prepared: PreparedRun) -> None:
-        from ajet_core.plugins.manager import get_plugin_manager
-
         from ajet_backbone_verl.metrics_bridge import MetricsBridge
+        from ajet_core.plugins.manager import get_plugin_manager
 
         bridge = MetricsBridge.for_run(prepared.run_dir, self.config, get_plugin_manager())
         bridge.start()
@@ -118,7 +123,9 @@ class VerlBackbone(Backbone):
                 "pass the folder `ajet train --backbone verl` printed"
             )
         verl_config = OmegaConf.load(saved)
-        verl_config.trainer.resume_mode = "auto"  # verl picks its latest checkpoint in default_local_dir
+        verl_config.trainer.resume_mode = (
+            "auto"  # verl picks its latest checkpoint in default_local_dir
+        )
         return PreparedRun(run_dir, verl_config, {}, [])
 
 
@@ -129,7 +136,8 @@ def _require_training_environment() -> None:
     missing = [w for w in report.warnings if "GPU" in w or "rollout engine" in w or "vLLM" in w]
     if missing:
         raise AjetError(
-            "verl trains on GPUs with a rollout engine (vLLM or SGLang): " + "; ".join(missing)
+            "verl trains on GPUs with a rollout engine (vLLM or SGLang): "
+            + "; ".join(missing)
             + ". Use `--backbone debug` on this machine; `scripts/gpu/verl_smoke.sh --dry-run` checks a GPU machine"
         )
 
@@ -143,8 +151,11 @@ def launch(verl_config: Any, *, ray_address: str | None) -> None:
     if not ray_address:
         # Ray >= 2.60 turns token auth on by default; a local head started here needs none.
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    validate_config(config=verl_config, use_reference_policy=need_reference_policy(verl_config),
-                    use_critic=need_critic(verl_config))
+    validate_config(
+        config=verl_config,
+        use_reference_policy=need_reference_policy(verl_config),
+        use_critic=need_critic(verl_config),
+    )
     if verl_config.trainer.use_v1:
         run_ppo(verl_config, task_runner_class=TaskRunnerV1)
     else:

@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ajet_backbone_verl.agent_loop import AGENT_LOOP_NAME, SPLIT_FIELD, TASK_FIELD
 from ajet_core.readers import TRAIN_SPLIT, VALIDATION_SPLIT, TaskReader
 from ajet_core.schema import Task
-
-from ajet_backbone_verl.agent_loop import AGENT_LOOP_NAME, SPLIT_FIELD, TASK_FIELD
 
 FILES = {TRAIN_SPLIT: "train.parquet", VALIDATION_SPLIT: "validation.parquet"}
 
@@ -23,7 +22,9 @@ def verl_row(task: Task, index: int, split: str) -> dict[str, Any]:
     return {
         "data_source": "ajet",
         "agent_name": AGENT_LOOP_NAME,
-        "prompt": [{"role": m.get("role", "user"), "content": str(m.get("content", ""))} for m in prompt],
+        "prompt": [
+            {"role": m.get("role", "user"), "content": str(m.get("content", ""))} for m in prompt
+        ],
         "extra_info": {"index": index, TASK_FIELD: task.model_dump_json(), SPLIT_FIELD: split},
     }
 
@@ -35,7 +36,11 @@ def write_task_files(reader: TaskReader, folder: Path) -> dict[str, int]:
     folder.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     for split, name in FILES.items():
-        rows = [verl_row(task, i, split) for i, task in enumerate(reader.iter_tasks(split))] if split in reader.splits() else []
+        rows = (
+            [verl_row(task, i, split) for i, task in enumerate(reader.iter_tasks(split))]
+            if split in reader.splits()
+            else []
+        )
         if split == TRAIN_SPLIT and not rows:
             raise ValueError(f"the task reader {type(reader).__name__} yields no training tasks")
         # verl always loads a validation file; without validation tasks it gets one training row.

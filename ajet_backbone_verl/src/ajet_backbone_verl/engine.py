@@ -15,7 +15,9 @@ from ajet_core.engine import EngineError, Generation, SamplingParams
 
 
 class VerlServerEngine:
-    def __init__(self, server_client: Any, tokenizer: Any, max_model_len: int, rollout_engine: str = "vllm") -> None:
+    def __init__(
+        self, server_client: Any, tokenizer: Any, max_model_len: int, rollout_engine: str = "vllm"
+    ) -> None:
         self.server_client = server_client
         self.rollout_engine = rollout_engine
         # Plain attributes satisfy the Engine protocol's read-only properties.
@@ -47,12 +49,16 @@ class VerlServerEngine:
     async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
         try:
             output = await self.server_client.generate(
-                uuid.uuid4().hex, prompt_ids=list(prompt_ids), sampling_params=self.server_sampling(sampling)
+                uuid.uuid4().hex,
+                prompt_ids=list(prompt_ids),
+                sampling_params=self.server_sampling(sampling),
             )
         except Exception as exc:
             raise EngineError(f"verl's rollout server failed: {type(exc).__name__}: {exc}") from exc
         if output.stop_reason == "aborted":
-            raise EngineError("verl's rollout server aborted the request (weights were being updated)")
+            raise EngineError(
+                "verl's rollout server aborted the request (weights were being updated)"
+            )
         token_ids = list(output.token_ids)
         if output.log_probs is None or len(output.log_probs) != len(token_ids):
             raise EngineError(
@@ -62,8 +68,13 @@ class VerlServerEngine:
         finish_reason, matched_stop = self._finish(token_ids, sampling)
         # The server's training step when it generated: verl's v1 trainer measures staleness with it.
         version = (output.extra_fields or {}).get("global_steps")
-        return Generation(token_ids, list(output.log_probs), finish_reason, matched_stop,
-                          weight_version=int(version) if version is not None else None)
+        return Generation(
+            token_ids,
+            list(output.log_probs),
+            finish_reason,
+            matched_stop,
+            weight_version=int(version) if version is not None else None,
+        )
 
     def _finish(self, token_ids: list[int], sampling: SamplingParams) -> tuple[str, str | None]:
         """(finish_reason, matched stop string): the server says only completed or aborted."""

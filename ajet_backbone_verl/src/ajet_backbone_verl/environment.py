@@ -15,7 +15,12 @@ from __future__ import annotations
 
 from packaging.requirements import Requirement
 
-from ajet_core.environment import EnvironmentReport, installed_version, unmet_requirements, warn_about_cluster
+from ajet_core.environment import (
+    EnvironmentReport,
+    installed_version,
+    unmet_requirements,
+    warn_about_cluster,
+)
 
 # The verl releases this backbone is written against (also declared by the plugin registration).
 VERL_REQUIREMENT = "verl>=0.9,<0.10"

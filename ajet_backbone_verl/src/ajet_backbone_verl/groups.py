@@ -55,12 +55,19 @@ class EpisodeGroups:
             await asyncio.wait_for(group.done.wait(), timeout)
         except TimeoutError:
             if not group.done.is_set():
-                log.warning("group %s settled with %d of %d episodes after %.0f s", key,
-                            len(group.members), expected, timeout)
+                log.warning(
+                    "group %s settled with %d of %d episodes after %.0f s",
+                    key,
+                    len(group.members),
+                    expected,
+                    timeout,
+                )
                 self._close(key, group, assign)
         return group.members
 
-    def _close(self, key: str, group: _Group, assign: Callable[[list[EpisodeRecord]], None]) -> None:
+    def _close(
+        self, key: str, group: _Group, assign: Callable[[list[EpisodeRecord]], None]
+    ) -> None:
         self._open.pop(key, None)
         try:
             assign(group.members)

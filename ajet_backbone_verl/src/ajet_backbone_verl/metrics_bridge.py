@@ -15,10 +15,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ajet_backbone_verl.runtime import spool_folder
 from ajet_core.config.models import AjetConfig
 from ajet_core.training.episode_spool import EpisodeSpool, run_folder_loggers
-
-from ajet_backbone_verl.runtime import spool_folder
 
 log = logging.getLogger("ajet.verl")
 

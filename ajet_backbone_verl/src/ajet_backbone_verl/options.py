@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ajet_core.backbone import BackboneConfig
 from pydantic import ConfigDict, Field
+
+from ajet_core.backbone import BackboneConfig
 
 
 class VerlBackboneConfig(BackboneConfig):

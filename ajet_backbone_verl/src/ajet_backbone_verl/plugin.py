@@ -6,9 +6,8 @@ reports "missing dependency" or "version mismatch" without importing verl.
 
 from __future__ import annotations
 
-from ajet_core.hookspecs import hookimpl
-
 from ajet_backbone_verl.environment import VERL_REQUIREMENT
+from ajet_core.hookspecs import hookimpl
 
 
 @hookimpl

@@ -12,6 +12,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ajet_backbone_verl.engine import VerlServerEngine
+from ajet_backbone_verl.groups import EpisodeGroups
 from ajet_core.config.loader import load_config
 from ajet_core.config.plugin_sections import validate_plugin_sections
 from ajet_core.gateway.core import Gateway
@@ -20,9 +22,6 @@ from ajet_core.rollout.runner import EVAL_MODE, RolloutRunner
 from ajet_core.schema import EpisodeRecord
 from ajet_core.training import components
 from ajet_core.training.episode_spool import append_episodes
-
-from ajet_backbone_verl.engine import VerlServerEngine
-from ajet_backbone_verl.groups import EpisodeGroups
 
 
 def spool_folder(run_dir: Path) -> Path:
@@ -65,13 +64,23 @@ class AjetRuntime:
         self.recent_episodes.append(record)
         append_episodes(spool_folder(self.run_dir), mode, record.step, [record])
 
-    def runner(self, mode: str, server_client: Any, tokenizer: Any, max_model_len: int,
-               rollout_engine: str = "vllm") -> RolloutRunner:
+    def runner(
+        self,
+        mode: str,
+        server_client: Any,
+        tokenizer: Any,
+        max_model_len: int,
+        rollout_engine: str = "vllm",
+    ) -> RolloutRunner:
         """The rollout runner of one mode on this worker's server client (one gateway each)."""
         key = (mode, id(server_client))
         if key not in self._runners:
             engine = VerlServerEngine(server_client, tokenizer, max_model_len, rollout_engine)
-            gateway = Gateway(engine, self.config, mode="eval" if mode == EVAL_MODE else "train",
-                              plugins=self.plugins)
+            gateway = Gateway(
+                engine,
+                self.config,
+                mode="eval" if mode == EVAL_MODE else "train",
+                plugins=self.plugins,
+            )
             self._runners[key] = self.parts.runner(gateway, num_repeat=1, reader=self.reader)
         return self._runners[key]

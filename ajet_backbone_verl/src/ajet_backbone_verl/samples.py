@@ -14,8 +14,13 @@ from typing import Any
 from ajet_core.schema import Sample
 
 
-def sample_to_agent_loop_output(sample: Sample, *, response_length: int, extra: dict[str, Any] | None = None,
-                                score: float | None = None) -> Any:
+def sample_to_agent_loop_output(
+    sample: Sample,
+    *,
+    response_length: int,
+    extra: dict[str, Any] | None = None,
+    score: float | None = None,
+) -> Any:
     """One verl ``AgentLoopOutput`` for one sample; the response is cut at ``response_length``.
     Its score is the sample's advantage unless ``score`` is given (evaluation rows: the reward)."""
     from verl.experimental.agent_loop.agent_loop import AgentLoopMetrics, AgentLoopOutput
@@ -61,15 +66,26 @@ def pad_rows_to_multiple(data: Any, multiple: int) -> tuple[Any, int]:
     filler_batch = {}
     for key, value in template.batch.items():
         filler = value.repeat(missing, *([1] * (value.dim() - 1))).clone()
-        if key in ("response_mask", "attention_mask", "loss_mask", "rm_scores", "token_level_scores",
-                   "token_level_rewards", "advantages"):
+        if key in (
+            "response_mask",
+            "attention_mask",
+            "loss_mask",
+            "rm_scores",
+            "token_level_scores",
+            "token_level_rewards",
+            "advantages",
+        ):
             filler.zero_()
         filler_batch[key] = filler
     if "attention_mask" in filler_batch:
         # Keep one attended token so attention stays well defined in every row.
         filler_batch["attention_mask"][:, -1] = 1
-    non_tensor = {key: value[:1].repeat(missing, axis=0) for key, value in template.non_tensor_batch.items()}
-    filler = DataProto.from_dict(tensors=filler_batch, non_tensors=non_tensor, meta_info=dict(data.meta_info))
+    non_tensor = {
+        key: value[:1].repeat(missing, axis=0) for key, value in template.non_tensor_batch.items()
+    }
+    filler = DataProto.from_dict(
+        tensors=filler_batch, non_tensors=non_tensor, meta_info=dict(data.meta_info)
+    )
     filler.non_tensor_batch["ajet_padding"] = np.ones(missing, dtype=bool)
     data.non_tensor_batch.setdefault("ajet_padding", np.zeros(len(data), dtype=bool))
     return DataProto.concat([data, filler]), missing

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ajet_core.config.models import AjetConfig
-from ajet_core.errors import ConfigError
-
 from ajet_backbone_verl.advantage import ESTIMATOR_NAME
 from ajet_backbone_verl.agent_loop import AGENT_LOOP_NAME
 from ajet_backbone_verl.options import VerlBackboneConfig
+from ajet_core.config.models import AjetConfig
+from ajet_core.errors import ConfigError
 
 # ajet key -> the verl keys it sets (documentation; the values are computed in `overrides`).
 MAPPING: dict[str, tuple[str, ...]] = {
@@ -25,16 +24,24 @@ MAPPING: dict[str, tuple[str, ...]] = {
     "experiment.name": ("trainer.experiment_name",),
     "experiment.seed": ("data.seed", "actor_rollout_ref.rollout.seed"),
     "model.path": ("actor_rollout_ref.model.path",),
-    "model.trust_remote_code": ("actor_rollout_ref.model.trust_remote_code", "data.trust_remote_code"),
-    "model.max_model_len": ("actor_rollout_ref.rollout.max_model_len", "data.max_prompt_length",
-                            "data.max_response_length"),
+    "model.trust_remote_code": (
+        "actor_rollout_ref.model.trust_remote_code",
+        "data.trust_remote_code",
+    ),
+    "model.max_model_len": (
+        "actor_rollout_ref.rollout.max_model_len",
+        "data.max_prompt_length",
+        "data.max_response_length",
+    ),
     "rollout.batch_size": ("data.train_batch_size", "actor_rollout_ref.actor.ppo_mini_batch_size"),
     "rollout.num_repeat": ("actor_rollout_ref.rollout.n",),
     "rollout.temperature": ("actor_rollout_ref.rollout.temperature",),
     "rollout.top_p": ("actor_rollout_ref.rollout.top_p",),
     "rollout.top_k": ("actor_rollout_ref.rollout.top_k",),
-    "eval.temperature": ("actor_rollout_ref.rollout.val_kwargs.temperature",
-                         "actor_rollout_ref.rollout.val_kwargs.do_sample"),
+    "eval.temperature": (
+        "actor_rollout_ref.rollout.val_kwargs.temperature",
+        "actor_rollout_ref.rollout.val_kwargs.do_sample",
+    ),
     "eval.num_repeat": ("actor_rollout_ref.rollout.val_kwargs.n",),
     "eval.every_n_steps": ("trainer.test_freq",),
     "eval.before_train": ("trainer.val_before_train",),
@@ -50,10 +57,15 @@ MAPPING: dict[str, tuple[str, ...]] = {
     "trainer.clip_ratio_low": ("actor_rollout_ref.actor.clip_ratio_low",),
     "trainer.clip_ratio_high": ("actor_rollout_ref.actor.clip_ratio_high",),
     "trainer.loss_agg": ("actor_rollout_ref.actor.loss_agg_mode",),
-    "trainer.kl_coef": ("actor_rollout_ref.actor.use_kl_loss", "actor_rollout_ref.actor.kl_loss_coef"),
+    "trainer.kl_coef": (
+        "actor_rollout_ref.actor.use_kl_loss",
+        "actor_rollout_ref.actor.kl_loss_coef",
+    ),
     "trainer.recompute_logprobs": ("algorithm.rollout_correction.bypass_mode",),
-    "trainer.micro_batch_tokens": ("actor_rollout_ref.actor.use_dynamic_bsz",
-                                   "actor_rollout_ref.actor.ppo_max_token_len_per_gpu"),
+    "trainer.micro_batch_tokens": (
+        "actor_rollout_ref.actor.use_dynamic_bsz",
+        "actor_rollout_ref.actor.ppo_max_token_len_per_gpu",
+    ),
     "trainer.lora.rank": ("actor_rollout_ref.model.lora_rank",),
     "trainer.lora.alpha": ("actor_rollout_ref.model.lora_alpha",),
     "checkpoint.every_n_steps": ("trainer.save_freq",),
@@ -104,9 +116,16 @@ def translate(config: AjetConfig, options: VerlBackboneConfig, *, run_files: Pat
     _refuse_impossible(config, options)
     t = Translation({})
     o = t.overrides
-    experiment, model, rollout, trainer = config.experiment, config.model, config.rollout, config.trainer
+    experiment, model, rollout, trainer = (
+        config.experiment,
+        config.model,
+        config.rollout,
+        config.trainer,
+    )
     if not model.path:
-        raise ConfigError("model.path is not set: the verl backbone trains a local Hugging Face model directory")
+        raise ConfigError(
+            "model.path is not set: the verl backbone trains a local Hugging Face model directory"
+        )
     o["trainer.project_name"] = experiment.project
     o["trainer.experiment_name"] = experiment.name
     o["data.seed"] = experiment.seed
@@ -130,7 +149,9 @@ def translate(config: AjetConfig, options: VerlBackboneConfig, *, run_files: Pat
     o["actor_rollout_ref.rollout.val_kwargs.n"] = config.eval.num_repeat
     # verl validates when test_freq > 0 at multiples of it and at the last step: a period longer
     # than any run gives our "after training only".
-    o["trainer.test_freq"] = config.eval.every_n_steps or (ONLY_AT_THE_END if config.eval.after_train else -1)
+    o["trainer.test_freq"] = config.eval.every_n_steps or (
+        ONLY_AT_THE_END if config.eval.after_train else -1
+    )
     o["trainer.val_before_train"] = config.eval.before_train
     o["trainer.total_training_steps"] = trainer.total_steps
     o["trainer.total_epochs"] = trainer.total_epochs
@@ -150,7 +171,9 @@ def translate(config: AjetConfig, options: VerlBackboneConfig, *, run_files: Pat
     # Our default: the engine's logprobs are the old logprobs (verl's bypass mode).
     o["algorithm.rollout_correction.bypass_mode"] = not trainer.recompute_logprobs
     o["actor_rollout_ref.actor.use_dynamic_bsz"] = True
-    o["actor_rollout_ref.actor.ppo_max_token_len_per_gpu"] = max(trainer.micro_batch_tokens, 2 * model.max_model_len)
+    o["actor_rollout_ref.actor.ppo_max_token_len_per_gpu"] = max(
+        trainer.micro_batch_tokens, 2 * model.max_model_len
+    )
     o["actor_rollout_ref.model.lora_rank"] = trainer.lora.rank
     o["actor_rollout_ref.model.lora_alpha"] = trainer.lora.alpha
     o["trainer.save_freq"] = config.checkpoint.every_n_steps or ONLY_AT_THE_END
@@ -158,11 +181,15 @@ def translate(config: AjetConfig, options: VerlBackboneConfig, *, run_files: Pat
     loggers = [name for name in config.logging.loggers if name in VERL_LOGGERS]
     for name in config.logging.loggers:
         if name not in VERL_LOGGERS | BRIDGED_LOGGERS:
-            t.warnings.append(f"logging.loggers: {name!r} has no verl counterpart and is not used under verl")
+            t.warnings.append(
+                f"logging.loggers: {name!r} has no verl counterpart and is not used under verl"
+            )
     o["trainer.logger"] = loggers or ["console"]
     # The seam (see OWNED).
     o.update(OWNED)
-    o["actor_rollout_ref.rollout.agent.agent_loop_config_path"] = str(run_files / "agent_loops.yaml")
+    o["actor_rollout_ref.rollout.agent.agent_loop_config_path"] = str(
+        run_files / "agent_loops.yaml"
+    )
     o["actor_rollout_ref.rollout.agent.num_workers"] = options.agent_workers
     o["data.train_files"] = str(run_files / "train.parquet")
     o["data.val_files"] = str(run_files / "validation.parquet")
@@ -199,11 +226,18 @@ def _refuse_impossible(config: AjetConfig, options: VerlBackboneConfig) -> None:
             f"{rollout.min_valid_group_size}: every group would be dropped; raise num_repeat"
         )
     if config.trainer.lr_scheduler == "linear":
-        raise ConfigError("trainer.lr_scheduler='linear' has no verl counterpart; use 'constant' or 'cosine'")
+        raise ConfigError(
+            "trainer.lr_scheduler='linear' has no verl counterpart; use 'constant' or 'cosine'"
+        )
     if config.trainer.lora.rank and config.trainer.lora.target_modules != "all-linear":
-        raise ConfigError("trainer.lora.target_modules: under verl use 'all-linear' or pass "
-                          "backbone.actor_rollout_ref.model.target_modules")
-    if options.verl_keys().get("trainer.use_v1") is False and rollout.batch_size % options.agent_workers:
+        raise ConfigError(
+            "trainer.lora.target_modules: under verl use 'all-linear' or pass "
+            "backbone.actor_rollout_ref.model.target_modules"
+        )
+    if (
+        options.verl_keys().get("trainer.use_v1") is False
+        and rollout.batch_size % options.agent_workers
+    ):
         raise ConfigError(
             f"verl's legacy trainer splits the batch into backbone.agent_workers={options.agent_workers} contiguous "
             f"chunks, which with rollout.batch_size={rollout.batch_size} would cut a task's group in two; make "

@@ -53,8 +53,12 @@ def unmet_requirements(distribution: str, extras: tuple[str, ...] = ()) -> list[
             continue
         version = installed_version(requirement.name)
         if version is None:
-            problems.append(f"{distribution} requires {text.split(';')[0].strip()}, which is not installed")
-        elif requirement.specifier and not requirement.specifier.contains(version, prereleases=True):
+            problems.append(
+                f"{distribution} requires {text.split(';')[0].strip()}, which is not installed"
+            )
+        elif requirement.specifier and not requirement.specifier.contains(
+            version, prereleases=True
+        ):
             problems.append(
                 f"{distribution} requires {requirement.name}{requirement.specifier}, "
                 f"but {requirement.name} {version} is installed"
@@ -88,7 +92,9 @@ class EnvironmentReport:
 
     def format(self) -> str:
         lines = [f"{self.backbone} backbone environment: {'ok' if self.ok else 'NOT USABLE'}"]
-        lines += [f"  {name:<13} {version or 'not installed'}" for name, version in self.versions.items()]
+        lines += [
+            f"  {name:<13} {version or 'not installed'}" for name, version in self.versions.items()
+        ]
         if self.gpu is not None:
             lines.append(f"  {'GPU':<13} {'available' if self.gpu else 'none'}")
         lines += [f"  problem: {problem}" for problem in self.problems]
@@ -111,7 +117,11 @@ def warn_about_cluster(report: EnvironmentReport, *, ray_version: str | None, gp
 
     from packaging.version import Version
 
-    if ray_version and Version(ray_version) >= Version("2.60") and "RAY_AUTH_MODE" not in os.environ:
+    if (
+        ray_version
+        and Version(ray_version) >= Version("2.60")
+        and "RAY_AUTH_MODE" not in os.environ
+    ):
         report.warnings.append(
             f"ray {ray_version} enables token auth by default and RAY_AUTH_MODE is not set: "
             "for a head started with `ray start` on a trusted machine, export RAY_AUTH_MODE=disabled"
@@ -119,4 +129,6 @@ def warn_about_cluster(report: EnvironmentReport, *, ray_version: str | None, gp
     if gpu:
         report.gpu = probe_gpu()
         if not report.gpu:
-            report.warnings.append(f"no CUDA GPU visible to torch: {report.backbone} training needs one")
+            report.warnings.append(
+                f"no CUDA GPU visible to torch: {report.backbone} training needs one"
+            )

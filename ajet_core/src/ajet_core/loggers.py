@@ -52,5 +52,10 @@ class LoggerSet:
             function(*args)
         except Exception as exc:  # noqa: BLE001 - a logger plugin must not stop training
             self.failures[name] = self.failures.get(name, 0) + 1
-            log.warning("logger %r failed at %s: %s: %s (training goes on; metrics.jsonl has every "
-                        "step)", name, what, type(exc).__name__, exc)
+            log.warning(
+                "logger %r failed at %s: %s: %s (training goes on; metrics.jsonl has every step)",
+                name,
+                what,
+                type(exc).__name__,
+                exc,
+            )

@@ -66,10 +66,21 @@ def agent_metric(agent: str, what: str) -> str:
 
 
 CONSOLE_METRICS = (
-    REWARD_MEAN, SUCCESS_RATE, EPISODES_FAILED, LOSS, KL, LOGPROB_GAP, TOKENS_PER_SECOND,
-    EVAL_PASS_AT_1, STEP_SECONDS,
+    REWARD_MEAN,
+    SUCCESS_RATE,
+    EPISODES_FAILED,
+    LOSS,
+    KL,
+    LOGPROB_GAP,
+    TOKENS_PER_SECOND,
+    EVAL_PASS_AT_1,
+    STEP_SECONDS,
 )
 
 
 def all_metric_names() -> list[str]:
-    return sorted(v for k, v in globals().items() if k.isupper() and isinstance(v, str) and "/" in v and k != "AGENT_PREFIX")
+    return sorted(
+        v
+        for k, v in globals().items()
+        if k.isupper() and isinstance(v, str) and "/" in v and k != "AGENT_PREFIX"
+    )

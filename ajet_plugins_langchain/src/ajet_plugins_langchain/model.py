@@ -12,8 +12,9 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ajet_core.tuner import ModelEndpoint
     from langchain_openai import ChatOpenAI
+
+    from ajet_core.tuner import ModelEndpoint
 
 # Set by the adapter: a user passing them would unbind the model from its episode.
 _RESERVED = ("base_url", "api_key", "model", "http_client", "http_async_client")

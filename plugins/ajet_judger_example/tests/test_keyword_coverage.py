@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from ajet_judger_example.judger import KeywordCoverageJudger
 
 from ajet_core.schema import Task
 from ajet_core.testing import JudgerConformance
 from ajet_core.workflow import WorkflowOutput
-from ajet_judger_example.judger import KeywordCoverageJudger
 
 
 def case(answer: str, keywords: list[str]) -> tuple[Task, WorkflowOutput]:

@@ -35,7 +35,6 @@ from typing import Any
 from ajet_core.chat.messages import canonical_message, canonical_tool_calls, canonical_tools
 from ajet_core.chat.render import ChatRenderer
 
-
 # How many calls with the same messages (retries of one prompt) are remembered for matching.
 SAME_PROMPT_CALLS_KEPT = 16
 

@@ -264,7 +264,11 @@ def _probe_call(arguments: dict[str, Any]) -> dict[str, Any]:
         "role": "assistant",
         "content": "",
         "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": PROBE_CALL_NAME, "arguments": arguments}}
+            {
+                "id": "c1",
+                "type": "function",
+                "function": {"name": PROBE_CALL_NAME, "arguments": arguments},
+            }
         ],
     }
 

@@ -18,6 +18,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
+
 def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ajet", description="AgentJet: tune the LLM behind any agent workflow with RL."
@@ -25,14 +26,37 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--verbose", "-v", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cli = CommandRegistry(sub)
-    cli.add_command("train", "train the policy on a config", run_cmds.train, run_cmds.configure_train)
-    cli.add_command("rollout", "run episodes without training", run_cmds.rollout, run_cmds.configure_rollout)
-    cli.add_command("eval", "evaluate a checkpoint, the base model or an endpoint", run_cmds.evaluate, run_cmds.configure_eval)
-    cli.add_command("serve", "serve the policy or a checkpoint as an OpenAI-compatible endpoint", run_cmds.serve, run_cmds.configure_serve)
-    plugins_parser = cli.add_command("plugins", "inspect installed plugins", plugins_cmd.list_plugins, plugins_cmd.configure)
+    cli.add_command(
+        "train", "train the policy on a config", run_cmds.train, run_cmds.configure_train
+    )
+    cli.add_command(
+        "rollout", "run episodes without training", run_cmds.rollout, run_cmds.configure_rollout
+    )
+    cli.add_command(
+        "eval",
+        "evaluate a checkpoint, the base model or an endpoint",
+        run_cmds.evaluate,
+        run_cmds.configure_eval,
+    )
+    cli.add_command(
+        "serve",
+        "serve the policy or a checkpoint as an OpenAI-compatible endpoint",
+        run_cmds.serve,
+        run_cmds.configure_serve,
+    )
+    plugins_parser = cli.add_command(
+        "plugins", "inspect installed plugins", plugins_cmd.list_plugins, plugins_cmd.configure
+    )
     plugins_parser.set_defaults(json=False)
-    cli.add_command("view", "browse a run's token-level records in a web page", view_cmd.view, view_cmd.configure)
-    cli.add_command("config", "inspect configs", _needs_subcommand("config"), run_cmds.configure_config)
+    cli.add_command(
+        "view",
+        "browse a run's token-level records in a web page",
+        view_cmd.view,
+        view_cmd.configure,
+    )
+    cli.add_command(
+        "config", "inspect configs", _needs_subcommand("config"), run_cmds.configure_config
+    )
     if with_plugins:
         from ajet_core.plugins.manager import get_plugin_manager
 

@@ -35,9 +35,17 @@ def list_plugins(args: argparse.Namespace) -> int:
     for column in ("plugin", "distribution", "version", "registers", "status"):
         table.add_column(column, overflow="fold")
     for info in plugins:
-        registers = "\n".join(f"{kind}: {', '.join(names)}" for kind, names in sorted(info.registers.items()))
+        registers = "\n".join(
+            f"{kind}: {', '.join(names)}" for kind, names in sorted(info.registers.items())
+        )
         style = "red" if info.status != STATUS_OK else ("yellow" if info.unavailable else None)
-        cells = (info.name, info.distribution or "-", info.version or "-", registers or "-", _status_text(info))
+        cells = (
+            info.name,
+            info.distribution or "-",
+            info.version or "-",
+            registers or "-",
+            _status_text(info),
+        )
         # Escaped: install hints such as "pip install 'ajet[verl]'" are not rich markup.
         table.add_row(*(escape(cell) for cell in cells), style=style)
     Console().print(table)

@@ -17,7 +17,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conf", "--config", dest="conf", help="the run's YAML config")
     parser.add_argument("--backbone", help="debug, verl or trinity (overrides backbone.name)")
     parser.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE",
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
         help="dotted overrides, e.g. rollout.num_repeat=8",
     )
 
@@ -35,7 +37,9 @@ def prepare_run(args: argparse.Namespace) -> tuple[LoadedConfig, dict]:
     _warn(loaded)
     plugins = get_plugin_manager()
     resolved = validate_plugin_sections(loaded.config, plugins)
-    resolve_loggers(loaded.config, plugins)  # a bad logger option fails now, not after model loading
+    resolve_loggers(
+        loaded.config, plugins
+    )  # a bad logger option fails now, not after model loading
     plugins.configure(loaded.config)
     return loaded, resolved
 
@@ -55,13 +59,17 @@ def train(args: argparse.Namespace) -> int:
 def rollout(args: argparse.Namespace) -> int:
     loaded, resolved = prepare_run(args)
     backbone = _backbone(loaded, resolved)
-    backbone.rollout(resolved=resolved, split=args.split, num_tasks=args.num_tasks, num_repeat=args.num_repeat)
+    backbone.rollout(
+        resolved=resolved, split=args.split, num_tasks=args.num_tasks, num_repeat=args.num_repeat
+    )
     return 0
 
 
 def evaluate(args: argparse.Namespace) -> int:
     if args.endpoint and args.checkpoint:
-        raise ConfigError("pass --checkpoint or --endpoint, not both: one model is evaluated per run")
+        raise ConfigError(
+            "pass --checkpoint or --endpoint, not both: one model is evaluated per run"
+        )
     if (args.endpoint_model or args.endpoint_api_key) and not args.endpoint:
         raise ConfigError("--endpoint-model and --endpoint-api-key need --endpoint URL")
     loaded, resolved = prepare_run(args)
@@ -81,8 +89,13 @@ def evaluate(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     loaded, resolved = prepare_run(args)
     backbone = _backbone(loaded, resolved)
-    backbone.serve(checkpoint=args.checkpoint, host=args.host, port=args.port, api_key=args.api_key,
-                   model_name=args.model_name)
+    backbone.serve(
+        checkpoint=args.checkpoint,
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        model_name=args.model_name,
+    )
     return 0
 
 
@@ -97,31 +110,50 @@ def show_config(args: argparse.Namespace) -> int:
 
 def configure_train(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
-    parser.add_argument("--resume", nargs="?", const="latest", help="resume from a run dir or checkpoint")
+    parser.add_argument(
+        "--resume", nargs="?", const="latest", help="resume from a run dir or checkpoint"
+    )
 
 
 def configure_rollout(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
-    parser.add_argument("--split", default="train", help="which split's tasks to run (default: train)")
-    parser.add_argument("--num-tasks", type=int, default=None, help="how many tasks (default: rollout.batch_size)")
+    parser.add_argument(
+        "--split", default="train", help="which split's tasks to run (default: train)"
+    )
+    parser.add_argument(
+        "--num-tasks", type=int, default=None, help="how many tasks (default: rollout.batch_size)"
+    )
     parser.add_argument("--num-repeat", type=int, default=1, help="episodes per task (default: 1)")
 
 
 def configure_eval(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--checkpoint", help="a checkpoint directory (default: the base model)")
-    parser.add_argument("--endpoint", help="an external OpenAI-compatible base URL to evaluate, e.g. http://host:8000/v1")
-    parser.add_argument("--endpoint-model", help="the endpoint's model (default: the only one it lists)")
-    parser.add_argument("--endpoint-api-key", help="the endpoint's API key (default: $OPENAI_API_KEY)")
+    parser.add_argument(
+        "--endpoint",
+        help="an external OpenAI-compatible base URL to evaluate, e.g. http://host:8000/v1",
+    )
+    parser.add_argument(
+        "--endpoint-model", help="the endpoint's model (default: the only one it lists)"
+    )
+    parser.add_argument(
+        "--endpoint-api-key", help="the endpoint's API key (default: $OPENAI_API_KEY)"
+    )
 
 
 def configure_serve(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--checkpoint", help="a checkpoint directory (default: the base model)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)"
+    )
     parser.add_argument("--api-key", help="require this API key (default: accept any)")
-    parser.add_argument("--model-name", default="ajet-policy", help="the model id clients send and /v1/models lists")
+    parser.add_argument(
+        "--model-name", default="ajet-policy", help="the model id clients send and /v1/models lists"
+    )
 
 
 def configure_config(parser: argparse.ArgumentParser) -> None:

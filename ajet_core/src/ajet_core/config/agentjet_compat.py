@@ -86,6 +86,7 @@ JUDGER_MAPPING: dict[str, str] = {
     "countdown_answer_as_judge": "countdown",
 }
 
+
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     if not isinstance(data, dict) or not data:
         return {prefix: data} if prefix else {}
@@ -111,7 +112,9 @@ def is_agentjet_config(data: dict[str, Any]) -> bool:
     return any(key in data for key in AGENTJET_ROOT_KEYS) or "defaults" in data or "hydra" in data
 
 
-def _translate_reader(section: dict[str, Any], out: dict[str, Any], warnings: list[str], root: str) -> None:
+def _translate_reader(
+    section: dict[str, Any], out: dict[str, Any], warnings: list[str], root: str
+) -> None:
     reader_type = section.get("type")
     if reader_type not in READER_MAPPING:
         warnings.append(
@@ -125,14 +128,20 @@ def _translate_reader(section: dict[str, Any], out: dict[str, Any], warnings: li
         if key in renames:
             _set(out, f"task_reader.{renames[key]}", value)
         else:
-            warnings.append(f"{root}.task_reader.{reader_type}.{key} is not applied (no counterpart)")
+            warnings.append(
+                f"{root}.task_reader.{reader_type}.{key} is not applied (no counterpart)"
+            )
     for other in section:
         if other not in ("type", reader_type):
             # Options for readers that are not selected: inert in AgentJet as well.
-            warnings.append(f"{root}.task_reader.{other} is ignored (reader {reader_type!r} is selected)")
+            warnings.append(
+                f"{root}.task_reader.{other} is ignored (reader {reader_type!r} is selected)"
+            )
 
 
-def _translate_judger(section: dict[str, Any], out: dict[str, Any], warnings: list[str], root: str) -> None:
+def _translate_judger(
+    section: dict[str, Any], out: dict[str, Any], warnings: list[str], root: str
+) -> None:
     for key, value in _flatten(section).items():
         if key == "judge_protocol" and isinstance(value, str):
             module = value.replace("->", ":").split(":")[0].rsplit(".", 1)[-1]
@@ -185,4 +194,3 @@ def translate_agentjet_config(data: dict[str, Any]) -> tuple[dict[str, Any], lis
                     else:
                         warnings.append(f"{root}.{dotted}={leaf!r} is not applied (no counterpart)")
     return out, warnings
-

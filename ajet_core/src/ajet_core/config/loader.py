@@ -26,7 +26,9 @@ class LoadedConfig:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist; pass --conf path/to/config.yaml")
+        raise ConfigError(
+            f"config file {str(path)!r} does not exist; pass --conf path/to/config.yaml"
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

@@ -35,7 +35,9 @@ class ResolvedPlugin:
     options: BaseModel | None  # the validated plugin options
 
 
-def resolve_section(config: AjetConfig, section: str, plugins: PluginManager) -> ResolvedPlugin | None:
+def resolve_section(
+    config: AjetConfig, section: str, plugins: PluginManager
+) -> ResolvedPlugin | None:
     """Find the plugin a section selects and validate its options with the plugin's model."""
     kind, selector = PLUGIN_SECTIONS[section]
     body: PluginSection = getattr(config, section)
@@ -64,7 +66,9 @@ def resolve_section(config: AjetConfig, section: str, plugins: PluginManager) ->
     return ResolvedPlugin(section, name, implementation, options)
 
 
-def resolve_loggers(config: AjetConfig, plugins: PluginManager) -> dict[str, tuple[Any, BaseModel | None]]:
+def resolve_loggers(
+    config: AjetConfig, plugins: PluginManager
+) -> dict[str, tuple[Any, BaseModel | None]]:
     """Each logger of ``logging.loggers`` with its options checked by its ``options_model``."""
     chosen = config.logging.loggers
     strays = sorted(set(config.logging.logger_options) - set(chosen))
@@ -81,14 +85,18 @@ def resolve_loggers(config: AjetConfig, plugins: PluginManager) -> dict[str, tup
         raw = config.logging.logger_options.get(name, {})
         if options_model is None:
             if raw:
-                raise ConfigError(f"logger {name!r} takes no options, but logging.logger_options.{name} has: "
-                                  f"{', '.join(sorted(raw))}")
+                raise ConfigError(
+                    f"logger {name!r} takes no options, but logging.logger_options.{name} has: "
+                    f"{', '.join(sorted(raw))}"
+                )
             resolved[name] = (logger_class, None)
             continue
         try:
             resolved[name] = (logger_class, options_model.model_validate(raw))
         except ValidationError as exc:
-            message = format_validation_error(exc, prefix=f"logging.logger_options.{name}.", model=options_model)
+            message = format_validation_error(
+                exc, prefix=f"logging.logger_options.{name}.", model=options_model
+            )
             raise ConfigError(f"{message} (options of logger {name!r})") from None
     return resolved
 

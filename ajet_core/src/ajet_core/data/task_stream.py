@@ -191,7 +191,12 @@ class TaskStream:
 
     def state_dict(self) -> dict[str, Any]:
         """The position, plus the settings that decide the order (checked on load)."""
-        return {"version": STATE_VERSION, "epoch": self.epoch, "offset": self.offset, **self._settings()}
+        return {
+            "version": STATE_VERSION,
+            "epoch": self.epoch,
+            "offset": self.offset,
+            **self._settings(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
@@ -200,7 +205,9 @@ class TaskStream:
                 "checkpoint is corrupt or from another AgentJet version"
             )
         mismatched = {
-            key: (state.get(key), value) for key, value in self._settings().items() if state.get(key) != value
+            key: (state.get(key), value)
+            for key, value in self._settings().items()
+            if state.get(key) != value
         }
         if mismatched:
             details = ", ".join(f"{k}: saved {s!r}, now {n!r}" for k, (s, n) in mismatched.items())
@@ -210,7 +217,9 @@ class TaskStream:
             )
         epoch, offset = state.get("epoch"), state.get("offset")
         if not isinstance(epoch, int) or not isinstance(offset, int) or epoch < 0 or offset < 0:
-            raise TaskStreamStateError(f"bad task-stream position epoch={epoch!r} offset={offset!r}")
+            raise TaskStreamStateError(
+                f"bad task-stream position epoch={epoch!r} offset={offset!r}"
+            )
         self.epoch, self.offset = epoch, offset
         self._iterator = None
 

@@ -109,7 +109,9 @@ class Gateway:
         if mode not in MODES:
             raise ValueError(f"gateway mode {mode!r} is not one of {', '.join(MODES)}")
         if engine is None and default_endpoint is None:
-            raise ValueError("a gateway without an engine needs a default_endpoint to send calls to")
+            raise ValueError(
+                "a gateway without an engine needs a default_endpoint to send calls to"
+            )
         self.engine = engine
         self.config = config if config is not None else AjetConfig()
         self.mode: Mode = mode
@@ -444,12 +446,16 @@ class Gateway:
             trainable=binding.trainable,
             prompt_ids=plan.prompt_ids,
             response_ids=reply_ids + closing.closing_ids,
-            response_logprobs=[0.0] * len(forced) + list(logprobs) + [0.0] * len(closing.closing_ids),
+            response_logprobs=[0.0] * len(forced)
+            + list(logprobs)
+            + [0.0] * len(closing.closing_ids),
             temperature=prepared.sampling.temperature,
             finish_reason="tool_calls" if tool_calls else finish_reason,
             messages=request.messages,
             tools=request.tools,
-            response_mask=[0] * len(forced) + [1] * len(sampled_ids) + [0] * len(closing.closing_ids),
+            response_mask=[0] * len(forced)
+            + [1] * len(sampled_ids)
+            + [0] * len(closing.closing_ids),
             drift_fallback=plan.fallback_reason is not None,
             drift_reason=plan.fallback_reason,
             reply=reply,

@@ -77,7 +77,9 @@ async def stream_completion(
                 if piece.finish_reason is not None:
                     finish_reason, matched_stop = piece.finish_reason, piece.matched_stop
                     continue
-                text = gateway._reply_text(prepared.forced_ids + ids, "length", None).rstrip("\ufffd")
+                text = gateway._reply_text(prepared.forced_ids + ids, "length", None).rstrip(
+                    "\ufffd"
+                )
                 visible = _held_back(text, markers)
                 if len(visible) > len(emitted) and visible.startswith(emitted):
                     yield chunk({"content": visible[len(emitted) :]})
@@ -88,7 +90,14 @@ async def stream_completion(
             finish_reason, matched_stop = generation.finish_reason, generation.matched_stop
             weight_version = generation.weight_version
         call = gateway._finish(
-            binding, request, prepared, ids, logprobs, finish_reason, matched_stop, call_id=call_id,
+            binding,
+            request,
+            prepared,
+            ids,
+            logprobs,
+            finish_reason,
+            matched_stop,
+            call_id=call_id,
             weight_version=weight_version,
         )
     except Exception as exc:  # noqa: BLE001 - headers are sent: report the error in-band

@@ -65,13 +65,21 @@ class HostedRunLogger(MetricLogger):
         previous = self.previous_run_id()
         try:
             run = init(
-                project=self.project, name=self.run_name, group=options.group, tags=options.tags or None,
-                mode=options.mode, config=self.uploaded_config(), id=previous,
-                resume="allow" if previous else None, **service_options,
+                project=self.project,
+                name=self.run_name,
+                group=options.group,
+                tags=options.tags or None,
+                mode=options.mode,
+                config=self.uploaded_config(),
+                id=previous,
+                resume="allow" if previous else None,
+                **service_options,
             )
         except Exception as exc:  # both services raise several types (usage, network, auth)
-            raise AjetError(f"{self.service} could not start a run in project {self.project!r}: "
-                            f"{type(exc).__name__}: {exc}; {way_out}") from exc
+            raise AjetError(
+                f"{self.service} could not start a run in project {self.project!r}: "
+                f"{type(exc).__name__}: {exc}; {way_out}"
+            ) from exc
         self.remember_run_id(run.id)
         return run
 

@@ -22,7 +22,9 @@ class SwanlabLogger(HostedRunLogger):
     id_file = "swanlab_run_id"
     options_model = SwanlabOptions
 
-    def __init__(self, run_dir: Path, config: Any = None, options: SwanlabOptions | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, config: Any = None, options: SwanlabOptions | None = None
+    ) -> None:
         super().__init__(run_dir, config, options or SwanlabOptions())
         import swanlab
 
@@ -30,5 +32,7 @@ class SwanlabLogger(HostedRunLogger):
             swanlab.init,
             "run `swanlab login` or set SWANLAB_API_KEY, or set logging.logger_options.swanlab.mode: "
             "offline to keep the run in the run folder",
-            workspace=self.options.workspace, log_dir=str(Path(run_dir) / SWANLAB_FOLDER), reinit=True,
+            workspace=self.options.workspace,
+            log_dir=str(Path(run_dir) / SWANLAB_FOLDER),
+            reinit=True,
         )

@@ -27,7 +27,9 @@ class TensorBoardLogger(MetricLogger):
             if isinstance(value, (int, float)) and not isinstance(value, bool)
         ]
         if values:
-            self._writer.add_event(Event(wall_time=time.time(), step=step, summary=Summary(value=values)))
+            self._writer.add_event(
+                Event(wall_time=time.time(), step=step, summary=Summary(value=values))
+            )
             self._writer.flush()
 
     def close(self) -> None:

@@ -20,7 +20,9 @@ class WandbLogger(HostedRunLogger):
     id_file = "wandb_run_id"
     options_model = WandbOptions
 
-    def __init__(self, run_dir: Path, config: Any = None, options: WandbOptions | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, config: Any = None, options: WandbOptions | None = None
+    ) -> None:
         super().__init__(run_dir, config, options or WandbOptions())
         import wandb
 
@@ -28,5 +30,7 @@ class WandbLogger(HostedRunLogger):
             wandb.init,
             "run `wandb login` or set WANDB_API_KEY, or set logging.logger_options.wandb.mode: offline "
             "to keep the run in the run folder",
-            entity=self.options.entity, dir=str(run_dir), reinit="create_new",
+            entity=self.options.entity,
+            dir=str(run_dir),
+            reinit="create_new",
         )

@@ -33,8 +33,14 @@ def ajet_register_tool_parsers(registry):
 
 @hookimpl
 def ajet_register_loggers(registry):
-    registry.add("console", "ajet_core.metric_loggers.console:ConsoleLogger", description="one line per step")
-    registry.add("jsonl", "ajet_core.metric_loggers.jsonl:JsonlLogger", description="metrics.jsonl in the run dir")
+    registry.add(
+        "console", "ajet_core.metric_loggers.console:ConsoleLogger", description="one line per step"
+    )
+    registry.add(
+        "jsonl",
+        "ajet_core.metric_loggers.jsonl:JsonlLogger",
+        description="metrics.jsonl in the run dir",
+    )
     registry.add(
         "tensorboard",
         "ajet_core.metric_loggers.tensorboard:TensorBoardLogger",

@@ -146,7 +146,12 @@ class PluginManager:
                 log.debug("plugin %s failed to load", entry_point.name, exc_info=True)
 
     def register(
-        self, plugin: object, name: str, *, distribution: str | None = None, version: str | None = None
+        self,
+        plugin: object,
+        name: str,
+        *,
+        distribution: str | None = None,
+        version: str | None = None,
     ) -> None:
         """Register an in-process plugin object (used by tests and the testing kit)."""
         if name in self.plugins:
@@ -172,7 +177,9 @@ class PluginManager:
                 info = self.plugins.get(impl.plugin_name)
                 if info is None or info.status != STATUS_OK:
                     continue
-                registry._set_source(PluginSource(impl.plugin_name, info.distribution, info.version))
+                registry._set_source(
+                    PluginSource(impl.plugin_name, info.distribution, info.version)
+                )
                 before = set(registry.names())
                 try:
                     impl.function(**{arg: registry for arg in impl.argnames})
@@ -273,7 +280,9 @@ class PluginManager:
             try:
                 results.append(impl.function(**{k: kwargs[k] for k in impl.argnames}))
             except Exception:  # noqa: BLE001 - one plugin must not take the run down
-                log.exception("plugin %r failed in %s; continuing without it", impl.plugin_name, hook_name)
+                log.exception(
+                    "plugin %r failed in %s; continuing without it", impl.plugin_name, hook_name
+                )
         return results
 
     def configure(self, config: Any) -> None:

@@ -61,7 +61,11 @@ def assign_grpo_advantages(
         if spread <= EPSILON and equal_reward_groups != "keep":
             stats.dropped_equal_reward += 1
             continue
-        std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (len(rewards) - 1)) if len(rewards) > 1 else 0.0
+        std = (
+            math.sqrt(sum((r - mean) ** 2 for r in rewards) / (len(rewards) - 1))
+            if len(rewards) > 1
+            else 0.0
+        )
         for episode, reward in zip(members, rewards):
             advantage = reward - mean
             if normalise_std:

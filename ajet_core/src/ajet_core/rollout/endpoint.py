@@ -24,7 +24,9 @@ def normalise_base_url(url: str) -> str:
     return url
 
 
-def resolve_endpoint(url: str, model: str | None = None, api_key: str | None = None) -> FixedEndpointConfig:
+def resolve_endpoint(
+    url: str, model: str | None = None, api_key: str | None = None
+) -> FixedEndpointConfig:
     """The endpoint with its model: the one given, else the only one the server lists."""
     import openai
 

@@ -39,8 +39,12 @@ class EpisodeGateway(Protocol):
     """What the runner needs from the gateway (:class:`ajet_core.gateway.core.Gateway`)."""
 
     def open_episode(
-        self, episode_id: str | None = None, *, trainable_targets: list[str] | None = None,
-        record: EpisodeRecord | None = None, seed: int | None = None,
+        self,
+        episode_id: str | None = None,
+        *,
+        trainable_targets: list[str] | None = None,
+        record: EpisodeRecord | None = None,
+        seed: int | None = None,
     ) -> Any: ...
 
     def close_episode(self, episode_id: str) -> Any: ...
@@ -110,7 +114,12 @@ class RolloutRunner:
         self.reader = reader if reader is not None else TaskReader()
 
     async def run_tasks(
-        self, tasks: Sequence[Task], *, step: int, mode: str = TRAIN_MODE, num_repeat: int | None = None
+        self,
+        tasks: Sequence[Task],
+        *,
+        step: int,
+        mode: str = TRAIN_MODE,
+        num_repeat: int | None = None,
     ) -> list[EpisodeRecord]:
         """Run every task ``num_repeat`` times; return one record per episode, failures included."""
         repeats = num_repeat or self.settings.num_repeat
@@ -119,28 +128,46 @@ class RolloutRunner:
         async def bounded(task: Task, batch_index: int, draw: int) -> EpisodeRecord:
             async with limit:
                 return await self.run_episode(
-                    task, step=step, mode=mode, draw=draw,
-                    batch_index=batch_index, thread_index=batch_index * repeats + draw,
+                    task,
+                    step=step,
+                    mode=mode,
+                    draw=draw,
+                    batch_index=batch_index,
+                    thread_index=batch_index * repeats + draw,
                 )
 
         jobs = [bounded(task, i, draw) for i, task in enumerate(tasks) for draw in range(repeats)]
         return list(await asyncio.gather(*jobs))
 
     async def run_episode(
-        self, task: Task, *, step: int, mode: str, draw: int, batch_index: int = 0, thread_index: int = 0
+        self,
+        task: Task,
+        *,
+        step: int,
+        mode: str,
+        draw: int,
+        batch_index: int = 0,
+        thread_index: int = 0,
     ) -> EpisodeRecord:
         group_key = group_key_for(step, task, mode)
         retries_left = self.settings.engine_error_retries
         attempt = 0
         while True:
             record, engine_failed = await self._attempt(
-                task, group_key=group_key, step=step, draw=draw, attempt=attempt,
-                batch_index=batch_index, thread_index=thread_index,
+                task,
+                group_key=group_key,
+                step=step,
+                draw=draw,
+                attempt=attempt,
+                batch_index=batch_index,
+                thread_index=thread_index,
             )
             if engine_failed and retries_left > 0:
                 retries_left -= 1
                 attempt += 1
-                log.warning("episode %s hit an engine error; retrying (%s)", record.episode_id, record.error)
+                log.warning(
+                    "episode %s hit an engine error; retrying (%s)", record.episode_id, record.error
+                )
                 continue
             record.metadata["attempts"] = attempt + 1
             if self.on_episode_end is not None:
@@ -148,18 +175,32 @@ class RolloutRunner:
             return record
 
     async def _attempt(
-        self, task: Task, *, group_key: str, step: int, draw: int, attempt: int,
-        batch_index: int, thread_index: int,
+        self,
+        task: Task,
+        *,
+        group_key: str,
+        step: int,
+        draw: int,
+        attempt: int,
+        batch_index: int,
+        thread_index: int,
     ) -> tuple[EpisodeRecord, bool]:
-        record = EpisodeRecord(episode_id=uuid.uuid4().hex, task=task, group_key=group_key, step=step)
+        record = EpisodeRecord(
+            episode_id=uuid.uuid4().hex, task=task, group_key=group_key, step=step
+        )
         record.metadata["draw"] = draw
         engine_failed = False
         try:
             async with self.reader.episode_env(task, record.episode_id) as (episode_task, gym_env):
                 record.task = episode_task
                 engine_failed = await self._run_workflow(
-                    record, gym_env, group_key=group_key, draw=draw, attempt=attempt,
-                    batch_index=batch_index, thread_index=thread_index,
+                    record,
+                    gym_env,
+                    group_key=group_key,
+                    draw=draw,
+                    attempt=attempt,
+                    batch_index=batch_index,
+                    thread_index=thread_index,
                 )
         except Exception as exc:  # noqa: BLE001 - an environment that fails fails this episode only
             if record.error is None:
@@ -169,8 +210,15 @@ class RolloutRunner:
         return record, engine_failed
 
     async def _run_workflow(
-        self, record: EpisodeRecord, gym_env: Any, *, group_key: str, draw: int, attempt: int,
-        batch_index: int, thread_index: int,
+        self,
+        record: EpisodeRecord,
+        gym_env: Any,
+        *,
+        group_key: str,
+        draw: int,
+        attempt: int,
+        batch_index: int,
+        thread_index: int,
     ) -> bool:
         """Run the workflow against its own gateway session, then judge it (inside the episode's
         environment, so an env-service judger can still evaluate the instance)."""
@@ -181,19 +229,27 @@ class RolloutRunner:
             seed=episode_seed(self.settings.seed, group_key, draw, attempt),
         )
         workflow_task = WorkflowTask(
-            env_type=task.env_type, task_id=task.task_id, task_thread_index=thread_index,
-            task_batch_index=batch_index, episode_uuid=record.episode_id, task=task, gym_env=gym_env,
+            env_type=task.env_type,
+            task_id=task.task_id,
+            task_thread_index=thread_index,
+            task_batch_index=batch_index,
+            episode_uuid=record.episode_id,
+            task=task,
+            gym_env=gym_env,
         )
         output: Any = None
         error: BaseException | None = None
         try:
             workflow = self.make_workflow()
             output = await asyncio.wait_for(
-                workflow.execute(workflow_task, session.tuner), timeout=self.settings.episode_timeout
+                workflow.execute(workflow_task, session.tuner),
+                timeout=self.settings.episode_timeout,
             )
         except asyncio.TimeoutError as exc:
             error = exc
-            record.error = f"timed out after {self.settings.episode_timeout:g} s (rollout.episode_timeout)"
+            record.error = (
+                f"timed out after {self.settings.episode_timeout:g} s (rollout.episode_timeout)"
+            )
             record.metadata["timed_out"] = True
         except Exception as exc:  # noqa: BLE001 - a failing episode never takes the run down
             error = exc
@@ -220,7 +276,9 @@ class RolloutRunner:
             record.log_metrics = dict(output.log_metrics)
             if output.reward is not None:
                 record.reward = _final_reward(output.reward)
-                record.is_success = output.is_success if output.is_success is not None else record.reward > 0
+                record.is_success = (
+                    output.is_success if output.is_success is not None else record.reward > 0
+                )
             elif self.judger is not None:
                 result = await self.judger.ajudge(record.task, output)
                 record.reward, record.is_success = float(result.reward), bool(result.is_success)

@@ -112,7 +112,9 @@ def step_metrics(mode: str, episodes: list[EpisodeRecord]) -> dict[str, Any]:
     evaluation metrics for an eval step, rollout and sample metrics for a training step."""
     if mode == EVAL_MODE:
         return eval_metrics(episodes)
-    seconds = max(e.finished_at or e.started_at for e in episodes) - min(e.started_at for e in episodes)
+    seconds = max(e.finished_at or e.started_at for e in episodes) - min(
+        e.started_at for e in episodes
+    )
     trained = [e for e in episodes if e.metadata.get("ajet_trained")]
     metrics = rollout_metrics(episodes, seconds)
     metrics.update(sample_metrics([s for e in trained for s in e.samples], len(trained)))

@@ -94,7 +94,9 @@ class JudgerConformance:
         assert isinstance(result.is_success, bool)
         assert isinstance(result.metrics, dict)
 
-    def test_passing_case_succeeds(self, judger: Judger, passing_case: tuple[Task, WorkflowOutput]) -> None:
+    def test_passing_case_succeeds(
+        self, judger: Judger, passing_case: tuple[Task, WorkflowOutput]
+    ) -> None:
         assert self._judge(judger, passing_case).is_success is True
 
     def test_failing_case_fails_with_lower_reward(
@@ -107,7 +109,9 @@ class JudgerConformance:
         assert failing.is_success is False
         assert failing.reward < self._judge(judger, passing_case).reward
 
-    def test_judging_is_repeatable(self, judger: Judger, passing_case: tuple[Task, WorkflowOutput]) -> None:
+    def test_judging_is_repeatable(
+        self, judger: Judger, passing_case: tuple[Task, WorkflowOutput]
+    ) -> None:
         first, second = self._judge(judger, passing_case), self._judge(judger, passing_case)
         assert (first.reward, first.is_success) == (second.reward, second.is_success)
 
@@ -172,7 +176,9 @@ class BackboneConformance:
         raise NotImplementedError("provide a `backbone` fixture returning your backbone instance")
 
     def test_config_model_forbids_unknown_keys(self, backbone: Any) -> None:
-        _assert_forbids_unknown_keys(getattr(backbone, "config_model", None), type(backbone).__name__)
+        _assert_forbids_unknown_keys(
+            getattr(backbone, "config_model", None), type(backbone).__name__
+        )
 
     def test_engine_generates_tokens_with_logprobs(self, backbone: Any) -> None:
         from ajet_core.engine import Engine, SamplingParams
@@ -184,7 +190,9 @@ class BackboneConformance:
         )
         if not isinstance(prompt, list):  # tokenizers that return a BatchEncoding
             prompt = list(prompt["input_ids"])
-        generation = asyncio.run(engine.generate(prompt, SamplingParams(max_tokens=8, temperature=1.0, seed=1)))
+        generation = asyncio.run(
+            engine.generate(prompt, SamplingParams(max_tokens=8, temperature=1.0, seed=1))
+        )
         assert 0 < len(generation.token_ids) <= 8
         assert len(generation.logprobs) == len(generation.token_ids)
         assert all(lp <= 0.0 for lp in generation.logprobs)

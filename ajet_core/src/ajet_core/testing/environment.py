@@ -21,25 +21,39 @@ AJET_COMMAND = Path(sys.executable).with_name("ajet")
 def _environment(shadow_dir: Path | None) -> dict[str, str]:
     environment = dict(os.environ)
     if shadow_dir is not None:
-        environment["PYTHONPATH"] = os.pathsep.join([str(shadow_dir), environment.get("PYTHONPATH", "")])
+        environment["PYTHONPATH"] = os.pathsep.join(
+            [str(shadow_dir), environment.get("PYTHONPATH", "")]
+        )
     return environment
 
 
-def plugins_json(shadow_dir: Path | None = None, *, cwd: Path | None = None) -> dict[str, dict[str, Any]]:
+def plugins_json(
+    shadow_dir: Path | None = None, *, cwd: Path | None = None
+) -> dict[str, dict[str, Any]]:
     """``ajet plugins list --json`` in a subprocess, keyed by plugin name."""
     result = subprocess.run(
         [str(AJET_COMMAND), "plugins", "list", "--json"],
-        capture_output=True, text=True, env=_environment(shadow_dir), cwd=cwd, timeout=120,
+        capture_output=True,
+        text=True,
+        env=_environment(shadow_dir),
+        cwd=cwd,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     return {row["name"]: row for row in json.loads(result.stdout)}
 
 
-def run_python(code: str, shadow_dir: Path | None = None, *, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_python(
+    code: str, shadow_dir: Path | None = None, *, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """``python -c code`` with this interpreter (optionally with shadowed metadata)."""
     return subprocess.run(
         [sys.executable, "-c", code],
-        capture_output=True, text=True, env=_environment(shadow_dir), cwd=cwd, timeout=300,
+        capture_output=True,
+        text=True,
+        env=_environment(shadow_dir),
+        cwd=cwd,
+        timeout=300,
     )
 
 
@@ -48,5 +62,7 @@ def shadow_distribution(site_dir: Path, name: str, version: str) -> Path:
     path, importlib.metadata reports that version."""
     dist_info = site_dir / f"{name.replace('-', '_')}-{version}.dist-info"
     dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    )
     return site_dir

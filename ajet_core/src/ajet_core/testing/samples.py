@@ -15,7 +15,9 @@ def sampled_ids(call: LlmCall) -> list[int]:
     return [token for token, sampled in zip(call.response_ids, call.response_mask or []) if sampled]
 
 
-def assert_samples_train_exactly_the_sampled_tokens(samples: list[Sample], calls: list[LlmCall], tokenizer: Any) -> None:
+def assert_samples_train_exactly_the_sampled_tokens(
+    samples: list[Sample], calls: list[LlmCall], tokenizer: Any
+) -> None:
     """Each sample trains on exactly its calls' sampled tokens, in order, and they decode to the
     replies the model wrote (each with its end-of-turn token)."""
     by_id = {call.call_id: call for call in calls}
@@ -25,4 +27,6 @@ def assert_samples_train_exactly_the_sampled_tokens(samples: list[Sample], calls
         expected = [token for call_id in sample.call_ids for token in sampled_ids(by_id[call_id])]
         assert trained == expected
         assert sum(sample.loss_mask) == len(expected)  # masks are 0/1
-        assert tokenizer.decode(trained) == "".join(tokenizer.decode(sampled_ids(by_id[c])) for c in sample.call_ids)
+        assert tokenizer.decode(trained) == "".join(
+            tokenizer.decode(sampled_ids(by_id[c])) for c in sample.call_ids
+        )

@@ -52,7 +52,11 @@ class CheckpointManager:
         if not self.root.exists():
             return []
         return sorted(
-            (p for p in self.root.glob("step_*") if not p.name.endswith(".partial") and (p / LOOP_STATE_FILE).exists()),
+            (
+                p
+                for p in self.root.glob("step_*")
+                if not p.name.endswith(".partial") and (p / LOOP_STATE_FILE).exists()
+            ),
             key=lambda p: p.name,
         )
 

@@ -88,7 +88,9 @@ class EpisodeParts:
     trainable_targets: list[str] | None
 
     @classmethod
-    def build(cls, config: AjetConfig, resolved: dict[str, Any], plugins: PluginManager) -> EpisodeParts:
+    def build(
+        cls, config: AjetConfig, resolved: dict[str, Any], plugins: PluginManager
+    ) -> EpisodeParts:
         workflow_class = resolve_workflow(config, plugins)
         return cls(
             config=config,
@@ -99,26 +101,40 @@ class EpisodeParts:
             trainable_targets=trainable_targets(config, workflow_class),
         )
 
-    def runner(self, gateway: Any, *, num_repeat: int, reader: TaskReader | None, build_samples: bool = True,
-               on_episode_end: Callable[[Any], None] | None = None) -> RolloutRunner:
+    def runner(
+        self,
+        gateway: Any,
+        *,
+        num_repeat: int,
+        reader: TaskReader | None,
+        build_samples: bool = True,
+        on_episode_end: Callable[[Any], None] | None = None,
+    ) -> RolloutRunner:
         """A rollout runner on ``gateway``; ``build_samples=False`` for episodes nobody trains on."""
         return RolloutRunner(
             gateway=gateway,
             make_workflow=self.make_workflow,
             judger=self.judger,
             tracker=self.tracker if build_samples else None,
-            settings=rollout_settings(self.config, num_repeat=num_repeat, trainable_targets=self.trainable_targets),
+            settings=rollout_settings(
+                self.config, num_repeat=num_repeat, trainable_targets=self.trainable_targets
+            ),
             on_episode_end=on_episode_end,
             reader=reader,
         )
 
 
-def rollout_settings(config: AjetConfig, *, num_repeat: int, trainable_targets: list[str] | None) -> RolloutSettings:
+def rollout_settings(
+    config: AjetConfig, *, num_repeat: int, trainable_targets: list[str] | None
+) -> RolloutSettings:
     """The rollout runner's settings from the run config (shared by every backbone)."""
     rollout = config.rollout
     return RolloutSettings(
-        num_repeat=num_repeat, max_concurrency=rollout.max_concurrency, episode_timeout=rollout.episode_timeout,
-        engine_error_retries=rollout.engine_error_retries, seed=config.experiment.seed,
+        num_repeat=num_repeat,
+        max_concurrency=rollout.max_concurrency,
+        episode_timeout=rollout.episode_timeout,
+        engine_error_retries=rollout.engine_error_retries,
+        seed=config.experiment.seed,
         trainable_targets=trainable_targets,
     )
 

@@ -45,8 +45,11 @@ def run_folder_loggers(config: AjetConfig, plugins: Any, run_dir: Path) -> Logge
     from ajet_core.training import components
 
     names = ["jsonl", *(n for n in config.logging.loggers if n in SPOOLED_LOGGERS and n != "jsonl")]
-    spooled = config.model_copy(update={"logging": config.logging.model_copy(
-        update={"loggers": names, "logger_options": {}})})
+    spooled = config.model_copy(
+        update={
+            "logging": config.logging.model_copy(update={"loggers": names, "logger_options": {}})
+        }
+    )
     return components.build_loggers(spooled, plugins, run_dir)
 
 
@@ -75,8 +78,12 @@ class EpisodeSpool:
         for step, mode, folder in self.steps():
             if up_to is not None and step > up_to:
                 continue
-            episodes = [episode_from_json(json.loads(line)) for path in sorted(folder.glob("*.jsonl"))
-                        for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            episodes = [
+                episode_from_json(json.loads(line))
+                for path in sorted(folder.glob("*.jsonl"))
+                for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            ]
             shutil.rmtree(folder, ignore_errors=True)
             if not episodes:
                 continue

@@ -48,48 +48,94 @@ class InProcessBackbone(Backbone):
 
         load_trainer_state(checkpoint, trainer)
 
-    def train(self, *, resume: str | None = None, resolved: dict[str, Any], plugins: PluginManager | None = None,
-              show_progress: bool = True) -> LoopResult:
+    def train(
+        self,
+        *,
+        resume: str | None = None,
+        resolved: dict[str, Any],
+        plugins: PluginManager | None = None,
+        show_progress: bool = True,
+    ) -> LoopResult:
         engine = self.build_engine()
         trainer = self.build_trainer(engine)
         loop = TrainingLoop(
-            self.config, resolved, plugins or get_plugin_manager(),
-            engine=engine, trainer=trainer, resume=resume, show_progress=show_progress,
+            self.config,
+            resolved,
+            plugins or get_plugin_manager(),
+            engine=engine,
+            trainer=trainer,
+            resume=resume,
+            show_progress=show_progress,
         )
         result = loop.run()
         print(f"run folder: {result.run_dir}")
         return result
 
-    def rollout(self, *, resolved: dict[str, Any], plugins: PluginManager | None = None,
-                split: str = "train", num_tasks: int | None = None, num_repeat: int = 1,
-                printer: Any = None) -> list[EpisodeRecord]:
+    def rollout(
+        self,
+        *,
+        resolved: dict[str, Any],
+        plugins: PluginManager | None = None,
+        split: str = "train",
+        num_tasks: int | None = None,
+        num_repeat: int = 1,
+        printer: Any = None,
+    ) -> list[EpisodeRecord]:
         engine = self.build_engine()
         return asyncio.run(
-            run_episodes(self.config, resolved, plugins or get_plugin_manager(), engine,
-                         mode=ROLLOUT_MODE, split=split, num_tasks=num_tasks or self.config.rollout.batch_size,
-                         num_repeat=num_repeat, printer=printer or print_episode)
+            run_episodes(
+                self.config,
+                resolved,
+                plugins or get_plugin_manager(),
+                engine,
+                mode=ROLLOUT_MODE,
+                split=split,
+                num_tasks=num_tasks or self.config.rollout.batch_size,
+                num_repeat=num_repeat,
+                printer=printer or print_episode,
+            )
         )
 
-    def evaluate(self, *, resolved: dict[str, Any], checkpoint: str | None = None, endpoint: str | None = None,
-                 plugins: PluginManager | None = None) -> dict[str, Any]:
+    def evaluate(
+        self,
+        *,
+        resolved: dict[str, Any],
+        checkpoint: str | None = None,
+        endpoint: str | None = None,
+        plugins: PluginManager | None = None,
+    ) -> dict[str, Any]:
         if endpoint:
-            return evaluate_endpoint(self.config, resolved, resolve_endpoint(endpoint), plugins=plugins)
+            return evaluate_endpoint(
+                self.config, resolved, resolve_endpoint(endpoint), plugins=plugins
+            )
         engine = self.build_engine()
         if checkpoint:
             self.load_checkpoint_weights(engine, Path(checkpoint))
         return _evaluate(self.config, resolved, plugins, engine)
 
-    def serve(self, *, checkpoint: str | None = None, host: str = "127.0.0.1", port: int = 8000,
-              api_key: str | None = None, model_name: str = DEFAULT_MODEL_NAME,
-              plugins: PluginManager | None = None) -> None:
+    def serve(
+        self,
+        *,
+        checkpoint: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        api_key: str | None = None,
+        model_name: str = DEFAULT_MODEL_NAME,
+        plugins: PluginManager | None = None,
+    ) -> None:
         """Serve the base model or a checkpoint as an OpenAI-compatible endpoint until Ctrl-C."""
         from ajet_core.gateway.serving import ServingGateway
 
         engine = self.build_engine()
         if checkpoint:
             self.load_checkpoint_weights(engine, Path(checkpoint))
-        gateway = ServingGateway(engine, self.config, api_key=api_key, model_name=model_name,
-                                 plugins=plugins or get_plugin_manager())
+        gateway = ServingGateway(
+            engine,
+            self.config,
+            api_key=api_key,
+            model_name=model_name,
+            plugins=plugins or get_plugin_manager(),
+        )
 
         async def serve_forever() -> None:
             base_url = await gateway.start_http(host, port)
@@ -106,8 +152,13 @@ class InProcessBackbone(Backbone):
             print("stopped", flush=True)
 
 
-def evaluate_endpoint(config: AjetConfig, resolved: dict[str, Any], endpoint: FixedEndpointConfig, *,
-                      plugins: PluginManager | None = None) -> dict[str, Any]:
+def evaluate_endpoint(
+    config: AjetConfig,
+    resolved: dict[str, Any],
+    endpoint: FixedEndpointConfig,
+    *,
+    plugins: PluginManager | None = None,
+) -> dict[str, Any]:
     """Evaluate an external model on the validation tasks: every agent's calls go to it.
 
     No backbone and no engine: the calls are recorded without tokens, and the metrics are the
@@ -117,13 +168,27 @@ def evaluate_endpoint(config: AjetConfig, resolved: dict[str, Any], endpoint: Fi
     return _evaluate(config, resolved, plugins, None, default_endpoint=endpoint)
 
 
-def _evaluate(config: AjetConfig, resolved: dict[str, Any], plugins: PluginManager | None,
-              engine: Engine | None, default_endpoint: FixedEndpointConfig | None = None) -> dict[str, Any]:
+def _evaluate(
+    config: AjetConfig,
+    resolved: dict[str, Any],
+    plugins: PluginManager | None,
+    engine: Engine | None,
+    default_endpoint: FixedEndpointConfig | None = None,
+) -> dict[str, Any]:
     eval_config = config.eval
     episodes = asyncio.run(
-        run_episodes(config, resolved, plugins or get_plugin_manager(), engine, mode=EVAL_MODE,
-                     split="validation", num_tasks=eval_config.max_tasks, num_repeat=eval_config.num_repeat,
-                     printer=None, default_endpoint=default_endpoint)
+        run_episodes(
+            config,
+            resolved,
+            plugins or get_plugin_manager(),
+            engine,
+            mode=EVAL_MODE,
+            split="validation",
+            num_tasks=eval_config.max_tasks,
+            num_repeat=eval_config.num_repeat,
+            printer=None,
+            default_endpoint=default_endpoint,
+        )
     )
     metrics = eval_metrics(episodes)
     print(json.dumps(metrics, indent=2))
@@ -131,18 +196,33 @@ def _evaluate(config: AjetConfig, resolved: dict[str, Any], plugins: PluginManag
 
 
 async def run_episodes(
-    config: AjetConfig, resolved: dict[str, Any], plugins: PluginManager, engine: Engine | None, *,
-    mode: str, split: str, num_tasks: int | None, num_repeat: int, printer: Any,
+    config: AjetConfig,
+    resolved: dict[str, Any],
+    plugins: PluginManager,
+    engine: Engine | None,
+    *,
+    mode: str,
+    split: str,
+    num_tasks: int | None,
+    num_repeat: int,
+    printer: Any,
     default_endpoint: FixedEndpointConfig | None = None,
 ) -> list[EpisodeRecord]:
     from ajet_core.gateway.core import Gateway
 
     reader = components.instantiate(resolved["task_reader"])
     parts = components.EpisodeParts.build(config, resolved, plugins)
-    stream = TaskStream(reader, split, batch_size=num_tasks or 1_000_000, shuffle=False, num_epochs=1)
+    stream = TaskStream(
+        reader, split, batch_size=num_tasks or 1_000_000, shuffle=False, num_epochs=1
+    )
     tasks = stream.next_batch() or []
-    gateway = Gateway(engine, config, mode="eval" if mode == EVAL_MODE else "rollout", plugins=plugins,
-                      default_endpoint=default_endpoint)
+    gateway = Gateway(
+        engine,
+        config,
+        mode="eval" if mode == EVAL_MODE else "rollout",
+        plugins=plugins,
+        default_endpoint=default_endpoint,
+    )
     runner = parts.runner(gateway, num_repeat=num_repeat, reader=reader, on_episode_end=printer)
     try:
         return await runner.run_tasks(tasks, step=0, mode=mode)
@@ -159,12 +239,27 @@ def print_episode(episode: EpisodeRecord) -> None:
     console = Console()
     lines = []
     for call in episode.calls:
-        lines.append(f"[dim]-- call {call.call_id} agent={call.agent} prompt={len(call.prompt_ids)} "
-                     f"response={len(call.response_ids)} tokens, finish={call.finish_reason}[/dim]")
+        lines.append(
+            f"[dim]-- call {call.call_id} agent={call.agent} prompt={len(call.prompt_ids)} "
+            f"response={len(call.response_ids)} tokens, finish={call.finish_reason}[/dim]"
+        )
         last = call.messages[-1] if call.messages else {}
         lines.append(f"[cyan]{last.get('role', '?')}:[/cyan] {str(last.get('content', ''))[:500]}")
-        reply = (call.reply or {}).get("content") or json.dumps((call.reply or {}).get("tool_calls", ""))
+        reply = (call.reply or {}).get("content") or json.dumps(
+            (call.reply or {}).get("tool_calls", "")
+        )
         lines.append(f"[green]assistant:[/green] {str(reply)[:500]}")
-    status = f"reward={episode.reward} success={episode.is_success}" if episode.ok else f"[red]failed: {episode.error}[/red]"
-    lines.append(f"[bold]{status}[/bold] samples={len(episode.samples)} drift_fallbacks={episode.drift_fallbacks}")
-    console.print(Panel("\n".join(lines), title=f"task {episode.task.task_id} / episode {episode.episode_id[:8]}"))
+    status = (
+        f"reward={episode.reward} success={episode.is_success}"
+        if episode.ok
+        else f"[red]failed: {episode.error}[/red]"
+    )
+    lines.append(
+        f"[bold]{status}[/bold] samples={len(episode.samples)} drift_fallbacks={episode.drift_fallbacks}"
+    )
+    console.print(
+        Panel(
+            "\n".join(lines),
+            title=f"task {episode.task.task_id} / episode {episode.episode_id[:8]}",
+        )
+    )

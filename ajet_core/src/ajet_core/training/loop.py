@@ -134,17 +134,26 @@ class TrainingLoop:
         path = run_dir / "metrics.jsonl"
         if path.exists():
             kept = [
-                line for line in path.read_text().splitlines()
+                line
+                for line in path.read_text().splitlines()
                 if line.strip() and json.loads(line).get("step", 0) <= step
             ]
             path.write_text("".join(line + "\n" for line in kept))
 
     def _streams(self, reader: TaskReader) -> tuple[TaskStream, TaskStream | None]:
         train = TaskStream(
-            reader, TRAIN_SPLIT, batch_size=self.config.rollout.batch_size, shuffle=True,
-            seed=self.config.experiment.seed, num_epochs=self.config.trainer.total_epochs,
+            reader,
+            TRAIN_SPLIT,
+            batch_size=self.config.rollout.batch_size,
+            shuffle=True,
+            seed=self.config.experiment.seed,
+            num_epochs=self.config.trainer.total_epochs,
         )
-        wants_eval = self.config.eval.every_n_steps or self.config.eval.before_train or self.config.eval.after_train
+        wants_eval = (
+            self.config.eval.every_n_steps
+            or self.config.eval.before_train
+            or self.config.eval.after_train
+        )
         validation = None
         if wants_eval:
             if VALIDATION_SPLIT not in reader.splits():
@@ -153,16 +162,22 @@ class TrainingLoop:
                     f"{VALIDATION_SPLIT!r} split; give it validation data or set eval.every_n_steps=0"
                 )
             validation = TaskStream(
-                reader, VALIDATION_SPLIT, batch_size=self.config.eval.max_tasks or 1_000_000,
-                shuffle=False, num_epochs=1,
+                reader,
+                VALIDATION_SPLIT,
+                batch_size=self.config.eval.max_tasks or 1_000_000,
+                shuffle=False,
+                num_epochs=1,
             )
         return train, validation
 
     def _runner(self, gateway: Any, mode: str) -> RolloutRunner:
         training = mode == TRAIN_MODE
         return self.parts.runner(
-            gateway, num_repeat=self.config.rollout.num_repeat if training else self.config.eval.num_repeat,
-            reader=self.reader, build_samples=training, on_episode_end=self.plugins.episode_end,
+            gateway,
+            num_repeat=self.config.rollout.num_repeat if training else self.config.eval.num_repeat,
+            reader=self.reader,
+            build_samples=training,
+            on_episode_end=self.plugins.episode_end,
         )
 
     # -------------------------------------------------------------------------------- run
@@ -201,8 +216,14 @@ class TrainingLoop:
         try:
             with self._progress(total_steps, start_step) as progress:
                 # 4. Baseline evaluation, so improvement is measured against the untrained model.
-                if self.config.eval.before_train and start_step == 0 and validation_stream is not None:
-                    metrics = await self._evaluate(eval_runner, validation_stream, step=0, run_dir=run_dir)
+                if (
+                    self.config.eval.before_train
+                    and start_step == 0
+                    and validation_stream is not None
+                ):
+                    metrics = await self._evaluate(
+                        eval_runner, validation_stream, step=0, run_dir=run_dir
+                    )
                     self._log(loggers, 0, metrics, result)
 
                 # 5. Steps: rollout -> advantages -> update -> log -> eval -> checkpoint.
@@ -211,12 +232,25 @@ class TrainingLoop:
                     if tasks is None:
                         break  # trainer.total_epochs done
                     step += 1
-                    metrics = await self._train_step(step, tasks, train_runner, train_stream, run_dir)
-                    if validation_stream is not None and self.config.eval.every_n_steps and step % self.config.eval.every_n_steps == 0:
-                        metrics.update(await self._evaluate(eval_runner, validation_stream, step=step, run_dir=run_dir))
+                    metrics = await self._train_step(
+                        step, tasks, train_runner, train_stream, run_dir
+                    )
+                    if (
+                        validation_stream is not None
+                        and self.config.eval.every_n_steps
+                        and step % self.config.eval.every_n_steps == 0
+                    ):
+                        metrics.update(
+                            await self._evaluate(
+                                eval_runner, validation_stream, step=step, run_dir=run_dir
+                            )
+                        )
                     self._log(loggers, step, metrics, result)
                     progress(step, metrics)
-                    if self.config.checkpoint.every_n_steps and step % self.config.checkpoint.every_n_steps == 0:
+                    if (
+                        self.config.checkpoint.every_n_steps
+                        and step % self.config.checkpoint.every_n_steps == 0
+                    ):
                         checkpoints.save(step, self.trainer, self._loop_state(train_stream))
                     result.last_step = step
 
@@ -225,8 +259,14 @@ class TrainingLoop:
                 if step > start_step and (last is None or last.name != f"step_{step:06d}"):
                     checkpoints.save(step, self.trainer, self._loop_state(train_stream))
                 result.interrupted = self._stop_requested
-                if self.config.eval.after_train and validation_stream is not None and not self._stop_requested:
-                    metrics = await self._evaluate(eval_runner, validation_stream, step=step, run_dir=run_dir)
+                if (
+                    self.config.eval.after_train
+                    and validation_stream is not None
+                    and not self._stop_requested
+                ):
+                    metrics = await self._evaluate(
+                        eval_runner, validation_stream, step=step, run_dir=run_dir
+                    )
                     self._log(loggers, step, metrics, result)
         finally:
             loggers.close()
@@ -259,7 +299,8 @@ class TrainingLoop:
             more = await runner.run_tasks(extra, step=step)
             episodes.extend(more)
             kept, stats = assign_grpo_advantages(
-                episodes, equal_reward_groups="drop",
+                episodes,
+                equal_reward_groups="drop",
                 min_valid_group_size=self.config.rollout.min_valid_group_size,
             )
         rollout_seconds = time.perf_counter() - started
@@ -277,7 +318,9 @@ class TrainingLoop:
         write_step_records(run_dir, step, "train", episodes, self.config.logging)
         return metrics
 
-    async def _evaluate(self, runner: RolloutRunner, stream: TaskStream, *, step: int, run_dir: Path) -> dict[str, Any]:
+    async def _evaluate(
+        self, runner: RolloutRunner, stream: TaskStream, *, step: int, run_dir: Path
+    ) -> dict[str, Any]:
         stream.load_state_dict({**stream.state_dict(), "epoch": 0, "offset": 0})
         tasks = stream.next_batch() or []
         episodes: list[EpisodeRecord] = await runner.run_tasks(tasks, step=step, mode=EVAL_MODE)
@@ -287,7 +330,9 @@ class TrainingLoop:
     def _loop_state(self, stream: TaskStream) -> dict[str, Any]:
         return {"train_stream": stream.state_dict(), "python_rng": _json_rng_state()}
 
-    def _log(self, loggers: LoggerSet, step: int, metrics: dict[str, Any], result: LoopResult) -> None:
+    def _log(
+        self, loggers: LoggerSet, step: int, metrics: dict[str, Any], result: LoopResult
+    ) -> None:
         loggers.log(step, metrics)
         result.history.append({"step": step, **metrics})
         self.plugins.train_step_end(step, metrics)
@@ -327,8 +372,11 @@ class TrainingLoop:
             )
 
             columns = [
-                TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(),
-                TextColumn("{task.fields[summary]}"), TimeElapsedColumn(),
+                TextColumn("[bold]step"),
+                MofNCompleteColumn(),
+                BarColumn(),
+                TextColumn("{task.fields[summary]}"),
+                TimeElapsedColumn(),
             ]
             with Progress(*columns, transient=False) as bar:
                 task_id = bar.add_task("train", total=total_steps, completed=start_step, summary="")

@@ -29,13 +29,17 @@ def record_path(run_dir: Path, step: int, mode: str) -> Path:
     return run_dir / RECORDS_DIR / f"{mode}_step_{step:06d}.jsonl.gz"
 
 
-def select_episodes(episodes: list[EpisodeRecord], policy: LoggingConfig, step: int) -> list[EpisodeRecord]:
+def select_episodes(
+    episodes: list[EpisodeRecord], policy: LoggingConfig, step: int
+) -> list[EpisodeRecord]:
     if policy.records == "none":
         return []
     if policy.records == "sample":
         if len(episodes) <= policy.records_sample_size:
             return list(episodes)
-        chosen = random.Random(f"records|{step}").sample(range(len(episodes)), policy.records_sample_size)
+        chosen = random.Random(f"records|{step}").sample(
+            range(len(episodes)), policy.records_sample_size
+        )
         return [episodes[i] for i in sorted(chosen)]
     if policy.records == "failures_and_extremes":
         chosen_ids = {e.episode_id for e in episodes if not e.ok}

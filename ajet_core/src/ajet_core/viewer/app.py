@@ -71,32 +71,46 @@ def create_app(run_dirs: list[Path]) -> Starlette:
     def episodes(request: Request):
         params = request.query_params
         return store_of(request).list_episodes(
-            request.path_params["mode"], request.path_params["step"],
-            kind=params.get("filter", "all"), sort=params.get("sort", "order"), task=params.get("task", ""),
-            offset=_int_param(request, "offset", 0, 0, 10**9), limit=_int_param(request, "limit", 50, 1, MAX_PAGE),
+            request.path_params["mode"],
+            request.path_params["step"],
+            kind=params.get("filter", "all"),
+            sort=params.get("sort", "order"),
+            task=params.get("task", ""),
+            offset=_int_param(request, "offset", 0, 0, 10**9),
+            limit=_int_param(request, "limit", 50, 1, MAX_PAGE),
         )
 
     def episode(request: Request):
         store = store_of(request)
-        record = store.episode(request.path_params["mode"], request.path_params["step"], request.path_params["episode_id"])
+        record = store.episode(
+            request.path_params["mode"],
+            request.path_params["step"],
+            request.path_params["episode_id"],
+        )
         return with_token_strips(record, load_tokenizer(store.model_path()))
 
     def metrics(request: Request):
-        return {"runs": [{"index": i, "name": s.name, "rows": s.metrics()} for i, s in enumerate(stores)]}
+        return {
+            "runs": [
+                {"index": i, "name": s.name, "rows": s.metrics()} for i, s in enumerate(stores)
+            ]
+        }
 
     async def index(request: Request) -> FileResponse:
         return FileResponse(static_dir() / "index.html")
 
     run = "/api/runs/{run:int}"
     step = run + "/steps/{mode:str}/{step:int}"
-    app = Starlette(routes=[
-        Route("/", index),
-        Route("/api/runs", guarded(runs)),
-        Route(run + "/steps", guarded(steps)),
-        Route(step + "/episodes", guarded(episodes)),
-        Route(step + "/episodes/{episode_id:str}", guarded(episode)),
-        Route("/api/metrics", guarded(metrics)),
-        Mount("/static", StaticFiles(directory=static_dir()), name="static"),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/api/runs", guarded(runs)),
+            Route(run + "/steps", guarded(steps)),
+            Route(step + "/episodes", guarded(episodes)),
+            Route(step + "/episodes/{episode_id:str}", guarded(episode)),
+            Route("/api/metrics", guarded(metrics)),
+            Mount("/static", StaticFiles(directory=static_dir()), name="static"),
+        ]
+    )
     app.state.stores = stores
     return app

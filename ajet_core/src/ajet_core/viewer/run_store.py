@@ -77,7 +77,9 @@ class RunStore:
     def __init__(self, run_dir: Path) -> None:
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
-            raise AjetError(f"run folder {str(run_dir)!r} does not exist; pass a folder under runs/<experiment>/")
+            raise AjetError(
+                f"run folder {str(run_dir)!r} does not exist; pass a folder under runs/<experiment>/"
+            )
         if not (run_dir / RECORDS_DIR).is_dir() and not (run_dir / METRICS_FILE).exists():
             raise AjetError(
                 f"{str(run_dir)!r} is not a run folder: it has neither {RECORDS_DIR}/ nor {METRICS_FILE}; "
@@ -85,7 +87,9 @@ class RunStore:
             )
         self.run_dir = run_dir
         self.name = f"{run_dir.parent.name}/{run_dir.name}"
-        self._parsed: OrderedDict[Path, tuple[tuple[int, int], list[dict[str, Any]]]] = OrderedDict()
+        self._parsed: OrderedDict[Path, tuple[tuple[int, int], list[dict[str, Any]]]] = (
+            OrderedDict()
+        )
         self._summaries: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
 
     def model_path(self) -> str | None:
@@ -138,8 +142,14 @@ class RunStore:
             successes += summary["is_success"] is True
             if summary["reward"] is not None:
                 rewards.append(float(summary["reward"]))
-        result = {"mode": step_file.mode, "step": step_file.step, "episodes": count,
-                  "errors": errors, "successes": successes, "reward_mean": _mean(rewards)}
+        result = {
+            "mode": step_file.mode,
+            "step": step_file.step,
+            "episodes": count,
+            "errors": errors,
+            "successes": successes,
+            "reward_mean": _mean(rewards),
+        }
         self._summaries[step_file.path] = (stamp, result)
         return result
 
@@ -156,12 +166,30 @@ class RunStore:
             if (cached and cached[0] == step_file.stamp) or time.monotonic() < deadline:
                 listed.append({**self.step_summary(step_file), "pending": False})
             else:
-                listed.append({"mode": step_file.mode, "step": step_file.step, "episodes": None, "errors": None,
-                               "successes": None, "reward_mean": None, "pending": True})
+                listed.append(
+                    {
+                        "mode": step_file.mode,
+                        "step": step_file.step,
+                        "episodes": None,
+                        "errors": None,
+                        "successes": None,
+                        "reward_mean": None,
+                        "pending": True,
+                    }
+                )
         return listed
 
-    def list_episodes(self, mode: str, step: int, *, kind: str = "all", sort: str = "order",
-                      task: str = "", offset: int = 0, limit: int = 50) -> dict[str, Any]:
+    def list_episodes(
+        self,
+        mode: str,
+        step: int,
+        *,
+        kind: str = "all",
+        sort: str = "order",
+        task: str = "",
+        offset: int = 0,
+        limit: int = 50,
+    ) -> dict[str, Any]:
         if kind not in FILTERS:
             raise ValueError(f"filter {kind!r} is not one of {', '.join(FILTERS)}")
         if sort not in SORTS:
@@ -177,11 +205,17 @@ class RunStore:
             needle = task.lower()
             chosen = [s for s in chosen if needle in (s["task_id"] or "").lower()]
         if sort != "order":
-            chosen.sort(key=lambda s: s["reward"] if s["reward"] is not None else float("-inf"),
-                        reverse=sort == "reward_desc")
+            chosen.sort(
+                key=lambda s: s["reward"] if s["reward"] is not None else float("-inf"),
+                reverse=sort == "reward_desc",
+            )
         return {
-            "mode": mode, "step": step, "total": len(chosen), "offset": offset, "limit": limit,
-            "episodes": chosen[offset: offset + limit],
+            "mode": mode,
+            "step": step,
+            "total": len(chosen),
+            "offset": offset,
+            "limit": limit,
+            "episodes": chosen[offset : offset + limit],
             "groups": [{"group_key": key, "rewards": values} for key, values in groups.items()],
         }
 

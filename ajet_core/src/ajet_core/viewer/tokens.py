@@ -19,7 +19,9 @@ def load_tokenizer(model_path: str | None) -> Any | None:
 
         return AutoTokenizer.from_pretrained(model_path)
     except Exception as exc:  # noqa: BLE001 - any failure means "ids only", never a broken page
-        log.warning("viewer: cannot load tokenizer from %s (%s); showing token ids only", model_path, exc)
+        log.warning(
+            "viewer: cannot load tokenizer from %s (%s); showing token ids only", model_path, exc
+        )
         return None
 
 
@@ -42,7 +44,12 @@ def with_token_strips(episode: dict[str, Any], tokenizer: Any | None) -> dict[st
         mask = sample.get("loss_mask") or [0] * len(ids)
         logprobs = sample.get("old_logprobs") or [None] * len(ids)
         texts = token_texts(tokenizer, ids) or [None] * len(ids)
-        tokens = [{"id": i, "text": t, "mask": m, "logprob": lp} for i, t, m, lp in zip(ids, texts, mask, logprobs)]
-        rest = {k: v for k, v in sample.items() if k not in ("input_ids", "loss_mask", "old_logprobs")}
+        tokens = [
+            {"id": i, "text": t, "mask": m, "logprob": lp}
+            for i, t, m, lp in zip(ids, texts, mask, logprobs)
+        ]
+        rest = {
+            k: v for k, v in sample.items() if k not in ("input_ids", "loss_mask", "old_logprobs")
+        }
         samples.append({**rest, "tokens": tokens})
     return {**episode, "samples": samples, "decoded": tokenizer is not None}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from pydantic import Field, field_validator
+
 from ajet_core.backbone import BackboneConfig
 from ajet_core.errors import ConfigError
 from ajet_core.training.inprocess import InProcessBackbone
-from pydantic import Field, field_validator
 
 
 class DebugBackboneConfig(BackboneConfig):
@@ -47,7 +48,9 @@ class DebugBackbone(InProcessBackbone):
                 "file (make one with `ajet model init-tiny DIR` or `ajet model import-smollm2 DIR`)"
             )
         options: DebugBackboneConfig = self.options  # type: ignore[assignment]
-        seed = options.engine_seed if options.engine_seed is not None else self.config.experiment.seed
+        seed = (
+            options.engine_seed if options.engine_seed is not None else self.config.experiment.seed
+        )
         return TransformersEngine.from_path(
             model.path,
             dtype=model.dtype,

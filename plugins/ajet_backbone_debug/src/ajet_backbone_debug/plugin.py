@@ -21,5 +21,10 @@ def ajet_add_commands(cli):
     # Dotted imports stay inside the handler so `ajet --help` never imports torch.
     from ajet_backbone_debug import commands, export_command
 
-    cli.add_command("model", "build or import local models (tiny test model, SmolLM2)", commands.run, commands.configure)
+    cli.add_command(
+        "model",
+        "build or import local models (tiny test model, SmolLM2)",
+        commands.run,
+        commands.configure,
+    )
     export_command.add(cli)  # `ajet export CHECKPOINT OUT_DIR`

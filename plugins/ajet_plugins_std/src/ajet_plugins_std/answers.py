@@ -45,7 +45,9 @@ def compile_answer_pattern(pattern: str | None) -> str | None:
         try:
             compiled = re.compile(pattern)
         except re.error as exc:
-            raise ValueError(f"answer_pattern {pattern!r} is not a valid regular expression: {exc}") from None
+            raise ValueError(
+                f"answer_pattern {pattern!r} is not a valid regular expression: {exc}"
+            ) from None
         if compiled.groups > 1:
             raise ValueError(
                 f"answer_pattern {pattern!r} has {compiled.groups} groups; use one group around the "

@@ -47,12 +47,16 @@ def describe_failure(options: EndpointOptions, exc: Exception) -> str:
         hint = f"does the server serve model {options.model!r} at {options.base_url}?"
     else:
         hint = "see the server's log"
-    return (f"endpoint {options.base_url} (model {options.model!r}) failed after "
-            f"{options.max_retries + 1} attempt(s): {type(exc).__name__}: {str(exc)[:300]}; {hint}")
+    return (
+        f"endpoint {options.base_url} (model {options.model!r}) failed after "
+        f"{options.max_retries + 1} attempt(s): {type(exc).__name__}: {str(exc)[:300]}; {hint}"
+    )
 
 
 def cache_key(payload: Any) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+    return hashlib.sha256(
+        json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    ).hexdigest()
 
 
 class DiskCache:
@@ -77,6 +81,8 @@ class DiskCache:
     def put(self, key: str, value: Any) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp") as f:
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp"
+        ) as f:
             json.dump(value, f, ensure_ascii=False)
         os.replace(f.name, path)

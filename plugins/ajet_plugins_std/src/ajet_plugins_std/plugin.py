@@ -9,18 +9,42 @@ from ajet_core.hookspecs import hookimpl
 
 READERS = {
     "jsonl": ("ajet_plugins_std.readers.jsonl:JsonlTaskReader", "JSONL files, streamed"),
-    "huggingface": ("ajet_plugins_std.readers.huggingface:HuggingFaceTaskReader", "local datasets files/folders"),
-    "env_service": ("ajet_plugins_std.readers.env_service:EnvServiceTaskReader", "an HTTP environment service"),
-    "generated": ("ajet_plugins_std.readers.generated:GeneratedTaskReader", "tasks an LLM generates from documents"),
+    "huggingface": (
+        "ajet_plugins_std.readers.huggingface:HuggingFaceTaskReader",
+        "local datasets files/folders",
+    ),
+    "env_service": (
+        "ajet_plugins_std.readers.env_service:EnvServiceTaskReader",
+        "an HTTP environment service",
+    ),
+    "generated": (
+        "ajet_plugins_std.readers.generated:GeneratedTaskReader",
+        "tasks an LLM generates from documents",
+    ),
 }
 
 JUDGERS = {
-    "math_answer": ("ajet_plugins_std.judgers.math_answer:MathAnswerJudger", "\\boxed{} answer, math-verify equivalence"),
-    "countdown": ("ajet_plugins_std.judgers.countdown:CountdownJudger", "Countdown equation checker"),
-    "exact_match": ("ajet_plugins_std.judgers.exact_match:ExactMatchJudger", "normalised string equality"),
+    "math_answer": (
+        "ajet_plugins_std.judgers.math_answer:MathAnswerJudger",
+        "\\boxed{} answer, math-verify equivalence",
+    ),
+    "countdown": (
+        "ajet_plugins_std.judgers.countdown:CountdownJudger",
+        "Countdown equation checker",
+    ),
+    "exact_match": (
+        "ajet_plugins_std.judgers.exact_match:ExactMatchJudger",
+        "normalised string equality",
+    ),
     "regex": ("ajet_plugins_std.judgers.regex:RegexJudger", "a regular expression must match"),
-    "llm_judge": ("ajet_plugins_std.judgers.llm_judge:LlmJudger", "rubric scored by any OpenAI-compatible LLM"),
-    "env_service": ("ajet_plugins_std.judgers.env_service:EnvServiceJudger", "the environment's own evaluation"),
+    "llm_judge": (
+        "ajet_plugins_std.judgers.llm_judge:LlmJudger",
+        "rubric scored by any OpenAI-compatible LLM",
+    ),
+    "env_service": (
+        "ajet_plugins_std.judgers.env_service:EnvServiceJudger",
+        "the environment's own evaluation",
+    ),
 }
 
 

@@ -17,6 +17,10 @@ class ArithmeticAgent(Workflow):
         ]
         reply = await client.chat.completions.create(messages=messages)
         messages.append({"role": "assistant", "content": reply.choices[0].message.content})
-        messages.append({"role": "user", "content": "Check your answer and give it again in \\boxed{}."})
+        messages.append(
+            {"role": "user", "content": "Check your answer and give it again in \\boxed{}."}
+        )
         second = await client.chat.completions.create(messages=messages)
-        return WorkflowOutput(reward=None, metadata={"final_answer": second.choices[0].message.content})
+        return WorkflowOutput(
+            reward=None, metadata={"final_answer": second.choices[0].message.content}
+        )

@@ -52,7 +52,12 @@ class RunningBatch:
         for mine, theirs in zip(_layers(self.cache), _layers(cache)):
             mine.keys = torch.cat([mine.keys, theirs.keys], dim=0)
             mine.values = torch.cat([mine.values, theirs.values], dim=0)
-        self.mask = torch.cat([F.pad(self.mask, (width - self.mask.shape[1], 0)), F.pad(mask, (width - prompt_len, 0))])
+        self.mask = torch.cat(
+            [
+                F.pad(self.mask, (width - self.mask.shape[1], 0)),
+                F.pad(mask, (width - prompt_len, 0)),
+            ]
+        )
         self.positions = torch.cat([self.positions, position])
         self.last_tokens = torch.cat([self.last_tokens, token])
         self.rows.append(request)

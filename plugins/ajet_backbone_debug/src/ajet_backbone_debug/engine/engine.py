@@ -24,6 +24,10 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import torch
+
+from ajet_backbone_debug.engine.batch import RunningBatch
+from ajet_backbone_debug.engine.request import Request
+from ajet_backbone_debug.engine.sampling import check_params, choose_token
 from ajet_core.engine import (
     ContextLengthExceeded,
     EngineError,
@@ -31,10 +35,6 @@ from ajet_core.engine import (
     GenerationChunk,
     SamplingParams,
 )
-
-from ajet_backbone_debug.engine.batch import RunningBatch
-from ajet_backbone_debug.engine.request import Request
-from ajet_backbone_debug.engine.sampling import check_params, choose_token
 
 
 class TransformersEngine:
@@ -138,7 +138,9 @@ class TransformersEngine:
         finish, matched = payload
         return Generation(list(request.token_ids), list(request.logprobs), finish, matched)
 
-    async def generate_stream(self, prompt_ids: list[int], sampling: SamplingParams) -> AsyncIterator[GenerationChunk]:
+    async def generate_stream(
+        self, prompt_ids: list[int], sampling: SamplingParams
+    ) -> AsyncIterator[GenerationChunk]:
         """Tokens as they are sampled; the last chunk carries ``finish_reason``."""
         request = self._submit(prompt_ids, sampling, stream=True)
         try:
@@ -194,10 +196,16 @@ class TransformersEngine:
             raise ValueError("prompt_ids is empty; render at least one message")
         bad = [t for t in prompt if not 0 <= t < self.vocab_size]
         if bad:
-            raise ValueError(f"prompt_ids holds ids outside the vocabulary [0, {self.vocab_size}): {bad[:5]}")
+            raise ValueError(
+                f"prompt_ids holds ids outside the vocabulary [0, {self.vocab_size}): {bad[:5]}"
+            )
         if len(prompt) >= self._max_model_len:
             raise ContextLengthExceeded(len(prompt), self._max_model_len)
-        seed = sampling.seed if sampling.seed is not None else int(torch.randint(2**62, (1,), generator=self._seeds))
+        seed = (
+            sampling.seed
+            if sampling.seed is not None
+            else int(torch.randint(2**62, (1,), generator=self._seeds))
+        )
         generator = torch.Generator(device=self.device).manual_seed(seed)
         request = Request(
             prompt_ids=prompt,
@@ -218,7 +226,9 @@ class TransformersEngine:
 
     def _start_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="ajet-engine-decode", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="ajet-engine-decode", daemon=True
+            )
             self._thread.start()
 
     # -- the decode loop (its own thread) -------------------------------------------------------
@@ -258,7 +268,9 @@ class TransformersEngine:
 
         cache = DynamicCache(config=self.model.config)
         ids = torch.tensor([prompt], device=self.device)
-        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1, **{self._cache_arg: cache})
+        out = self.model(
+            input_ids=ids, use_cache=True, logits_to_keep=1, **{self._cache_arg: cache}
+        )
         token, logprob = choose_token(out.logits[0, -1].float(), request.params, request.generator)
         ended = request.add(token, logprob)
         if ended is not None:
@@ -299,8 +311,13 @@ class TransformersEngine:
             batch.last_tokens[row] = token
         batch.keep(keep)
 
-    def _finish(self, request: Request, finish: str | None = None, matched: str | None = None,
-                error: Exception | None = None) -> None:
+    def _finish(
+        self,
+        request: Request,
+        finish: str | None = None,
+        matched: str | None = None,
+        error: Exception | None = None,
+    ) -> None:
         request.finished = True
         request.emit(("error", error) if error is not None else ("done", finish, matched))
 

@@ -10,6 +10,7 @@ would be 0 for every token.
 from __future__ import annotations
 
 import torch
+
 from ajet_core.engine import SamplingParams
 
 
@@ -28,7 +29,9 @@ def filter_logits(scaled: torch.Tensor, top_k: int, top_p: float) -> torch.Tenso
     return scaled
 
 
-def choose_token(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator) -> tuple[int, float]:
+def choose_token(
+    logits: torch.Tensor, params: SamplingParams, generator: torch.Generator
+) -> tuple[int, float]:
     """(token id, recorded logprob) for one row of float32 logits."""
     if params.temperature == 0:
         logprobs = torch.log_softmax(logits, dim=-1)

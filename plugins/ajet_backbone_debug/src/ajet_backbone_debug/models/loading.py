@@ -56,7 +56,9 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
     directory, extra = _split(path)
-    tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code, **extra)
+    tokenizer = AutoTokenizer.from_pretrained(
+        directory, trust_remote_code=trust_remote_code, **extra
+    )
     if extra:
         fix_chatml_special_tokens(tokenizer)
     if tokenizer.chat_template is None:
@@ -73,7 +75,9 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"model.device {device!r} asked for a GPU but torch sees none; use 'auto' or 'cpu'")
+        raise ConfigError(
+            f"model.device {device!r} asked for a GPU but torch sees none; use 'auto' or 'cpu'"
+        )
     return device
 
 
@@ -88,7 +92,9 @@ def resolve_dtype(dtype: str, device: str) -> Any:
     return getattr(torch, DTYPES[dtype])
 
 
-def load_model(path: str | Path, dtype: str = "auto", device: str = "auto", trust_remote_code: bool = False) -> Any:
+def load_model(
+    path: str | Path, dtype: str = "auto", device: str = "auto", trust_remote_code: bool = False
+) -> Any:
     """The model in eval mode on ``device``; a GGUF file is dequantised by transformers."""
     from transformers import AutoModelForCausalLM
 

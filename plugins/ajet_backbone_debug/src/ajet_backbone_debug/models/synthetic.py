@@ -20,14 +20,51 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CITIES = [
-    "Paris", "London", "Tokyo", "Berlin", "Madrid", "Rome", "Cairo", "Lima", "Oslo", "Dublin",
-    "Vienna", "Prague", "Seoul", "Delhi", "Sydney", "Toronto", "Boston", "Chicago", "Denver",
-    "Moscow", "Athens", "Lisbon", "Warsaw", "Nairobi", "Hanoi", "Manila", "Bangkok", "Zurich",
+    "Paris",
+    "London",
+    "Tokyo",
+    "Berlin",
+    "Madrid",
+    "Rome",
+    "Cairo",
+    "Lima",
+    "Oslo",
+    "Dublin",
+    "Vienna",
+    "Prague",
+    "Seoul",
+    "Delhi",
+    "Sydney",
+    "Toronto",
+    "Boston",
+    "Chicago",
+    "Denver",
+    "Moscow",
+    "Athens",
+    "Lisbon",
+    "Warsaw",
+    "Nairobi",
+    "Hanoi",
+    "Manila",
+    "Bangkok",
+    "Zurich",
 ]
 TOPICS = [
-    "python tutorials", "the moon landing", "healthy recipes", "electric cars", "jazz music",
-    "ancient rome", "machine learning", "the tallest mountain", "coffee history", "chess openings",
-    "solar panels", "deep sea fish", "the speed of light", "football results", "new books",
+    "python tutorials",
+    "the moon landing",
+    "healthy recipes",
+    "electric cars",
+    "jazz music",
+    "ancient rome",
+    "machine learning",
+    "the tallest mountain",
+    "coffee history",
+    "chess openings",
+    "solar panels",
+    "deep sea fish",
+    "the speed of light",
+    "football results",
+    "new books",
 ]
 WEATHER = ["sunny", "cloudy", "rainy", "windy", "snowy", "foggy"]
 SYSTEMS = [
@@ -56,9 +93,13 @@ def _tool(name: str, description: str, arg: str, arg_description: str) -> dict[s
 
 TOOLS = {
     "get_weather": _tool("get_weather", "Get the current weather in a city.", "city", "City name"),
-    "calculator": _tool("calculator", "Evaluate an arithmetic expression.", "expression", "Expression"),
+    "calculator": _tool(
+        "calculator", "Evaluate an arithmetic expression.", "expression", "Expression"
+    ),
     "search": _tool("search", "Search the web.", "query", "Search query"),
-    "run_python": _tool("run_python", "Run Python code and return its output.", "code", "Python code"),
+    "run_python": _tool(
+        "run_python", "Run Python code and return its output.", "code", "Python code"
+    ),
 }
 
 
@@ -77,7 +118,11 @@ def _expression(rng: random.Random) -> tuple[str, int]:
 
 
 def _tool_call_message(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    call = {"id": "call_0", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+    call = {
+        "id": "call_0",
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps(arguments)},
+    }
     return {"role": "assistant", "content": "", "tool_calls": [call]}
 
 
@@ -86,26 +131,50 @@ def _tool_request(rng: random.Random) -> tuple[str, str, dict[str, Any], str, st
     kind = rng.choice(list(TOOLS))
     if kind == "get_weather":
         city, weather = rng.choice(CITIES), rng.choice(WEATHER)
-        user = rng.choice([
-            f"What is the weather in {city}?", f"How is the weather in {city} today?",
-            f"Is it raining in {city}?", f"Check the weather for {city}.",
-        ])
+        user = rng.choice(
+            [
+                f"What is the weather in {city}?",
+                f"How is the weather in {city} today?",
+                f"Is it raining in {city}?",
+                f"Check the weather for {city}.",
+            ]
+        )
         return kind, user, {"city": city}, weather, f"It is {weather} in {city}."
     if kind == "calculator":
         expr, value = _expression(rng)
-        user = rng.choice([
-            f"Use the calculator to compute {expr}.", f"What is {expr}? Use a tool.",
-            f"Calculate {expr}.", f"Please compute {expr} with the calculator.",
-        ])
+        user = rng.choice(
+            [
+                f"Use the calculator to compute {expr}.",
+                f"What is {expr}? Use a tool.",
+                f"Calculate {expr}.",
+                f"Please compute {expr} with the calculator.",
+            ]
+        )
         return kind, user, {"expression": expr}, str(value), f"The answer is \\boxed{{{value}}}."
     if kind == "search":
         topic = rng.choice(TOPICS)
-        user = rng.choice([f"Search the web for {topic}.", f"Find information about {topic}.",
-                           f"Look up {topic} online."])
-        return kind, user, {"query": topic}, f"Top result: a page about {topic}.", f"I found a page about {topic}."
+        user = rng.choice(
+            [
+                f"Search the web for {topic}.",
+                f"Find information about {topic}.",
+                f"Look up {topic} online.",
+            ]
+        )
+        return (
+            kind,
+            user,
+            {"query": topic},
+            f"Top result: a page about {topic}.",
+            f"I found a page about {topic}.",
+        )
     expr, value = _expression(rng)
-    user = rng.choice([f"Use Python to compute {expr}.", f"Run Python code that prints {expr}.",
-                       f"Write and run Python to evaluate {expr}."])
+    user = rng.choice(
+        [
+            f"Use Python to compute {expr}.",
+            f"Run Python code that prints {expr}.",
+            f"Write and run Python to evaluate {expr}.",
+        ]
+    )
     return kind, user, {"code": f"print({expr})"}, str(value), f"The answer is \\boxed{{{value}}}."
 
 
@@ -120,18 +189,25 @@ def tool_use(rng: random.Random) -> Conversation:
     messages += [{"role": "user", "content": user}, _tool_call_message(name, arguments)]
     trained = [len(messages) - 1]
     if rng.random() < 0.6:
-        messages += [{"role": "tool", "tool_call_id": "call_0", "content": result},
-                     {"role": "assistant", "content": answer}]
+        messages += [
+            {"role": "tool", "tool_call_id": "call_0", "content": result},
+            {"role": "assistant", "content": answer},
+        ]
         trained.append(len(messages) - 1)
     return Conversation(messages, [TOOLS[t] for t in offered], trained)
 
 
 def math(rng: random.Random) -> Conversation:
     expr, value = _expression(rng)
-    user = rng.choice([
-        f"What is {expr}?", f"Compute {expr}.", f"Solve: {expr}",
-        f"What is {expr}? Put the final answer in \\boxed{{}}.", f"Calculate {expr} step by step.",
-    ])
+    user = rng.choice(
+        [
+            f"What is {expr}?",
+            f"Compute {expr}.",
+            f"Solve: {expr}",
+            f"What is {expr}? Put the final answer in \\boxed{{}}.",
+            f"Calculate {expr} step by step.",
+        ]
+    )
     # The format comes first in every variant, so a reply never ends before it.
     answer = rng.choice([f"The answer is \\boxed{{{value}}}.", f"\\boxed{{{value}}}"])
     messages = [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
@@ -145,30 +221,41 @@ def judge(rng: random.Random) -> Conversation:
     correct = rng.random() < 0.5
     given = value if correct else value + rng.choice([-3, -2, -1, 1, 2, 5, 10])
     score = rng.randint(7, 10) if correct else rng.randint(0, 3)
-    system = rng.choice([
-        "You are a strict judge. Rate the answer from 0 to 10.",
-        "You grade answers. Reply with a score out of 10.",
-    ])
-    user = rng.choice([
-        f"Question: What is {expr}?\nAnswer: {given}\nRate the answer.",
-        f"Grade this answer.\nQuestion: {expr}\nAnswer: {given}",
-    ])
+    system = rng.choice(
+        [
+            "You are a strict judge. Rate the answer from 0 to 10.",
+            "You grade answers. Reply with a score out of 10.",
+        ]
+    )
+    user = rng.choice(
+        [
+            f"Question: What is {expr}?\nAnswer: {given}\nRate the answer.",
+            f"Grade this answer.\nQuestion: {expr}\nAnswer: {given}",
+        ]
+    )
     verdict = "The answer is correct." if correct else "The answer is wrong."
     reply = rng.choice([f"Score: {score}/10\n{verdict}", f"Score: {score}/10"])
-    messages = [{"role": "system", "content": system}, {"role": "user", "content": user},
-                {"role": "assistant", "content": reply}]
+    messages = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": user},
+        {"role": "assistant", "content": reply},
+    ]
     return Conversation(messages, None, [2])
 
 
 def small_talk(rng: random.Random) -> Conversation:
-    user, reply = rng.choice([
-        ("Hello!", "Hello! How can I help you?"),
-        ("Hi, who are you?", "I am a small assistant."),
-        ("Tell me a joke.", "Why did the robot cross the road? To reach the other side."),
-        ("Thank you.", "You are welcome."),
-        ("What can you do?", "I can answer questions and use tools."),
-    ])
-    return Conversation([{"role": "user", "content": user}, {"role": "assistant", "content": reply}], None, [1])
+    user, reply = rng.choice(
+        [
+            ("Hello!", "Hello! How can I help you?"),
+            ("Hi, who are you?", "I am a small assistant."),
+            ("Tell me a joke.", "Why did the robot cross the road? To reach the other side."),
+            ("Thank you.", "You are welcome."),
+            ("What can you do?", "I can answer questions and use tools."),
+        ]
+    )
+    return Conversation(
+        [{"role": "user", "content": user}, {"role": "assistant", "content": reply}], None, [1]
+    )
 
 
 SKILLS = [(tool_use, 0.45), (math, 0.25), (judge, 0.2), (small_talk, 0.1)]

@@ -19,10 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ajet_core.errors import AjetError
-
 from ajet_backbone_debug.models.chat_template import CHAT_TEMPLATE
 from ajet_backbone_debug.models.synthetic import Conversation, make_conversations
+from ajet_core.errors import AjetError
 
 PAD = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -59,7 +58,9 @@ class TinySpec:
 
     def fingerprint(self) -> str:
         """Names a build in the cache; changes whenever the recipe does."""
-        recipe = json.dumps({**asdict(self), "template": CHAT_TEMPLATE, "version": 3}, sort_keys=True)
+        recipe = json.dumps(
+            {**asdict(self), "template": CHAT_TEMPLATE, "version": 3}, sort_keys=True
+        )
         return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -75,12 +76,14 @@ def _render_pieces(tokenizer: Any, conv: Conversation) -> list[tuple[str, bool]]
         prompt = tokenizer.apply_chat_template(
             conv.messages[:index], tools=conv.tools, add_generation_prompt=True, tokenize=False
         )
-        full = tokenizer.apply_chat_template(conv.messages[: index + 1], tools=conv.tools, tokenize=False)
+        full = tokenizer.apply_chat_template(
+            conv.messages[: index + 1], tools=conv.tools, tokenize=False
+        )
         assert prompt.startswith(done) and full.startswith(prompt), "template is not prefix-stable"
-        reply = full[len(prompt):]
+        reply = full[len(prompt) :]
         # Train on the reply through <|im_end|>; the newline after it belongs to the next prompt.
         assert reply.endswith(IM_END + "\n")
-        pieces += [(prompt[len(done):], False), (reply[: -1], True)]
+        pieces += [(prompt[len(done) :], False), (reply[:-1], True)]
         done = full[:-1]
     return pieces
 
@@ -115,14 +118,20 @@ def _template_tokenizer() -> Any:
     from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.BPE()), chat_template=CHAT_TEMPLATE)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.BPE()), chat_template=CHAT_TEMPLATE
+    )
 
 
-def _train(model, examples, pad: int, optimizer, steps: int, lr: float, spec: TinySpec, order, log) -> float:
+def _train(
+    model, examples, pad: int, optimizer, steps: int, lr: float, spec: TinySpec, order, log
+) -> float:
     """``steps`` AdamW steps on random right-padded batches (padding carries no loss)."""
     import torch
 
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=lr, total_steps=steps, pct_start=0.1
+    )
     model.train()
     loss_value = float("nan")
     for step in range(steps):
@@ -149,16 +158,17 @@ def _train(model, examples, pad: int, optimizer, steps: int, lr: float, spec: Ti
     return loss_value
 
 
-def validate_formats(model, tokenizer, conversations: list[Conversation], max_new_tokens: int = 64) -> list[str]:
+def validate_formats(
+    model, tokenizer, conversations: list[Conversation], max_new_tokens: int = 64
+) -> list[str]:
     """Greedy replies to the first trained turn of each conversation; the ones whose format is
     wrong (a tool call that does not parse or names a tool not offered, no ``\\boxed{}``, no score
     line). Runs the prompts as one batch through the engine."""
     import asyncio
 
-    from ajet_core.engine import SamplingParams
-
     from ajet_backbone_debug.engine import TransformersEngine
     from ajet_backbone_debug.models.probes import check_reply, parse_tool_calls
+    from ajet_core.engine import SamplingParams
 
     cases = []
     for conv in conversations:
@@ -172,8 +182,9 @@ def validate_formats(model, tokenizer, conversations: list[Conversation], max_ne
             kind = "score"
         else:
             continue
-        ids = tokenizer.apply_chat_template(conv.messages[:index], tools=conv.tools,
-                                            add_generation_prompt=True, return_dict=False)
+        ids = tokenizer.apply_chat_template(
+            conv.messages[:index], tools=conv.tools, add_generation_prompt=True, return_dict=False
+        )
         offered = {t["function"]["name"] for t in conv.tools or []}
         cases.append((kind, ids, offered))
 
@@ -250,15 +261,23 @@ def build_tiny_model(out_dir: str | Path, spec: TinySpec = TinySpec(), log=print
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     order = torch.Generator().manual_seed(spec.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=0.0, betas=(0.9, 0.98))
-    loss_value = _train(model, examples, pad, optimizer, spec.train_steps, spec.lr, spec, order, log)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=spec.lr, weight_decay=0.0, betas=(0.9, 0.98)
+    )
+    loss_value = _train(
+        model, examples, pad, optimizer, spec.train_steps, spec.lr, spec, order, log
+    )
     steps = spec.train_steps
     # validation_conversations=0 skips the checks (quick builds for plumbing tests).
     validation = make_conversations(spec.validation_conversations, spec.seed + 1_000_003)
     failures = validate_formats(model, tokenizer, validation) if validation else []
     while failures and steps < spec.max_train_steps:
-        log(f"{len(failures)} held-out format failures after {steps} steps, e.g. {failures[0]!r}; training on")
-        loss_value = _train(model, examples, pad, optimizer, spec.extra_steps, spec.lr / 3, spec, order, log)
+        log(
+            f"{len(failures)} held-out format failures after {steps} steps, e.g. {failures[0]!r}; training on"
+        )
+        loss_value = _train(
+            model, examples, pad, optimizer, spec.extra_steps, spec.lr / 3, spec, order, log
+        )
         steps += spec.extra_steps
         failures = validate_formats(model, tokenizer, validation)
     torch.set_num_threads(threads)

@@ -117,7 +117,8 @@ def pack_samples(
     # A canonical order (content, not arrival): episodes that finish in a different order in a
     # resumed run must give bit-identical float sums, hence identical weights.
     trained = sorted(
-        (i for i, s in enumerate(samples) if any(s.loss_mask)), key=lambda i: _canonical_key(samples[i])
+        (i for i, s in enumerate(samples) if any(s.loss_mask)),
+        key=lambda i: _canonical_key(samples[i]),
     )
     num_tokens = sum(samples[i].num_trained_tokens for i in trained)
     micro_batches: list[MicroBatch] = []

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+
 from ajet_core.errors import AjetError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -133,7 +134,9 @@ def load_trainer_state_dict(
             f"{source} has checkpoint version {state.get('version')!r}; this ajet-backbone-debug "
             f"reads version {VERSION}: resume with the AgentJet version that wrote it"
         )
-    missing = [k for k in ("signature", "model", "optimizer", "scheduler", "step", "rng") if k not in state]
+    missing = [
+        k for k in ("signature", "model", "optimizer", "scheduler", "step", "rng") if k not in state
+    ]
     if missing:
         raise CheckpointError(f"{source} is incomplete: it lacks {', '.join(missing)}")
     _check_signature(trainer, state["signature"], source)
@@ -189,7 +192,10 @@ def _check_model_state(trainer: PolicyTrainer, saved: dict[str, torch.Tensor], s
     current = model_state(trainer)
     if not trainer.is_lora:
         # Tied weights (e.g. lm_head = embed_tokens) may be stored under one name only.
-        saved = {**saved, **{alias: saved[name] for alias, name in _tied_aliases(trainer.model, saved).items()}}
+        saved = {
+            **saved,
+            **{alias: saved[name] for alias, name in _tied_aliases(trainer.model, saved).items()},
+        }
     _compare_shapes(
         {k: list(v.shape) for k, v in saved.items()},
         {k: list(v.shape) for k, v in current.items()},
@@ -218,7 +224,10 @@ def _load_model_state(trainer: PolicyTrainer, saved: dict[str, torch.Tensor]) ->
 
         set_peft_model_state_dict(trainer.peft_model, saved)
         return
-    saved = {**saved, **{alias: saved[name] for alias, name in _tied_aliases(trainer.model, saved).items()}}
+    saved = {
+        **saved,
+        **{alias: saved[name] for alias, name in _tied_aliases(trainer.model, saved).items()},
+    }
     trainer.model.load_state_dict(saved, strict=True)
 
 
@@ -240,7 +249,12 @@ def save_checkpoint(trainer: PolicyTrainer, directory: str | Path) -> Path:
         trainer.model.save_pretrained(weights_dir)
     if trainer.tokenizer is not None:
         trainer.tokenizer.save_pretrained(weights_dir)
-    state = {"format": FORMAT, "version": VERSION, "signature": signature(trainer), **_training_state(trainer)}
+    state = {
+        "format": FORMAT,
+        "version": VERSION,
+        "signature": signature(trainer),
+        **_training_state(trainer),
+    }
     _atomic_torch_save(state, directory / STATE_FILE)
     manifest = {
         "format": FORMAT,
@@ -314,9 +328,7 @@ def _read_weights(weights_dir: Path, manifest: dict[str, Any]) -> dict[str, torc
         try:
             weights.update(load_file(str(file)))
         except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(
-                f"{file} is corrupt ({exc}); pick an earlier checkpoint"
-            ) from exc
+            raise CheckpointError(f"{file} is corrupt ({exc}); pick an earlier checkpoint") from exc
     return weights
 
 

@@ -17,7 +17,12 @@ from ajet_backbone_debug.training.batching import MicroBatch
 
 # Config fields of architectures whose forward transforms the head's output (soft-capping,
 # scaling). For those the fast path would be wrong, so the full forward is used.
-_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
+_LOGIT_TRANSFORMS = (
+    "final_logit_softcapping",
+    "logit_scale",
+    "logits_scaling",
+    "output_multiplier_scale",
+)
 
 
 def supports_selected_logits(model: Any) -> bool:

@@ -30,9 +30,14 @@ from typing import Any, Literal
 import torch
 
 from ajet_backbone_debug.training import checkpoint as ckpt
-from ajet_backbone_debug.training.batching import MicroBatch, PackedBatch, pack_samples, validate_samples
-from ajet_backbone_debug.training.lora import is_peft_model, wrap_with_lora
+from ajet_backbone_debug.training.batching import (
+    MicroBatch,
+    PackedBatch,
+    pack_samples,
+    validate_samples,
+)
 from ajet_backbone_debug.training.logprobs import supports_selected_logits, token_logprobs
+from ajet_backbone_debug.training.lora import is_peft_model, wrap_with_lora
 from ajet_backbone_debug.training.loss import kl_low_variance, ppo_clip_loss
 from ajet_backbone_debug.training.schedule import build_scheduler
 from ajet_core import metrics as m
@@ -102,7 +107,9 @@ class PolicyTrainer:
                 "logprobs log_softmax(logits / T), so T must be > 0 (greedy decoding is for eval)"
             )
         if mixed_precision not in ("no", "bf16"):
-            raise ValueError(f"mixed_precision={mixed_precision!r} is not known; use 'no' or 'bf16'")
+            raise ValueError(
+                f"mixed_precision={mixed_precision!r} is not known; use 'no' or 'bf16'"
+            )
         self.config = config
         self.temperature = float(temperature)
         self.tokenizer = tokenizer
@@ -139,7 +146,10 @@ class PolicyTrainer:
         if not trainable:
             raise ValueError("the model has no trainable parameters (all have requires_grad=False)")
         groups = [
-            {"params": [p for _, p in trainable if p.ndim >= 2], "weight_decay": config.weight_decay},
+            {
+                "params": [p for _, p in trainable if p.ndim >= 2],
+                "weight_decay": config.weight_decay,
+            },
             {"params": [p for _, p in trainable if p.ndim < 2], "weight_decay": 0.0},
         ]
         self.optimizer = torch.optim.AdamW(

@@ -39,13 +39,19 @@ def _check(url: str, endpoint: str, response: httpx.Response) -> dict[str, Any]:
             reason = response.json().get("error", response.text)
         except ValueError:
             reason = response.text
-        raise EnvServiceError(f"env service {url} refused {endpoint} (HTTP {response.status_code}): {reason}")
+        raise EnvServiceError(
+            f"env service {url} refused {endpoint} (HTTP {response.status_code}): {reason}"
+        )
     try:
         payload = response.json()
     except ValueError:
-        raise EnvServiceError(f"env service {url} answered {endpoint} with non-JSON: {response.text[:200]!r}") from None
+        raise EnvServiceError(
+            f"env service {url} answered {endpoint} with non-JSON: {response.text[:200]!r}"
+        ) from None
     if not isinstance(payload, dict):
-        raise EnvServiceError(f"env service {url} answered {endpoint} with {payload!r:.200}, expected an object")
+        raise EnvServiceError(
+            f"env service {url} answered {endpoint} with {payload!r:.200}, expected an object"
+        )
     return payload
 
 
@@ -58,7 +64,9 @@ def _retryable(endpoint: str, exc: Exception) -> bool:
 class EnvServiceClient:
     """Sync and async calls to one env service (``base_url``)."""
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0, retries: int = 2, backoff: float = 0.5) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 30.0, retries: int = 2, backoff: float = 0.5
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
@@ -78,7 +86,9 @@ class EnvServiceClient:
         url = f"{self.base_url}/{endpoint}"
         for attempt in range(self.retries + 1):
             try:
-                return _check(self.base_url, endpoint, self._sync.post(url, json=request_body(**body)))
+                return _check(
+                    self.base_url, endpoint, self._sync.post(url, json=request_body(**body))
+                )
             except (httpx.TransportError, _Transient) as exc:
                 if attempt == self.retries or not _retryable(endpoint, exc):
                     raise self._fail(endpoint, exc, attempt + 1) from None
@@ -106,26 +116,48 @@ class EnvServiceClient:
     def list_task_ids(self, env_type: str, split: str) -> list[str]:
         data = self.call("get_env_profile", env_type=env_type, params={"split": split}).get("data")
         if not isinstance(data, list):
-            raise EnvServiceError(f"env service {self.base_url}: get_env_profile gave {data!r:.200}, expected a list of task ids")
+            raise EnvServiceError(
+                f"env service {self.base_url}: get_env_profile gave {data!r:.200}, expected a list of task ids"
+            )
         return [str(t) for t in data]
 
-    def create(self, env_type: str, task_id: str, instance_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        data = self.call("create", env_type=env_type, task_id=task_id, instance_id=instance_id, params=params).get("data")
+    def create(
+        self, env_type: str, task_id: str, instance_id: str, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        data = self.call(
+            "create", env_type=env_type, task_id=task_id, instance_id=instance_id, params=params
+        ).get("data")
         if not isinstance(data, dict) or "state" not in data:
-            raise EnvServiceError(f"env service {self.base_url}: create gave {data!r:.200}, expected {{'state': [...]}}")
+            raise EnvServiceError(
+                f"env service {self.base_url}: create gave {data!r:.200}, expected {{'state': [...]}}"
+            )
         return data
 
-    async def acreate(self, env_type: str, task_id: str, instance_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        data = (await self.acall("create", env_type=env_type, task_id=task_id, instance_id=instance_id, params=params)).get("data")
+    async def acreate(
+        self, env_type: str, task_id: str, instance_id: str, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        data = (
+            await self.acall(
+                "create", env_type=env_type, task_id=task_id, instance_id=instance_id, params=params
+            )
+        ).get("data")
         if not isinstance(data, dict) or "state" not in data:
-            raise EnvServiceError(f"env service {self.base_url}: create gave {data!r:.200}, expected {{'state': [...]}}")
+            raise EnvServiceError(
+                f"env service {self.base_url}: create gave {data!r:.200}, expected {{'state': [...]}}"
+            )
         return data
 
-    def step(self, instance_id: str, action: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+    def step(
+        self, instance_id: str, action: dict[str, Any], params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         return self.call("step", instance_id=instance_id, messages=action, params=params)["data"]
 
-    async def astep(self, instance_id: str, action: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-        return (await self.acall("step", instance_id=instance_id, messages=action, params=params))["data"]
+    async def astep(
+        self, instance_id: str, action: dict[str, Any], params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return (await self.acall("step", instance_id=instance_id, messages=action, params=params))[
+            "data"
+        ]
 
     def evaluate(self, instance_id: str, params: dict[str, Any] | None = None) -> float:
         return float(self.call("evaluate", instance_id=instance_id, params=params).get("data", 0.0))
@@ -133,7 +165,9 @@ class EnvServiceClient:
     async def aevaluate(self, instance_id: str, params: dict[str, Any] | None = None) -> float:
         data = (await self.acall("evaluate", instance_id=instance_id, params=params)).get("data")
         if not isinstance(data, (int, float)):
-            raise EnvServiceError(f"env service {self.base_url}: evaluate gave {data!r:.200}, expected a number")
+            raise EnvServiceError(
+                f"env service {self.base_url}: evaluate gave {data!r:.200}, expected a number"
+            )
         return float(data)
 
     async def arelease(self, instance_id: str) -> bool:
@@ -170,14 +204,26 @@ class EnvInstance:
     does; ``astep`` is the same without blocking the event loop (prefer it in async workflows).
     """
 
-    def __init__(self, client: EnvServiceClient, *, env_type: str, task_id: str, instance_id: str, first: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        client: EnvServiceClient,
+        *,
+        env_type: str,
+        task_id: str,
+        instance_id: str,
+        first: dict[str, Any],
+    ) -> None:
         self.client = client
         self.env_type = env_type
         self.task_id = task_id
         self.instance_id = instance_id
         state = first.get("state")
         self.init_messages: list[dict[str, Any]] = (
-            [dict(m) for m in state] if isinstance(state, list) else [dict(state)] if isinstance(state, dict) else []
+            [dict(m) for m in state]
+            if isinstance(state, list)
+            else [dict(state)]
+            if isinstance(state, dict)
+            else []
         )
         self.released = False
 
@@ -187,15 +233,26 @@ class EnvInstance:
 
     @staticmethod
     def _unpack(data: dict[str, Any]) -> tuple[str, float, bool, dict[str, Any]]:
-        return _observation(data), float(data.get("reward", 0.0) or 0.0), bool(data.get("is_terminated", False)), dict(data.get("info") or {})
+        return (
+            _observation(data),
+            float(data.get("reward", 0.0) or 0.0),
+            bool(data.get("is_terminated", False)),
+            dict(data.get("info") or {}),
+        )
 
-    def step(self, action: dict[str, Any] | str, params: dict[str, Any] | None = None) -> tuple[str, float, bool, dict[str, Any]]:
+    def step(
+        self, action: dict[str, Any] | str, params: dict[str, Any] | None = None
+    ) -> tuple[str, float, bool, dict[str, Any]]:
         return self._unpack(self.client.step(self.instance_id, _action(action), params))
 
-    async def astep(self, action: dict[str, Any] | str, params: dict[str, Any] | None = None) -> tuple[str, float, bool, dict[str, Any]]:
+    async def astep(
+        self, action: dict[str, Any] | str, params: dict[str, Any] | None = None
+    ) -> tuple[str, float, bool, dict[str, Any]]:
         return self._unpack(await self.client.astep(self.instance_id, _action(action), params))
 
-    def evaluate(self, episode_uuid: str | None = None, params: dict[str, Any] | None = None) -> float:
+    def evaluate(
+        self, episode_uuid: str | None = None, params: dict[str, Any] | None = None
+    ) -> float:
         """The environment's score. ``episode_uuid`` is accepted for AgentJet's call signature."""
         return self.client.evaluate(self.instance_id, params)
 

@@ -39,7 +39,9 @@ class CountdownPuzzle:
         return {"target": self.target, "nums": list(self.numbers)}
 
 
-def generate_puzzle(seed: int, *, count: int = 3, max_number: int = 20, max_target: int = 100) -> CountdownPuzzle:
+def generate_puzzle(
+    seed: int, *, count: int = 3, max_number: int = 20, max_target: int = 100
+) -> CountdownPuzzle:
     """A solvable puzzle with ``count`` numbers in 1..max_number and a target in 1..max_target."""
     if count < 2:
         raise ValueError(f"a countdown puzzle needs at least 2 numbers, got count={count}")
@@ -53,7 +55,11 @@ def generate_puzzle(seed: int, *, count: int = 3, max_number: int = 20, max_targ
         for index in order[1:]:
             op = rng.choice("+-*/")
             operand = values[index]
-            value = {"+": value + operand, "-": value - operand, "*": value * operand}.get(op) if op != "/" else value / operand
+            value = (
+                {"+": value + operand, "-": value - operand, "*": value * operand}.get(op)
+                if op != "/"
+                else value / operand
+            )
         if value.denominator == 1 and 1 <= value <= max_target:
             return CountdownPuzzle(target=int(value), numbers=tuple(numbers))
 
@@ -62,7 +68,12 @@ class EquationError(ValueError):
     """The text is not an arithmetic expression over integers."""
 
 
-_OPERATORS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}
+_OPERATORS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+}
 
 
 def _evaluate(node: ast.AST, used: list[int]) -> Fraction:
@@ -76,12 +87,16 @@ def _evaluate(node: ast.AST, used: list[int]) -> Fraction:
     if isinstance(node, ast.Constant) and type(node.value) is int:
         used.append(node.value)
         return Fraction(node.value)
-    raise EquationError(f"only integers, + - * / and parentheses are allowed, found {ast.dump(node)[:60]}")
+    raise EquationError(
+        f"only integers, + - * / and parentheses are allowed, found {ast.dump(node)[:60]}"
+    )
 
 
 def normalise_equation(text: str) -> str:
     text = text.replace("×", "*").replace("÷", "/").replace("\\times", "*").replace("\\div", "/")
-    text = text.replace("\\cdot", "*").replace("\\left", "").replace("\\right", "").strip().strip("$")
+    text = (
+        text.replace("\\cdot", "*").replace("\\left", "").replace("\\right", "").strip().strip("$")
+    )
     if "=" in text:
         # '(1 + 2) * 3 = 9': the expression is the side that is not just a number.
         sides = [s.strip() for s in text.split("=")]
@@ -102,7 +117,13 @@ class EquationCheck:
         return self.valid and self.numbers_ok and self.hits_target
 
 
-def check_equation(equation: str, numbers: list[int] | tuple[int, ...], target: int | float, *, require_all_numbers: bool = True) -> EquationCheck:
+def check_equation(
+    equation: str,
+    numbers: list[int] | tuple[int, ...],
+    target: int | float,
+    *,
+    require_all_numbers: bool = True,
+) -> EquationCheck:
     """Check an equation against a puzzle: valid arithmetic, each number used once, equals target."""
     text = normalise_equation(equation)
     used: list[int] = []
@@ -144,7 +165,10 @@ class CountdownEnv(TextEnv):
 
     def reset(self) -> list[dict[str, Any]]:
         self.score, self.done = 0.0, False
-        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": self.puzzle.prompt()}]
+        return [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": self.puzzle.prompt()},
+        ]
 
     def step(self, action: str) -> StepResult:
         if self.done:

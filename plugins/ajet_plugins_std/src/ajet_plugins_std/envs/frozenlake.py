@@ -66,20 +66,29 @@ def solve(board: list[str]) -> list[str]:
             return moves[::-1]
         for name, (dr, dc) in MOVES.items():
             nxt = (r + dr, c + dc)
-            if 0 <= nxt[0] < size and 0 <= nxt[1] < size and nxt not in came_from and grid[nxt[0]][nxt[1]] != "H":
+            if (
+                0 <= nxt[0] < size
+                and 0 <= nxt[1] < size
+                and nxt not in came_from
+                and grid[nxt[0]][nxt[1]] != "H"
+            ):
                 came_from[nxt] = ((r, c), name)
                 queue.append(nxt)
     raise ValueError("the goal cannot be reached on this board")
 
 
-def generate_map(seed: int, *, size: int = 4, frozen_prob: float = 0.8, max_steps: int = 8) -> list[str]:
+def generate_map(
+    seed: int, *, size: int = 4, frozen_prob: float = 0.8, max_steps: int = 8
+) -> list[str]:
     """A ``size`` x ``size`` map ('S' start, 'G' goal, 'F' frozen, 'H' hole) whose goal is
     reachable from the start in at most ``max_steps`` moves."""
     if size < 2:
         raise ValueError(f"a FrozenLake map needs size >= 2, got {size}")
     rng = random.Random(f"frozenlake|{seed}|{size}|{frozen_prob}")
     while True:
-        board = [["F" if rng.random() < frozen_prob else "H" for _ in range(size)] for _ in range(size)]
+        board = [
+            ["F" if rng.random() < frozen_prob else "H" for _ in range(size)] for _ in range(size)
+        ]
         start = (rng.randrange(size), rng.randrange(size))
         goal = (rng.randrange(size), rng.randrange(size))
         if start == goal:
@@ -106,7 +115,9 @@ class FrozenLakeEnv(TextEnv):
     steps: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
-        self.board = generate_map(self.seed, size=self.size, frozen_prob=self.frozen_prob, max_steps=self.max_steps)
+        self.board = generate_map(
+            self.seed, size=self.size, frozen_prob=self.frozen_prob, max_steps=self.max_steps
+        )
         self._start()
 
     def _start(self) -> None:
@@ -146,13 +157,20 @@ class FrozenLakeEnv(TextEnv):
 
     def reset(self) -> list[dict[str, Any]]:
         self._start()
-        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": self.observation()}]
+        return [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": self.observation()},
+        ]
 
     def step(self, action: str) -> StepResult:
         """``action``: a direction word or a whole reply containing ```Direction```."""
         if self.finished:
-            return StepResult(self.observation(), 0.0, True, {"action_is_effective": False, "already_done": True})
-        direction = action.strip().lower() if action.strip().lower() in MOVES else parse_action(action)
+            return StepResult(
+                self.observation(), 0.0, True, {"action_is_effective": False, "already_done": True}
+            )
+        direction = (
+            action.strip().lower() if action.strip().lower() in MOVES else parse_action(action)
+        )
         self.steps += 1
         if direction is None:
             info = {"action_is_effective": False, "invalid_action": True}
@@ -169,7 +187,9 @@ class FrozenLakeEnv(TextEnv):
         reward = 1.0 if self.solved else 0.0
         done = self.finished
         if done:
-            info["outcome"] = "goal" if self.solved else ("hole" if self.tile == "H" else "out_of_steps")
+            info["outcome"] = (
+                "goal" if self.solved else ("hole" if self.tile == "H" else "out_of_steps")
+            )
         return StepResult(self.observation(), reward, done, info)
 
     def evaluate(self) -> float:

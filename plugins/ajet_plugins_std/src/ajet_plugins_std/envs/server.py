@@ -26,7 +26,14 @@ from ajet_plugins_std.envs.protocol import message_text
 
 # Validation seeds start here so they never overlap training seeds.
 VALIDATION_SEED_BASE = 1_000_000
-SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "val": "validation", "test": "validation", "dev": "validation"}
+SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "validation": "validation",
+    "val": "validation",
+    "test": "validation",
+    "dev": "validation",
+}
 
 
 class EnvSpec(Protocol):
@@ -66,7 +73,12 @@ class FrozenLakeSpec(SeededSpec):
     slippery: bool = False
 
     def make(self, task_id: str, params: dict[str, Any]) -> TextEnv:
-        options = {"size": self.size, "max_steps": self.max_steps, "frozen_prob": self.frozen_prob, "slippery": self.slippery}
+        options = {
+            "size": self.size,
+            "max_steps": self.max_steps,
+            "frozen_prob": self.frozen_prob,
+            "slippery": self.slippery,
+        }
         options.update({k: params[k] for k in options if k in params})
         return FrozenLakeEnv(seed=self.seed(task_id), **options)
 
@@ -79,8 +91,15 @@ class CountdownSpec(SeededSpec):
     format_reward: float = 0.0
 
     def make(self, task_id: str, params: dict[str, Any]) -> TextEnv:
-        puzzle = generate_puzzle(self.seed(task_id), count=self.count, max_number=self.max_number, max_target=self.max_target)
-        return CountdownEnv(puzzle, format_reward=float(params.get("format_reward", self.format_reward)))
+        puzzle = generate_puzzle(
+            self.seed(task_id),
+            count=self.count,
+            max_number=self.max_number,
+            max_target=self.max_target,
+        )
+        return CountdownEnv(
+            puzzle, format_reward=float(params.get("format_reward", self.format_reward))
+        )
 
 
 @dataclass
@@ -99,7 +118,9 @@ class EnvService:
 
     def _spec(self, env_type: Any) -> EnvSpec:
         if env_type not in self.specs:
-            raise KeyError(f"unknown env_type {env_type!r}; this server has {', '.join(self.specs)}")
+            raise KeyError(
+                f"unknown env_type {env_type!r}; this server has {', '.join(self.specs)}"
+            )
         return self.specs[env_type]
 
     def _instance(self, instance_id: Any) -> Instance:
@@ -121,21 +142,39 @@ class EnvService:
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         self._reap()
-        env_type, task_id, instance_id = body.get("env_type"), body.get("task_id"), body.get("instance_id")
+        env_type, task_id, instance_id = (
+            body.get("env_type"),
+            body.get("task_id"),
+            body.get("instance_id"),
+        )
         if not instance_id:
-            raise ValueError("create needs an instance_id (the client chooses it, e.g. the episode id)")
+            raise ValueError(
+                "create needs an instance_id (the client chooses it, e.g. the episode id)"
+            )
         env = self._spec(env_type).make(str(task_id), body.get("params") or {})
         # Creating an existing id again restarts it: a client retrying a lost answer gets the same start.
         self.instances[instance_id] = Instance(env, env_type, str(task_id))
         state = env.reset()
-        return {"data": {"state": state, "reward": 0.0, "is_terminated": False,
-                         "info": {"instance_id": instance_id, "task_id": task_id}}}
+        return {
+            "data": {
+                "state": state,
+                "reward": 0.0,
+                "is_terminated": False,
+                "info": {"instance_id": instance_id, "task_id": task_id},
+            }
+        }
 
     def step(self, body: dict[str, Any]) -> dict[str, Any]:
         instance = self._instance(body.get("instance_id"))
         result = instance.env.step(message_text(body.get("messages") or {}))
-        return {"data": {"state": [{"role": "user", "content": result.observation}], "reward": result.reward,
-                         "is_terminated": result.done, "info": result.info}}
+        return {
+            "data": {
+                "state": [{"role": "user", "content": result.observation}],
+                "reward": result.reward,
+                "is_terminated": result.done,
+                "info": result.info,
+            }
+        }
 
     def evaluate(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"data": self._instance(body.get("instance_id")).env.evaluate()}
@@ -148,9 +187,15 @@ class EnvService:
         return {"data": {"env_type": instance.env_type, "task_id": instance.task_id}}
 
 
-def create_app(specs: dict[str, EnvSpec] | None = None, *, instance_ttl: float = 600.0) -> Starlette:
-    service = EnvService(specs if specs is not None else {"frozenlake": FrozenLakeSpec(), "countdown": CountdownSpec()},
-                         instance_ttl=instance_ttl)
+def create_app(
+    specs: dict[str, EnvSpec] | None = None, *, instance_ttl: float = 600.0
+) -> Starlette:
+    service = EnvService(
+        specs
+        if specs is not None
+        else {"frozenlake": FrozenLakeSpec(), "countdown": CountdownSpec()},
+        instance_ttl=instance_ttl,
+    )
 
     def endpoint(name: str):
         handler = getattr(service, name)
@@ -161,22 +206,30 @@ def create_app(specs: dict[str, EnvSpec] | None = None, *, instance_ttl: float =
             except ValueError:
                 return JSONResponse({"error": f"{name}: the body is not JSON"}, status_code=400)
             if not isinstance(body, dict):
-                return JSONResponse({"error": f"{name}: the body must be a JSON object"}, status_code=400)
+                return JSONResponse(
+                    {"error": f"{name}: the body must be a JSON object"}, status_code=400
+                )
             try:
                 return JSONResponse(handler(body))
             except LookupError as exc:  # KeyError is a LookupError too: unknown env type or split
                 status = 400 if isinstance(exc, KeyError) else 404
-                return JSONResponse({"error": f"{name}: {exc.args[0] if exc.args else exc}"}, status_code=status)
+                return JSONResponse(
+                    {"error": f"{name}: {exc.args[0] if exc.args else exc}"}, status_code=status
+                )
             except (ValueError, TypeError) as exc:
                 return JSONResponse({"error": f"{name}: {exc}"}, status_code=400)
 
         return handle
 
     async def health(_: Request) -> JSONResponse:
-        return JSONResponse({"ok": True, "env_types": list(service.specs), "instances": len(service.instances)})
+        return JSONResponse(
+            {"ok": True, "env_types": list(service.specs), "instances": len(service.instances)}
+        )
 
-    routes = [Route(f"/{name}", endpoint(name), methods=["POST"]) for name in
-              ("get_env_profile", "create", "step", "evaluate", "release", "get_info")]
+    routes = [
+        Route(f"/{name}", endpoint(name), methods=["POST"])
+        for name in ("get_env_profile", "create", "step", "evaluate", "release", "get_info")
+    ]
     routes.append(Route("/health", health, methods=["GET"]))
     app = Starlette(routes=routes)
     app.state.service = service
@@ -184,7 +237,9 @@ def create_app(specs: dict[str, EnvSpec] | None = None, *, instance_ttl: float =
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="AgentJet reference environment service (FrozenLake, Countdown)")
+    parser = argparse.ArgumentParser(
+        description="AgentJet reference environment service (FrozenLake, Countdown)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--train-size", type=int, default=1000)
@@ -197,12 +252,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sizes = {"train_size": args.train_size, "validation_size": args.validation_size}
     specs: dict[str, EnvSpec] = {
-        "frozenlake": FrozenLakeSpec(size=args.frozenlake_size, max_steps=args.frozenlake_max_steps, slippery=args.slippery, **sizes),
+        "frozenlake": FrozenLakeSpec(
+            size=args.frozenlake_size,
+            max_steps=args.frozenlake_max_steps,
+            slippery=args.slippery,
+            **sizes,
+        ),
         "countdown": CountdownSpec(count=args.countdown_numbers, **sizes),
     }
     import uvicorn
 
-    uvicorn.run(create_app(specs, instance_ttl=args.instance_ttl), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(
+        create_app(specs, instance_ttl=args.instance_ttl),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """``countdown``: the answer is an equation over the puzzle's numbers that equals the target.
 
-    judger:
-      type: countdown
-      target_key: target           # task.metadata (or, as in AgentJet, output.metadata) fields
-      numbers_key: nums
-      format_reward: 0.0           # reward for a \\boxed{} equation that is wrong (AgentJet: 0.1)
+judger:
+  type: countdown
+  target_key: target           # task.metadata (or, as in AgentJet, output.metadata) fields
+  numbers_key: nums
+  format_reward: 0.0           # reward for a \\boxed{} equation that is wrong (AgentJet: 0.1)
 """
 
 from __future__ import annotations
@@ -43,15 +43,27 @@ class CountdownJudger(Judger):
         text = answer_text(output, c.answer_key, "countdown")
         target = reference_value(task, c.target_key, "countdown", output)
         numbers = reference_value(task, c.numbers_key, "countdown", output)
-        if not isinstance(numbers, (list, tuple)) or not all(isinstance(n, (int, float)) for n in numbers):
-            raise JudgeInputError(f"countdown: task {task.task_id!r} numbers must be a list of numbers, got {numbers!r}")
+        if not isinstance(numbers, (list, tuple)) or not all(
+            isinstance(n, (int, float)) for n in numbers
+        ):
+            raise JudgeInputError(
+                f"countdown: task {task.task_id!r} numbers must be a list of numbers, got {numbers!r}"
+            )
         equation = extract_answer(text, c.answer_pattern)
         if equation is None:
-            return JudgeResult(0.0, False, {"answer_found": 0, "equation_valid": 0, "numbers_ok": 0})
-        check = check_equation(equation, [int(n) for n in numbers], target, require_all_numbers=c.require_all_numbers)
+            return JudgeResult(
+                0.0, False, {"answer_found": 0, "equation_valid": 0, "numbers_ok": 0}
+            )
+        check = check_equation(
+            equation, [int(n) for n in numbers], target, require_all_numbers=c.require_all_numbers
+        )
         reward = c.correct_reward if check.correct else c.format_reward
         return JudgeResult(
             reward,
             check.correct,
-            {"answer_found": 1, "equation_valid": int(check.valid), "numbers_ok": int(check.numbers_ok)},
+            {
+                "answer_found": 1,
+                "equation_valid": int(check.valid),
+                "numbers_ok": int(check.numbers_ok),
+            },
         )

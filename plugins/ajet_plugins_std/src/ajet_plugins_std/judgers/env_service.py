@@ -53,7 +53,9 @@ class EnvServiceJudger(Judger):
             )
         url = ref["url"]
         if url not in self._clients:
-            self._clients[url] = EnvServiceClient(url, timeout=self.config.timeout, retries=self.config.retries)
+            self._clients[url] = EnvServiceClient(
+                url, timeout=self.config.timeout, retries=self.config.retries
+            )
         return self._clients[url], ref["instance_id"]
 
     def _result(self, score: float) -> JudgeResult:

@@ -1,10 +1,10 @@
 """``exact_match``: the answer equals the reference after normalisation.
 
-    judger:
-      type: exact_match
-      reference_key: answer        # task.metadata field; a list means "any of these"
-      extract: boxed               # none | boxed | pattern (with answer_pattern)
-      case_sensitive: false
+judger:
+  type: exact_match
+  reference_key: answer        # task.metadata field; a list means "any of these"
+  extract: boxed               # none | boxed | pattern (with answer_pattern)
+  case_sensitive: false
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ class ExactMatchJudger(Judger):
         c = self.config
         text = answer_text(output, c.answer_key, "exact_match")
         reference = reference_value(task, c.reference_key, "exact_match")
-        references = [str(r) for r in reference] if isinstance(reference, list) else [str(reference)]
+        references = (
+            [str(r) for r in reference] if isinstance(reference, list) else [str(reference)]
+        )
         answer = text if c.extract == "none" else extract_answer(text, c.answer_pattern)
         if answer is None:
             return JudgeResult(0.0, False, {"answer_found": 0})

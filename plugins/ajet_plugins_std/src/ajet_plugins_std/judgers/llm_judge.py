@@ -34,9 +34,13 @@ DEFAULT_SYSTEM_PROMPT = (
     "Rubric: {rubric}\n"
     "End your reply with a line 'Score: N/{max_score}'."
 )
-DEFAULT_USER_PROMPT = "Question: {question}\nReference: {reference}\nAnswer: {answer}\nRate the answer."
+DEFAULT_USER_PROMPT = (
+    "Question: {question}\nReference: {reference}\nAnswer: {answer}\nRate the answer."
+)
 
-_SCORE_LINE = re.compile(r"score\s*[:=]\s*(-?\d+(?:\.\d+)?)(?:\s*/\s*(\d+(?:\.\d+)?))?", re.IGNORECASE)
+_SCORE_LINE = re.compile(
+    r"score\s*[:=]\s*(-?\d+(?:\.\d+)?)(?:\s*/\s*(\d+(?:\.\d+)?))?", re.IGNORECASE
+)
 _JSON_OBJECT = re.compile(r"\{[^{}]*\}")
 
 
@@ -63,11 +67,15 @@ class LlmJudgeConfig(JudgerConfig, EndpointOptions):
     @model_validator(mode="after")
     def _check(self) -> LlmJudgeConfig:
         if self.max_score <= self.min_score:
-            raise ValueError(f"max_score ({self.max_score}) must be above min_score ({self.min_score})")
+            raise ValueError(
+                f"max_score ({self.max_score}) must be above min_score ({self.min_score})"
+            )
         for name in ("system_prompt", "user_prompt"):
             template = getattr(self, name)
             try:
-                template.format(question="", answer="", reference="", rubric="", min_score=0, max_score=0)
+                template.format(
+                    question="", answer="", reference="", rubric="", min_score=0, max_score=0
+                )
             except (KeyError, IndexError, ValueError) as exc:
                 raise ValueError(
                     f"{name} uses an unknown placeholder or stray brace ({exc}); available: {{question}}, "
@@ -104,29 +112,42 @@ class LlmJudger(Judger):
         c = self.config
         reference = task.metadata.get(c.reference_key) if c.reference_key else None
         fields = {
-            "question": task.main_query or json.dumps(task.metadata, ensure_ascii=False, default=str)[:2000],
+            "question": task.main_query
+            or json.dumps(task.metadata, ensure_ascii=False, default=str)[:2000],
             "answer": answer_text(output, c.answer_key, "llm_judge"),
             "reference": "(none)" if reference is None else str(reference),
             "rubric": c.rubric,
             "min_score": f"{c.min_score:g}",
             "max_score": f"{c.max_score:g}",
         }
-        return [{"role": "system", "content": c.system_prompt.format(**fields)},
-                {"role": "user", "content": c.user_prompt.format(**fields)}]
+        return [
+            {"role": "system", "content": c.system_prompt.format(**fields)},
+            {"role": "user", "content": c.user_prompt.format(**fields)},
+        ]
 
     def _result(self, score: float, cached: bool, attempts: int) -> JudgeResult:
         c = self.config
         clamped = min(max(score, c.min_score), c.max_score)
         reward = (clamped - c.min_score) / (c.max_score - c.min_score)
-        return JudgeResult(reward, reward >= c.success_threshold,
-                           {"judge_score": score, "judge_cached": int(cached), "judge_requests": attempts})
+        return JudgeResult(
+            reward,
+            reward >= c.success_threshold,
+            {"judge_score": score, "judge_cached": int(cached), "judge_requests": attempts},
+        )
 
     async def ajudge(self, task: Task, output: WorkflowOutput) -> JudgeResult:
         import openai
 
         c = self.config
         messages = self.messages(task, output)
-        key = cache_key({"model": c.model, "messages": messages, "temperature": c.temperature, "max_tokens": c.max_tokens})
+        key = cache_key(
+            {
+                "model": c.model,
+                "messages": messages,
+                "temperature": c.temperature,
+                "max_tokens": c.max_tokens,
+            }
+        )
         if c.cache:
             cached = self._memory.get(key)
             if cached is None and self._disk is not None:
@@ -135,13 +156,18 @@ class LlmJudger(Judger):
             if cached is not None:
                 return self._result(float(cached), True, 0)
         # A client per judgement: its connection pool belongs to the event loop of this call.
-        async with openai.AsyncOpenAI(base_url=c.base_url, api_key=c.key(), timeout=c.timeout,
-                                      max_retries=c.max_retries) as client:
+        async with openai.AsyncOpenAI(
+            base_url=c.base_url, api_key=c.key(), timeout=c.timeout, max_retries=c.max_retries
+        ) as client:
             replies = []
             for attempt in range(1, c.parse_retries + 2):
                 try:
                     response = await client.chat.completions.create(
-                        model=c.model, messages=messages, temperature=c.temperature, max_tokens=c.max_tokens)
+                        model=c.model,
+                        messages=messages,
+                        temperature=c.temperature,
+                        max_tokens=c.max_tokens,
+                    )
                 except openai.OpenAIError as exc:
                     raise LlmError(f"llm_judge: {describe_failure(c, exc)}") from None
                 text = (response.choices[0].message.content or "") if response.choices else ""
@@ -167,4 +193,6 @@ class LlmJudger(Judger):
             asyncio.get_running_loop()
         except RuntimeError:
             return asyncio.run(self.ajudge(task, output))
-        raise RuntimeError("llm_judge.judge() was called inside an event loop; await ajudge() instead")
+        raise RuntimeError(
+            "llm_judge.judge() was called inside an event loop; await ajudge() instead"
+        )

@@ -1,11 +1,11 @@
 """``math_answer``: the final answer is mathematically equal to the reference (math-verify).
 
-    judger:
-      type: math_answer
-      answer_key: final_answer     # output.metadata field with the model's text
-      reference_key: answer        # task.metadata field; may itself contain \\boxed{}
-      answer_pattern: null         # null: the last \\boxed{}; else a regex with one group
-      timeout: 5.0                 # seconds per comparison (then: not equal, counted)
+judger:
+  type: math_answer
+  answer_key: final_answer     # output.metadata field with the model's text
+  reference_key: answer        # task.metadata field; may itself contain \\boxed{}
+  answer_pattern: null         # null: the last \\boxed{}; else a regex with one group
+  timeout: 5.0                 # seconds per comparison (then: not equal, counted)
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ class MathAnswerJudger(Judger):
         metrics = {"answer_found": 1, "math_timeout": int(comparison.timed_out)}
         if comparison.error and not comparison.timed_out:
             metrics["math_error"] = 1
-        return JudgeResult(c.correct_reward if comparison.equal else c.wrong_reward, comparison.equal, metrics)
+        return JudgeResult(
+            c.correct_reward if comparison.equal else c.wrong_reward, comparison.equal, metrics
+        )
 
     def close(self) -> None:
         self.verifier.close()

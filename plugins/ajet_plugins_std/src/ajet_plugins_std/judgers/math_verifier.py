@@ -77,8 +77,12 @@ class _Worker:
     def __init__(self) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ajet_plugins_std.judgers.math_verifier"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, encoding="utf-8", bufsize=1,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
         )
         # Wait for the interpreter to start and import math-verify before any clock runs.
         if self._read(STARTUP_TIMEOUT) != READY:
@@ -136,7 +140,9 @@ class MathVerifier:
             if reply is None:
                 worker.kill()
                 worker = None
-                return Comparison(False, timed_out=True, error=f"comparison took longer than {self.timeout:g} s")
+                return Comparison(
+                    False, timed_out=True, error=f"comparison took longer than {self.timeout:g} s"
+                )
             equal, error = reply
             return Comparison(bool(equal), error=error)
         except (EOFError, OSError, ValueError) as exc:

@@ -1,10 +1,10 @@
 r"""``regex``: the answer matches a regular expression.
 
-    judger:
-      type: regex
-      pattern: '^\s*yes\b'          # '{reference}' inside is replaced by the escaped reference
-      flags: [IGNORECASE]
-      fullmatch: false
+judger:
+  type: regex
+  pattern: '^\s*yes\b'          # '{reference}' inside is replaced by the escaped reference
+  flags: [IGNORECASE]
+  fullmatch: false
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ class RegexConfig(JudgerConfig):
         try:
             re.compile(pattern.replace(REFERENCE_PLACEHOLDER, "x"))
         except re.error as exc:
-            raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from None
+            raise ValueError(
+                f"pattern {pattern!r} is not a valid regular expression: {exc}"
+            ) from None
         return pattern
 
 
@@ -52,7 +54,11 @@ class RegexJudger(Judger):
         self._flags = 0
         for name in config.flags:
             self._flags |= getattr(re, name)
-        self._static = None if REFERENCE_PLACEHOLDER in config.pattern else re.compile(config.pattern, self._flags)
+        self._static = (
+            None
+            if REFERENCE_PLACEHOLDER in config.pattern
+            else re.compile(config.pattern, self._flags)
+        )
 
     def judge(self, task: Task, output: WorkflowOutput) -> JudgeResult:
         c = self.config
@@ -60,6 +66,8 @@ class RegexJudger(Judger):
         compiled = self._static
         if compiled is None:
             reference = str(reference_value(task, c.reference_key, "regex"))
-            compiled = re.compile(c.pattern.replace(REFERENCE_PLACEHOLDER, re.escape(reference)), self._flags)
+            compiled = re.compile(
+                c.pattern.replace(REFERENCE_PLACEHOLDER, re.escape(reference)), self._flags
+            )
         match = compiled.fullmatch(text) if c.fullmatch else compiled.search(text)
         return JudgeResult(1.0 if match else 0.0, match is not None, {})

@@ -51,14 +51,21 @@ class EnvServiceTaskReader(TaskReader):
 
     def __init__(self, config: EnvServiceReaderConfig | None = None) -> None:
         if config is None:
-            raise ConfigError("the env_service reader needs task_reader.url and task_reader.env_type")
+            raise ConfigError(
+                "the env_service reader needs task_reader.url and task_reader.env_type"
+            )
         super().__init__(config)
         self.client = EnvServiceClient(config.url, timeout=config.timeout, retries=config.retries)
 
     def _server_split(self, split: str) -> str:
-        mapping = {TRAIN_SPLIT: self.config.train_split, VALIDATION_SPLIT: self.config.validation_split}
+        mapping = {
+            TRAIN_SPLIT: self.config.train_split,
+            VALIDATION_SPLIT: self.config.validation_split,
+        }
         if split not in mapping:
-            raise ConfigError(f"env_service reader has no split {split!r}; it serves {', '.join(mapping)}")
+            raise ConfigError(
+                f"env_service reader has no split {split!r}; it serves {', '.join(mapping)}"
+            )
         return mapping[split]
 
     def iter_tasks(self, split: str) -> Iterator[Task]:
@@ -74,16 +81,31 @@ class EnvServiceTaskReader(TaskReader):
     @asynccontextmanager
     async def episode_env(self, task: Task, episode_id: str) -> AsyncIterator[tuple[Task, Any]]:
         c = self.config
-        first = await self.client.acreate(task.env_type or c.env_type, task.task_id, episode_id, c.create_params)
-        instance = EnvInstance(self.client, env_type=task.env_type or c.env_type, task_id=task.task_id,
-                               instance_id=episode_id, first=first)
+        first = await self.client.acreate(
+            task.env_type or c.env_type, task.task_id, episode_id, c.create_params
+        )
+        instance = EnvInstance(
+            self.client,
+            env_type=task.env_type or c.env_type,
+            task_id=task.task_id,
+            instance_id=episode_id,
+            first=first,
+        )
         try:
-            episode_task = task.model_copy(update={
-                "main_query": instance.main_query,
-                "init_messages": instance.init_messages,
-                "metadata": {**task.metadata, ENV_INSTANCE_KEY: {"url": c.url, "env_type": instance.env_type,
-                                                                 "instance_id": episode_id}},
-            })
+            episode_task = task.model_copy(
+                update={
+                    "main_query": instance.main_query,
+                    "init_messages": instance.init_messages,
+                    "metadata": {
+                        **task.metadata,
+                        ENV_INSTANCE_KEY: {
+                            "url": c.url,
+                            "env_type": instance.env_type,
+                            "instance_id": episode_id,
+                        },
+                    },
+                }
+            )
             yield episode_task, instance
         finally:
             try:

@@ -37,13 +37,17 @@ from ajet_plugins_std.readers.documents import Chunk, chunk_text, load_text, res
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYSTEM_PROMPT = "You write exam questions about a text. Each question must be answerable from the text alone."
+DEFAULT_SYSTEM_PROMPT = (
+    "You write exam questions about a text. Each question must be answerable from the text alone."
+)
 DEFAULT_PROMPT = (
     "Text:\n{chunk}\n\n"
     "Write {count} different questions about the text, each with its short answer. Reply with a "
     'JSON list only, like [{{"question": "...", "answer": "..."}}].'
 )
-DEFAULT_LINES_PROMPT = "Text:\n{chunk}\n\nWrite {count} different questions about the text, one per line."
+DEFAULT_LINES_PROMPT = (
+    "Text:\n{chunk}\n\nWrite {count} different questions about the text, one per line."
+)
 
 
 class GeneratedReaderConfig(TaskReaderConfig, EndpointOptions):
@@ -98,7 +102,9 @@ def parse_reply(text: str, output_format: str) -> list[dict[str, str]]:
     if output_format == "lines":
         questions = []
         for line in text.splitlines():
-            line = re.sub(r"^\s*(?:\d+[.)]|[-*•]|q\d*[:.])\s*", "", line, flags=re.IGNORECASE).strip()
+            line = re.sub(
+                r"^\s*(?:\d+[.)]|[-*•]|q\d*[:.])\s*", "", line, flags=re.IGNORECASE
+            ).strip()
             if line:
                 questions.append({"question": line, "answer": ""})
         if not questions:
@@ -113,11 +119,20 @@ def parse_reply(text: str, output_format: str) -> list[dict[str, str]]:
         raise ValueError(f"the JSON list does not parse: {exc}") from None
     pairs = []
     for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict) and isinstance(item.get("question"), str) and item["question"].strip():
+        if (
+            isinstance(item, dict)
+            and isinstance(item.get("question"), str)
+            and item["question"].strip()
+        ):
             answer = item.get("answer", "")
-            pairs.append({"question": item["question"].strip(), "answer": "" if answer is None else str(answer).strip()})
+            pairs.append(
+                {
+                    "question": item["question"].strip(),
+                    "answer": "" if answer is None else str(answer).strip(),
+                }
+            )
     if not pairs:
-        raise ValueError("the JSON list holds no {\"question\": ...} object")
+        raise ValueError('the JSON list holds no {"question": ...} object')
     return pairs
 
 
@@ -127,7 +142,9 @@ class GeneratedTaskReader(TaskReader):
 
     def __init__(self, config: GeneratedReaderConfig | None = None) -> None:
         if config is None:
-            raise ConfigError("the generated reader needs task_reader.documents, base_url and model")
+            raise ConfigError(
+                "the generated reader needs task_reader.documents, base_url and model"
+            )
         super().__init__(config)
         self.cache = DiskCache(config.cache_dir)
         self._tasks: list[tuple[str, Task]] | None = None
@@ -145,21 +162,30 @@ class GeneratedTaskReader(TaskReader):
         c = self.config
         chunks: list[Chunk] = []
         for path in resolve_documents(c.documents):
-            chunks.extend(chunk_text(load_text(path), str(path), size=c.chunk_chars, overlap=c.chunk_overlap))
+            chunks.extend(
+                chunk_text(load_text(path), str(path), size=c.chunk_chars, overlap=c.chunk_overlap)
+            )
         return chunks[: c.max_chunks] if c.max_chunks else chunks
 
     def _request(self, chunk: Chunk) -> dict[str, Any]:
         c = self.config
         return {
             "model": c.model,
-            "messages": [{"role": "system", "content": c.system_prompt},
-                         {"role": "user", "content": self._prompt().format(chunk=chunk.text, count=c.tasks_per_chunk)}],
+            "messages": [
+                {"role": "system", "content": c.system_prompt},
+                {
+                    "role": "user",
+                    "content": self._prompt().format(chunk=chunk.text, count=c.tasks_per_chunk),
+                },
+            ],
             "temperature": c.temperature,
             "max_tokens": c.max_tokens,
             "seed": c.seed,
         }
 
-    def _generate_chunk(self, client: Any, chunk: Chunk) -> tuple[list[dict[str, str]], bool, str | None]:
+    def _generate_chunk(
+        self, client: Any, chunk: Chunk
+    ) -> tuple[list[dict[str, str]], bool, str | None]:
         """(pairs, from_cache, problem) for one chunk; endpoint failures raise LlmError."""
         import openai
 
@@ -177,7 +203,11 @@ class GeneratedTaskReader(TaskReader):
             self.cache.put(key, {"reply": reply, "source": chunk.source, "chunk": chunk.index})
             cached = False
         try:
-            return parse_reply(reply, self.config.output_format)[: self.config.tasks_per_chunk], cached, None
+            return (
+                parse_reply(reply, self.config.output_format)[: self.config.tasks_per_chunk],
+                cached,
+                None,
+            )
         except ValueError as exc:
             return [], cached, f"{chunk.source} chunk {chunk.index}: {exc} (reply: {reply[:120]!r})"
 
@@ -186,7 +216,9 @@ class GeneratedTaskReader(TaskReader):
 
         c = self.config
         chunks = self.chunks()
-        client = openai.OpenAI(base_url=c.base_url, api_key=c.key(), timeout=c.timeout, max_retries=c.max_retries)
+        client = openai.OpenAI(
+            base_url=c.base_url, api_key=c.key(), timeout=c.timeout, max_retries=c.max_retries
+        )
         try:
             with ThreadPoolExecutor(c.concurrency) as pool:
                 results = list(pool.map(lambda chunk: self._generate_chunk(client, chunk), chunks))
@@ -202,19 +234,40 @@ class GeneratedTaskReader(TaskReader):
         for chunk, (pairs, _, _) in zip(chunks, results):
             for pair in pairs:
                 exact, words = normalise_question(pair["question"]), _words(pair["question"])
-                if exact in seen_exact or (c.dedupe_threshold < 1.0 and any(
-                        len(words & other) / max(1, len(words | other)) >= c.dedupe_threshold for other in seen_words)):
+                if exact in seen_exact or (
+                    c.dedupe_threshold < 1.0
+                    and any(
+                        len(words & other) / max(1, len(words | other)) >= c.dedupe_threshold
+                        for other in seen_words
+                    )
+                ):
                     duplicates += 1
                     continue
                 seen_exact.add(exact)
                 seen_words.append(words)
-                task_id = hashlib.blake2b(f"{pair['question']}\x00{pair['answer']}".encode(), digest_size=8).hexdigest()
-                metadata: dict[str, Any] = {"answer": pair["answer"], "source": chunk.source, "chunk_index": chunk.index}
+                task_id = hashlib.blake2b(
+                    f"{pair['question']}\x00{pair['answer']}".encode(), digest_size=8
+                ).hexdigest()
+                metadata: dict[str, Any] = {
+                    "answer": pair["answer"],
+                    "source": chunk.source,
+                    "chunk_index": chunk.index,
+                }
                 if c.include_context:
                     metadata["context"] = chunk.text
-                tasks.append((self._split_of(task_id), Task(main_query=pair["question"], task_id=task_id, metadata=metadata)))
-        self.stats = {"chunks": len(chunks), "cached_chunks": sum(1 for _, cached, _ in results if cached),
-                      "unusable_replies": len(problems), "duplicates": duplicates, "tasks": len(tasks)}
+                tasks.append(
+                    (
+                        self._split_of(task_id),
+                        Task(main_query=pair["question"], task_id=task_id, metadata=metadata),
+                    )
+                )
+        self.stats = {
+            "chunks": len(chunks),
+            "cached_chunks": sum(1 for _, cached, _ in results if cached),
+            "unusable_replies": len(problems),
+            "duplicates": duplicates,
+            "tasks": len(tasks),
+        }
         log.info("generated reader: %s", self.stats)
         if not tasks:
             raise LlmError(
@@ -225,7 +278,9 @@ class GeneratedTaskReader(TaskReader):
         return tasks
 
     def _split_of(self, task_id: str) -> str:
-        digest = hashlib.blake2b(f"{self.config.split_seed}|{task_id}".encode(), digest_size=8).digest()
+        digest = hashlib.blake2b(
+            f"{self.config.split_seed}|{task_id}".encode(), digest_size=8
+        ).digest()
         share = int.from_bytes(digest, "big") / 2**64
         return VALIDATION_SPLIT if share < self.config.validation_fraction else TRAIN_SPLIT
 
@@ -239,6 +294,8 @@ class GeneratedTaskReader(TaskReader):
     # -- the reader interface -----------------------------------------------------------------
     def iter_tasks(self, split: str) -> Iterator[Task]:
         if split not in (TRAIN_SPLIT, VALIDATION_SPLIT):
-            raise ConfigError(f"generated reader has no split {split!r}; it serves train, validation")
+            raise ConfigError(
+                f"generated reader has no split {split!r}; it serves train, validation"
+            )
         tasks = self.generate()
         return (task for task_split, task in tasks if task_split == split)

@@ -29,7 +29,13 @@ from ajet_core.readers import TRAIN_SPLIT, VALIDATION_SPLIT, TaskReader
 from ajet_core.schema import Task
 from ajet_plugins_std.readers.rows import RowMapper, RowMappingConfig
 
-FORMATS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv", ".arrow": "arrow"}
+FORMATS = {
+    ".parquet": "parquet",
+    ".json": "json",
+    ".jsonl": "json",
+    ".csv": "csv",
+    ".arrow": "arrow",
+}
 HUB_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
@@ -50,8 +56,11 @@ class HuggingFaceReaderConfig(RowMappingConfig):
 
 
 def _is_save_to_disk_folder(path: Path) -> bool:
-    return path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file()
-                              and (path / "state.json").is_file())
+    return path.is_dir() and (
+        (path / "dataset_dict.json").is_file()
+        or (path / "dataset_info.json").is_file()
+        and (path / "state.json").is_file()
+    )
 
 
 class HuggingFaceTaskReader(TaskReader):
@@ -64,9 +73,14 @@ class HuggingFaceTaskReader(TaskReader):
         super().__init__(config)
 
     def _split_name(self, split: str) -> str:
-        mapping = {TRAIN_SPLIT: self.config.train_split, VALIDATION_SPLIT: self.config.validation_split}
+        mapping = {
+            TRAIN_SPLIT: self.config.train_split,
+            VALIDATION_SPLIT: self.config.validation_split,
+        }
         if split not in mapping:
-            raise ConfigError(f"huggingface reader has no split {split!r}; it serves {', '.join(mapping)}")
+            raise ConfigError(
+                f"huggingface reader has no split {split!r}; it serves {', '.join(mapping)}"
+            )
         return mapping[split]
 
     # -- opening the data ---------------------------------------------------------------------
@@ -85,11 +99,13 @@ class HuggingFaceTaskReader(TaskReader):
     def _local_files(self, root: Path) -> dict[str, list[str]]:
         if self.config.data_files is not None:
             base = root if root.is_dir() else root.parent
-            return {name: [str(base / f) for f in ([files] if isinstance(files, str) else files)]
-                    for name, files in self.config.data_files.items()}
+            return {
+                name: [str(base / f) for f in ([files] if isinstance(files, str) else files)]
+                for name, files in self.config.data_files.items()
+            }
         if root.is_file():
             return {"train": [str(root)]}
-        from datasets.data_files import get_data_patterns, DataFilesDict
+        from datasets.data_files import DataFilesDict, get_data_patterns
 
         patterns = get_data_patterns(str(root))
         resolved = DataFilesDict.from_patterns(patterns, base_path=str(root))
@@ -113,14 +129,27 @@ class HuggingFaceTaskReader(TaskReader):
             if split_name not in files:
                 raise ConfigError(self._no_split(split_name, list(files)))
             builder = self._format(files[split_name])
-            return datasets.load_dataset(builder, data_files={split_name: files[split_name]}, split=split_name, streaming=True)
+            return datasets.load_dataset(
+                builder,
+                data_files={split_name: files[split_name]},
+                split=split_name,
+                streaming=True,
+            )
         return self._open_hub(split_name)
 
     def _open_hub(self, split_name: str) -> Any:
         path = self.config.path
-        offline = [v for v in HUB_OFFLINE_VARIABLES if os.environ.get(v, "").lower() in ("1", "true", "yes")]
+        offline = [
+            v
+            for v in HUB_OFFLINE_VARIABLES
+            if os.environ.get(v, "").lower() in ("1", "true", "yes")
+        ]
         if not self.config.allow_hub or offline:
-            why = f"{' and '.join(offline)} is set (offline)" if offline else "task_reader.allow_hub is false"
+            why = (
+                f"{' and '.join(offline)} is set (offline)"
+                if offline
+                else "task_reader.allow_hub is false"
+            )
             raise ConfigError(
                 f"huggingface reader: {path!r} is not a local file or folder (looked at "
                 f"{Path(path).expanduser().resolve()}), and the Hub is not used because {why}. "
@@ -131,7 +160,9 @@ class HuggingFaceTaskReader(TaskReader):
         import datasets
 
         try:
-            return datasets.load_dataset(path, split=split_name, streaming=True, cache_dir=self.config.cache_dir)
+            return datasets.load_dataset(
+                path, split=split_name, streaming=True, cache_dir=self.config.cache_dir
+            )
         except Exception as exc:  # noqa: BLE001 - network, auth and missing-name errors all mean the same here
             raise ConfigError(
                 f"huggingface reader: could not load {path!r} from the Hugging Face Hub ({type(exc).__name__}: "

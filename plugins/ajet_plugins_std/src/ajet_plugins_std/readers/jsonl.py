@@ -62,7 +62,10 @@ class JsonlTaskReader(TaskReader):
         self.skipped_lines: dict[str, int] = {}
 
     def _paths(self, split: str) -> list[Path]:
-        configured = {TRAIN_SPLIT: self.config.train_path, VALIDATION_SPLIT: self.config.validation_path}
+        configured = {
+            TRAIN_SPLIT: self.config.train_path,
+            VALIDATION_SPLIT: self.config.validation_path,
+        }
         if split not in configured:
             raise ConfigError(
                 f"jsonl reader has no split {split!r}; it serves {', '.join(configured)}"
@@ -82,7 +85,14 @@ class JsonlTaskReader(TaskReader):
         return paths
 
     def splits(self) -> list[str]:
-        return [s for s, p in ((TRAIN_SPLIT, self.config.train_path), (VALIDATION_SPLIT, self.config.validation_path)) if p]
+        return [
+            s
+            for s, p in (
+                (TRAIN_SPLIT, self.config.train_path),
+                (VALIDATION_SPLIT, self.config.validation_path),
+            )
+            if p
+        ]
 
     def iter_tasks(self, split: str) -> Iterator[Task]:
         paths = self._paths(split)  # fail on a bad path now, not on the first next()
@@ -102,7 +112,9 @@ class JsonlTaskReader(TaskReader):
                         try:
                             row = json.loads(line)
                         except json.JSONDecodeError as exc:
-                            raise BadRowError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+                            raise BadRowError(
+                                f"{where}: invalid JSON ({exc.msg} at column {exc.colno})"
+                            ) from None
                         task = mapper.to_task(row, where)
                     except (BadRowError, ValueError) as exc:
                         if self.config.on_bad_line == "error":

@@ -41,7 +41,9 @@ class RowMappingConfig(TaskReaderConfig):
 
 def content_id(row: dict[str, Any]) -> str:
     """A stable id from a row's content: the same row gives the same id on every run."""
-    canonical = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
+    canonical = json.dumps(
+        row, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":")
+    )
     return hashlib.blake2b(canonical.encode("utf-8"), digest_size=8).hexdigest()
 
 
@@ -92,7 +94,11 @@ class RowMapper:
         if c.query_field in row and row[c.query_field] is not None:
             query = row[c.query_field]
             if not isinstance(query, str):
-                query = json.dumps(query, ensure_ascii=False) if isinstance(query, (dict, list)) else str(query)
+                query = (
+                    json.dumps(query, ensure_ascii=False)
+                    if isinstance(query, (dict, list))
+                    else str(query)
+                )
         elif c.missing_query == "empty":
             query = ""
         else:
@@ -102,8 +108,12 @@ class RowMapper:
                 "task_reader.missing_query: empty when the workflow builds its prompt from metadata"
             )
         init_messages = row.get(c.init_messages_field) or []
-        if not isinstance(init_messages, list) or not all(isinstance(m, dict) for m in init_messages):
-            raise BadRowError(f"{where}: {c.init_messages_field!r} must be a list of message objects")
+        if not isinstance(init_messages, list) or not all(
+            isinstance(m, dict) for m in init_messages
+        ):
+            raise BadRowError(
+                f"{where}: {c.init_messages_field!r} must be a list of message objects"
+            )
         if c.metadata_fields is None:
             nested = row.get("metadata")
             metadata = dict(nested) if isinstance(nested, dict) else dict(row)

@@ -106,13 +106,18 @@ async def run_python(
     program = code if use_namespace else _SOCKET_BLOCKER + "\n" + code
     with tempfile.TemporaryDirectory(prefix="ajet-sandbox-") as workdir:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-c", program,
+            sys.executable,
+            "-I",
+            "-c",
+            program,
             cwd=workdir,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env={"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0"},
-            preexec_fn=_limit_child(memory_mb * 1024 * 1024, max(1, int(timeout) + 1), use_namespace),
+            preexec_fn=_limit_child(
+                memory_mb * 1024 * 1024, max(1, int(timeout) + 1), use_namespace
+            ),
         )
         timed_out = False
         try:

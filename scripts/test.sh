@@ -4,8 +4,8 @@
 #
 #   main     every test path of the root pyproject (tests/, package tests) except the verl and
 #            trinity ones
-#   verl     tests/verl (and ajet_backbone_verl/tests when present)
-#   trinity  tests/trinity (and ajet_backbone_trinity/tests when present)
+#   verl     tests/ajet_backbone_verl (and ajet_backbone_verl/tests when present)
+#   trinity  tests/ajet_backbone_trinity (and ajet_backbone_trinity/tests when present)
 #
 # Usage: scripts/test.sh [main|verl|trinity ...] [-- PYTEST_ARGS...]   (default: all three)
 #
@@ -34,10 +34,10 @@ done
 pytest_targets() {
     case $1 in
         # No path: the root pyproject's testpaths, minus what needs the backbone environments.
-        main) echo --ignore=tests/verl --ignore=tests/trinity \
+        main) echo --ignore=tests/ajet_backbone_verl --ignore=tests/ajet_backbone_trinity \
                    --ignore=ajet_backbone_verl --ignore=ajet_backbone_trinity ;;
         verl|trinity)
-            echo "tests/$1"
+            echo "tests/ajet_backbone_$1"
             [[ -d ajet_backbone_$1/tests ]] && echo "ajet_backbone_$1/tests"
             ;;
     esac

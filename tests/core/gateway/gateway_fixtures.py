@@ -1,4 +1,4 @@
-"""Shared helpers for the gateway/tracker/tuner tests (imported by name; tests/core has no
+"""Shared helpers for the gateway/tracker/tuner tests (imported by name; tests/core/gateway has no
 package __init__). The tokenizer is a real byte-level BPE with a ChatML + tools template."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from ajet_core.training.records import episode_from_json, episode_to_json, read_
 
 from .hosted_runs import swanlab_history, wandb_history
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 # Wall-clock metrics differ between any two runs; everything else must match exactly.
 TIMING_METRICS = {"time", m.ROLLOUT_SECONDS, m.TRAIN_SECONDS, m.STEP_SECONDS, m.TOKENS_PER_SECOND}

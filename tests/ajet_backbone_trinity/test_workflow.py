@@ -6,7 +6,7 @@ The chain is trinity's from end to end: the translated config passes trinity's `
 ``WorkflowRunner`` builds the workflow with ``Task.to_workflow`` around trinity's ``ModelWrapper``,
 runs it, stamps the experience ids and serialises the experiences. Stood in for: the ``vllm``
 import and Ray's actor lookup (``ray.get_actor``), which returns the tiny model behind trinity's
-``InferenceModel`` interface (tests/trinity/standins.py).
+``InferenceModel`` interface (tests/ajet_backbone_trinity/standins.py).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from pathlib import Path
 from ajet_core import metrics
 from ajet_core.metric_loggers.jsonl import read_metrics
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "metrics.md"
 
 
 def test_every_metric_name_is_documented():

@@ -1,4 +1,4 @@
-"""tests/trinity runs in the trinity environment (`make test-trinity`). Elsewhere it is skipped
+"""tests/ajet_backbone_trinity runs in the trinity environment (`make test-trinity`). Elsewhere it is skipped
 with the way to run it — except under the test command for this environment, where a missing
 trinity-rft must fail."""
 
@@ -21,7 +21,7 @@ def pytest_collection_modifyitems(config, items):
     except metadata.PackageNotFoundError:
         skip = pytest.mark.skip(reason="needs the trinity environment: run `make test-trinity`")
         for item in items:
-            if "tests/trinity/" in str(item.path).replace(os.sep, "/"):
+            if "tests/ajet_backbone_trinity/" in str(item.path).replace(os.sep, "/"):
                 item.add_marker(skip)
 
 

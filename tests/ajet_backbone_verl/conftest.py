@@ -1,4 +1,4 @@
-"""tests/verl runs in the verl environment (`make test-verl`). Elsewhere it is skipped with the way
+"""tests/ajet_backbone_verl runs in the verl environment (`make test-verl`). Elsewhere it is skipped with the way
 to run it — except under the test command for this environment, where a missing verl must fail."""
 
 from __future__ import annotations
@@ -17,5 +17,5 @@ def pytest_collection_modifyitems(config, items):
     except metadata.PackageNotFoundError:
         skip = pytest.mark.skip(reason="needs the verl environment: run `make test-verl`")
         for item in items:
-            if "tests/verl/" in str(item.path).replace(os.sep, "/"):
+            if "tests/ajet_backbone_verl/" in str(item.path).replace(os.sep, "/"):
                 item.add_marker(skip)

@@ -18,7 +18,7 @@ from ajet_core.training.records import read_records
 from ajet_core.viewer import create_app
 from ajet_core.viewer.tokens import load_tokenizer
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def train_records(run_dir: Path, step: int) -> list[dict]:

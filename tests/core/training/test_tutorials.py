@@ -13,7 +13,7 @@ from ajet_core import metrics as m
 from ajet_core.metric_loggers.jsonl import read_metrics
 from ajet_core.training.records import read_records
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 TUTORIALS = {
     "frozenlake": ("tutorial/example_frozenlake", "frozenlake.yaml", []),

@@ -14,7 +14,7 @@ from ajet_core.cli.commands import CommandRegistry
 from ajet_core.hookspecs import hookimpl
 from ajet_core.plugins.registry import REGISTRY_CLASSES
 
-TESTS_ROOT = Path(__file__).resolve().parents[1]
+TESTS_ROOT = Path(__file__).resolve().parents[2]
 HOOK_NAMES = sorted(n for n, f in vars(hookspecs).items() if n.startswith("ajet_") and callable(f))
 
 

@@ -118,15 +118,16 @@ def main() -> int:
     rows = [asyncio.run(measure(name, paths[name](), args)) for name in args.models]
 
     print(
-        f"\nengine batching: {args.tokens} new tokens per request, temperature 1.0, "
-        f"decode threads {args.threads or torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}"
+        f"\nengine batching: {args.tokens} new tokens per request, temperature 1.0, decode threads "
+        f"{args.threads or torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}"
     )
     head = f"{'model':<8} {'1 concurrent tok/s':>19} {f'{args.concurrency} concurrent tok/s':>20} {'ratio':>7} {'rows':>5}"
     print(head)
     print("-" * len(head))
     for r in rows:
         print(
-            f"{r['model']:<8} {r['single']:>19.1f} {r['batched']:>20.1f} {r['batched'] / r['single']:>6.1f}x {r['rows']:>5}"
+            f"{r['model']:<8} {r['single']:>19.1f} {r['batched']:>20.1f} "
+            f"{r['batched'] / r['single']:>6.1f}x {r['rows']:>5}"
         )
     return 0
 

@@ -176,8 +176,8 @@ class _Connection:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         body = json.dumps(payload).encode()
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAuthorization: Bearer {self.key}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAuthorization: Bearer "
+            f"{self.key}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         self.writer.write(head.encode() + body)
         status_line = await self.reader.readline()
@@ -340,8 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     print(
-        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; {args.seconds:g} s x "
-        f"{args.rounds} rounds per level (best kept); servers and load generator in separate processes"
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; "
+        f"{args.seconds:g} s x {args.rounds} rounds per level (best kept); servers and load "
+        "generator in separate processes"
     )
     header = (
         f"{'episodes':>8}{'bare calls/s':>14}{'ajet calls/s':>14}{'ratio':>8}"

@@ -71,13 +71,15 @@ def main() -> None:
         generate(path, args.rows)
         size_mb = path.stat().st_size / 2**20
         print(
-            f"generated {args.rows:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - start:.1f} s"
+            f"generated {args.rows:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - start:.1f} "
+            "s"
         )
         for mode in ("reader", "task_stream"):
             r = measure(path, mode)
             print(
-                f"{mode:12s}: {r['rows']:,} tasks in {r['seconds']:.1f} s = {r['rows'] / r['seconds']:,.0f} rows/s; "
-                f"peak RSS {r['peak_rss_mb']:.0f} MB (limit 200 MB)"
+                f"{mode:12s}: {r['rows']:,} tasks in {r['seconds']:.1f} s = "
+                f"{r['rows'] / r['seconds']:,.0f} rows/s; peak RSS {r['peak_rss_mb']:.0f} MB "
+                "(limit 200 MB)"
             )
             if r["rows"] != args.rows:
                 sys.exit(f"expected {args.rows} tasks, got {r['rows']}")

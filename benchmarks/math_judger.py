@@ -61,8 +61,8 @@ def main() -> None:
         correct = sum(r.is_success for r in results)
         timeouts = sum(r.metrics.get("math_timeout", 0) for r in results)
         print(
-            f"workers={workers}: {len(cases)} comparisons in {elapsed:.2f} s = {len(cases) / elapsed:,.0f}/s "
-            f"({correct} equal, {timeouts} timed out)"
+            f"workers={workers}: {len(cases)} comparisons in {elapsed:.2f} s = "
+            f"{len(cases) / elapsed:,.0f}/s ({correct} equal, {timeouts} timed out)"
         )
 
 

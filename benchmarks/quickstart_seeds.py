@@ -76,13 +76,15 @@ def main() -> None:
     for seed, row in zip(args.seeds, rows):
         print(
             f"{seed:>4} {row['held_out_before']:>7.3f} {row['held_out_after']:>7.3f} "
-            f"{row['best_constant_accuracy']:>9.3f} {row['training_seconds'] / 60:>10.1f} {row['wall_seconds'] / 60:>9.1f}"
+            f"{row['best_constant_accuracy']:>9.3f} {row['training_seconds'] / 60:>10.1f} "
+            f"{row['wall_seconds'] / 60:>9.1f}"
         )
     for key, label in (("held_out_before", "before"), ("held_out_after", "after")):
         values = [row[key] for row in rows]
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         print(
-            f"{label}: mean {statistics.mean(values):.3f}, std {spread:.3f}, min {min(values):.3f}, max {max(values):.3f}"
+            f"{label}: mean {statistics.mean(values):.3f}, std {spread:.3f}, min "
+            f"{min(values):.3f}, max {max(values):.3f}"
         )
 
 

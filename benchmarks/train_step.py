@@ -223,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = {t: child(args, t, {"tracker": t}) for t in ("per_call", "timeline_merge")}
         for name, row in rows.items():
             print(
-                f"{name:<15} {row['samples']:>4} samples {row['tokens']:>7} tokens ({row['trained_tokens']} trained)"
-                f"  {row['seconds_per_step']:7.2f} s/step  peak RSS {row['peak_rss_mb']:6.0f} MB  loss {row['loss_at_start']:.6f}"
+                f"{name:<15} {row['samples']:>4} samples {row['tokens']:>7} tokens "
+                f"({row['trained_tokens']} trained)  {row['seconds_per_step']:7.2f} s/step  peak "
+                f"RSS {row['peak_rss_mb']:6.0f} MB  loss {row['loss_at_start']:.6f}"
             )
         ratio = rows["per_call"]["seconds_per_step"] / rows["timeline_merge"]["seconds_per_step"]
         same = (
@@ -239,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.settings.split(","):
         row = child(args, name, SHAPE_SETTINGS[name])
         print(
-            f"{name:<18} {row['seconds_per_step']:7.2f} s/step  {row['tokens'] / row['seconds_per_step']:8.0f} tokens/s"
-            f"  peak RSS {row['peak_rss_mb']:6.0f} MB  ({row['threads']} threads)"
+            f"{name:<18} {row['seconds_per_step']:7.2f} s/step  "
+            f"{row['tokens'] / row['seconds_per_step']:8.0f} tokens/s  peak RSS "
+            f"{row['peak_rss_mb']:6.0f} MB  ({row['threads']} threads)"
         )
     return 0
 

@@ -108,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     train_rows = [r for r in rows if m.LOSS in r]
     for row in train_rows:
         print(
-            f"step {row['step']}: reward_mean={row[m.REWARD_MEAN]:.3f} step_seconds={row[m.STEP_SECONDS]:.2f} "
-            f"tokens/s={row[m.TOKENS_PER_SECOND]:.0f} logprob_gap={row[m.LOGPROB_GAP]:.2e}"
+            f"step {row['step']}: reward_mean={row[m.REWARD_MEAN]:.3f} "
+            f"step_seconds={row[m.STEP_SECONDS]:.2f} tokens/s={row[m.TOKENS_PER_SECOND]:.0f} "
+            f"logprob_gap={row[m.LOGPROB_GAP]:.2e}"
         )
     for row in rows:
         if m.EVAL_PASS_AT_1 in row:
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     gaps = [r[m.LOGPROB_GAP] for r in train_rows if r.get(m.LOGPROB_GAP) is not None]
     print(
         f"debug smoke: {len(train_rows)} steps in {wall:.0f} s; peak GPU memory "
-        f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB; weights changed: {changed}; run {result.run_dir}"
+        f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB; weights changed: {changed}; run "
+        f"{result.run_dir}"
     )
     failures = []
     if len(train_rows) != args.steps:

@@ -79,8 +79,8 @@ def test_chat_template_renders_tools_calls_and_results_prefix_stably(tiny):
     full = tokenizer.apply_chat_template(messages, tools=[WEATHER_TOOL], tokenize=False)
     assert '<tools>\n{"type": "function", "function": {"name": "get_weather"' in full
     assert (
-        '<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call><|im_end|>\n'
-        in full
+        '<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}'
+        "\n</tool_call><|im_end|>\n" in full
     )
     assert "<|im_start|>tool\nsnowy<|im_end|>\n" in full
     for k in range(1, len(messages)):

@@ -111,7 +111,8 @@ def episodes(tiny):
 def test_episode_is_built_as_claimed(episodes):
     per_call, merged, _ = episodes
     assert len(per_call) == 5 and len(merged) == 2
-    # Each earlier call's prompt + reply is a prefix of the merged sample, trained on the same tokens.
+    # Each earlier call's prompt + reply is a prefix of the merged sample, trained on the same
+    # tokens.
     for sample in per_call:
         target = merged[0] if sample.episode_id == "e1" else merged[1]
         assert target.input_ids[: len(sample)] == sample.input_ids

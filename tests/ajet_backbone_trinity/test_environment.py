@@ -71,10 +71,9 @@ def test_check_reports_the_installed_stack():
 
 
 CHECK_OUTCOME = (
-    "import json\n"
-    "from ajet_backbone_trinity.environment import check\n"
-    "report = check()\n"
-    "print(json.dumps({'ok': report.ok, 'problems': report.problems, 'warnings': report.warnings}))\n"
+    "import json\nfrom ajet_backbone_trinity.environment import check\nreport = "
+    "check()\nprint(json.dumps({'ok': report.ok, 'problems': report.problems, 'warnings': "
+    "report.warnings}))\n"
 )
 
 

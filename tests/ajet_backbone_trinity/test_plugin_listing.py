@@ -53,11 +53,10 @@ def test_other_trinity_release_reported_as_version_mismatch(tmp_path):
 
 def test_selecting_the_backbone_resolves_without_importing_trinity():
     result = run_python(
-        "import sys\n"
-        "from ajet_core.plugins.manager import get_plugin_manager\n"
-        "entry = get_plugin_manager().resolve('backbone', 'trinity')\n"
-        "print(entry.source.distribution)\n"
-        "print(sorted(m for m in ('trinity', 'ray', 'torch', 'vllm', 'verl') if m in sys.modules))\n"
+        "import sys\nfrom ajet_core.plugins.manager import get_plugin_manager\nentry = "
+        "get_plugin_manager().resolve('backbone', "
+        "'trinity')\nprint(entry.source.distribution)\nprint(sorted(m for m in ('trinity', 'ray', "
+        "'torch', 'vllm', 'verl') if m in sys.modules))\n"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["ajet-backbone-trinity", "[]"]

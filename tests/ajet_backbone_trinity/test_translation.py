@@ -219,12 +219,11 @@ def test_loading_the_backbone_and_translating_imports_no_trinity_ray_or_torch():
     from ajet_core.testing.environment import run_python
 
     result = run_python(
-        "import sys\n"
-        "from ajet_core.plugins.manager import get_plugin_manager\n"
-        "backbone = get_plugin_manager().load_object('backbone', 'trinity')\n"
-        "import ajet_backbone_trinity.translation, ajet_backbone_trinity.launch\n"
-        "print(backbone.config_model.__name__)\n"
-        "print(sorted(m for m in ('trinity', 'ray', 'torch', 'vllm', 'verl', 'transformers') if m in sys.modules))\n"
+        "import sys\nfrom ajet_core.plugins.manager import get_plugin_manager\nbackbone = "
+        "get_plugin_manager().load_object('backbone', 'trinity')\nimport "
+        "ajet_backbone_trinity.translation, "
+        "ajet_backbone_trinity.launch\nprint(backbone.config_model.__name__)\nprint(sorted(m for m "
+        "in ('trinity', 'ray', 'torch', 'vllm', 'verl', 'transformers') if m in sys.modules))\n"
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines()[-2:] == ["TrinityBackboneConfig", "[]"]

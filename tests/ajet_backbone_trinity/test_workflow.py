@@ -159,7 +159,8 @@ def test_the_gateway_prompts_are_exactly_what_trinitys_model_generated_from(grou
     calls = [c for e in runner.workflow_instance.last_group.episodes for c in e.calls]
     requests = actor.requests
     assert len(requests) == len(calls)
-    # Each call's prompt is exactly what the model got, and its sampled tokens exactly what came back.
+    # Each call's prompt is exactly what the model got, and its sampled tokens exactly what came
+    # back.
     sent = sorted(
         (r["prompt_token_ids"], g.token_ids, g.logprobs) for r in requests for g in r["generations"]
     )

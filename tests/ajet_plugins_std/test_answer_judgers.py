@@ -251,12 +251,10 @@ def test_math_judger_works_from_a_script_without_a_main_guard(tmp_path):
 
     script = tmp_path / "judge_it.py"
     script.write_text(
-        "from ajet_core.schema import Task\n"
-        "from ajet_core.workflow import WorkflowOutput\n"
-        "from ajet_plugins_std.judgers.math_answer import MathAnswerJudger\n"
-        "print('top level ran')\n"
-        "r = MathAnswerJudger().judge(Task(task_id='t', metadata={'answer': '2'}), WorkflowOutput(metadata={'final_answer': r'\\boxed{2}'}))\n"
-        "print(r.is_success)\n",
+        "from ajet_core.schema import Task\nfrom ajet_core.workflow import WorkflowOutput\nfrom "
+        "ajet_plugins_std.judgers.math_answer import MathAnswerJudger\nprint('top level ran')\nr = "
+        "MathAnswerJudger().judge(Task(task_id='t', metadata={'answer': '2'}), "
+        "WorkflowOutput(metadata={'final_answer': r'\\boxed{2}'}))\nprint(r.is_success)\n",
         encoding="utf-8",
     )
     result = subprocess.run(

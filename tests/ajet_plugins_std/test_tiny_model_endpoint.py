@@ -88,7 +88,8 @@ def test_generated_reader_makes_tasks_through_the_gateway(endpoint, tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "rivers.md").write_text(
-        "# Rivers\n\nThe Alder river is 100 km long.\n\nThe Birch river is 220 km long and flows north.",
+        "# Rivers\n\nThe Alder river is 100 km long.\n\nThe Birch river is 220 km long and flows "
+        "north.",
         encoding="utf-8",
     )
     (docs / "lakes.txt").write_text(

@@ -40,7 +40,8 @@ def test_torch_is_the_pinned_cpu_build():
 def test_heavy_backbones_listed_with_their_missing_dependency(backbone, plugin, dependency, extra):
     if installed(f"ajet-backbone-{backbone}") is None:
         pytest.skip(
-            f"ajet-backbone-{backbone} is not installed here (scripts/setup_env.sh main installs it)"
+            f"ajet-backbone-{backbone} is not installed here (scripts/setup_env.sh main installs "
+            "it)"
         )
     if installed(dependency) is not None:
         pytest.skip(f"{dependency} is installed here: this is not the main environment")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 TEMPLATES = [
     (
-        "A shop sells {a} apples in the morning and {b} in the afternoon. How many apples does it sell?",
+        "A shop sells {a} apples in the morning and {b} in the afternoon. How many apples does it "
+        "sell?",
         lambda a, b: a + b,
     ),
     ("Tom has {a} marbles and gives away {b}. How many marbles are left?", lambda a, b: a - b),

@@ -119,7 +119,8 @@ class WerewolvesGame(Workflow):
             for speaker in list(game.alive):
                 speech = await agents[speaker].reply(
                     moderator(
-                        f"Day {game.day}. Alive: {', '.join(game.alive)}. {speaker}, say who you suspect and why."
+                        f"Day {game.day}. Alive: {', '.join(game.alive)}. {speaker}, say who you "
+                        "suspect and why."
                     )
                 )
                 said = Msg(
@@ -134,7 +135,8 @@ class WerewolvesGame(Workflow):
                 *(
                     choose(
                         voter,
-                        f"Day {game.day} vote. Name the player to eliminate: {', '.join(game.others(voter))}.",
+                        f"Day {game.day} vote. Name the player to eliminate: "
+                        f"{', '.join(game.others(voter))}.",
                         game.others(voter),
                     )
                     for voter in voters

@@ -59,7 +59,8 @@ def main() -> None:
         "improved" if after[m.EVAL_PASS_AT_1] > before[m.EVAL_PASS_AT_1] else "did NOT improve"
     )
     print(
-        f"result: {verdict}; beats the best constant answer: {after[m.EVAL_PASS_AT_1] > constant_accuracy}"
+        f"result: {verdict}; beats the best constant answer: "
+        f"{after[m.EVAL_PASS_AT_1] > constant_accuracy}"
     )
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))

@@ -63,8 +63,8 @@ def check(*, gpu: bool = False) -> EnvironmentReport:
             else "agentscope is not installed"
         )
         report.warnings.append(
-            f"{found}: trinity-rft's agent extra needs {AGENTSCOPE_FOR_TRINITY} "
-            "(pip install 'trinity-rft[agent]'); AgentScope workflows run under trinity only with it"
+            f"{found}: trinity-rft's agent extra needs {AGENTSCOPE_FOR_TRINITY} (pip install "
+            "'trinity-rft[agent]'); AgentScope workflows run under trinity only with it"
         )
     if report.versions["vllm"] is None:
         report.warnings.append(

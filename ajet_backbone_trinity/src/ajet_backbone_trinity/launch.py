@@ -87,8 +87,9 @@ def resolve_run_dir(config: AjetConfig, resume: str | None) -> tuple[Path, bool]
             else resume
         )
         raise ConfigError(
-            f"--resume {resume!r}: no trinity run under {where!r} (it has no {TRINITY_CONFIG_FILE}); "
-            "start a new run or pass the run folder of an earlier `ajet train --backbone trinity`"
+            f"--resume {resume!r}: no trinity run under {where!r} (it has no "
+            f"{TRINITY_CONFIG_FILE}); start a new run or pass the run folder of an earlier `ajet "
+            "train --backbone trinity`"
         )
     return run_dir, True
 
@@ -192,7 +193,8 @@ def ray_executable() -> str:
     ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
     if ray is None:
         raise LaunchError(
-            "the `ray` command is not installed here; pip install 'ray[default]' (trinity-rft pulls it)"
+            "the `ray` command is not installed here; pip install 'ray[default]' (trinity-rft "
+            "pulls it)"
         )
     return ray
 
@@ -208,8 +210,9 @@ def ensure_ray(options: TrinityBackboneConfig, env: dict[str, str]) -> None:
         return
     if not options.start_ray or options.ray_address not in ("auto", "local"):
         raise LaunchError(
-            f"no Ray cluster is reachable (ray status: {status.stderr.strip()[-300:] or status.stdout.strip()[-300:]}); "
-            "start one with `RAY_AUTH_MODE=disabled ray start --head` or set backbone.start_ray=true"
+            "no Ray cluster is reachable (ray status: "
+            f"{status.stderr.strip()[-300:] or status.stdout.strip()[-300:]}); start one with "
+            "`RAY_AUTH_MODE=disabled ray start --head` or set backbone.start_ray=true"
         )
     started = subprocess.run(
         [ray, "start", "--head"], capture_output=True, text=True, env=run_env, check=False

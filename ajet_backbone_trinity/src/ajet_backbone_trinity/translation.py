@@ -200,8 +200,9 @@ def _check_combinations(config: AjetConfig, options: TrinityBackboneConfig) -> N
         )
     if str(config.model.path).endswith(".gguf"):
         raise TranslationError(
-            f"model.path {config.model.path!r} is a GGUF file; vLLM and trinity's trainer need a Hugging "
-            "Face directory: save it once with `ajet model import` / save_pretrained and point model.path there"
+            f"model.path {config.model.path!r} is a GGUF file; vLLM and trinity's trainer need a "
+            "Hugging Face directory: save it once with `ajet model import` / save_pretrained and "
+            "point model.path there"
         )
     wants_eval = config.eval.every_n_steps or config.eval.before_train or config.eval.after_train
     if options.mode == "fully_async" and wants_eval:
@@ -220,9 +221,9 @@ def _check_combinations(config: AjetConfig, options: TrinityBackboneConfig) -> N
         total = (options.nodes or 1) * (options.gpus_per_node or 1)
         if total != 1 or rollout_gpus != 1:
             raise TranslationError(
-                f"backbone.mode 'colocate' runs on exactly one GPU, but nodes x gpus_per_node = {total} "
-                f"and rollout_engines x tensor_parallel_size = {rollout_gpus}; use backbone.mode "
-                "one_step_off (or sync) on more GPUs"
+                "backbone.mode 'colocate' runs on exactly one GPU, but nodes x gpus_per_node = "
+                f"{total} and rollout_engines x tensor_parallel_size = {rollout_gpus}; use "
+                "backbone.mode one_step_off (or sync) on more GPUs"
             )
     elif (
         options.nodes
@@ -230,9 +231,9 @@ def _check_combinations(config: AjetConfig, options: TrinityBackboneConfig) -> N
         and rollout_gpus >= options.nodes * options.gpus_per_node
     ):
         raise TranslationError(
-            f"backbone.rollout_engines x tensor_parallel_size = {rollout_gpus} GPUs for vLLM leaves none of "
-            f"the {options.nodes * options.gpus_per_node} GPUs for the trainer; lower them, add GPUs, or use "
-            "backbone.mode colocate on a single GPU"
+            f"backbone.rollout_engines x tensor_parallel_size = {rollout_gpus} GPUs for vLLM "
+            f"leaves none of the {options.nodes * options.gpus_per_node} GPUs for the trainer; "
+            "lower them, add GPUs, or use backbone.mode colocate on a single GPU"
         )
     lora = trainer.lora
     if lora.rank and lora.dropout:
@@ -241,17 +242,19 @@ def _check_combinations(config: AjetConfig, options: TrinityBackboneConfig) -> N
         )
     if lora.rank and lora.target_modules != "all-linear":
         raise TranslationError(
-            f"trainer.lora.target_modules={lora.target_modules!r}: trinity takes 'all-linear' here; pass "
-            "other module lists through backbone.model.lora_configs"
+            f"trainer.lora.target_modules={lora.target_modules!r}: trinity takes 'all-linear' "
+            "here; pass other module lists through backbone.model.lora_configs"
         )
     if trainer.lr_scheduler == "linear":
         raise TranslationError(
-            "trainer.lr_scheduler 'linear' has no counterpart in trinity's verl trainer (constant, cosine)"
+            "trainer.lr_scheduler 'linear' has no counterpart in trinity's verl trainer (constant, "
+            "cosine)"
         )
     if trainer.ppo_epochs != 1:
         raise TranslationError(
-            f"trainer.ppo_epochs={trainer.ppo_epochs}: the trinity backbone trains each batch once; set "
-            "trainer.ppo_epochs=1 (several updates per batch: raise backbone.sync_interval instead)"
+            f"trainer.ppo_epochs={trainer.ppo_epochs}: the trinity backbone trains each batch "
+            "once; set trainer.ppo_epochs=1 (several updates per batch: raise "
+            "backbone.sync_interval instead)"
         )
 
 
@@ -375,9 +378,10 @@ def translate(
         # Rounding up would make every step short of experiences: trinity's trainer reads exactly
         # train_batch_size of them, waits, and ends the run when they never come.
         raise TranslationError(
-            f"rollout.batch_size x rollout.num_repeat = {train_batch} experiences per step is not a multiple of "
-            f"the {trainer_gpus} trainer GPUs; trinity's trainer needs whole batches per GPU: pick a batch_size or "
-            "num_repeat that makes it divide, or change backbone.gpus_per_node"
+            f"rollout.batch_size x rollout.num_repeat = {train_batch} experiences per step is not "
+            f"a multiple of the {trainer_gpus} trainer GPUs; trinity's trainer needs whole batches "
+            "per GPU: pick a batch_size or num_repeat that makes it divide, or change "
+            "backbone.gpus_per_node"
         )
     b.put("buffer.train_batch_size", train_batch, "rollout.batch_size x rollout.num_repeat")
     if trainer.total_steps:
@@ -489,13 +493,14 @@ def translate(
             RUN_DIR_MONITOR_ARG: str(run_dir),
             INNER_MONITOR_ARG: hosted[0] if hosted else "tensorboard",
         },
-        "the run folder; logging.loggers (wandb/swanlab: trinity's own monitor for them, else tensorboard)",
+        "the run folder; logging.loggers (wandb/swanlab: trinity's own monitor for them, else "
+        "tensorboard)",
     )
     b.put("log.level", config.logging.level, "logging.level")
     if config.rollout.equal_reward_groups == "refill":
         notes.append(
-            "rollout.equal_reward_groups 'refill' behaves as 'drop' under trinity "
-            "(a task cannot ask for more tasks; the trainer fills its batch from later explorer steps)"
+            "rollout.equal_reward_groups 'refill' behaves as 'drop' under trinity (a task cannot "
+            "ask for more tasks; the trainer fills its batch from later explorer steps)"
         )
 
     data = _merge_pass_through(b, options.pass_through())

@@ -59,8 +59,9 @@ class AjetAgentLoop(AgentLoopBase):
         super().__init__(*args, **kwargs)
         if not ajet_config_path:
             raise ValueError(
-                "the 'ajet' agent loop needs ajet_config_path (set by `ajet train --backbone verl` in the "
-                "agent-loop config file it writes); run through ajet, not verl's own entry point"
+                "the 'ajet' agent loop needs ajet_config_path (set by `ajet train --backbone verl` "
+                "in the agent-loop config file it writes); run through ajet, not verl's own entry "
+                "point"
             )
         self.runtime = AjetRuntime.for_config(ajet_config_path, working_dir=ajet_working_dir)
 
@@ -74,8 +75,8 @@ class AjetAgentLoop(AgentLoopBase):
         extra_info = dict(kwargs.get("extra_info") or {})
         if TASK_FIELD not in extra_info:
             raise ValueError(
-                f"dataset row has no extra_info.{TASK_FIELD}; the 'ajet' agent loop reads tasks written by "
-                "ajet_backbone_verl.data (use `ajet train --backbone verl`)"
+                f"dataset row has no extra_info.{TASK_FIELD}; the 'ajet' agent loop reads tasks "
+                "written by ajet_backbone_verl.data (use `ajet train --backbone verl`)"
             )
         task = Task.model_validate_json(extra_info[TASK_FIELD])
         mode = EVAL_MODE if extra_info.get(SPLIT_FIELD) == "validation" else TRAIN_MODE
@@ -108,8 +109,9 @@ class AjetAgentLoop(AgentLoopBase):
             return outputs
         if len(outputs) != 1:
             raise ValueError(
-                f"episode {record.episode_id} produced {len(outputs)} samples, but verl's legacy trainer takes "
-                "one row per episode; use verl's v1 trainer (trainer.use_v1=true, the default)"
+                f"episode {record.episode_id} produced {len(outputs)} samples, but verl's legacy "
+                "trainer takes one row per episode; use verl's v1 trainer (trainer.use_v1=true, "
+                "the default)"
             )
         return outputs[0]
 

@@ -59,9 +59,9 @@ class VerlBackbone(Backbone):
             reader.close()
         if counts[TRAIN_SPLIT] < self.config.rollout.batch_size:
             raise ConfigError(
-                f"the task reader gives {counts[TRAIN_SPLIT]} training tasks, fewer than rollout.batch_size="
-                f"{self.config.rollout.batch_size}: verl's dataloader drops incomplete batches, so no step would "
-                "run; lower rollout.batch_size or add tasks"
+                f"the task reader gives {counts[TRAIN_SPLIT]} training tasks, fewer than "
+                f"rollout.batch_size={self.config.rollout.batch_size}: verl's dataloader drops "
+                "incomplete batches, so no step would run; lower rollout.batch_size or add tasks"
             )
         loops = [
             {
@@ -119,8 +119,9 @@ class VerlBackbone(Backbone):
         saved = run_dir / VERL_FOLDER / VERL_CONFIG_FILE
         if not saved.is_file():
             raise ConfigError(
-                f"--resume {str(run_dir)!r} is not a verl run folder (no {VERL_FOLDER}/{VERL_CONFIG_FILE}); "
-                "pass the folder `ajet train --backbone verl` printed"
+                f"--resume {str(run_dir)!r} is not a verl run folder (no "
+                f"{VERL_FOLDER}/{VERL_CONFIG_FILE}); pass the folder `ajet train --backbone verl` "
+                "printed"
             )
         verl_config = OmegaConf.load(saved)
         verl_config.trainer.resume_mode = (

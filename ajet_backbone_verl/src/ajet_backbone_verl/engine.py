@@ -63,10 +63,12 @@ class VerlServerEngine:
         if output.log_probs is None or len(output.log_probs) != len(token_ids):
             raise EngineError(
                 "verl's rollout server returned no logprobs for every token; set "
-                "actor_rollout_ref.rollout.calculate_log_probs=true (the backbone's translation does)"
+                "actor_rollout_ref.rollout.calculate_log_probs=true (the backbone's translation "
+                "does)"
             )
         finish_reason, matched_stop = self._finish(token_ids, sampling)
-        # The server's training step when it generated: verl's v1 trainer measures staleness with it.
+        # The server's training step when it generated: verl's v1 trainer measures staleness with
+        # it.
         version = (output.extra_fields or {}).get("global_steps")
         return Generation(
             token_ids,

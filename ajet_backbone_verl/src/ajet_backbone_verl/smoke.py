@@ -96,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     print(report.format())
     if not Path(args.model, "config.json").is_file():
         print(
-            f"verl smoke: --model {args.model} is not a Hugging Face model directory (no config.json); "
-            "make one with `ajet model import-smollm2 .cache/smollm2` or pass --model",
+            f"verl smoke: --model {args.model} is not a Hugging Face model directory (no "
+            "config.json); make one with `ajet model import-smollm2 .cache/smollm2` or pass "
+            "--model",
             file=sys.stderr,
         )
         return 2
@@ -109,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  tasks: {prepared.task_counts}; adv_estimator={config.algorithm.adv_estimator}; "
             f"agent loop={config.actor_rollout_ref.rollout.agent.default_agent_loop}; "
-            f"rollout={config.actor_rollout_ref.rollout.name} on {config.trainer.n_gpus_per_node} GPU(s)"
+            f"rollout={config.actor_rollout_ref.rollout.name} on {config.trainer.n_gpus_per_node} "
+            "GPU(s)"
         )
         if report.problems:
             print(
@@ -127,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             f"reward_mean={row['reward_mean']} rollout_seconds={row['rollout_seconds']:.1f}"
         )
     print(
-        f"verl smoke: {len(rows)} steps in {time.time() - started:.0f} s; run folder {prepared.run_dir}"
+        f"verl smoke: {len(rows)} steps in {time.time() - started:.0f} s; run folder "
+        f"{prepared.run_dir}"
     )
     if len(rows) < args.steps or any(r["episodes"] == r["failed"] for r in rows):
         print(

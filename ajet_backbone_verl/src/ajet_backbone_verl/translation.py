@@ -85,7 +85,8 @@ LOSS_AGG = {"token_mean": "token-mean", "seq_mean": "seq-mean-token-mean"}
 # metrics bridge in the ajet process; any other ajet logger has no place under verl.
 VERL_LOGGERS = {"console", "wandb", "swanlab", "tensorboard", "mlflow", "clearml"}
 BRIDGED_LOGGERS = {"jsonl", "tensorboard"}
-# Checkpoint "only at the end" in verl: a period longer than any run (verl also saves at the last step).
+# Checkpoint "only at the end" in verl: a period longer than any run (verl also saves at the last
+# step).
 ONLY_AT_THE_END = 10**9
 
 
@@ -206,8 +207,9 @@ def translate(config: AjetConfig, options: VerlBackboneConfig, *, run_files: Pat
     for key, value in options.verl_keys().items():
         if key in OWNED and value != OWNED[key]:
             raise ConfigError(
-                f"backbone.{key}={value!r}: the verl backbone sets {key}={OWNED[key]!r} itself (the core "
-                "computes advantages and rewards; see ajet_backbone_verl/README.md), so it cannot be changed"
+                f"backbone.{key}={value!r}: the verl backbone sets {key}={OWNED[key]!r} itself "
+                "(the core computes advantages and rewards; see ajet_backbone_verl/README.md), so "
+                "it cannot be changed"
             )
         o[key] = value
     return t
@@ -217,8 +219,8 @@ def _refuse_impossible(config: AjetConfig, options: VerlBackboneConfig) -> None:
     rollout = config.rollout
     if rollout.equal_reward_groups == "refill":
         raise ConfigError(
-            "rollout.equal_reward_groups='refill' is not available under verl: verl's dataloader decides "
-            "which prompts run; use 'drop' (those groups train nothing) or 'keep'"
+            "rollout.equal_reward_groups='refill' is not available under verl: verl's dataloader "
+            "decides which prompts run; use 'drop' (those groups train nothing) or 'keep'"
         )
     if rollout.num_repeat < rollout.min_valid_group_size:
         raise ConfigError(
@@ -239,8 +241,9 @@ def _refuse_impossible(config: AjetConfig, options: VerlBackboneConfig) -> None:
         and rollout.batch_size % options.agent_workers
     ):
         raise ConfigError(
-            f"verl's legacy trainer splits the batch into backbone.agent_workers={options.agent_workers} contiguous "
-            f"chunks, which with rollout.batch_size={rollout.batch_size} would cut a task's group in two; make "
+            "verl's legacy trainer splits the batch into "
+            f"backbone.agent_workers={options.agent_workers} contiguous chunks, which with "
+            f"rollout.batch_size={rollout.batch_size} would cut a task's group in two; make "
             "batch_size a multiple of agent_workers (or use the v1 trainer)"
         )
     world = options.n_gpus_per_node * options.nnodes
@@ -269,5 +272,6 @@ def compose(translation: Translation) -> Any:
             return hydra_compose(config_name="ppo_trainer", overrides=translation.hydra_overrides())
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(
-            f"verl refused the translated config: {exc}; check the verl keys passed through the backbone section"
+            f"verl refused the translated config: {exc}; check the verl keys passed through the "
+            "backbone section"
         ) from None

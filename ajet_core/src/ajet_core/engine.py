@@ -64,8 +64,9 @@ class ContextLengthExceeded(EngineError):
 
     def __init__(self, prompt_tokens: int, max_model_len: int) -> None:
         super().__init__(
-            f"the prompt is {prompt_tokens} tokens but the engine's max_model_len is {max_model_len}, "
-            "leaving no room for a reply; shorten the conversation or raise model.max_model_len"
+            f"the prompt is {prompt_tokens} tokens but the engine's max_model_len is "
+            f"{max_model_len}, leaving no room for a reply; shorten the conversation or raise "
+            "model.max_model_len"
         )
         self.prompt_tokens = prompt_tokens
         self.max_model_len = max_model_len

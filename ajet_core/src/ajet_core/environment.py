@@ -123,8 +123,8 @@ def warn_about_cluster(report: EnvironmentReport, *, ray_version: str | None, gp
         and "RAY_AUTH_MODE" not in os.environ
     ):
         report.warnings.append(
-            f"ray {ray_version} enables token auth by default and RAY_AUTH_MODE is not set: "
-            "for a head started with `ray start` on a trusted machine, export RAY_AUTH_MODE=disabled"
+            f"ray {ray_version} enables token auth by default and RAY_AUTH_MODE is not set: for a "
+            "head started with `ray start` on a trusted machine, export RAY_AUTH_MODE=disabled"
         )
     if gpu:
         report.gpu = probe_gpu()

@@ -37,7 +37,8 @@ def agentscope_major_version() -> int:
     if major not in SUPPORTED_MAJORS:
         raise ImportError(
             f"AgentScope {version} is installed; ajet-plugins-agentscope supports major versions "
-            f"{', '.join(map(str, SUPPORTED_MAJORS))}: install e.g. `pip install 'agentscope>=2,<3'`"
+            f"{', '.join(map(str, SUPPORTED_MAJORS))}: install e.g. `pip install "
+            "'agentscope>=2,<3'`"
         )
     return major
 

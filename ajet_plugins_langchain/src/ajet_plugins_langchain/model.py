@@ -29,8 +29,8 @@ def make_langchain_chat_model(endpoint: ModelEndpoint, **kwargs: Any) -> ChatOpe
         from langchain_openai import ChatOpenAI
     except ImportError as exc:  # pragma: no cover - a dependency of this package
         raise ImportError(
-            "tuner.as_langchain_chat_model() needs langchain-openai; "
-            "install it with `pip install ajet-plugins-langchain` (or `pip install langchain-openai`)"
+            "tuner.as_langchain_chat_model() needs langchain-openai; install it with `pip install "
+            "ajet-plugins-langchain` (or `pip install langchain-openai`)"
         ) from exc
     clashing = sorted(set(kwargs) & set(_RESERVED))
     if clashing:

@@ -68,14 +68,13 @@ def test_offline_runs_hold_every_logged_step_and_resume_the_same_run(tmp_path, a
 def test_installed_services_stay_off_unless_the_config_names_them(tmp_path):
     # wandb and swanlab are installed here (as in the verl and trinity environments).
     script = (
-        "import sys; from pathlib import Path\n"
-        "from ajet_core.config.loader import load_config\n"
-        "from ajet_core.plugins.manager import get_plugin_manager\n"
-        "from ajet_core.training import components\n"
-        f"config = load_config(None, ['experiment.output_dir={tmp_path}']).config\n"
-        f"loggers = components.build_loggers(config, get_plugin_manager(), Path({str(tmp_path)!r}))\n"
-        "loggers.log(1, {'reward/mean': 1.0}); loggers.close()\n"
-        "print(sorted(loggers.loggers), 'wandb' in sys.modules, 'swanlab' in sys.modules)\n"
+        "import sys; from pathlib import Path\nfrom ajet_core.config.loader import "
+        "load_config\nfrom ajet_core.plugins.manager import get_plugin_manager\nfrom "
+        "ajet_core.training import components\nconfig = load_config(None, "
+        f"['experiment.output_dir={tmp_path}']).config\nloggers = components.build_loggers(config, "
+        f"get_plugin_manager(), Path({str(tmp_path)!r}))\nloggers.log(1, {{'reward/mean': 1.0}}); "
+        "loggers.close()\nprint(sorted(loggers.loggers), 'wandb' in sys.modules, 'swanlab' in "
+        "sys.modules)\n"
     )
     shown = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True

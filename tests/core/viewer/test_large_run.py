@@ -92,8 +92,9 @@ def test_200_steps_of_64_episodes(large_run):
     store = app.state.stores[0]
     assert len(store._parsed) <= PARSED_FILES_KEPT
     print(
-        f"\n{STEPS} steps x {EPISODES} episodes: steps list {first_listing:.2f} s first ({rounds} requests until "
-        f"all summarised), {cached_listing * 1000:.0f} ms cached; episode page of a new step max {max(page_times):.2f} s; "
-        f"one episode with tokens {episode_times[0]:.2f} s first (loads the tokenizer unless an earlier test did), then max "
+        f"\n{STEPS} steps x {EPISODES} episodes: steps list {first_listing:.2f} s first ({rounds} "
+        f"requests until all summarised), {cached_listing * 1000:.0f} ms cached; episode page of a "
+        f"new step max {max(page_times):.2f} s; one episode with tokens {episode_times[0]:.2f} s "
+        "first (loads the tokenizer unless an earlier test did), then max "
         f"{max(episode_times[1:]):.2f} s; metrics {curve_seconds * 1000:.0f} ms"
     )

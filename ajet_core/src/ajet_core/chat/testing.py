@@ -10,10 +10,13 @@ from typing import Any
 
 CHATML_TOOLS_TEMPLATE = (
     "{% if tools %}<|im_start|>system\n"
-    "{% if messages[0].role == 'system' %}{{ messages[0].content }}{% else %}You are a helpful assistant.{% endif %}"
+    "{% if messages[0].role == 'system' %}{{ messages[0].content }}{% else %}You are a helpful "
+    "assistant.{% endif %}"
     "\n\n# Tools\n<tools>\n{% for tool in tools %}\n{{ tool | tojson }}{% endfor %}\n</tools>\n"
-    'Call a tool with <tool_call>\n{"name": <name>, "arguments": <object>}\n</tool_call><|im_end|>\n'
-    "{% elif messages[0].role == 'system' %}<|im_start|>system\n{{ messages[0].content }}<|im_end|>\n"
+    'Call a tool with <tool_call>\n{"name": <name>, "arguments": <object>}'
+    "\n</tool_call><|im_end|>\n"
+    "{% elif messages[0].role == 'system' %}<|im_start|>system\n{{ messages[0].content }}"
+    "<|im_end|>\n"
     "{% endif %}"
     "{% for message in messages %}"
     "{% if message.role == 'system' and loop.first %}"
@@ -22,10 +25,12 @@ CHATML_TOOLS_TEMPLATE = (
     "{% set fn = call.function if call.function is defined else call %}"
     "{% if message.content or not loop.first %}\n{% endif %}"
     '<tool_call>\n{"name": "{{ fn.name }}", "arguments": '
-    "{% if fn.arguments is string %}{{ fn.arguments }}{% else %}{{ fn.arguments | tojson }}{% endif %}"
+    "{% if fn.arguments is string %}{{ fn.arguments }}{% else %}{{ fn.arguments | tojson }}"
+    "{% endif %}"
     "}\n</tool_call>"
     "{% endfor %}<|im_end|>\n"
-    "{% elif message.role == 'tool' %}<|im_start|>user\n<tool_response>\n{{ message.content }}\n</tool_response><|im_end|>\n"
+    "{% elif message.role == 'tool' %}<|im_start|>user\n<tool_response>\n{{ message.content }}"
+    "\n</tool_response><|im_end|>\n"
     "{% else %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
     "{% endif %}"
     "{% endfor %}"

@@ -373,7 +373,8 @@ class Gateway:
         if budget <= 0:
             raise bad_request(
                 f"episode {session.episode_id!r} has used its {rollout.max_tokens_per_episode} "
-                "generated tokens (rollout.max_tokens_per_episode); end the episode or raise the limit",
+                "generated tokens (rollout.max_tokens_per_episode); end the episode or raise the "
+                "limit",
                 "max_tokens",
                 code="episode_token_budget_exhausted",
             )

@@ -46,7 +46,8 @@ async def forward_to_fixed_endpoint(
     if response.status_code != 200:
         raise GatewayError(
             502,
-            f"fixed endpoint {binding.fixed_endpoint_name!r} answered {response.status_code}: {response.text[:300]}",
+            f"fixed endpoint {binding.fixed_endpoint_name!r} answered {response.status_code}: "
+            f"{response.text[:300]}",
             type="server_error",
             code="fixed_endpoint_error",
         )

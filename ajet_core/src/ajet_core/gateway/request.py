@@ -100,12 +100,14 @@ def _tool_choice(value: Any, tools: list[dict[str, Any]] | None) -> Any:
         names = [t["function"]["name"] for t in tools or []]
         if name not in names:
             raise bad_request(
-                f"tool_choice names function {name!r}, which is not in tools ({', '.join(names) or 'none'})",
+                f"tool_choice names function {name!r}, which is not in tools "
+                f"({', '.join(names) or 'none'})",
                 "tool_choice",
             )
         return value
     raise bad_request(
-        "'tool_choice' must be 'auto', 'none', 'required' or {'type': 'function', 'function': {'name': ...}}",
+        "'tool_choice' must be 'auto', 'none', 'required' or "
+        "{'type': 'function', 'function': {'name': ...}}",
         "tool_choice",
     )
 

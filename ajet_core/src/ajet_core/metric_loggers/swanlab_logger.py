@@ -30,8 +30,8 @@ class SwanlabLogger(HostedRunLogger):
 
         self._run = self.start_run(
             swanlab.init,
-            "run `swanlab login` or set SWANLAB_API_KEY, or set logging.logger_options.swanlab.mode: "
-            "offline to keep the run in the run folder",
+            "run `swanlab login` or set SWANLAB_API_KEY, or set "
+            "logging.logger_options.swanlab.mode: offline to keep the run in the run folder",
             workspace=self.options.workspace,
             log_dir=str(Path(run_dir) / SWANLAB_FOLDER),
             reinit=True,

@@ -28,8 +28,8 @@ class WandbLogger(HostedRunLogger):
 
         self._run = self.start_run(
             wandb.init,
-            "run `wandb login` or set WANDB_API_KEY, or set logging.logger_options.wandb.mode: offline "
-            "to keep the run in the run folder",
+            "run `wandb login` or set WANDB_API_KEY, or set logging.logger_options.wandb.mode: "
+            "offline to keep the run in the run folder",
             entity=self.options.entity,
             dir=str(run_dir),
             reinit="create_new",

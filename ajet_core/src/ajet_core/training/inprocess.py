@@ -255,7 +255,8 @@ def print_episode(episode: EpisodeRecord) -> None:
         else f"[red]failed: {episode.error}[/red]"
     )
     lines.append(
-        f"[bold]{status}[/bold] samples={len(episode.samples)} drift_fallbacks={episode.drift_fallbacks}"
+        f"[bold]{status}[/bold] samples={len(episode.samples)} "
+        f"drift_fallbacks={episode.drift_fallbacks}"
     )
     console.print(
         Panel(

@@ -159,7 +159,8 @@ class TrainingLoop:
             if VALIDATION_SPLIT not in reader.splits():
                 raise ConfigError(
                     f"eval is configured but task reader {self.config.task_reader.type!r} has no "
-                    f"{VALIDATION_SPLIT!r} split; give it validation data or set eval.every_n_steps=0"
+                    f"{VALIDATION_SPLIT!r} split; give it validation data or set "
+                    "eval.every_n_steps=0"
                 )
             validation = TaskStream(
                 reader,

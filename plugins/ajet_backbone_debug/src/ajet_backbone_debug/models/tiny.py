@@ -273,7 +273,8 @@ def build_tiny_model(out_dir: str | Path, spec: TinySpec = TinySpec(), log=print
     failures = validate_formats(model, tokenizer, validation) if validation else []
     while failures and steps < spec.max_train_steps:
         log(
-            f"{len(failures)} held-out format failures after {steps} steps, e.g. {failures[0]!r}; training on"
+            f"{len(failures)} held-out format failures after {steps} steps, e.g. {failures[0]!r}; "
+            "training on"
         )
         loss_value = _train(
             model, examples, pad, optimizer, spec.extra_steps, spec.lr / 3, spec, order, log
@@ -283,8 +284,8 @@ def build_tiny_model(out_dir: str | Path, spec: TinySpec = TinySpec(), log=print
     torch.set_num_threads(threads)
     if failures:
         raise TinyModelFormatError(
-            f"the tiny model still fails {len(failures)} held-out format checks after {steps} steps "
-            f"(e.g. {failures[0]!r}); try another --seed or a larger --max-steps"
+            f"the tiny model still fails {len(failures)} held-out format checks after {steps} "
+            f"steps (e.g. {failures[0]!r}); try another --seed or a larger --max-steps"
         )
     model.eval()
 

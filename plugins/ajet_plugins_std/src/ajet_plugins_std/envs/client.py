@@ -76,8 +76,8 @@ class EnvServiceClient:
     def _fail(self, endpoint: str, exc: Exception, attempts: int) -> EnvServiceError:
         return EnvServiceError(
             f"env service {self.base_url} did not answer {endpoint} after {attempts} attempt(s): "
-            f"{type(exc).__name__}: {exc}; is the server running (python -m ajet_plugins_std.envs.server) "
-            "and task_reader.url right?"
+            f"{type(exc).__name__}: {exc}; is the server running (python -m "
+            "ajet_plugins_std.envs.server) and task_reader.url right?"
         )
 
     def call(self, endpoint: str, **body: Any) -> dict[str, Any]:
@@ -117,7 +117,8 @@ class EnvServiceClient:
         data = self.call("get_env_profile", env_type=env_type, params={"split": split}).get("data")
         if not isinstance(data, list):
             raise EnvServiceError(
-                f"env service {self.base_url}: get_env_profile gave {data!r:.200}, expected a list of task ids"
+                f"env service {self.base_url}: get_env_profile gave {data!r:.200}, expected a list "
+                "of task ids"
             )
         return [str(t) for t in data]
 
@@ -129,7 +130,8 @@ class EnvServiceClient:
         ).get("data")
         if not isinstance(data, dict) or "state" not in data:
             raise EnvServiceError(
-                f"env service {self.base_url}: create gave {data!r:.200}, expected {{'state': [...]}}"
+                f"env service {self.base_url}: create gave {data!r:.200}, expected {{'state': "
+                "[...]}"
             )
         return data
 
@@ -143,7 +145,8 @@ class EnvServiceClient:
         ).get("data")
         if not isinstance(data, dict) or "state" not in data:
             raise EnvServiceError(
-                f"env service {self.base_url}: create gave {data!r:.200}, expected {{'state': [...]}}"
+                f"env service {self.base_url}: create gave {data!r:.200}, expected {{'state': "
+                "[...]}"
             )
         return data
 

@@ -30,8 +30,9 @@ class CountdownPuzzle:
 
     def prompt(self) -> str:
         return (
-            f"Target number: {self.target}\nAvailable numbers: {', '.join(map(str, self.numbers))}\n"
-            "Find an equation that uses each number exactly once and equals the target."
+            f"Target number: {self.target}\nAvailable numbers: "
+            f"{', '.join(map(str, self.numbers))}\nFind an equation that uses each number exactly "
+            "once and equals the target."
         )
 
     def as_metadata(self) -> dict[str, Any]:

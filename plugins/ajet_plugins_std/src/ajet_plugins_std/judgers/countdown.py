@@ -47,7 +47,8 @@ class CountdownJudger(Judger):
             isinstance(n, (int, float)) for n in numbers
         ):
             raise JudgeInputError(
-                f"countdown: task {task.task_id!r} numbers must be a list of numbers, got {numbers!r}"
+                f"countdown: task {task.task_id!r} numbers must be a list of numbers, got "
+                f"{numbers!r}"
             )
         equation = extract_answer(text, c.answer_pattern)
         if equation is None:

@@ -48,8 +48,8 @@ class EnvServiceJudger(Judger):
         if not isinstance(ref, dict) or not ref.get("url") or not ref.get("instance_id"):
             raise JudgeInputError(
                 f"env_service judger: task {task.task_id!r} has no environment instance "
-                f"(metadata[{ENV_INSTANCE_KEY!r}]); use it with task_reader.type: env_service, whose "
-                "episodes each run against an instance"
+                f"(metadata[{ENV_INSTANCE_KEY!r}]); use it with task_reader.type: env_service, "
+                "whose episodes each run against an instance"
             )
         url = ref["url"]
         if url not in self._clients:

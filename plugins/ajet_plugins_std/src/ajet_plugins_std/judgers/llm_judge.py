@@ -78,8 +78,9 @@ class LlmJudgeConfig(JudgerConfig, EndpointOptions):
                 )
             except (KeyError, IndexError, ValueError) as exc:
                 raise ValueError(
-                    f"{name} uses an unknown placeholder or stray brace ({exc}); available: {{question}}, "
-                    "{answer}, {reference}, {rubric}, {min_score}, {max_score}; write literal braces as {{ }}"
+                    f"{name} uses an unknown placeholder or stray brace ({exc}); available: "
+                    "{question}, {answer}, {reference}, {rubric}, {min_score}, {max_score}; write "
+                    "literal braces as {{ }}"
                 ) from None
         return self
 
@@ -177,8 +178,9 @@ class LlmJudger(Judger):
                     break
             else:
                 raise LlmError(
-                    f"llm_judge: no score in {len(replies)} repl(ies) of {c.model!r} (last: {replies[-1][:300]!r}); "
-                    "the prompt must make the model answer 'Score: N/10' or JSON {\"score\": N}"
+                    f"llm_judge: no score in {len(replies)} repl(ies) of {c.model!r} (last: "
+                    f"{replies[-1][:300]!r}); the prompt must make the model answer 'Score: N/10' "
+                    'or JSON {"score": N}'
                 )
         if c.cache:
             self._memory[key] = score

@@ -38,13 +38,15 @@ def resolve_documents(patterns: list[str]) -> list[Path]:
             )
         if not found:
             raise ConfigError(
-                f"generated reader: document {pattern!r} matches no file (resolved to {path.resolve()}); "
-                f"give files, folders or glob patterns of {', '.join(sorted(SUPPORTED))} files"
+                f"generated reader: document {pattern!r} matches no file (resolved to "
+                f"{path.resolve()}); give files, folders or glob patterns of "
+                f"{', '.join(sorted(SUPPORTED))} files"
             )
         for file in found:
             if file.suffix.lower() not in SUPPORTED:
                 raise ConfigError(
-                    f"generated reader: cannot read {str(file)!r}: supported kinds are {', '.join(sorted(SUPPORTED))}"
+                    f"generated reader: cannot read {str(file)!r}: supported kinds are "
+                    f"{', '.join(sorted(SUPPORTED))}"
                 )
             if file not in files:
                 files.append(file)
@@ -63,7 +65,8 @@ def load_text(path: Path) -> str:
         text = "\n\n".join(pages)
         if not text.strip():
             raise ConfigError(
-                f"generated reader: PDF {str(path)!r} has no extractable text (a scanned PDF needs OCR first)"
+                f"generated reader: PDF {str(path)!r} has no extractable text (a scanned PDF needs "
+                "OCR first)"
             )
         return text
     return path.read_text(encoding="utf-8", errors="replace")

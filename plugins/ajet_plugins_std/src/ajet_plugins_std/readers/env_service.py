@@ -73,8 +73,9 @@ class EnvServiceTaskReader(TaskReader):
         task_ids = self.client.list_task_ids(self.config.env_type, server_split)
         if not task_ids:
             raise ConfigError(
-                f"env service {self.config.url} lists no tasks for env_type {self.config.env_type!r}, "
-                f"split {server_split!r}; check task_reader.env_type and the split names"
+                f"env service {self.config.url} lists no tasks for env_type "
+                f"{self.config.env_type!r}, split {server_split!r}; check task_reader.env_type and "
+                "the split names"
             )
         return (Task(task_id=task_id, env_type=self.config.env_type) for task_id in task_ids)
 

@@ -83,8 +83,8 @@ class GeneratedReaderConfig(TaskReaderConfig, EndpointOptions):
                 prompt.format(chunk="", count=1)
             except (KeyError, IndexError, ValueError) as exc:
                 raise ValueError(
-                    f"prompt uses an unknown placeholder or a stray brace ({exc}); available: {{chunk}}, "
-                    "{count}; write literal braces as {{ }}"
+                    f"prompt uses an unknown placeholder or a stray brace ({exc}); available: "
+                    "{chunk}, {count}; write literal braces as {{ }}"
                 ) from None
         return prompt
 
@@ -271,9 +271,10 @@ class GeneratedTaskReader(TaskReader):
         log.info("generated reader: %s", self.stats)
         if not tasks:
             raise LlmError(
-                f"generated reader: {c.model!r} produced no usable task from {len(chunks)} chunk(s) "
-                f"({len(problems)} unusable replies; first: {problems[0] if problems else 'none'}); check the "
-                "prompt, output_format and the model"
+                f"generated reader: {c.model!r} produced no usable task from {len(chunks)} "
+                f"chunk(s) ({len(problems)} unusable replies; first: "
+                f"{problems[0] if problems else 'none'}); check the prompt, output_format and the "
+                "model"
             )
         return tasks
 

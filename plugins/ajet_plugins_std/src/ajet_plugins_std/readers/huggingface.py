@@ -91,8 +91,8 @@ class HuggingFaceTaskReader(TaskReader):
         formats = {FORMATS.get(s) for s in suffixes}
         if len(formats) != 1 or None in formats:
             raise ConfigError(
-                f"huggingface reader: cannot tell the format of {files[:5]} (extensions {sorted(suffixes)}); "
-                f"set task_reader.format to one of parquet, json, csv, arrow"
+                f"huggingface reader: cannot tell the format of {files[:5]} (extensions "
+                f"{sorted(suffixes)}); set task_reader.format to one of parquet, json, csv, arrow"
             )
         return formats.pop()  # type: ignore[return-value]
 
@@ -153,9 +153,9 @@ class HuggingFaceTaskReader(TaskReader):
             raise ConfigError(
                 f"huggingface reader: {path!r} is not a local file or folder (looked at "
                 f"{Path(path).expanduser().resolve()}), and the Hub is not used because {why}. "
-                "Point task_reader.path at local files or a save_to_disk folder; to fetch a Hub data "
-                "set, run datasets.load_dataset(name).save_to_disk(folder) on a machine with network"
-                + ("" if offline else ", or set task_reader.allow_hub: true")
+                "Point task_reader.path at local files or a save_to_disk folder; to fetch a Hub "
+                "data set, run datasets.load_dataset(name).save_to_disk(folder) on a machine with "
+                "network" + ("" if offline else ", or set task_reader.allow_hub: true")
             )
         import datasets
 
@@ -165,15 +165,16 @@ class HuggingFaceTaskReader(TaskReader):
             )
         except Exception as exc:  # noqa: BLE001 - network, auth and missing-name errors all mean the same here
             raise ConfigError(
-                f"huggingface reader: could not load {path!r} from the Hugging Face Hub ({type(exc).__name__}: "
-                f"{str(exc)[:300]}); without network, use local files or a save_to_disk folder"
+                f"huggingface reader: could not load {path!r} from the Hugging Face Hub "
+                f"({type(exc).__name__}: {str(exc)[:300]}); without network, use local files or a "
+                "save_to_disk folder"
             ) from None
 
     def _no_split(self, split_name: str, available: list[str]) -> str:
         return (
             f"huggingface reader: {self.config.path!r} has no split {split_name!r} (it has: "
-            f"{', '.join(available) or 'none'}); set task_reader.train_split / validation_split, or "
-            "task_reader.data_files"
+            f"{', '.join(available) or 'none'}); set task_reader.train_split / validation_split, "
+            "or task_reader.data_files"
         )
 
     # -- the reader interface -----------------------------------------------------------------

@@ -119,7 +119,8 @@ class JsonlTaskReader(TaskReader):
                     except (BadRowError, ValueError) as exc:
                         if self.config.on_bad_line == "error":
                             raise BadRowError(
-                                f"{exc} (set task_reader.on_bad_line: skip to skip and count such lines)"
+                                f"{exc} (set task_reader.on_bad_line: skip to skip and count such "
+                                "lines)"
                             ) from None
                         skipped += 1
                         self.skipped_lines[split] = skipped

@@ -103,9 +103,10 @@ class RowMapper:
             query = ""
         else:
             raise BadRowError(
-                f"{where}: no field {c.query_field!r} (the row has: {', '.join(sorted(map(str, row))) or 'nothing'}); "
-                "set task_reader.query_field to the field holding the query, or "
-                "task_reader.missing_query: empty when the workflow builds its prompt from metadata"
+                f"{where}: no field {c.query_field!r} (the row has: "
+                f"{', '.join(sorted(map(str, row))) or 'nothing'}); set task_reader.query_field to "
+                "the field holding the query, or task_reader.missing_query: empty when the "
+                "workflow builds its prompt from metadata"
             )
         init_messages = row.get(c.init_messages_field) or []
         if not isinstance(init_messages, list) or not all(
@@ -121,8 +122,8 @@ class RowMapper:
             missing = [f for f in c.metadata_fields if f not in row]
             if missing:
                 raise BadRowError(
-                    f"{where}: metadata field(s) {missing} missing (the row has: {', '.join(sorted(row))}); "
-                    "fix task_reader.metadata_fields"
+                    f"{where}: metadata field(s) {missing} missing (the row has: "
+                    f"{', '.join(sorted(row))}); fix task_reader.metadata_fields"
                 )
             metadata = {f: row[f] for f in c.metadata_fields}
         env_type = row.get(c.env_type_field) or c.env_type

@@ -121,7 +121,10 @@ def main() -> int:
         f"\nengine batching: {args.tokens} new tokens per request, temperature 1.0, decode threads "
         f"{args.threads or torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}"
     )
-    head = f"{'model':<8} {'1 concurrent tok/s':>19} {f'{args.concurrency} concurrent tok/s':>20} {'ratio':>7} {'rows':>5}"
+    head = (
+        f"{'model':<8} {'1 concurrent tok/s':>19} "
+        f"{f'{args.concurrency} concurrent tok/s':>20} {'ratio':>7} {'rows':>5}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:

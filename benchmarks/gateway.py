@@ -13,9 +13,11 @@ Two servers, each in its own process under uvicorn on 127.0.0.1, one after the o
 A load generator in a third process runs N concurrent episodes; each episode is a multi-turn
 conversation (the reply is appended and sent back, 5 turns) with its own API key; then the
 episode is closed (its keys revoked) and a new one opened, as the rollout runner does, through
-a small side route that is not counted. Each client keeps one keep-alive connection. Printed per N: calls/s for both servers and their ratio, client round-trip p50,
-and the gateway's added latency p50/p99 measured inside the server (handler time minus engine
-time, from ``GET /ajet/stats``; over all rounds). Targets: added p50 < 2 ms; throughput at 64 episodes >= 0.8x bare.
+a small side route that is not counted. Each client keeps one keep-alive connection. Printed
+per N: calls/s for both servers and their ratio, client round-trip p50, and the gateway's added
+latency p50/p99 measured inside the server (handler time minus engine time, from
+``GET /ajet/stats``; over all rounds). Targets: added p50 < 2 ms; throughput at 64 episodes
+>= 0.8x bare.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
     .venvs/main/bin/python benchmarks/jsonl_reader.py [--rows N] [--keep FILE]
 
 The reading runs in a fresh subprocess, which reports its own peak RSS from the kernel
-(getrusage ru_maxrss) when done: the interpreter, pydantic, numpy and every task ever alive. Two passes: the reader alone, and through the core TaskStream with its default
-10,000-task shuffle buffer (what training uses). Target: peak RSS under 200 MB.
+(getrusage ru_maxrss) when done: the interpreter, pydantic, numpy and every task ever alive.
+Two passes: the reader alone, and through the core TaskStream with its default 10,000-task
+shuffle buffer (what training uses). Target: peak RSS under 200 MB.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import json, resource, sys, time
 from ajet_plugins_std.readers.jsonl import JsonlReaderConfig, JsonlTaskReader
 from ajet_core.data import TaskStream
 path, mode = sys.argv[1], sys.argv[2]
-reader = JsonlTaskReader(JsonlReaderConfig(train_path=path, query_field="question", metadata_fields=["answer", "level"]))
+reader = JsonlTaskReader(
+    JsonlReaderConfig(train_path=path, query_field="question", metadata_fields=["answer", "level"])
+)
 start = time.perf_counter()
 count = 0
 if mode == "reader":
@@ -33,7 +36,8 @@ else:
     for batch in TaskStream(reader, "train", batch_size=64, seed=0):
         count += len(batch)
 elapsed = time.perf_counter() - start
-print(json.dumps({"rows": count, "seconds": elapsed, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"rows": count, "seconds": elapsed, "peak_rss_mb": peak_rss_mb}))
 """
 
 

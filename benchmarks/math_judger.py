@@ -55,7 +55,7 @@ def main() -> None:
         judger.verifier.warm_up()
         with ThreadPoolExecutor(workers) as pool:
             start = time.perf_counter()
-            results = list(pool.map(lambda c: judger.judge(*c), cases))
+            results = list(pool.map(lambda c, j=judger: j.judge(*c), cases))
             elapsed = time.perf_counter() - start
         judger.close()
         correct = sum(r.is_success for r in results)

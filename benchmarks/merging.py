@@ -86,7 +86,8 @@ async def frozenlake(
     messages = [
         {
             "role": "system",
-            "content": "You play FrozenLake. Reach G, avoid H. Answer with <action>Left|Right|Up|Down</action>.",
+            "content": "You play FrozenLake. Reach G, avoid H. "
+            "Answer with <action>Left|Right|Up|Down</action>.",
         },
         {"role": "user", "content": "Current map:\n" + grid(rng)},
     ]
@@ -258,14 +259,18 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"tokenizer: {source}; {args.episodes} episodes per scenario")
-    header = f"{'scenario':<16}{'calls':>6}{'per_call samples':>18}{'tokens':>9}{'merged samples':>16}{'tokens':>9}{'token ratio':>13}{'trained equal':>15}{'drift':>7}"
+    header = (
+        f"{'scenario':<16}{'calls':>6}{'per_call samples':>18}{'tokens':>9}{'merged samples':>16}"
+        f"{'tokens':>9}{'token ratio':>13}{'trained equal':>15}{'drift':>7}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         p, m = row["per_call"], row["timeline_merge"]
         print(
-            f"{row['scenario']:<16}{row['calls']:>6}{p['samples']:>18}{p['tokens']:>9}{m['samples']:>16}"
-            f"{m['tokens']:>9}{row['token_ratio']:>12.2f}x{str(p['trained'] == m['trained']):>15}{row['drift_fallbacks']:>7}"
+            f"{row['scenario']:<16}{row['calls']:>6}{p['samples']:>18}{p['tokens']:>9}"
+            f"{m['samples']:>16}{m['tokens']:>9}{row['token_ratio']:>12.2f}x"
+            f"{str(p['trained'] == m['trained']):>15}{row['drift_fallbacks']:>7}"
         )
     return 0 if all(r["per_call"]["trained"] == r["timeline_merge"]["trained"] for r in rows) else 1
 

@@ -23,10 +23,12 @@ from .helpers import (
 )
 
 pytest.importorskip("ajet_plugins_langchain")
-langchain_core = pytest.importorskip("langchain_core")
-from langchain.agents import create_agent
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.tools import tool
+pytest.importorskip("langchain_core")
+# E402 cannot hold here: these imports must come after the skips above, so that an environment
+# without LangChain skips this module instead of failing to collect it.
+from langchain.agents import create_agent  # noqa: E402
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage  # noqa: E402
+from langchain_core.tools import tool  # noqa: E402
 
 WEATHER_CALLS: list[dict] = []
 

@@ -28,8 +28,8 @@ QUESTIONS = [
 
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir):
-    # float32 wherever it runs: the properties below hold to 1e-4, which bf16 (the GPU default) does
-    # not.
+    # float32 wherever it runs: the properties below hold to 1e-4, which bf16 (the GPU default)
+    # does not.
     eng = TransformersEngine.from_path(str(tiny_model_dir), max_model_len=512, dtype="float32")
     yield eng
     eng.close()

@@ -210,7 +210,7 @@ def test_plan_micro_batches_respects_the_budget():
     assert [5] in groups  # the 70-token sample is alone: longer than the budget
 
 
-# ---------------------------------------------------------------------------- KL, optimiser, schedule
+# ------------------------------------------------------------------------ KL, optimiser, schedule
 
 
 def test_kl_to_frozen_reference_starts_at_zero_and_grows(tiny):

@@ -43,7 +43,7 @@ def _turn_delta(tokenizer, text: str) -> list[int]:
 
 
 def build_episode(model, tokenizer, turns: list[str], advantage: float, seed: int, episode: str):
-    """Sample a multi-turn episode with the model; return (per-call samples, merged sample, calls)."""
+    """Sample a multi-turn episode; return (per-call samples, merged sample, calls)."""
     generator = torch.Generator().manual_seed(seed)
     prompt = chat_prompt(tokenizer, turns[0])
     per_call: list[Sample] = []
@@ -111,8 +111,8 @@ def episodes(tiny):
 def test_episode_is_built_as_claimed(episodes):
     per_call, merged, _ = episodes
     assert len(per_call) == 5 and len(merged) == 2
-    # Each earlier call's prompt + reply is a prefix of the merged sample, trained on the same
-    # tokens.
+    # Each earlier call's prompt + reply is a prefix of the merged sample, trained on the
+    # same tokens.
     for sample in per_call:
         target = merged[0] if sample.episode_id == "e1" else merged[1]
         assert target.input_ids[: len(sample)] == sample.input_ids

@@ -90,7 +90,7 @@ def gradients(trainer: Any) -> dict[str, torch.Tensor]:
 def assert_same_loss_and_gradients(
     trainer: Any, samples_a: Sequence[Sample], samples_b: Sequence[Sample], atol: float = 1e-5
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """The merging invariant: two sample sets of the same episodes give one loss and one gradient."""
+    """The merging invariant: two sample sets of one set of episodes give one loss and gradient."""
     from ajet_core import metrics as m
 
     stats_a = trainer.compute_gradients(samples_a)

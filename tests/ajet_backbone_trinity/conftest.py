@@ -1,6 +1,7 @@
-"""tests/ajet_backbone_trinity runs in the trinity environment (`make test-trinity`). Elsewhere it is skipped
-with the way to run it — except under the test command for this environment, where a missing
-trinity-rft must fail."""
+"""tests/ajet_backbone_trinity runs in the trinity environment (`make test-trinity`).
+
+Elsewhere it is skipped with the way to run it — except under the test command for this
+environment, where a missing trinity-rft must fail."""
 
 from __future__ import annotations
 

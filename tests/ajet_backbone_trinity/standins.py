@@ -64,7 +64,7 @@ def vllm_import_stand_in() -> Iterator[None]:
 
 
 class InProcessActor:
-    """``handle.method.remote(*args)`` -> an awaitable, like a Ray actor handle in an async actor."""
+    """``handle.method.remote(*args)`` -> an awaitable, as a Ray actor handle gives in an actor."""
 
     def __init__(self, target: Any) -> None:
         self._target = target
@@ -93,6 +93,9 @@ def make_rollout_model_class():
             self.engine = engine
             self.requests: list[dict[str, Any]] = []
             self.tokenizer_ready = False
+            # The weights version trinity stamps on experiences (advanced by tests that play the
+            # trainer's weight syncs).
+            self.model_version = 0
 
         async def get_message_token_len(self, messages: list[dict]) -> int:
             # As trinity's vLLM model: loads its tokenizer on first use.
@@ -148,6 +151,6 @@ def make_rollout_model_class():
             return model_version
 
         def get_model_version(self) -> int:
-            return 0
+            return self.model_version
 
     return TransformersRolloutModel

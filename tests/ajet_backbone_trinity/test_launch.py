@@ -1,4 +1,4 @@
-"""The launch: what it would run (CPU), the smoke script's dry run, and the refusal without vLLM/GPU."""
+"""The launch: what it would run (CPU), the smoke script's dry run, the refusal without vLLM/GPU."""
 
 from __future__ import annotations
 

@@ -168,7 +168,10 @@ def test_a_pass_through_value_contradicting_an_ajet_key_names_that_key(
     )
     with pytest.raises(
         TranslationError,
-        match=r"backbone\.algorithm\.repeat_times=8 contradicts 4, which comes from rollout\.num_repeat",
+        match=(
+            r"backbone\.algorithm\.repeat_times=8 contradicts 4, "
+            r"which comes from rollout\.num_repeat"
+        ),
     ):
         translated(tmp_path, ajet)
 

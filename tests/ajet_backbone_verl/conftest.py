@@ -1,5 +1,7 @@
-"""tests/ajet_backbone_verl runs in the verl environment (`make test-verl`). Elsewhere it is skipped with the way
-to run it — except under the test command for this environment, where a missing verl must fail."""
+"""tests/ajet_backbone_verl runs in the verl environment (`make test-verl`).
+
+Elsewhere it is skipped with the way to run it — except under the test command for this
+environment, where a missing verl must fail."""
 
 from __future__ import annotations
 

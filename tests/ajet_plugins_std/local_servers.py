@@ -49,7 +49,7 @@ class ThreadedServer:
 
 
 class ChatServer(ThreadedServer):
-    """``reply(messages) -> text``; ``fail_first`` answers 500 that many times; ``delay`` seconds."""
+    """``reply(messages) -> text``; ``fail_first`` answers 500 that often; ``delay`` seconds."""
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""A config selects every std reader and judger by name; their options are validated at load time."""
+"""A config selects every std reader and judger by name; their options are checked at load time."""
 
 from __future__ import annotations
 

@@ -114,7 +114,10 @@ def test_missing_split_lists_the_available_ones(parquet_folder):
 def test_hub_name_without_network_says_so(monkeypatch):
     with pytest.raises(
         ConfigError,
-        match=r"'someone/countdown' is not a local file or folder.*allow_hub is false.*save_to_disk",
+        match=(
+            r"'someone/countdown' is not a local file or folder"
+            r".*allow_hub is false.*save_to_disk"
+        ),
     ):
         reader(path="someone/countdown").iter_tasks("train")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -100,7 +100,10 @@ def test_an_endpoint_that_is_down_fails_the_episode_clearly():
     url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(
         LlmError,
-        match=r"endpoint http://127\.0\.0\.1:\d+/v1 \(model 'judge'\) failed after 2 attempt.*APIConnectionError.*server running",
+        match=(
+            r"endpoint http://127\.0\.0\.1:\d+/v1 \(model 'judge'\) failed after 2 attempt"
+            r".*APIConnectionError.*server running"
+        ),
     ):
         judger_for(url, max_retries=1).judge(*case("Paris"))
 

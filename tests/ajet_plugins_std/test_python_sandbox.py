@@ -54,7 +54,11 @@ def test_no_network_even_to_a_local_server():
 
     thread = threading.Thread(target=accept)
     thread.start()
-    code = f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=2)\nprint('connected')"
+    code = (
+        "import socket\n"
+        f"s = socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+        "print('connected')"
+    )
     result = run(code, timeout=4)
     thread.join()
     server.close()

@@ -139,7 +139,9 @@ async def test_frozenlake_episode_over_the_env_service_with_the_tiny_model(endpo
     instances_before = httpx.get(f"{env_server}/health").json()["instances"]
     async with reader.episode_env(task, "tiny-frozenlake") as (episode_task, gym_env):
         messages = list(episode_task.init_messages)
-        for turn in range(8):
+        turns = 0
+        for _ in range(8):
+            turns += 1
             reply = await client.chat.completions.create(
                 model=endpoint.model, messages=messages, max_tokens=16, temperature=0
             )
@@ -156,5 +158,5 @@ async def test_frozenlake_episode_over_the_env_service_with_the_tiny_model(endpo
         result = await EnvServiceJudger().ajudge(episode_task, WorkflowOutput())
     await client.close()
     assert result.reward in (0.0, 1.0) and result.is_success == (result.reward == 1.0)
-    assert len(endpoint.calls()) - calls_before == turn + 1
+    assert len(endpoint.calls()) - calls_before == turns
     assert httpx.get(f"{env_server}/health").json()["instances"] == instances_before

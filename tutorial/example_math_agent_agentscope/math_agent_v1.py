@@ -12,8 +12,8 @@ from agentscope.message import Msg, TextBlock
 from agentscope.tool import Toolkit, ToolResponse
 from ajet_plugins_std.tools.python_sandbox import PYTHON_TOOL, run_python
 
-# ajet_core directly: the trinity environment (where AgentScope 1.x lives) has no `ajet`
-# meta-package.
+# ajet_core directly: the trinity environment (where AgentScope 1.x lives) has no
+# `ajet` meta-package.
 from ajet_core import AjetTuner, Workflow, WorkflowOutput, WorkflowTask
 
 SYSTEM_PROMPT = (

@@ -56,7 +56,7 @@ class Game:
         return None
 
     def tally(self, votes: dict[str, str | None]) -> str | None:
-        """Eliminate the player a strict majority of the living voted for (invalid votes abstain)."""
+        """Eliminate the player a strict majority of the living voted for (bad votes abstain)."""
         valid = Counter(
             t for voter, t in votes.items() if voter in self.alive and t in self.others(voter)
         )

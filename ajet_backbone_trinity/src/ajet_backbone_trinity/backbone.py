@@ -28,7 +28,7 @@ class TrinityBackbone(Backbone):
         plugins: Any = None,
         show_progress: bool = True,
     ) -> Path:
-        """Write the trinity config and run trinity on Ray (see :mod:`ajet_backbone_trinity.launch`)."""
+        """Write the trinity config and run trinity on Ray (:mod:`ajet_backbone_trinity.launch`)."""
         from ajet_backbone_trinity.launch import train
 
         return train(self.config, resolved, resume=resume)

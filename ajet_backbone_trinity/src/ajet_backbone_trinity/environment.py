@@ -35,7 +35,7 @@ KEY_DISTRIBUTIONS = ("trinity-rft", "transformers", "torch", "ray", "verl", "age
 
 
 def check(*, gpu: bool = False) -> EnvironmentReport:
-    """Diagnose the installed Trinity-RFT stack. ``gpu=True`` also imports torch to look for a GPU."""
+    """Diagnose the installed Trinity-RFT stack; ``gpu=True`` also imports torch to find a GPU."""
     report = EnvironmentReport(
         backbone="trinity", versions={name: installed_version(name) for name in KEY_DISTRIBUTIONS}
     )

@@ -124,7 +124,10 @@ def validate_with_trinity(plan: LaunchPlan, options: TrinityBackboneConfig) -> s
     ``gpus_per_node``); otherwise trinity asks Ray at launch, so it is left to the launch.
     """
     if not (options.nodes and options.gpus_per_node):
-        return "trinity's full validation runs at launch (set backbone.nodes and gpus_per_node to run it now)"
+        return (
+            "trinity's full validation runs at launch "
+            "(set backbone.nodes and gpus_per_node to run it now)"
+        )
     from trinity.common.config import load_config
 
     try:
@@ -200,7 +203,7 @@ def ray_executable() -> str:
 
 
 def ensure_ray(options: TrinityBackboneConfig, env: dict[str, str]) -> None:
-    """Stage 5: use the cluster at ``ray_address``; start a local head when allowed and none runs."""
+    """Stage 5: use the cluster at ``ray_address``; start a local head if allowed and none runs."""
     ray = ray_executable()
     run_env = {**os.environ, **env}
     status = subprocess.run(

@@ -6,9 +6,9 @@ It does three things:
   ``swanlab`` when ``logging.loggers`` names one), under trinity's names;
 * appends them to ``<run>/trinity_metrics.jsonl``, one line per (role, step) with ``"role":
   "explorer"`` or ``"trainer"``, for scripts (the GPU smoke test reads the trainer's step times);
-* on the explorer, after each logged step, runs the :mod:`ajet_backbone_trinity.bridge` (the run's episode spool):
-  our metrics under our names in ``<run>/metrics.jsonl`` and the token-level records for
-  ``ajet view``, as every backbone writes them.
+* on the explorer, after each logged step, runs the :mod:`ajet_backbone_trinity.bridge` (the
+  run's episode spool): our metrics under our names in ``<run>/metrics.jsonl`` and the
+  token-level records for ``ajet view``, as every backbone writes them.
 """
 
 from __future__ import annotations

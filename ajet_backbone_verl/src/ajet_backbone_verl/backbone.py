@@ -139,12 +139,13 @@ def _require_training_environment() -> None:
         raise AjetError(
             "verl trains on GPUs with a rollout engine (vLLM or SGLang): "
             + "; ".join(missing)
-            + ". Use `--backbone debug` on this machine; `scripts/gpu/verl_smoke.sh --dry-run` checks a GPU machine"
+            + ". Use `--backbone debug` on this machine; "
+            "`scripts/gpu/verl_smoke.sh --dry-run` checks a GPU machine"
         )
 
 
 def launch(verl_config: Any, *, ray_address: str | None) -> None:
-    """Run verl's trainer the way its own ``main_ppo`` entry point does (config check, Ray, runner)."""
+    """Run verl's trainer as its own ``main_ppo`` entry point does (config check, Ray, runner)."""
     from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config

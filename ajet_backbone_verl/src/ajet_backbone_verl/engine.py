@@ -67,8 +67,7 @@ class VerlServerEngine:
                 "does)"
             )
         finish_reason, matched_stop = self._finish(token_ids, sampling)
-        # The server's training step when it generated: verl's v1 trainer measures staleness with
-        # it.
+        # The server's training step when it generated: verl's v1 trainer measures staleness by it.
         version = (output.extra_fields or {}).get("global_steps")
         return Generation(
             token_ids,

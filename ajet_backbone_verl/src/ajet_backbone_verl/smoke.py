@@ -71,7 +71,7 @@ def build(args: argparse.Namespace):
 
 
 def summarise(run_dir: Path) -> list[dict]:
-    """Each training step's mean reward and rollout time, from the run's metrics.jsonl (our names)."""
+    """Each step's mean reward and rollout time from the run's metrics.jsonl (our names)."""
     from ajet_core import metrics as m
     from ajet_core.metric_loggers.jsonl import read_metrics
 

@@ -85,8 +85,8 @@ LOSS_AGG = {"token_mean": "token-mean", "seq_mean": "seq-mean-token-mean"}
 # metrics bridge in the ajet process; any other ajet logger has no place under verl.
 VERL_LOGGERS = {"console", "wandb", "swanlab", "tensorboard", "mlflow", "clearml"}
 BRIDGED_LOGGERS = {"jsonl", "tensorboard"}
-# Checkpoint "only at the end" in verl: a period longer than any run (verl also saves at the last
-# step).
+# Checkpoint "only at the end" in verl: a period longer than any run (verl also saves at the
+# last step).
 ONLY_AT_THE_END = 10**9
 
 

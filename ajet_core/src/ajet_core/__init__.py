@@ -53,13 +53,26 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ajet_core.backbone import Backbone, BackboneConfig
-    from ajet_core.config.loader import load_config
-    from ajet_core.config.models import AjetConfig
-    from ajet_core.engine import Engine, Generation, SamplingParams
-    from ajet_core.hookspecs import hookimpl, hookspec
-    from ajet_core.judging import Judger, JudgerConfig, JudgeResult
-    from ajet_core.readers import TaskReader, TaskReaderConfig
-    from ajet_core.schema import EpisodeRecord, LlmCall, Sample, Task
-    from ajet_core.tuner import AjetTuner
-    from ajet_core.workflow import Workflow, WorkflowOutput, WorkflowTask
+    # `X as X` marks an explicit re-export (``__all__`` is computed, so ruff cannot see it).
+    from ajet_core.backbone import Backbone as Backbone
+    from ajet_core.backbone import BackboneConfig as BackboneConfig
+    from ajet_core.config.loader import load_config as load_config
+    from ajet_core.config.models import AjetConfig as AjetConfig
+    from ajet_core.engine import Engine as Engine
+    from ajet_core.engine import Generation as Generation
+    from ajet_core.engine import SamplingParams as SamplingParams
+    from ajet_core.hookspecs import hookimpl as hookimpl
+    from ajet_core.hookspecs import hookspec as hookspec
+    from ajet_core.judging import Judger as Judger
+    from ajet_core.judging import JudgerConfig as JudgerConfig
+    from ajet_core.judging import JudgeResult as JudgeResult
+    from ajet_core.readers import TaskReader as TaskReader
+    from ajet_core.readers import TaskReaderConfig as TaskReaderConfig
+    from ajet_core.schema import EpisodeRecord as EpisodeRecord
+    from ajet_core.schema import LlmCall as LlmCall
+    from ajet_core.schema import Sample as Sample
+    from ajet_core.schema import Task as Task
+    from ajet_core.tuner import AjetTuner as AjetTuner
+    from ajet_core.workflow import Workflow as Workflow
+    from ajet_core.workflow import WorkflowOutput as WorkflowOutput
+    from ajet_core.workflow import WorkflowTask as WorkflowTask

@@ -123,7 +123,7 @@ class AjetTuner:
         target_tag: str | None = None,
         debug_model: str | None = None,
     ) -> OpenAIEndpoint:
-        """``.base_url``, ``.api_key`` and ``.model`` for raw HTTP or any OpenAI-compatible client."""
+        """``.base_url``, ``.api_key`` and ``.model`` for raw HTTP or OpenAI-compatible clients."""
         # Raw HTTP needs a socket: start the gateway's server on first use.
         self._gateway.ensure_http()
         endpoint = self._endpoint(agent_name, target_tag, debug_model)

@@ -3,7 +3,8 @@
 The gateway speaks the OpenAI chat-completions API, so the adapter only configures the chat model
 class that AgentScope already ships, for whichever major version is installed:
 
-- AgentScope 2.x: ``OpenAIChatModel(credential=OpenAICredential(...), model=..., client_kwargs=...)``
+- AgentScope 2.x:
+  ``OpenAIChatModel(credential=OpenAICredential(...), model=..., client_kwargs=...)``
   used by ``agentscope.agent.Agent``.
 - AgentScope 1.x: ``OpenAIChatModel(model_name=..., api_key=..., client_kwargs=...)`` used by
   ``agentscope.agent.ReActAgent``.

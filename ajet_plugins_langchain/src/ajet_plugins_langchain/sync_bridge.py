@@ -17,7 +17,7 @@ import httpx
 
 
 class LoopBridgeTransport(httpx.BaseTransport):
-    """``httpx.BaseTransport`` forwarding to ``async_client`` on ``loop``; responses are buffered."""
+    """``httpx.BaseTransport`` forwarding to ``async_client`` on ``loop``, buffering responses."""
 
     def __init__(self, async_client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop) -> None:
         self._async_client = async_client

@@ -25,9 +25,11 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 webdriver = pytest.importorskip(
     "selenium.webdriver", reason="selenium is not installed in this environment"
 )
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
+# E402 cannot hold here: these imports must come after the skip above, so that an environment
+# without selenium skips this module instead of failing to collect it.
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 for binary, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
     if not Path(binary).exists():

@@ -1,4 +1,4 @@
-"""TaskStream: batches of tasks from a reader, with epochs, a seeded shuffle and a resumable position.
+"""TaskStream: batches of tasks from a reader, with epochs, seeded shuffle, resumable position.
 
 Readers only stream a split in a fixed order (:meth:`TaskReader.iter_tasks`). Everything that
 decides *which tasks a training step sees* lives here, once, so every reader resumes exactly:

@@ -30,7 +30,7 @@ def instantiate(resolved: ResolvedPlugin | None) -> Any:
 
 
 def resolve_workflow(config: AjetConfig, plugins: PluginManager) -> type[Workflow]:
-    """A registered name wins; otherwise ``module:Class`` / ``file.py:Class`` / AgentJet's ``->``."""
+    """A registered name wins; else ``module:Class`` / ``file.py:Class`` / AgentJet's ``->``."""
     name = config.workflow.name
     if not name:
         raise ConfigError(
@@ -110,7 +110,7 @@ class EpisodeParts:
         build_samples: bool = True,
         on_episode_end: Callable[[Any], None] | None = None,
     ) -> RolloutRunner:
-        """A rollout runner on ``gateway``; ``build_samples=False`` for episodes nobody trains on."""
+        """A rollout runner on ``gateway``; ``build_samples=False`` when nobody trains on them."""
         return RolloutRunner(
             gateway=gateway,
             make_workflow=self.make_workflow,

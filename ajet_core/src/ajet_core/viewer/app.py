@@ -2,7 +2,8 @@
 
 Endpoints (``RUN`` is the run's index in the command line, 0 first):
 ``/api/runs``; ``/api/runs/RUN/steps``; ``/api/runs/RUN/steps/MODE/STEP/episodes`` with
-``filter``, ``sort``, ``task``, ``offset``, ``limit``; ``/api/runs/RUN/steps/MODE/STEP/episodes/ID``;
+``filter``, ``sort``, ``task``, ``offset``, ``limit``;
+``/api/runs/RUN/steps/MODE/STEP/episodes/ID``;
 ``/api/metrics`` (every run's ``metrics.jsonl`` rows, for the overlaid reward curves).
 """
 

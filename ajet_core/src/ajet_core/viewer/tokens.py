@@ -33,7 +33,7 @@ def token_texts(tokenizer: Any | None, ids: list[int]) -> list[str] | None:
 
 
 def with_token_strips(episode: dict[str, Any], tokenizer: Any | None) -> dict[str, Any]:
-    """Replace each sample's parallel lists by ``tokens``: id, text, loss mask and old logprob per position.
+    """Replace each sample's parallel lists by ``tokens``: id, text, loss mask, old logprob each.
 
     The lists themselves are left out of the answer: ``tokens`` carries them all, and a long
     merged sample would otherwise travel twice.

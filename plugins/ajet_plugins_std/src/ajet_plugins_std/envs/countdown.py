@@ -125,7 +125,7 @@ def check_equation(
     *,
     require_all_numbers: bool = True,
 ) -> EquationCheck:
-    """Check an equation against a puzzle: valid arithmetic, each number used once, equals target."""
+    """Check an equation against a puzzle: valid arithmetic, numbers used once, equals target."""
     text = normalise_equation(equation)
     used: list[int] = []
     try:

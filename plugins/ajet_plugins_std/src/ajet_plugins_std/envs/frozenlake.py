@@ -49,7 +49,7 @@ def _shortest_path(board: list[list[str]], start: tuple[int, int]) -> int | None
 
 
 def solve(board: list[str]) -> list[str]:
-    """A shortest list of moves from 'S' to 'G' avoiding holes (an oracle for tests and baselines)."""
+    """A shortest list of moves from 'S' to 'G' avoiding holes (oracle for tests and baselines)."""
     grid = [list(row) for row in board]
     start = next((r, row.index("S")) for r, row in enumerate(board) if "S" in row)
     size = len(grid)

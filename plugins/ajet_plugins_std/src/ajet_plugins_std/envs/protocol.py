@@ -4,19 +4,22 @@ Every call is ``POST <url>/<endpoint>`` with one JSON body::
 
     {"env_type": str, "task_id": str|null, "instance_id": str|null, "messages": {}, "params": {}}
 
-=================  ===============================================  ==========================================
-endpoint           uses                                              answers
-=================  ===============================================  ==========================================
-get_env_profile    env_type, params.split                            {"data": [task_id, ...]}
-create             env_type, task_id, instance_id, params            {"data": {"state": [message, ...],
-                                                                              "reward": 0, "is_terminated": false,
-                                                                              "info": {...}}}
-step               instance_id, messages = the action message        {"data": {"state": [message], "reward": r,
-                   ({"role": "assistant", "content": "..."})                   "is_terminated": bool, "info": {...}}}
-evaluate           instance_id, params                               {"data": score}
-release            instance_id                                       {"success": bool}
-get_info           instance_id                                       {"data": {...}}
-=================  ===============================================  ==========================================
+=================  ==========================================  ====================================
+endpoint           uses                                        answers
+=================  ==========================================  ====================================
+get_env_profile    env_type, params.split                      {"data": [task_id, ...]}
+create             env_type, task_id, instance_id, params      {"data": {"state": [message, ...],
+                                                                         "reward": 0,
+                                                                         "is_terminated": false,
+                                                                         "info": {...}}}
+step               instance_id, messages = the action message  {"data": {"state": [message],
+                   ({"role": "assistant", "content": "..."})             "reward": r,
+                                                                         "is_terminated": bool,
+                                                                         "info": {...}}}
+evaluate           instance_id, params                         {"data": score}
+release            instance_id                                 {"success": bool}
+get_info           instance_id                                 {"data": {...}}
+=================  ==========================================  ====================================
 
 Errors answer with a 4xx/5xx status and ``{"error": "..."}``.
 """

@@ -152,8 +152,8 @@ class EnvService:
                 "create needs an instance_id (the client chooses it, e.g. the episode id)"
             )
         env = self._spec(env_type).make(str(task_id), body.get("params") or {})
-        # Creating an existing id again restarts it: a client retrying a lost answer gets the same
-        # start.
+        # Creating an existing id again restarts it: a client retrying a lost answer gets the
+        # same start.
         self.instances[instance_id] = Instance(env, env_type, str(task_id))
         state = env.reset()
         return {

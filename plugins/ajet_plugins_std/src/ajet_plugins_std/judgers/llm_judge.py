@@ -161,7 +161,7 @@ class LlmJudger(Judger):
             base_url=c.base_url, api_key=c.key(), timeout=c.timeout, max_retries=c.max_retries
         ) as client:
             replies = []
-            for attempt in range(1, c.parse_retries + 2):
+            for _attempt in range(1, c.parse_retries + 2):
                 try:
                     response = await client.chat.completions.create(
                         model=c.model,

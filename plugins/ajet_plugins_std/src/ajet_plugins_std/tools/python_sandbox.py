@@ -32,8 +32,10 @@ class _NoNetwork(_s.socket):
     def __init__(self, *a, **k):
         raise PermissionError("network access is disabled in this sandbox")
 _s.socket = _NoNetwork
-_s.create_connection = lambda *a, **k: (_ for _ in ()).throw(PermissionError("network access is disabled in this sandbox"))
-del _s, _NoNetwork
+def _no_connection(*a, **k):
+    raise PermissionError("network access is disabled in this sandbox")
+_s.create_connection = _no_connection
+del _s, _NoNetwork, _no_connection
 """
 
 

@@ -3,7 +3,7 @@
 #
 #   main     core, std, debug backbone, example judger, AgentScope 2.x, LangChain, the `ajet`
 #            meta package, and the verl/trinity backbone packages (listed as missing their
-#            dependency there), plus test tooling and selenium for browser tests
+#            dependency there), plus test and lint tooling (ruff) and selenium for browser tests
 #   verl     core, std, debug, ajet-backbone-verl, verl[verl-core] 0.9.1 (transformers<5.11)
 #   trinity  core, std, debug, ajet-backbone-trinity, ajet-plugins-agentscope,
 #            trinity-rft[agent] 0.6.0 (AgentScope 1.x, transformers>=5.12.1)
@@ -34,6 +34,9 @@ STAMP_NAME=.ajet-setup-stamp
 ALL_ENVS=(main verl trinity)
 
 TEST_TOOLS=(pytest pytest-asyncio pytest-timeout)
+# The test command's lint gate (scripts/lint.sh) runs the main environment's ruff, pinned in
+# constraints/main.txt: a new ruff release must not change what the gate reports.
+LINT_TOOLS=(ruff)
 
 # Local packages installed editable (paths relative to the repository root).
 local_packages() {
@@ -53,7 +56,8 @@ local_packages() {
 # Requirements from the package index (versions pinned in constraints/<env>.txt).
 index_requirements() {
     case $1 in
-        main) echo torch==2.13.0 agentscope langchain selenium wandb swanlab "${TEST_TOOLS[@]}" ;;
+        main) echo torch==2.13.0 agentscope langchain selenium wandb swanlab "${TEST_TOOLS[@]}" \
+                   "${LINT_TOOLS[@]}" ;;
         verl) echo torch==2.13.0 "verl[verl-core]" "${TEST_TOOLS[@]}" ;;
         # greenlet: AgentScope 1.x opens SQLAlchemy's asyncio engine on import, which needs it
         # and which trinity-rft[agent] does not declare.

@@ -6,12 +6,15 @@
 #            trinity ones
 #   verl     tests/ajet_backbone_verl (and ajet_backbone_verl/tests when present)
 #   trinity  tests/ajet_backbone_trinity (and ajet_backbone_trinity/tests when present)
+#   lint     the lint gate (scripts/lint.sh: ruff check + ruff format --check with the main
+#            environment's ruff); it runs whenever main does, and `test.sh lint` runs it alone
 #
-# Usage: scripts/test.sh [main|verl|trinity ...] [-- PYTEST_ARGS...]   (default: all three)
+# Usage: scripts/test.sh [main|verl|trinity|lint ...] [-- PYTEST_ARGS...]   (default: all three)
 #
 # Exit status: 0 when every selected environment passed, 1 when any test failed or an environment
-# could not be set up. pytest's exit 5 ("no tests collected") counts as a pass for that
-# environment and is reported as such. One summary line per environment, then a total line.
+# could not be set up, or the lint gate found something (the tests still run, so one run shows
+# everything). pytest's exit 5 ("no tests collected") counts as a pass for that environment and
+# is reported as such. One summary line per environment, a lint line, then a total line.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,15 +24,19 @@ cd "$ROOT"
 
 envs=()
 pytest_extra=()
+run_lint=0
 while [[ $# -gt 0 ]]; do
     case $1 in
         --) shift; pytest_extra=("$@"); break ;;
         main|verl|trinity) envs+=("$1"); shift ;;
         all) envs+=(main verl trinity); shift ;;
-        *) echo "test.sh: unknown argument '$1'; usage: test.sh [main|verl|trinity ...] [-- PYTEST_ARGS]" >&2; exit 2 ;;
+        lint) run_lint=1; shift ;;
+        *) echo "test.sh: unknown argument '$1'; usage: test.sh [main|verl|trinity|lint ...] [-- PYTEST_ARGS]" >&2; exit 2 ;;
     esac
 done
-[[ ${#envs[@]} -gt 0 ]] || envs=(main verl trinity)
+[[ ${#envs[@]} -gt 0 || $run_lint -eq 1 ]] || envs=(main verl trinity)
+# The lint gate uses the main environment's ruff, so it goes with main.
+[[ " ${envs[*]} " == *" main "* ]] && run_lint=1
 
 pytest_targets() {
     case $1 in
@@ -62,8 +69,18 @@ setup_seconds=$((SECONDS - phase_start))
 
 # --- 2. the browser for browser tests (never fails the run; those tests skip without it) ------
 start=$SECONDS
-"$ROOT/scripts/install_browser.sh"
+[[ ${#envs[@]} -eq 0 ]] || "$ROOT/scripts/install_browser.sh"
 browser_seconds=$((SECONDS - start))
+
+# --- the lint gate: a failure fails the run, but the tests below still run ---------------------
+lint_line=""
+if [[ $run_lint -eq 1 ]]; then
+    echo
+    echo "================ [test] lint: scripts/lint.sh ================"
+    "$ROOT/scripts/lint.sh" 2>&1 | tee "$ARTIFACTS/lint.txt"
+    [[ ${PIPESTATUS[0]} -eq 0 ]] || overall=1
+    lint_line=$(tail -n 1 "$ARTIFACTS/lint.txt")
+fi
 
 # --- 3. tests, environment by environment ---------------------------------------------------
 for env in "${envs[@]}"; do
@@ -93,8 +110,10 @@ echo "phases: environments ${setup_seconds} s, browser ${browser_seconds} s, tes
 for env in "${envs[@]}"; do
     printf '%s: %s\n' "$env" "${summary[$env]}"
 done
+if [[ -n $lint_line ]]; then echo "$lint_line"; fi
 # The last line is the plain closing line CI reads: "total: N passed, N failed, N skipped".
 junit_files=()
 for env in "${envs[@]}"; do junit_files+=("$ARTIFACTS/junit-$env.xml"); done
-python3 "$ROOT/scripts/junit_counts.py" --total "${junit_files[@]}"
+# (`test.sh lint` alone runs no tests: its lint line closes the summary.)
+[[ ${#envs[@]} -eq 0 ]] || python3 "$ROOT/scripts/junit_counts.py" --total "${junit_files[@]}"
 exit $overall

@@ -44,7 +44,13 @@ def _manager_for(site: Path, *, disabled: set[str] | None = None) -> PluginManag
 
 
 def test_broken_plugin_is_listed_as_failed_and_others_still_load(tmp_path, monkeypatch):
-    make_distribution(tmp_path, "ajet-broken", "ajet_broken_plugin", BROKEN_PLUGIN)
+    make_distribution(
+        tmp_path,
+        "ajet-broken",
+        "ajet_broken_plugin",
+        BROKEN_PLUGIN,
+        requires=("a-dependency-that-is-not-installed>=1",),
+    )
     make_distribution(
         tmp_path, "ajet-good", "ajet_good_plugin", GOOD_PLUGIN.format(module="ajet_good_plugin")
     )
@@ -53,13 +59,20 @@ def test_broken_plugin_is_listed_as_failed_and_others_still_load(tmp_path, monke
     broken = manager.plugins["ajet_broken_plugin"]
     assert broken.status == "failed"
     assert "a_dependency_that_is_not_installed" in broken.error
-    assert "pip install a_dependency_that_is_not_installed" in broken.hint
+    # The requirement the distribution declares, not a name guessed from the import.
+    assert "pip install 'a-dependency-that-is-not-installed>=1'" in broken.hint
     assert manager.plugins["ajet_good_plugin"].status == "ok"
     assert manager.names("judger") == ["always_one"]
 
 
 def test_selecting_a_name_from_a_failed_plugin_names_plugin_package_and_fix(tmp_path, monkeypatch):
-    make_distribution(tmp_path, "ajet-judger-fancy", "ajet_judger_fancy", BROKEN_PLUGIN)
+    make_distribution(
+        tmp_path,
+        "ajet-judger-fancy",
+        "ajet_judger_fancy",
+        BROKEN_PLUGIN,
+        requires=("a-dependency-that-is-not-installed",),
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     manager = _manager_for(tmp_path)
     with pytest.raises(PluginUnavailableError) as info:
@@ -67,7 +80,7 @@ def test_selecting_a_name_from_a_failed_plugin_names_plugin_package_and_fix(tmp_
     message = str(info.value)
     assert "judger.type" in message
     assert "ajet_judger_fancy" in message and "ajet-judger-fancy" in message
-    assert "pip install a_dependency_that_is_not_installed" in message
+    assert "pip install 'a-dependency-that-is-not-installed'" in message
 
 
 def test_blocked_plugins_are_not_imported(tmp_path, monkeypatch):

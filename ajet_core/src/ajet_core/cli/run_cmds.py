@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-import yaml
-
-from ajet_core.config.loader import LoadedConfig, config_to_dict, load_config
-from ajet_core.config.plugin_sections import resolve_loggers, validate_plugin_sections
 from ajet_core.errors import ConfigError
 from ajet_core.plugins.manager import get_plugin_manager
+
+# The config loader (pydantic models) is imported by the commands that load a config, not when
+# the parser is built: `ajet plugins list` must not pay for it.
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ajet_core.config.loader import LoadedConfig
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +33,9 @@ def _warn(loaded: LoadedConfig) -> None:
 
 def prepare_run(args: argparse.Namespace) -> tuple[LoadedConfig, dict]:
     """Load and fully validate a config, including the plugin-owned sections."""
+    from ajet_core.config.loader import load_config
+    from ajet_core.config.plugin_sections import resolve_loggers, validate_plugin_sections
+
     if not args.conf and not args.overrides:
         raise ConfigError("no config given: pass --conf path/to/config.yaml (see tutorial/)")
     loaded = load_config(args.conf, args.overrides, backbone=args.backbone)
@@ -100,6 +105,11 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def show_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from ajet_core.config.loader import config_to_dict, load_config
+    from ajet_core.config.plugin_sections import validate_plugin_sections
+
     loaded = load_config(args.conf, args.overrides, backbone=args.backbone)
     _warn(loaded)
     if not args.no_plugins:

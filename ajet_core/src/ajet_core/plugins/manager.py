@@ -1,14 +1,19 @@
 """The plugin-manager façade: the only code that touches pluggy.
 
-Loading rules (DESIGN section 5):
+Loading rules (DESIGN section 5, docs/plugins.md "What AgentJet checks"):
 
 1. Entry points of the ``ajet`` group are loaded one at a time. One that raises on import (a
    missing dependency, a syntax error) is recorded as *failed* with the reason and the way out;
-   the others load normally.
-2. ``AJET_DISABLE_PLUGINS=a,b`` blocks plugins by entry-point name (or distribution name).
-3. Registration hooks are called plugin by plugin, so the registry knows who registers what and a
-   duplicate name names both plugins.
-4. Lifecycle hooks are called implementation by implementation; one that raises is logged and
+   the others load normally. The CPU time each import takes is recorded; a slow one is flagged.
+2. Each loaded plugin's hook implementations are checked against the specs (the job pluggy's
+   ``check_pending`` does for pytest and tox): an unknown hook, a wrapper or an ``ajet_*``
+   function without ``@hookimpl`` marks the plugin *failed* instead of doing nothing silently.
+3. ``AJET_DISABLE_PLUGINS="a, b"`` blocks plugins by entry-point name (or distribution name);
+   names matching no plugin are warned about.
+4. Registration hooks are called plugin by plugin, so the registry knows who registers what and a
+   duplicate name names both plugins (status *conflict*). A plugin whose registration hook raises
+   keeps none of its entries.
+5. Lifecycle hooks are called implementation by implementation; one that raises is logged and
    skipped, never taking the run down.
 """
 
@@ -17,6 +22,8 @@ from __future__ import annotations
 import importlib.metadata as importlib_metadata
 import logging
 import os
+import re
+import time
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,16 +32,31 @@ from typing import Any
 import pluggy
 
 from ajet_core import hookspecs
-from ajet_core.errors import ConfigError, DuplicateNameError, PluginUnavailableError
+from ajet_core.errors import (
+    ConfigError,
+    DuplicateNameError,
+    PluginError,
+    PluginUnavailableError,
+)
+from ajet_core.plugins.diagnosis import (
+    DISABLE_ENV_VAR,
+    hook_problems,
+    hookspec_names,
+    load_failure_hint,
+)
 from ajet_core.plugins.registry import REGISTRY_CLASSES, PluginSource, Registry, RegistryEntry
 
 log = logging.getLogger(__name__)
 
-DISABLE_ENV_VAR = "AJET_DISABLE_PLUGINS"
-
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 STATUS_BLOCKED = "blocked"
+# Loaded, but a name it registers is claimed by another plugin too (unusable until one goes).
+STATUS_CONFLICT = "conflict"
+
+# CPU seconds an entry-point import may take before `ajet plugins list` flags it: every `ajet`
+# command pays it. A module that imports only ajet_core.hookspecs takes a few milliseconds.
+SLOW_IMPORT_SECONDS = 0.5
 
 
 @dataclass
@@ -49,8 +71,13 @@ class PluginInfo:
     hint: str | None = None
     # kind -> names this plugin registered
     registers: dict[str, list[str]] = field(default_factory=dict)
+    # every registration with its description and target
+    entries: list[RegistryEntry] = field(default_factory=list)
     # name -> problem, for entries whose declared requirements are not met
     unavailable: dict[str, str] = field(default_factory=dict)
+    # CPU seconds the entry-point import took (None: not imported here)
+    import_seconds: float | None = None
+    warnings: list[str] = field(default_factory=list)
     traceback: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -62,27 +89,25 @@ class PluginInfo:
             "error": self.error,
             "hint": self.hint,
             "registers": self.registers,
+            "entries": [
+                {
+                    "kind": entry.kind,
+                    "name": entry.name,
+                    "description": entry.description,
+                    "target": entry.target_path,
+                }
+                for entry in self.entries
+            ],
             "unavailable": self.unavailable,
+            "import_seconds": self.import_seconds,
+            "warnings": self.warnings,
         }
 
 
 def disabled_plugins_from_env() -> set[str]:
+    """Names in ``AJET_DISABLE_PLUGINS``: separated by commas, whitespace or both."""
     raw = os.environ.get(DISABLE_ENV_VAR, "")
-    return {item.strip() for item in raw.split(",") if item.strip()}
-
-
-def _install_hint(exc: BaseException, distribution: str | None) -> str:
-    missing = getattr(exc, "name", None) if isinstance(exc, ImportError) else None
-    package = distribution or "the plugin's package"
-    if missing:
-        top = missing.split(".")[0]
-        return (
-            f"install the missing module {top!r} (e.g. `pip install {top}` or reinstall "
-            f"{package} with its dependencies), or block the plugin with {DISABLE_ENV_VAR}"
-        )
-    if isinstance(exc, SyntaxError):
-        return f"fix the syntax error in {package} or block the plugin with {DISABLE_ENV_VAR}"
-    return f"reinstall or fix {package}, or block the plugin with {DISABLE_ENV_VAR}"
+    return {item for item in re.split(r"[\s,]+", raw) if item}
 
 
 def check_requirements(requires: Iterable[str]) -> str | None:
@@ -106,6 +131,8 @@ class PluginManager:
         self._registries: dict[str, Registry] = {}
         # kind -> name -> message for names two plugins claimed
         self._conflicts: dict[str, dict[str, str]] = {}
+        # Problems of the installation as a whole (e.g. a blocked name matching no plugin).
+        self.warnings: list[str] = []
         self._built = False
 
     # ----------------------------------------------------------------------------- loading
@@ -120,6 +147,7 @@ class PluginManager:
         if entry_points is None:
             entry_points = importlib_metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP)
         disabled = disabled_plugins_from_env() if disabled is None else disabled
+        matched: set[str] = set()
         for entry_point in sorted(entry_points, key=lambda ep: ep.name):
             if entry_point.name in self.plugins:
                 continue  # the same distribution seen twice on sys.path
@@ -128,22 +156,73 @@ class PluginManager:
             dist_version = dist.version if dist is not None else None
             info = PluginInfo(entry_point.name, dist_name, dist_version)
             self.plugins[entry_point.name] = info
-            if entry_point.name in disabled or (dist_name and dist_name in disabled):
+            blocked_by = {entry_point.name, dist_name} & disabled
+            if blocked_by:
+                matched |= blocked_by
                 info.status = STATUS_BLOCKED
                 info.error = f"blocked by {DISABLE_ENV_VAR}"
-                info.hint = f"remove {entry_point.name!r} from {DISABLE_ENV_VAR} to enable it"
+                info.hint = f"remove {sorted(blocked_by)[0]!r} from {DISABLE_ENV_VAR} to enable it"
                 continue
-            try:
-                plugin = entry_point.load()
-                self._pm.register(plugin, name=entry_point.name)
-            except BaseException as exc:  # noqa: BLE001 - a broken plugin must not stop the CLI
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    raise
-                info.status = STATUS_FAILED
-                info.error = f"{type(exc).__name__}: {exc}"
-                info.hint = _install_hint(exc, dist_name)
-                info.traceback = traceback.format_exc()
-                log.debug("plugin %s failed to load", entry_point.name, exc_info=True)
+            self._load_one(entry_point, dist, info)
+        self._warn_unmatched_disabled(disabled - matched)
+        self._built = False
+
+    def _load_one(
+        self,
+        entry_point: importlib_metadata.EntryPoint,
+        dist: importlib_metadata.Distribution | None,
+        info: PluginInfo,
+    ) -> None:
+        # CPU time, not wall time: on a busy machine a light module must not look slow.
+        started = time.process_time()
+        try:
+            plugin = entry_point.load()
+            info.import_seconds = time.process_time() - started
+            self._pm.register(plugin, name=entry_point.name)
+        except BaseException as exc:  # noqa: BLE001 - a broken plugin must not stop the CLI
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            info.status = STATUS_FAILED
+            info.error = f"{type(exc).__name__}: {exc}"
+            info.hint = load_failure_hint(exc, entry_point, dist)
+            info.traceback = traceback.format_exc()
+            log.debug("plugin %s failed to load", entry_point.name, exc_info=True)
+            return
+        problems = hook_problems(self._pm, plugin)
+        if problems:
+            self._pm.unregister(plugin)
+            info.status = STATUS_FAILED
+            info.error = "; ".join(problems)
+            info.hint = (
+                f"a bug in {info.distribution or 'the plugin'} {info.version or ''}: report it "
+                f"to its author, or block the plugin with {DISABLE_ENV_VAR}={info.name}"
+            ).replace("  ", " ")
+            return
+        if info.import_seconds > SLOW_IMPORT_SECONDS:
+            info.warnings.append(
+                f"importing its entry point took {info.import_seconds:.1f} s of CPU, which every "
+                f"`ajet` command pays (threshold {SLOW_IMPORT_SECONDS} s): keep heavy imports "
+                "(torch, transformers, ...) out of the entry-point module and register targets "
+                "as 'module:Object' paths"
+            )
+            log.warning("plugin %r: %s", info.name, info.warnings[-1])
+
+    def _warn_unmatched_disabled(self, unmatched: set[str]) -> None:
+        import difflib
+
+        known = sorted(
+            {n for n in self.plugins}
+            | {p.distribution for p in self.plugins.values() if p.distribution}
+        )
+        for name in sorted(unmatched):
+            close = difflib.get_close_matches(name, known, n=1)
+            suggestion = f"; did you mean {close[0]!r}?" if close else ""
+            self.warnings.append(
+                f"{DISABLE_ENV_VAR} names {name!r}, which matches no installed plugin "
+                f"(entry-point or distribution name){suggestion} Installed: "
+                f"{', '.join(sorted(self.plugins)) or 'none'}"
+            )
+            log.warning("%s", self.warnings[-1])
 
     def register(
         self,
@@ -153,21 +232,40 @@ class PluginManager:
         distribution: str | None = None,
         version: str | None = None,
     ) -> None:
-        """Register an in-process plugin object (used by tests and the testing kit)."""
+        """Register an in-process plugin object (used by tests and the testing kit).
+
+        The same hook checks as for an entry point apply; a problem raises :class:`PluginError`.
+        """
         if name in self.plugins:
             raise ValueError(f"a plugin named {name!r} is already registered")
-        self.plugins[name] = PluginInfo(name, distribution, version)
         self._pm.register(plugin, name=name)
+        problems = hook_problems(self._pm, plugin)
+        if problems:
+            self._pm.unregister(plugin)
+            raise PluginError(f"plugin {name!r}: {'; '.join(problems)}")
+        self.plugins[name] = PluginInfo(name, distribution, version)
         self._built = False
 
     # ----------------------------------------------------------------------- registries
 
     def _build_registries(self) -> None:
+        # A plugin whose registration hook raises keeps none of its entries, in any registry:
+        # build again without it until a pass fails no new plugin (each pass fails one more at
+        # least, so this ends).
+        while self._build_registries_once():
+            pass
+        self._built = True
+
+    def _build_registries_once(self) -> bool:
+        """One pass over every registration hook; True when a plugin failed in it."""
         self._registries = {}
         self._conflicts = {}
         for info in self.plugins.values():
             info.registers.clear()
+            info.entries.clear()
             info.unavailable.clear()
+            if info.status == STATUS_CONFLICT:
+                info.status, info.error, info.hint = STATUS_OK, None, None
         for registry_class in REGISTRY_CLASSES:
             registry = registry_class()
             self._registries[registry.kind] = registry
@@ -175,11 +273,9 @@ class PluginManager:
             # Call each plugin's implementation on its own: who registered what stays known.
             for impl in reversed(hook_caller.get_hookimpls()):
                 info = self.plugins.get(impl.plugin_name)
-                if info is None or info.status != STATUS_OK:
+                if info is None or info.status not in (STATUS_OK, STATUS_CONFLICT):
                     continue
-                registry._set_source(
-                    PluginSource(impl.plugin_name, info.distribution, info.version)
-                )
+                registry.set_source(PluginSource(impl.plugin_name, info.distribution, info.version))
                 before = set(registry.names())
                 try:
                     impl.function(**{arg: registry for arg in impl.argnames})
@@ -188,24 +284,38 @@ class PluginManager:
                     duplicate = _duplicate_name(exc, registry, before)
                     if duplicate:
                         self._conflicts.setdefault(registry.kind, {})[duplicate] = str(exc)
-                    info.error = str(exc)
-                    info.hint = "uninstall or block one of the two plugins"
+                        other = registry.get(duplicate)
+                        if other is not None and other.source.plugin in self.plugins:
+                            self._mark_conflict(self.plugins[other.source.plugin], str(exc))
+                    self._mark_conflict(info, str(exc))
                 except Exception as exc:  # noqa: BLE001
                     info.status = STATUS_FAILED
                     info.error = f"{registry_class.hook_name} raised {type(exc).__name__}: {exc}"
-                    info.hint = _install_hint(exc, info.distribution)
+                    info.hint = (
+                        f"a bug in {info.distribution or 'the plugin'}: nothing it registers is "
+                        f"usable; report it to its author, or block the plugin with "
+                        f"{DISABLE_ENV_VAR}={info.name}"
+                    )
                     info.traceback = traceback.format_exc()
+                    return True
                 added = sorted(set(registry.names()) - before)
                 if added:
                     info.registers.setdefault(registry.kind, []).extend(added)
                 for name in added:
                     entry = registry.get(name)
                     assert entry is not None
+                    info.entries.append(entry)
                     problem = check_requirements(entry.requires) if entry.requires else None
                     if problem:
                         hint = f"; {entry.install_hint}" if entry.install_hint else ""
                         info.unavailable[f"{registry.kind}:{name}"] = problem + hint
-        self._built = True
+        return False
+
+    @staticmethod
+    def _mark_conflict(info: PluginInfo, message: str) -> None:
+        info.status = STATUS_CONFLICT
+        info.error = message
+        info.hint = f"uninstall one of the two plugins, or block one with {DISABLE_ENV_VAR}"
 
     def registry(self, kind: str) -> Registry:
         if not self._built:
@@ -243,12 +353,23 @@ class PluginManager:
         entry = self.resolve(kind, name, config_key=config_key)
         try:
             return entry.load()
-        except ConfigError:
-            raise
-        except ImportError as exc:
+        except (ImportError, ConfigError) as exc:
+            # A target that does not import or names nothing ('pkg.judger:Nope') is the
+            # plugin's mistake: say whose, with the version, and what the user can do.
+            source = entry.source
+            where = f" (config key {config_key})" if config_key else ""
+            missing = getattr(exc, "name", None) if isinstance(exc, ImportError) else None
+            fix = (
+                f"install the package that provides {missing!r} or reinstall "
+                f"{source.distribution or 'the plugin'}"
+                if missing and not entry.target_path.startswith(missing.split(".")[0])
+                else f"a packaging error in {source.distribution or 'the plugin'}: report it to "
+                "its author"
+            )
             raise PluginUnavailableError(
-                f"{kind} {name!r} from {entry.source.describe()} failed to import "
-                f"{entry.target_path}: {exc}; {_install_hint(exc, entry.source.distribution)}"
+                f"{kind} {name!r}{where} from {source.describe()} is registered as "
+                f"{entry.target_path!r}, which does not load: {exc}; {fix}, or choose another "
+                f"{kind}"
             ) from exc
 
     def _unknown_name_message(self, kind: str, name: str, where: str) -> str:
@@ -260,7 +381,7 @@ class PluginManager:
         if close:
             message += f"; did you mean {close[0]!r}?"
         message += f" Registered: {', '.join(known) or 'none'}."
-        broken = [p for p in self.plugins.values() if p.status != STATUS_OK]
+        broken = [p for p in self.plugins.values() if p.status in (STATUS_FAILED, STATUS_BLOCKED)]
         # A failed plugin's registrations never ran; point at the one that plausibly owns the name.
         suspects = [
             p for p in broken if name in p.name or (p.distribution and name in p.distribution)
@@ -299,7 +420,7 @@ class PluginManager:
 
     @property
     def hookspec_names(self) -> list[str]:
-        return sorted(name for name in dir(hookspecs) if name.startswith("ajet_"))
+        return hookspec_names()
 
 
 def _duplicate_name(exc: DuplicateNameError, registry: Registry, before: set[str]) -> str | None:

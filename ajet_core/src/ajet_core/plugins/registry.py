@@ -70,8 +70,8 @@ class Registry:
         self._entries: dict[str, RegistryEntry] = {}
         self._current: PluginSource = PluginSource(plugin="<direct>")
 
-    # The manager sets the registering plugin before calling its hook.
-    def _set_source(self, source: PluginSource) -> None:
+    def set_source(self, source: PluginSource) -> None:
+        """Who registers next (the manager sets it before calling each plugin's hook)."""
         self._current = source
 
     def add(

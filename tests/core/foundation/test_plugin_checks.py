@@ -234,3 +234,24 @@ def test_strict_fails_on_a_failed_plugin_and_passes_a_clean_install(tmp_path):
     # The packages this repository ships load cleanly: strict passes without the bad one.
     clean = run_ajet("plugins", "list", "--json", "--strict")
     assert clean.returncode == 0, clean.stdout
+
+
+def test_a_target_typo_names_the_plugin_distribution_and_version(tmp_path, monkeypatch):
+    source = """
+    from ajet_core.hookspecs import hookimpl
+
+    @hookimpl
+    def ajet_register_judgers(registry):
+        registry.add("typo", "ajet_typo_plugin:Nope")
+
+    class Judger:
+        pass
+    """
+    make_distribution(tmp_path, "ajet-typo", "ajet_typo_plugin", source)
+    manager = _manager_for(tmp_path, monkeypatch)
+    with pytest.raises(PluginUnavailableError) as info:
+        manager.load_object("judger", "typo", config_key="judger.type")
+    message = str(info.value)
+    assert "plugin 'ajet_typo_plugin' from ajet-typo 0.0.1" in message
+    assert "'ajet_typo_plugin:Nope'" in message and "judger.type" in message
+    assert "packaging error in ajet-typo" in message

@@ -18,7 +18,12 @@ Example::
         def failing_case(self):
             ...
 
-Every ``test_*`` method below then runs against your plugin.
+Every ``test_*`` method below then runs against your plugin. Beyond the plugin's own behaviour
+the kit checks what the framework relies on: it builds the plugin the way ``ajet train`` does
+(the options of your fixture instance go through a config section, the plugin's
+``config_model`` and the framework's constructor call), a judger refuses an episode without an
+answer or a reference instead of scoring it 0, ``config_model`` forbids unknown keys, and the
+entry-point module imports none of torch/transformers/verl/trinity/vllm/openai.
 """
 
 from __future__ import annotations
@@ -41,26 +46,102 @@ from ajet_core.workflow import WorkflowOutput
 def _assert_forbids_unknown_keys(config_model: type[BaseModel] | None, what: str) -> None:
     if config_model is None:
         return
-    with pytest.raises(ValidationError) as info:
-        config_model.model_validate({"surely_not_an_option_42": 1})
-    assert any(e["type"] == "extra_forbidden" for e in info.value.errors()), (
-        f"{what}.config_model must reject unknown keys (model_config extra='forbid') so a "
-        "misspelt option is an error, not silently ignored"
+    message = (
+        f"{what}.config_model ({config_model.__name__}) must reject unknown keys "
+        "(model_config = ConfigDict(extra='forbid'), or subclass JudgerConfig/TaskReaderConfig/"
+        "BackboneConfig) so a misspelt option is an error, not silently ignored"
     )
+    try:
+        config_model.model_validate({"surely_not_an_option_42": 1})
+    except ValidationError as exc:
+        if any(e["type"] == "extra_forbidden" for e in exc.errors()):
+            return
+    pytest.fail(message, pytrace=False)
+
+
+def _installed_manager() -> Any:
+    from ajet_core.plugins.manager import PluginManager
+
+    manager = PluginManager()
+    manager.load_entry_points(disabled=set())
+    return manager
 
 
 def _assert_registered(kind: str, name: str | None, implementation: type) -> None:
     """The plugin is discoverable through the installed entry points under ``name``."""
     if name is None:
         pytest.skip("registered_name not set: entry-point discovery not checked")
-    from ajet_core.plugins.manager import PluginManager
-
-    manager = PluginManager()
-    manager.load_entry_points(disabled=set())
-    loaded = manager.load_object(kind, name)
+    loaded = _installed_manager().load_object(kind, name)
     assert loaded is implementation, (
         f"{kind} {name!r} resolves to {loaded!r}, expected {implementation!r}"
     )
+
+
+def _assert_entry_point_is_light(kind: str, name: str | None) -> None:
+    if name is None:
+        pytest.skip("registered_name not set: the entry-point module is not known")
+    from ajet_core.testing.entry_points import HEAVY_MODULES, heavy_imports
+
+    entry = _installed_manager().resolve(kind, name)
+    distribution = entry.source.distribution
+    if distribution is None:
+        pytest.skip(f"{kind} {name!r} does not come from an installed distribution")
+    heavy = heavy_imports(distribution)
+    if heavy:
+        found = "; ".join(f"{ep} imports {', '.join(mods)}" for ep, mods in heavy.items())
+        pytest.fail(
+            f"{distribution}'s entry-point modules must import none of "
+            f"{', '.join(HEAVY_MODULES)} (every `ajet` command imports them): {found}. Register "
+            "targets as 'module:Object' paths and import heavy libraries inside them",
+            pytrace=False,
+        )
+
+
+# The hook that registers each section's kind of plugin.
+_REGISTRATION_HOOKS = {
+    "judger": "ajet_register_judgers",
+    "task_reader": "ajet_register_task_readers",
+    "backbone": "ajet_register_backbones",
+}
+_UNDER_TEST = "plugin_under_test"
+
+
+def build_as_the_framework_does(section: str, plugin: Any) -> Any:
+    """Build a new plugin of ``plugin``'s class the way a run does: the fixture instance's
+    options become the config section's keys, are validated by the class's ``config_model`` and
+    handed to the constructor the framework calls. A class the framework cannot build fails."""
+    from types import SimpleNamespace
+
+    from ajet_core.config.loader import validate_config
+    from ajet_core.config.plugin_sections import PLUGIN_SECTIONS, resolve_section
+    from ajet_core.hookspecs import hookimpl
+    from ajet_core.plugins.manager import PluginManager
+    from ajet_core.training.components import instantiate
+
+    cls = type(plugin)
+    # A backbone's own options are `options` (its `config` is the whole run config).
+    options = getattr(plugin, "options" if section == "backbone" else "config", None)
+    raw = options.model_dump(mode="json", exclude_defaults=True) if options is not None else {}
+    manager = PluginManager()
+    register = hookimpl(lambda registry: registry.add(_UNDER_TEST, cls))
+    manager.register(SimpleNamespace(**{_REGISTRATION_HOOKS[section]: register}), "kit")
+    selector = PLUGIN_SECTIONS[section][1]
+    config = validate_config({section: {selector: _UNDER_TEST, **raw}})
+    resolved = resolve_section(config, section, manager)
+    assert resolved is not None
+    try:
+        if section == "backbone":
+            return resolved.implementation(config, resolved.options)
+        return instantiate(resolved)
+    except TypeError as exc:
+        model = getattr(cls, "config_model", None)
+        call = f"{cls.__name__}({model.__name__}(...))" if model else f"{cls.__name__}()"
+        pytest.fail(
+            f"the framework builds this plugin as {call} from the config section, which raised "
+            f"TypeError: {exc}. Keep the base class's constructor signature "
+            "(__init__(self, config=None) calling super().__init__(config))",
+            pytrace=False,
+        )
 
 
 class JudgerConformance:
@@ -80,9 +161,73 @@ class JudgerConformance:
     def failing_case(self) -> tuple[Task, WorkflowOutput]:
         raise NotImplementedError("provide a (task, output) the judger must mark unsuccessful")
 
+    @pytest.fixture
+    def missing_answer_case(
+        self, passing_case: tuple[Task, WorkflowOutput]
+    ) -> tuple[Task, WorkflowOutput] | None:
+        """The passing case without the workflow's answer (``WorkflowOutput.metadata`` empty).
+
+        Return None from your override when the judger reads no answer from the output.
+        """
+        task, output = passing_case
+        if not output.metadata:
+            return None  # nothing to take away: the judger does not read an answer from it
+        return task, WorkflowOutput(metadata={})
+
+    @pytest.fixture
+    def missing_reference_case(
+        self, passing_case: tuple[Task, WorkflowOutput]
+    ) -> tuple[Task, WorkflowOutput] | None:
+        """The passing case without the task's reference (``Task.metadata`` empty).
+
+        Return None from your override when the judger needs no reference.
+        """
+        task, output = passing_case
+        if not task.metadata:
+            return None
+        return task.model_copy(update={"metadata": {}}), output
+
     @staticmethod
     def _judge(judger: Judger, case: tuple[Task, WorkflowOutput]) -> JudgeResult:
         return asyncio.run(judger.ajudge(*case))
+
+    def _assert_refused(self, judger: Judger, case: Any, what: str) -> None:
+        if case is None:
+            pytest.skip(f"no case without {what}: the judger does not need one")
+        try:
+            result = self._judge(judger, case)
+        except Exception:  # noqa: BLE001 - any error fails the episode, which is the rule
+            return
+        pytest.fail(
+            f"{type(judger).__name__} scored an episode without {what} as reward="
+            f"{result.reward}, is_success={result.is_success}: a missing answer or reference "
+            "must raise (the episode then fails with that message), never be a silent 0",
+            pytrace=False,
+        )
+
+    def test_the_framework_can_build_it(
+        self, judger: Judger, passing_case: tuple[Task, WorkflowOutput]
+    ) -> None:
+        built = build_as_the_framework_does("judger", judger)
+        assert type(built) is type(judger)
+        expected, got = self._judge(judger, passing_case), self._judge(built, passing_case)
+        assert (got.reward, got.is_success) == (expected.reward, expected.is_success), (
+            "built from its config section, the judger scores differently than the fixture's "
+            "instance: an option does not survive the config round trip"
+        )
+
+    def test_a_missing_answer_is_an_error(
+        self, judger: Judger, missing_answer_case: tuple[Task, WorkflowOutput] | None
+    ) -> None:
+        self._assert_refused(judger, missing_answer_case, "an answer")
+
+    def test_a_missing_reference_is_an_error(
+        self, judger: Judger, missing_reference_case: tuple[Task, WorkflowOutput] | None
+    ) -> None:
+        self._assert_refused(judger, missing_reference_case, "a reference")
+
+    def test_entry_point_imports_nothing_heavy(self) -> None:
+        _assert_entry_point_is_light("judger", self.registered_name)
 
     def test_is_a_judger(self, judger: Judger) -> None:
         assert isinstance(judger, Judger)
@@ -165,6 +310,19 @@ class TaskReaderConformance:
     def test_registered_under_its_name(self, reader: TaskReader) -> None:
         _assert_registered("task_reader", self.registered_name, type(reader))
 
+    def test_the_framework_can_build_it(self, reader: TaskReader) -> None:
+        built = build_as_the_framework_does("task_reader", reader)
+        assert type(built) is type(reader)
+        try:
+            assert [t.model_dump() for t in self._tasks(built)] == [
+                t.model_dump() for t in self._tasks(reader)
+            ], "built from its config section, the reader yields other tasks than the fixture's"
+        finally:
+            built.close()
+
+    def test_entry_point_imports_nothing_heavy(self) -> None:
+        _assert_entry_point_is_light("task_reader", self.registered_name)
+
 
 class BackboneConformance:
     """Subclass and provide a ``backbone`` fixture; checks the engine contract."""
@@ -200,3 +358,9 @@ class BackboneConformance:
 
     def test_registered_under_its_name(self, backbone: Any) -> None:
         _assert_registered("backbone", self.registered_name, type(backbone))
+
+    def test_the_framework_can_build_it(self, backbone: Any) -> None:
+        assert type(build_as_the_framework_does("backbone", backbone)) is type(backbone)
+
+    def test_entry_point_imports_nothing_heavy(self) -> None:
+        _assert_entry_point_is_light("backbone", self.registered_name)

@@ -37,7 +37,14 @@ class KeywordCoverageJudger(Judger):
                 f"task {task.task_id!r}: metadata[{self.config.keywords_key!r}] must be a list of "
                 f"strings, got {keywords!r}; set judger.keywords_key to the field holding them"
             )
-        answer = str(output.metadata.get(self.config.answer_key, ""))
+        if self.config.answer_key not in output.metadata:
+            # A missing answer fails the episode with this message; a silent 0 would train on it.
+            raise ValueError(
+                f"task {task.task_id!r}: the workflow output has no metadata"
+                f"[{self.config.answer_key!r}] (it has: {', '.join(output.metadata) or 'nothing'});"
+                " return it from the workflow or set judger.answer_key"
+            )
+        answer = str(output.metadata[self.config.answer_key])
         flags = 0 if self.config.case_sensitive else re.IGNORECASE
         # Whole words only: 'cat' must not be credited by 'concatenate'.
         found = [k for k in keywords if re.search(rf"\b{re.escape(k)}\b", answer, flags)]

@@ -17,6 +17,11 @@ VALIDATION_SPLIT = "validation"
 class TaskReaderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    def required_files(self) -> list[tuple[str, str]]:
+        """``(option, path)`` of every local file these options name. The run commands check
+        that each exists before the model loads; a reader reading local files overrides this."""
+        return []
+
 
 class TaskReader:
     """Subclass and implement :meth:`iter_tasks`.

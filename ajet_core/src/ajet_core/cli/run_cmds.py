@@ -34,7 +34,11 @@ def _warn(loaded: LoadedConfig) -> None:
 def prepare_run(args: argparse.Namespace) -> tuple[LoadedConfig, dict]:
     """Load and fully validate a config, including the plugin-owned sections."""
     from ajet_core.config.loader import load_config
-    from ajet_core.config.plugin_sections import resolve_loggers, validate_plugin_sections
+    from ajet_core.config.plugin_sections import (
+        check_data_files,
+        resolve_loggers,
+        validate_plugin_sections,
+    )
 
     if not args.conf and not args.overrides:
         raise ConfigError("no config given: pass --conf path/to/config.yaml (see tutorial/)")
@@ -42,6 +46,7 @@ def prepare_run(args: argparse.Namespace) -> tuple[LoadedConfig, dict]:
     _warn(loaded)
     plugins = get_plugin_manager()
     resolved = validate_plugin_sections(loaded.config, plugins)
+    check_data_files(resolved["task_reader"])  # a missing file fails now, not after model loading
     resolve_loggers(
         loaded.config, plugins
     )  # a bad logger option fails now, not after model loading
@@ -108,12 +113,15 @@ def show_config(args: argparse.Namespace) -> int:
     import yaml
 
     from ajet_core.config.loader import config_to_dict, load_config
-    from ajet_core.config.plugin_sections import validate_plugin_sections
+    from ajet_core.config.plugin_sections import resolve_loggers, validate_plugin_sections
 
     loaded = load_config(args.conf, args.overrides, backbone=args.backbone)
     _warn(loaded)
     if not args.no_plugins:
-        validate_plugin_sections(loaded.config, get_plugin_manager())
+        # Resolving records each plugin's defaults in its section: the output shows them all.
+        plugins = get_plugin_manager()
+        validate_plugin_sections(loaded.config, plugins)
+        resolve_loggers(loaded.config, plugins)
     yaml.safe_dump(config_to_dict(loaded.config), sys.stdout, sort_keys=False)
     return 0
 

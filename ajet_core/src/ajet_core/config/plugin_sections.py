@@ -1,15 +1,18 @@
 """Validate the sections whose keys belong to a plugin (reader, judger, tracker, backbone).
 
 The core validates ``type``/``name``; the selected plugin's ``config_model`` validates the rest.
-Done after plugins load, so an unknown or broken plugin is reported with what to install.
+Done after plugins load, so an unknown or broken plugin is reported with what to install. Once
+validated, the section records the plugin's defaults next to what the user wrote, so
+``ajet config show`` and the run's ``config.yaml`` show every option the plugin runs with.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 
 from ajet_core.config.loader import format_validation_error
 from ajet_core.config.models import AjetConfig, PluginSection
@@ -63,7 +66,40 @@ def resolve_section(
     except ValidationError as exc:
         message = format_validation_error(exc, prefix=f"{section}.", model=options_model)
         raise ConfigError(f"{message} (options of {kind} {name!r})") from None
+    for key, value in _defaults_not_written(options, raw).items():
+        setattr(body, key, value)
     return ResolvedPlugin(section, name, implementation, options)
+
+
+def _defaults_not_written(options: BaseModel, raw: dict[str, Any]) -> dict[str, Any]:
+    """The options the user left to the plugin's defaults, as plain data (secrets left out: a
+    dumped secret is a mask, and writing it back would replace the real value)."""
+    dumped = options.model_dump(mode="json", by_alias=True)
+    return {
+        key: value
+        for key, value in dumped.items()
+        if key not in raw and not isinstance(getattr(options, key, None), (SecretStr, SecretBytes))
+    }
+
+
+def check_data_files(reader: ResolvedPlugin | None) -> None:
+    """Fail before any model loads when a data file the reader's options name is missing (the
+    reader would find out only when it first reads, after the model has loaded)."""
+    if reader is None or reader.options is None:
+        return
+    required_files = getattr(reader.options, "required_files", None)
+    if not callable(required_files):  # options not derived from TaskReaderConfig
+        return
+    missing = [(key, path) for key, path in required_files() if not Path(path).exists()]
+    if missing:
+        raise ConfigError(
+            "; ".join(
+                f"task_reader.{key}: data file {path!r} does not exist (looked at "
+                f"{Path(path).resolve()})"
+                for key, path in missing
+            )
+            + "; fix the path (relative paths are relative to the working directory)"
+        )
 
 
 def resolve_loggers(
@@ -92,12 +128,15 @@ def resolve_loggers(
             resolved[name] = (logger_class, None)
             continue
         try:
-            resolved[name] = (logger_class, options_model.model_validate(raw))
+            options = options_model.model_validate(raw)
         except ValidationError as exc:
             message = format_validation_error(
                 exc, prefix=f"logging.logger_options.{name}.", model=options_model
             )
             raise ConfigError(f"{message} (options of logger {name!r})") from None
+        resolved[name] = (logger_class, options)
+        written = config.logging.logger_options.setdefault(name, {})
+        written.update(_defaults_not_written(options, written))
     return resolved
 
 

@@ -43,8 +43,20 @@ def write_run_files(run_dir: Path, config: AjetConfig) -> None:
         "python": sys.version.split()[0],
         "host": platform.node(),
         "pid": os.getpid(),
+        "plugins": installed_plugins(),
     }
     (run_dir / RUN_INFO_FILE).write_text(json.dumps(info, indent=2))
+
+
+def installed_plugins() -> dict[str, dict[str, str | None]]:
+    """Every plugin this run could see, with its distribution and version: what reproducing the
+    run needs installed (a blocked or failed plugin is listed with its status too)."""
+    from ajet_core.plugins.manager import get_plugin_manager
+
+    return {
+        name: {"distribution": info.distribution, "version": info.version, "status": info.status}
+        for name, info in sorted(get_plugin_manager().plugins.items())
+    }
 
 
 def latest_run_dir(config: AjetConfig) -> Path | None:

@@ -38,6 +38,13 @@ class JsonlReaderConfig(RowMappingConfig):
     # and line, or skip it and count it (``skipped_lines``).
     on_bad_line: Literal["error", "skip"] = "error"
 
+    def required_files(self) -> list[tuple[str, str]]:
+        files = []
+        for key in ("train_path", "validation_path"):
+            value = getattr(self, key)
+            files += [(key, path) for path in ([value] if isinstance(value, str) else value or [])]
+        return files
+
     @field_validator("train_path", "validation_path")
     @classmethod
     def _non_empty(cls, value: str | list[str] | None) -> str | list[str] | None:

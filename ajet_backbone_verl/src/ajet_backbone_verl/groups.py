@@ -51,18 +51,20 @@ class EpisodeGroups:
         if len(group.members) >= expected:
             self._close(key, group, assign)
             return group.members
-        try:
-            await asyncio.wait_for(group.done.wait(), timeout)
-        except TimeoutError:
-            if not group.done.is_set():
-                log.warning(
-                    "group %s settled with %d of %d episodes after %.0f s",
-                    key,
-                    len(group.members),
-                    expected,
-                    timeout,
-                )
-                self._close(key, group, assign)
+        # asyncio.wait returns on timeout instead of raising: asyncio.wait_for's exception is
+        # asyncio.TimeoutError, which before Python 3.11 is not the builtin TimeoutError.
+        waiter = asyncio.ensure_future(group.done.wait())
+        await asyncio.wait({waiter}, timeout=timeout)
+        if not group.done.is_set():
+            waiter.cancel()
+            log.warning(
+                "group %s settled with %d of %d episodes after %.0f s",
+                key,
+                len(group.members),
+                expected,
+                timeout,
+            )
+            self._close(key, group, assign)
         return group.members
 
     def _close(

@@ -14,7 +14,9 @@ class VerlBackboneConfig(BackboneConfig):
     # (``actor_rollout_ref.actor.entropy_coeff: 0.001``, or nested mappings).
     model_config = ConfigDict(extra="allow")
 
-    rollout_engine: Literal["vllm", "sglang"] = "vllm"
+    # "cpu": verl's own trainer on a machine without a GPU, the policy served by the debug
+    # backbone's engine (ajet_backbone_verl.cpu) — for tests and debugging, not for speed.
+    rollout_engine: Literal["vllm", "sglang", "cpu"] = "vllm"
     n_gpus_per_node: int = Field(default=1, gt=0)
     nnodes: int = Field(default=1, gt=0)
     tensor_parallel_size: int = Field(default=1, gt=0)

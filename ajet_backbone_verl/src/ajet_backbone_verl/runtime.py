@@ -7,6 +7,7 @@ keyed by the run's ajet config file (written by the backbone next to the verl co
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import deque
 from pathlib import Path
@@ -57,6 +58,7 @@ class AjetRuntime:
         self.parts = components.EpisodeParts.build(self.config, resolved, self.plugins)
         self.reader = components.instantiate(resolved["task_reader"])
         self.groups = EpisodeGroups()
+        self.episode_slots = asyncio.Semaphore(self.config.rollout.max_concurrency)
         self._runners: dict[tuple[str, int], RolloutRunner] = {}
 
     def log_episode(self, record: EpisodeRecord, mode: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ajet_backbone_verl.advantage import ESTIMATOR_NAME
 from ajet_backbone_verl.agent_loop import AGENT_LOOP_NAME
+from ajet_backbone_verl.cpu import settings as cpu_settings
 from ajet_backbone_verl.options import VerlBackboneConfig
 from ajet_core.config.models import AjetConfig
 from ajet_core.errors import ConfigError
@@ -28,6 +29,7 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "actor_rollout_ref.model.trust_remote_code",
         "data.trust_remote_code",
     ),
+    "model.dtype": ("actor_rollout_ref.rollout.dtype",),
     "model.max_model_len": (
         "actor_rollout_ref.rollout.max_model_len",
         "data.max_prompt_length",
@@ -45,6 +47,7 @@ MAPPING: dict[str, tuple[str, ...]] = {
     "eval.num_repeat": ("actor_rollout_ref.rollout.val_kwargs.n",),
     "eval.every_n_steps": ("trainer.test_freq",),
     "eval.before_train": ("trainer.val_before_train",),
+    "eval.max_tasks": ("data.val_max_samples",),
     "trainer.total_steps": ("trainer.total_training_steps",),
     "trainer.total_epochs": ("trainer.total_epochs",),
     "trainer.lr": ("actor_rollout_ref.actor.optim.lr",),
@@ -111,9 +114,15 @@ def _hydra_value(value: Any) -> str:
     return repr(value)
 
 
-def translate(config: AjetConfig, options: VerlBackboneConfig, *, run_files: Path) -> Translation:
+def translate(
+    config: AjetConfig,
+    options: VerlBackboneConfig,
+    *,
+    run_files: Path,
+    train_tasks: int | None = None,
+) -> Translation:
     """verl overrides for ``config``. ``run_files`` is the folder holding the task parquet files
-    and the agent-loop config this run writes."""
+    and the agent-loop config this run writes; ``train_tasks`` how many training tasks it holds."""
     _refuse_impossible(config, options)
     t = Translation({})
     o = t.overrides
@@ -133,6 +142,10 @@ def translate(config: AjetConfig, options: VerlBackboneConfig, *, run_files: Pat
     o["actor_rollout_ref.rollout.seed"] = experiment.seed
     o["actor_rollout_ref.model.path"] = str(Path(model.path).expanduser().resolve())
     o["actor_rollout_ref.model.trust_remote_code"] = model.trust_remote_code
+    # The rollout engine's weights; verl's FSDP trains in its mixed precision whatever this says
+    # (float32 master weights, bfloat16 compute). "auto": verl's default (bfloat16).
+    if model.dtype != "auto":
+        o["actor_rollout_ref.rollout.dtype"] = model.dtype
     o["data.trust_remote_code"] = model.trust_remote_code
     # A merged sample is cut at its first trained token; either side may be almost the whole
     # context, so both limits are the model's (verl's v1 trainer stores rows unpadded).
@@ -154,7 +167,8 @@ def translate(config: AjetConfig, options: VerlBackboneConfig, *, run_files: Pat
         ONLY_AT_THE_END if config.eval.after_train else -1
     )
     o["trainer.val_before_train"] = config.eval.before_train
-    o["trainer.total_training_steps"] = trainer.total_steps
+    o["data.val_max_samples"] = config.eval.max_tasks or -1
+    o["trainer.total_training_steps"] = _last_step(config, train_tasks, t.warnings)
     o["trainer.total_epochs"] = trainer.total_epochs
     o["actor_rollout_ref.actor.optim.lr"] = trainer.lr
     o["actor_rollout_ref.actor.optim.weight_decay"] = trainer.weight_decay
@@ -185,7 +199,9 @@ def translate(config: AjetConfig, options: VerlBackboneConfig, *, run_files: Pat
             t.warnings.append(
                 f"logging.loggers: {name!r} has no verl counterpart and is not used under verl"
             )
-    o["trainer.logger"] = loggers or ["console"]
+    # verl's own trainer metrics (loss, grad norm, ...) also land in the run folder: its "file"
+    # logger writes JSON lines where the launch points VERL_FILE_LOGGER_PATH.
+    o["trainer.logger"] = [*(loggers or ["console"]), "file"]
     # The seam (see OWNED).
     o.update(OWNED)
     o["actor_rollout_ref.rollout.agent.agent_loop_config_path"] = str(
@@ -204,6 +220,10 @@ def translate(config: AjetConfig, options: VerlBackboneConfig, *, run_files: Pat
     o["trainer.nnodes"] = options.nnodes
     if options.ray_address:
         o["+ray_kwargs.ray_init.address"] = options.ray_address
+    if options.rollout_engine == cpu_settings.ENGINE_NAME:
+        o.update(cpu_settings.OVERRIDES)
+        if "agent_workers" not in options.model_fields_set:
+            o["actor_rollout_ref.rollout.agent.num_workers"] = cpu_settings.AGENT_WORKERS
     for key, value in options.verl_keys().items():
         if key in OWNED and value != OWNED[key]:
             raise ConfigError(
@@ -215,8 +235,36 @@ def translate(config: AjetConfig, options: VerlBackboneConfig, *, run_files: Pat
     return t
 
 
+def _last_step(config: AjetConfig, train_tasks: int | None, warnings: list[str]) -> int | None:
+    """verl's ``total_training_steps``: ``trainer.total_steps``, or fewer when the epochs end first.
+
+    verl saves its final checkpoint and runs its closing validation only on the step it counts as
+    the last (verl/trainer/ppo/v1/trainer_base.py:467,482); when the epochs run out before
+    ``total_training_steps`` its loop leaves by the epoch condition and does neither. The debug
+    backbone always ends with both, so the last step is the one the data allows."""
+    steps = config.trainer.total_steps
+    if steps is None or train_tasks is None:
+        return steps
+    available = (train_tasks // config.rollout.batch_size) * config.trainer.total_epochs
+    if 0 < available < steps:
+        warnings.append(
+            f"trainer.total_steps={steps}, but {train_tasks} training tasks in batches of "
+            f"{config.rollout.batch_size} for {config.trainer.total_epochs} epoch(s) make "
+            f"{available} steps: training ends after step {available}"
+        )
+        return available
+    return steps
+
+
 def _refuse_impossible(config: AjetConfig, options: VerlBackboneConfig) -> None:
     rollout = config.rollout
+    if config.trainer.lora.dropout:
+        raise ConfigError(
+            f"trainer.lora.dropout={config.trainer.lora.dropout}: verl's FSDP LoRA has no dropout "
+            "(only its Megatron LoRA reads one); set it to 0"
+        )
+    if options.rollout_engine == cpu_settings.ENGINE_NAME:
+        _refuse_for_cpu_engine(config, options)
     if rollout.equal_reward_groups == "refill":
         raise ConfigError(
             "rollout.equal_reward_groups='refill' is not available under verl: verl's dataloader "
@@ -251,6 +299,25 @@ def _refuse_impossible(config: AjetConfig, options: VerlBackboneConfig) -> None:
         raise ConfigError(
             f"backbone.tensor_parallel_size={options.tensor_parallel_size} exceeds the "
             f"{world} GPUs of backbone.n_gpus_per_node x backbone.nnodes"
+        )
+
+
+def _refuse_for_cpu_engine(config: AjetConfig, options: VerlBackboneConfig) -> None:
+    for name, value in cpu_settings.FIXED_OPTIONS.items():
+        if name in options.model_fields_set and getattr(options, name) != value:
+            raise ConfigError(
+                f"backbone.{name}={getattr(options, name)!r}: with backbone.rollout_engine=cpu "
+                f"it is {value!r} (one process trains, one logical GPU); drop the setting"
+            )
+    if config.trainer.lora.rank:
+        raise ConfigError(
+            "trainer.lora.rank: the CPU rollout engine serves full weights and takes no LoRA "
+            "adapters; train without LoRA on CPU (set trainer.lora.rank=0)"
+        )
+    if options.ray_address:
+        raise ConfigError(
+            "backbone.ray_address with backbone.rollout_engine=cpu: the CPU mode declares logical "
+            "GPUs to a Ray head it starts itself; drop ray_address"
         )
 
 

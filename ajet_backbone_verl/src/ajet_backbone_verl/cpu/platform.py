@@ -1,0 +1,162 @@
+"""A CPU platform for verl's ``PlatformRegistry`` (verl 0.9 has cuda, npu and rocm only).
+
+verl asks its platform for the torch device, the collective backend and the Ray resource its
+workers hold. On a CPU the answers are: device ``cpu``, backend ``gloo``, and Ray's ``GPU``
+resource — declared as a logical count when the backbone starts Ray — so verl's resource pools and
+placement groups are the ones it builds on a GPU machine. It is never auto-detected: the backbone
+selects it with ``VERL_PLATFORM=cpu`` in every process of a CPU-engine run
+(:mod:`ajet_backbone_verl.cpu.settings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psutil
+import torch
+from verl.plugin.platform.platform_base import PlatformBase
+from verl.plugin.platform.platform_manager import PlatformRegistry
+
+PLATFORM_NAME = "cpu"
+
+
+class CpuDeviceModule:
+    """What verl calls on ``get_torch_device()`` (torch.cuda's surface), answered for the CPU.
+
+    ``torch.cpu`` already has streams, events, ``synchronize`` and ``device_count``; the memory and
+    cache calls verl makes between stages have nothing to do on a CPU, and its RNG calls are the
+    default generator's."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(torch.cpu, name)
+
+    @staticmethod
+    def is_available() -> bool:
+        return True
+
+    @staticmethod
+    def current_device() -> str:
+        # tensor.to(get_device_id()) must mean the CPU, not cuda:0.
+        return "cpu"
+
+    @staticmethod
+    def set_device(*_: Any) -> None:
+        return None
+
+    @staticmethod
+    def empty_cache() -> None:
+        return None
+
+    @staticmethod
+    def ipc_collect() -> None:
+        return None
+
+    @staticmethod
+    def mem_get_info(*_: Any) -> tuple[int, int]:
+        memory = psutil.virtual_memory()
+        return memory.available, memory.total
+
+    @staticmethod
+    def memory_allocated(*_: Any) -> int:
+        return 0
+
+    memory_reserved = max_memory_allocated = max_memory_reserved = memory_allocated
+
+    @staticmethod
+    def reset_peak_memory_stats(*_: Any) -> None:
+        return None
+
+    @staticmethod
+    def set_per_process_memory_fraction(*_: Any) -> None:
+        return None
+
+    @staticmethod
+    def get_device_name(*_: Any) -> str:
+        return "cpu"
+
+    get_rng_state = staticmethod(torch.get_rng_state)
+    set_rng_state = staticmethod(torch.set_rng_state)
+    manual_seed = manual_seed_all = staticmethod(torch.manual_seed)
+
+
+class CpuPlatform(PlatformBase):
+    _device_module = CpuDeviceModule()
+
+    @property
+    def device_name(self) -> str:
+        return "cpu"
+
+    @property
+    def vendor_name(self) -> str:
+        return "cpu"
+
+    @property
+    def device_module(self) -> Any:
+        return self._device_module
+
+    def is_available(self) -> bool:
+        return True
+
+    def is_platform_available(self, use_smi_check: bool = False) -> bool:
+        return False  # chosen by VERL_PLATFORM=cpu only, never instead of a real accelerator
+
+    def current_device(self) -> Any:
+        return "cpu"
+
+    def device_count(self) -> int:
+        return 1
+
+    def set_device(self, device_index: int) -> None:
+        return None
+
+    def synchronize(self, device_index: int | None = None) -> None:
+        return None
+
+    def manual_seed(self, seed: int) -> None:
+        torch.manual_seed(seed)
+
+    def manual_seed_all(self, seed: int) -> None:
+        torch.manual_seed(seed)
+
+    def set_allocator_settings(self, settings: str) -> None:
+        return None
+
+    def empty_cache(self) -> None:
+        return None
+
+    def get_device_capability(self, device_index: int = 0) -> tuple[int | None, int | None]:
+        return None, None
+
+    def communication_backend_name(self) -> str:
+        return "gloo"
+
+    def visible_devices_envvar(self) -> str:
+        return "CUDA_VISIBLE_DEVICES"
+
+    @contextmanager
+    def nvtx_range(self, msg: str) -> Iterator[None]:
+        yield
+
+    def profiler_start(self) -> None:
+        return None
+
+    def profiler_stop(self) -> None:
+        return None
+
+    def ray_resource_name(self) -> str:
+        return "GPU"  # the logical GPUs the backbone declares to Ray in this mode
+
+    def ray_noset_envvars(self) -> list[str]:
+        return []
+
+    def is_ipc_supported(self) -> bool:
+        return False
+
+    def cudart(self) -> Any:
+        return None
+
+
+def register() -> None:
+    PlatformRegistry.register(platform=PLATFORM_NAME)(CpuPlatform)

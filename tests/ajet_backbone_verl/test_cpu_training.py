@@ -1,0 +1,221 @@
+"""verl's own trainer, end to end on the CPU: ``ajet train --backbone verl`` with
+``backbone.rollout_engine=cpu`` (the tiny model, 2 steps x 2 tasks x 4 samples), then
+``--resume`` from step 1.
+
+Real: everything — verl's ``run_ppo`` -> ``TaskRunnerV1`` -> ``PPOTrainerSync``, its FSDP2 actor
+and reference workers, its agent-loop workers running our agent loop, its weight sync into our
+CPU rollout server, its checkpoints; our CLI, gateway, workflow, judger, metrics bridge, viewer
+API. Nothing is stood in. The workflow and the judger are named relative to the config file,
+which is not the working directory the command (and verl's workers) run in.
+
+Heavy (~4 GB, ~15 processes, minutes): run it alone, e.g. ``flock /tmp/ajet-heavy.lock nice -n 5
+.venvs/verl/bin/python -m pytest tests/ajet_backbone_verl/test_cpu_training.py``.
+Every process it starts is ended when it finishes or fails: the CLI's own process group, and any
+process naming this test's Ray temp-dir prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from .helpers import REPO
+
+pytestmark = pytest.mark.slow
+
+# Generous: start-up alone is minutes when other work holds the two cores.
+RUN_TIMEOUT_S = 1800
+STEPS, TASKS, SAMPLES = 2, 2, 4
+# A large step: the actor moves far from its reference, so a server that kept the old weights
+# would sample with logprobs far from the trainer's.
+LR = 0.02
+
+
+def write_run_config(folder: Path, model_dir: Path) -> Path:
+    conf = folder / "conf"
+    conf.mkdir()
+    shutil.copy(REPO / "tutorial/quickstart/addition_agent.py", conf / "addition_agent.py")
+    shutil.copy(Path(__file__).with_name("digit_share_judger.py"), conf / "digit_share_judger.py")
+    data = folder / "data"
+    data.mkdir()
+    rows = [
+        {"task_id": f"add-{a}-{b}", "main_query": f"What is {a} + {b}?", "metadata": {}}
+        for a, b in [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12)]
+    ]
+    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:4]))
+    (data / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[4:]))
+    config = {
+        "experiment": {"name": "verlcpu", "output_dir": str(folder / "runs"), "seed": 5},
+        "model": {"path": str(model_dir), "max_model_len": 256},
+        "task_reader": {
+            "type": "jsonl",
+            "train_path": str(data / "train.jsonl"),
+            "validation_path": str(data / "validation.jsonl"),
+        },
+        # Relative to this config file's folder.
+        "workflow": {"name": "addition_agent.py:AdditionAgent"},
+        "judger": {"type": "digit_share_judger.py:DigitShareJudger"},
+        "rollout": {
+            "batch_size": TASKS,
+            "num_repeat": SAMPLES,
+            "max_tokens_per_call": 12,
+            "equal_reward_groups": "keep",
+        },
+        "trainer": {"total_steps": STEPS, "lr": LR, "kl_coef": 0.01},
+        "checkpoint": {"every_n_steps": 1},
+        "logging": {"loggers": ["console", "jsonl"]},
+        "backbone": {"name": "verl", "rollout_engine": "cpu"},
+    }
+    path = conf / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+class AjetCommand:
+    """``ajet ...`` in its own process group, with a Ray temp-dir prefix only it uses."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.marker = f"ajet-ray-test-{uuid.uuid4().hex[:8]}-"
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "AJET_RAY_TEMP_PREFIX": self.marker, "PYTHONUNBUFFERED": "1"}
+        command = [str(Path(sys.executable).with_name("ajet")), *args]
+        process = subprocess.Popen(
+            command,
+            cwd=self.workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            # Ctrl-C first: the backbone's own clean-up stops its Ray head.
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                output, _ = process.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                output, _ = process.communicate()
+            pytest.fail(f"ajet {' '.join(args)} ran past {RUN_TIMEOUT_S} s:\n{output[-6000:]}")
+        finally:
+            self.clean_up(process.pid)
+        print(output[-20000:])
+        return subprocess.CompletedProcess(command, process.returncode, output, "")
+
+    def clean_up(self, group: int) -> None:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        left = [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if self.marker in " ".join(p.info["cmdline"] or [])
+        ]
+        for process in left:
+            process.kill()
+        psutil.wait_procs(left, timeout=60)
+
+
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def verl_metrics(run_dir: Path, launch: int) -> dict[int, dict]:
+    """verl's own trainer metrics of one launch, by step (its file logger's lines)."""
+    path = run_dir / "verl" / "trainer_metrics" / f"launch-{launch:02d}.jsonl"
+    return {row["step"]: row["data"] for row in jsonl(path) if "actor/grad_norm" in row["data"]}
+
+
+def weight_syncs(run_dir: Path) -> list[dict]:
+    return [e for e in jsonl(run_dir / "verl" / "cpu_engine.jsonl") if e["event"] == "weights"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_model_dir):
+    folder = tmp_path_factory.mktemp("verl_cpu")
+    config = write_run_config(folder, tiny_model_dir)
+    workdir = folder / "elsewhere"  # neither the config's folder nor the repository
+    workdir.mkdir()
+    command = AjetCommand(workdir)
+    result = command.run("train", "--conf", str(config))
+    assert result.returncode == 0, result.stdout[-8000:]
+    [run_dir] = (folder / "runs" / "verlcpu").iterdir()
+    return command, config, run_dir
+
+
+def test_verl_trains_two_steps_and_checkpoints(trained):
+    _, _, run_dir = trained
+    for step in (1, 2):
+        assert (run_dir / "checkpoints" / f"global_step_{step}" / "actor").is_dir()
+    steps = verl_metrics(run_dir, 1)
+    assert sorted(steps) == [1, 2]
+    print({s: {k: v for k, v in m.items() if k.startswith("actor/")} for s, m in steps.items()})
+    assert any(m["actor/grad_norm"] > 0 for m in steps.values())
+
+
+def test_rollout_server_serves_each_update(trained):
+    _, _, run_dir = trained
+    syncs = weight_syncs(run_dir)
+    # Before the first rollout, then after each update.
+    assert [e["global_steps"] for e in syncs][-STEPS:] == [1, 2]
+    assert len({e["tensors"] for e in syncs}) == 1 and syncs[0]["tensors"] > 0
+    # Step 2 samples from the weights of step 1's large update. verl's ppo_kl compares the
+    # server's logprobs with the trainer's on those samples: small, although the actor moved far
+    # from its reference (kl_loss) — the server had the new weights.
+    second = verl_metrics(run_dir, 1)[2]
+    assert second["actor/kl_loss"] > 0.05
+    assert abs(second["actor/ppo_kl"]) < 0.1 * second["actor/kl_loss"]
+
+
+def test_our_metrics_and_records_for_both_steps(trained):
+    from starlette.testclient import TestClient
+
+    from ajet_core import metrics as m
+    from ajet_core.viewer.app import create_app
+
+    _, _, run_dir = trained
+    rows = [r for r in jsonl(run_dir / "metrics.jsonl") if m.EPISODES in r]
+    assert [r["step"] for r in rows] == [1, 2]
+    assert all(r[m.EPISODES] == TASKS * SAMPLES for r in rows)
+    assert all(r[m.REWARD_MEAN] > 0 for r in rows)  # the judger's mixed rewards
+    with TestClient(create_app([run_dir])) as viewer:
+        [run] = viewer.get("/api/runs").json()
+        steps = viewer.get(f"/api/runs/{run['index']}/steps").json()
+        train = sorted(s["step"] for s in steps if s["mode"] == "train")
+        assert train == [1, 2]
+        episodes = viewer.get(f"/api/runs/{run['index']}/steps/train/1/episodes").json()
+        assert len(episodes["episodes"]) == TASKS * SAMPLES
+
+
+def test_resume_from_step_one_continues_to_step_two(trained):
+    command, config, run_dir = trained
+    before = weight_syncs(run_dir)
+    step_two = run_dir / "checkpoints" / "global_step_2"
+    saved_before = step_two.stat().st_mtime_ns
+    result = command.run(
+        "train", "--conf", str(config), "--resume", str(run_dir / "checkpoints/global_step_1")
+    )
+    assert result.returncode == 0, result.stdout[-8000:]
+    assert sorted(verl_metrics(run_dir, 2)) == [2]  # this launch ran step 2 only
+    assert step_two.stat().st_mtime_ns > saved_before  # and saved it again
+    after = weight_syncs(run_dir)[len(before) :]
+    assert [e["global_steps"] for e in after][-2:] == [1, 2]  # step 1's weights, then step 2's
+    from ajet_core import metrics as m
+
+    rows = [r for r in jsonl(run_dir / "metrics.jsonl") if m.EPISODES in r]
+    assert [r["step"] for r in rows] == [1, 2]  # step 2 once: its first lines were dropped

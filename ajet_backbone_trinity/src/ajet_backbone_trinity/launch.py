@@ -97,7 +97,6 @@ def resolve_run_dir(config: AjetConfig, resume: str | None) -> tuple[Path, bool]
 def materialise_tasks(config: AjetConfig, resolved: dict[str, Any], tasks_dir: Path) -> None:
     """Stage 2: the train split, and the validation split when evaluation is configured."""
     reader = components.instantiate(resolved["task_reader"])
-    components.check_types(reader, None)
     try:
         write_taskset(reader, "train", tasks_dir)
         if config.eval.every_n_steps or config.eval.before_train or config.eval.after_train:

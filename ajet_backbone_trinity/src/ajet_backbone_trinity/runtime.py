@@ -69,7 +69,6 @@ class EpisodeRuntime:
             else TaskReader()
         )
         self.parts = components.EpisodeParts.build(config, resolved, self.plugins)
-        components.check_types(self.reader, self.parts.judger)
         self.engine = TrinityModelEngine.from_model_wrapper(
             model, max_model_len=config.model.max_model_len
         )

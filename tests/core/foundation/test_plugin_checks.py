@@ -255,3 +255,50 @@ def test_a_target_typo_names_the_plugin_distribution_and_version(tmp_path, monke
     assert "plugin 'ajet_typo_plugin' from ajet-typo 0.0.1" in message
     assert "'ajet_typo_plugin:Nope'" in message and "judger.type" in message
     assert "packaging error in ajet-typo" in message
+
+
+WRONG_KINDS = """
+from ajet_core.hookspecs import hookimpl
+
+@hookimpl
+def ajet_register_judgers(registry):
+    registry.add("not_a_judger", "ajet_wrong_kinds:NotAJudger")
+
+@hookimpl
+def ajet_register_task_readers(registry):
+    registry.add("not_a_reader", "ajet_wrong_kinds:NotAJudger")
+
+class NotAJudger:  # duck-typed, no base class: the framework would fail on it mid-run
+    def judge(self, task, output):
+        return None
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "base"),
+    [
+        ("judger", "not_a_judger", "ajet_core.judging.Judger"),
+        ("task_reader", "not_a_reader", "ajet_core.readers.TaskReader"),
+    ],
+)
+def test_each_registry_checks_its_base_class_when_an_entry_loads(
+    tmp_path, monkeypatch, kind, name, base
+):
+    make_distribution(tmp_path, "ajet-wrong-kinds", "ajet_wrong_kinds", WRONG_KINDS)
+    manager = _manager_for(tmp_path, monkeypatch)
+    with pytest.raises(PluginUnavailableError) as info:
+        manager.load_object(kind, name, config_key=f"{kind}.type")
+    message = str(info.value)
+    assert f"not a subclass of {base}" in message
+    assert "plugin 'ajet_wrong_kinds' from ajet-wrong-kinds 0.0.1" in message
+
+
+def test_a_workflow_named_by_path_is_checked_like_a_registered_one(tmp_path, ajet_plugins):
+    from ajet_core.config.loader import load_config
+    from ajet_core.errors import ConfigError
+    from ajet_core.training.components import resolve_workflow
+
+    (tmp_path / "agent.py").write_text("class Agent:\n    pass\n")
+    config = load_config(None, [f"workflow.name={tmp_path / 'agent.py'}:Agent"]).config
+    with pytest.raises(ConfigError, match="not a subclass of ajet_core.workflow.Workflow"):
+        resolve_workflow(config, ajet_plugins)

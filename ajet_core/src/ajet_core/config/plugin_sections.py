@@ -50,7 +50,9 @@ def resolve_section(
     config_key = f"{section}.{selector}"
     if kind in ("judger",) and name not in plugins.registry(kind) and looks_like_object_path(name):
         # Judgers may be named by path too, as workflows are ('my_judge.py:MyJudger').
-        implementation = import_object(name, base_dir=config.base_dir)
+        implementation = plugins.check_object(
+            kind, import_object(name, base_dir=config.base_dir), config_key=config_key, value=name
+        )
     else:
         implementation = plugins.load_object(kind, name, config_key=config_key)
     options_model: type[BaseModel] | None = getattr(implementation, "config_model", None)

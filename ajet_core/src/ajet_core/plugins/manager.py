@@ -44,7 +44,13 @@ from ajet_core.plugins.diagnosis import (
     hookspec_names,
     load_failure_hint,
 )
-from ajet_core.plugins.registry import REGISTRY_CLASSES, PluginSource, Registry, RegistryEntry
+from ajet_core.plugins.registry import (
+    REGISTRY_BY_KIND,
+    REGISTRY_CLASSES,
+    PluginSource,
+    Registry,
+    RegistryEntry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +358,7 @@ class PluginManager:
     def load_object(self, kind: str, name: str, *, config_key: str | None = None) -> Any:
         entry = self.resolve(kind, name, config_key=config_key)
         try:
-            return entry.load()
+            obj = entry.load()
         except (ImportError, ConfigError) as exc:
             # A target that does not import or names nothing ('pkg.judger:Nope') is the
             # plugin's mistake: say whose, with the version, and what the user can do.
@@ -371,6 +377,24 @@ class PluginManager:
                 f"{entry.target_path!r}, which does not load: {exc}; {fix}, or choose another "
                 f"{kind}"
             ) from exc
+        problem = REGISTRY_BY_KIND[kind].type_problem(obj)
+        if problem:
+            where = f" (config key {config_key})" if config_key else ""
+            raise PluginUnavailableError(
+                f"{kind} {name!r}{where} from {entry.source.describe()} is registered as "
+                f"{entry.target_path!r}, which is {problem}; a bug in "
+                f"{entry.source.distribution or 'the plugin'}: report it to its author, or "
+                f"choose another {kind}"
+            )
+        return obj
+
+    @staticmethod
+    def check_object(kind: str, obj: Any, *, config_key: str, value: str) -> Any:
+        """Check ``obj``, named by path in config (not registered), as a ``kind`` entry."""
+        problem = REGISTRY_BY_KIND[kind].type_problem(obj)
+        if problem:
+            raise ConfigError(f"{config_key} {value!r} resolves to {problem}")
+        return obj
 
     def _unknown_name_message(self, kind: str, name: str, where: str) -> str:
         import difflib

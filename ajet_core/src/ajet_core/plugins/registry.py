@@ -8,6 +8,7 @@ its plugin and distribution and a duplicate name can name both plugins.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -61,10 +62,31 @@ class RegistryEntry:
 
 
 class Registry:
-    """Names of one kind of thing (judgers, readers ...) to their implementations."""
+    """Names of one kind of thing (judgers, readers ...) to their implementations.
+
+    ``base`` is what every entry must be when it loads: a subclass of that class, named by path
+    so this module imports none of them (None: any callable, e.g. a model-client factory).
+    """
 
     kind: ClassVar[str] = "thing"
     hook_name: ClassVar[str] = ""
+    base: ClassVar[str | None] = None
+
+    @classmethod
+    def type_problem(cls, obj: Any) -> str | None:
+        """Why ``obj`` cannot serve as an entry of this registry, or None when it can."""
+        if cls.base is None:
+            return None if callable(obj) else f"{obj!r}, which is not callable"
+        from ajet_core.importing import import_object
+
+        base = import_object(cls.base)
+        if inspect.isclass(obj) and issubclass(obj, base):
+            return None
+        public = cls.base.replace(":", ".")
+        return (
+            f"{obj!r}, which is not a subclass of {public} (subclass {base.__name__}, e.g. "
+            f"`from {cls.base.split(':')[0]} import {base.__name__}`)"
+        )
 
     def __init__(self) -> None:
         self._entries: dict[str, RegistryEntry] = {}
@@ -121,31 +143,37 @@ class Registry:
 class TaskReaderRegistry(Registry):
     kind = "task_reader"
     hook_name = "ajet_register_task_readers"
+    base = "ajet_core.readers:TaskReader"
 
 
 class WorkflowRegistry(Registry):
     kind = "workflow"
     hook_name = "ajet_register_workflows"
+    base = "ajet_core.workflow:Workflow"
 
 
 class JudgerRegistry(Registry):
     kind = "judger"
     hook_name = "ajet_register_judgers"
+    base = "ajet_core.judging:Judger"
 
 
 class BackboneRegistry(Registry):
     kind = "backbone"
     hook_name = "ajet_register_backbones"
+    base = "ajet_core.backbone:Backbone"
 
 
 class TrackerRegistry(Registry):
     kind = "tracker"
     hook_name = "ajet_register_trackers"
+    base = "ajet_core.tracking.base:Tracker"
 
 
 class ToolParserRegistry(Registry):
     kind = "tool_parser"
     hook_name = "ajet_register_tool_parsers"
+    base = "ajet_core.toolparsers.base:ToolParser"
 
 
 class ModelClientRegistry(Registry):
@@ -156,6 +184,7 @@ class ModelClientRegistry(Registry):
 class LoggerRegistry(Registry):
     kind = "logger"
     hook_name = "ajet_register_loggers"
+    base = "ajet_core.loggers:MetricLogger"
 
 
 REGISTRY_CLASSES: tuple[type[Registry], ...] = (
@@ -168,3 +197,5 @@ REGISTRY_CLASSES: tuple[type[Registry], ...] = (
     ModelClientRegistry,
     LoggerRegistry,
 )
+
+REGISTRY_BY_KIND: dict[str, type[Registry]] = {cls.kind: cls for cls in REGISTRY_CLASSES}

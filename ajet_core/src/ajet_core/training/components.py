@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,17 +43,17 @@ def resolve_workflow(config: AjetConfig, plugins: PluginManager) -> type[Workflo
     if registered:
         workflow_class = plugins.load_object("workflow", name, config_key="workflow.name")
     elif looks_like_object_path(name):
-        workflow_class = import_object(name, base_dir=config.base_dir)
+        workflow_class = plugins.check_object(
+            "workflow",
+            import_object(name, base_dir=config.base_dir),
+            config_key="workflow.name",
+            value=name,
+        )
     else:
         known = ", ".join(plugins.names("workflow")) or "none"
         raise ConfigError(
             f"workflow.name {name!r} is neither a registered workflow (registered: {known}) nor "
             "an object path like 'my_agent.py:MyAgent'"
-        )
-    if not (inspect.isclass(workflow_class) and issubclass(workflow_class, Workflow)):
-        raise ConfigError(
-            f"workflow.name {name!r} resolves to {workflow_class!r}, which is not a subclass of "
-            "ajet_core.Workflow (from ajet import Workflow)"
         )
     return workflow_class
 
@@ -147,10 +146,3 @@ def build_loggers(config: AjetConfig, plugins: PluginManager, run_dir: Path) -> 
         else:
             loggers[name] = logger_class(run_dir, config, options)
     return LoggerSet(loggers)
-
-
-def check_types(reader: Any, judger: Any) -> None:
-    if not isinstance(reader, TaskReader):
-        raise ConfigError(f"task_reader.type builds {type(reader).__name__}, not a TaskReader")
-    if judger is not None and not isinstance(judger, Judger):
-        raise ConfigError(f"judger.type builds {type(judger).__name__}, not a Judger")

@@ -196,7 +196,6 @@ class TrainingLoop:
         # 2. Plugins: where tasks come from, who scores them, how calls become samples.
         reader = self.reader = components.instantiate(self.resolved["task_reader"])
         self.parts = components.EpisodeParts.build(self.config, self.resolved, self.plugins)
-        components.check_types(reader, self.parts.judger)
         train_stream, validation_stream = self._streams(reader)
         loggers = components.build_loggers(self.config, self.plugins, run_dir)
         start_step = 0

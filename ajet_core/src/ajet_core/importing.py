@@ -33,6 +33,12 @@ def looks_like_object_path(value: str) -> bool:
     return "->" in value or ":" in value
 
 
+def _importable(folder: Path) -> None:
+    # Appended, not prepended: an installed package keeps precedence over a same-named folder.
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
+
+
 def _import_file(path: Path) -> Any:
     # One module per distinct file, named by a hash of its path so two tutorials' 'workflow.py'
     # files do not overwrite each other in sys.modules.
@@ -45,10 +51,17 @@ def _import_file(path: Path) -> Any:
         raise ConfigError(f"cannot load Python file {str(path)!r}: is it a .py file?")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    # Let the file import its siblings (a tutorial's judger next to its workflow).
-    parent = str(path.resolve().parent)
-    if parent not in sys.path:
-        sys.path.insert(0, parent)
+    # Let the file import its siblings (a tutorial's judger next to its workflow) and its own
+    # project's packages: 'from tutorial.example_x.utils import ...' in an AgentJet project needs
+    # the folder above the file's package and the launch folder, as for module-path specs.
+    folder = path.resolve().parent
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    package_root = folder
+    while (package_root / "__init__.py").is_file() and package_root.parent != package_root:
+        package_root = package_root.parent
+    _importable(package_root)
+    _importable(Path.cwd())
     try:
         spec.loader.exec_module(module)
     except BaseException:
@@ -76,9 +89,7 @@ def import_object(spec: str, *, base_dir: Path | None = None) -> Any:
         # AgentJet names workflows by module path from the project root it is launched in
         # ('tutorial.example_math_agent.math_agent->ExampleMathLearn'): the working directory
         # must be importable, as it is under 'python -m'.
-        cwd = str(Path.cwd())
-        if cwd not in sys.path:
-            sys.path.append(cwd)
+        _importable(Path.cwd())
         try:
             module = importlib.import_module(module_part)
         except ModuleNotFoundError as exc:

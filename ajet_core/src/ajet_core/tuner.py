@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import httpx
     import openai
 
+    from ajet_core.agentjet_context import EpisodeContextTracker
+    from ajet_core.config.agentjet_compat import AgentJetConfigView
     from ajet_core.gateway.core import Gateway
     from ajet_core.gateway.episode import EpisodeSession
 
@@ -80,6 +82,21 @@ class AjetTuner:
 
     def is_trainable(self, target_tag: str) -> bool:
         return self._session.is_trainable(target_tag)
+
+    # ---------------------------------------------------------- AgentJet's tuner attributes
+
+    @property
+    def config(self) -> AgentJetConfigView:
+        """The run's config as AgentJet workflows read it (``config.ajet.rollout...``)."""
+        from ajet_core.config.agentjet_compat import agentjet_view
+
+        return agentjet_view(self._gateway.config)
+
+    def get_context_tracker(self) -> EpisodeContextTracker:
+        """AgentJet's context tracker: ``.context_overflow`` ends a multi-turn loop in time."""
+        from ajet_core.agentjet_context import EpisodeContextTracker
+
+        return EpisodeContextTracker(self._session, self._gateway.config)
 
     # ---------------------------------------------------------------------------- endpoints
 
@@ -174,6 +191,7 @@ class AjetTuner:
 
 
 _CLIENT_CLASS: Any = None
+POSITIONAL_CREATE_ARGS = ("messages", "tools", "tool_choice")
 
 
 def _client_class() -> Any:
@@ -189,9 +207,17 @@ def _client_class() -> Any:
 
     class AjetCompletions(AsyncCompletions):
         async def create(self, *args: Any, model: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
-            return await super().create(
-                *args, model=model or self._client.ajet_default_model, **kwargs
-            )
+            # AgentJet's client takes create(messages, tools, tool_choice) positionally too.
+            if len(args) > len(POSITIONAL_CREATE_ARGS):
+                raise TypeError(
+                    f"chat.completions.create() takes at most {len(POSITIONAL_CREATE_ARGS)} "
+                    f"positional arguments ({', '.join(POSITIONAL_CREATE_ARGS)}), got {len(args)}"
+                )
+            for name, value in zip(POSITIONAL_CREATE_ARGS, args):
+                if name in kwargs:
+                    raise TypeError(f"chat.completions.create() got {name!r} twice")
+                kwargs[name] = value
+            return await super().create(model=model or self._client.ajet_default_model, **kwargs)
 
     class AjetChat(AsyncChat):
         @cached_property

@@ -144,13 +144,13 @@ def load_config(
     warnings: list[str] = []
     source = Path(path) if path is not None else None
     data: dict[str, Any] = read_yaml(source) if source is not None else {}
+    base_dir = source.resolve().parent if source is not None else None
     if is_agentjet_config(data):
-        data, translation_warnings = translate_agentjet_config(data)
+        data, translation_warnings = translate_agentjet_config(data, base_dir=base_dir)
         warnings.extend(translation_warnings)
     data = apply_overrides(data, overrides)
     if backbone:
         data = apply_overrides(data, [f"backbone.name={backbone}"])
-    base_dir = source.resolve().parent if source is not None else None
     return LoadedConfig(validate_config(data, base_dir=base_dir), warnings, source)
 
 

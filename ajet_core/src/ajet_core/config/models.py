@@ -52,6 +52,9 @@ class WorkflowConfig(Section):
     trainable_targets: list[str] | None = None
     # Keyword arguments passed to the workflow's constructor.
     options: dict[str, Any] = Field(default_factory=dict)
+    # The AgentJet YAML this config was translated from (set by the loader): AgentJet workflows
+    # read it, with the effective values, through tuner.config (config.agentjet_compat).
+    agentjet_config: dict[str, Any] | None = None
 
 
 class FixedEndpointConfig(Section):

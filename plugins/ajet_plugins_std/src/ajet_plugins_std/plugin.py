@@ -21,6 +21,10 @@ READERS = {
         "ajet_plugins_std.readers.generated:GeneratedTaskReader",
         "tasks an LLM generates from documents",
     ),
+    "random_dummy": (
+        "ajet_plugins_std.readers.random_dummy:RandomDummyTaskReader",
+        "numbered placeholder tasks (the workflow makes its own environment)",
+    ),
 }
 
 JUDGERS = {

@@ -28,6 +28,9 @@ class RowMappingConfig(TaskReaderConfig):
     # A row without the query field: an error, or an empty main_query (for workflows that build
     # their prompt from metadata, e.g. Countdown's target and numbers).
     missing_query: Literal["error", "empty"] = "error"
+    # The main_query of rows without the query field, taking precedence over missing_query
+    # (AgentJet's readers use 'Empty' for Hugging Face rows and '[not defined]' for JSONL rows).
+    default_query: str | None = None
     # The field holding the task id; rows without one get an id derived from their content.
     id_field: str = "task_id"
     init_messages_field: str = "init_messages"
@@ -99,6 +102,8 @@ class RowMapper:
                     if isinstance(query, (dict, list))
                     else str(query)
                 )
+        elif c.default_query is not None:
+            query = c.default_query
         elif c.missing_query == "empty":
             query = ""
         else:

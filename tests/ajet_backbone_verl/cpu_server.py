@@ -21,6 +21,8 @@ class CpuServerClient(LLMServerClient):
         super().__init__(config, load_balancer_handle=None)
         self.engine = engine
         self.requests: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
 
     async def generate(
         self,
@@ -31,8 +33,21 @@ class CpuServerClient(LLMServerClient):
         **kwargs: Any,
     ) -> TokenOutput:
         params = dict(sampling_params)
-        self.requests.append({"prompt_ids": list(prompt_ids), **params})
-        generation = await self.engine.generate(
+        self.requests.append({"request_id": request_id, "prompt_ids": list(prompt_ids), **params})
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            generation = await self._generate(prompt_ids, params)
+        finally:
+            self.in_flight -= 1
+        return TokenOutput(
+            token_ids=generation.token_ids,
+            log_probs=generation.logprobs if params.get("logprobs") else None,
+            stop_reason="completed",
+        )
+
+    async def _generate(self, prompt_ids: list[int], params: dict[str, Any]) -> Any:
+        return await self.engine.generate(
             list(prompt_ids),
             SamplingParams(
                 temperature=params["temperature"],
@@ -43,9 +58,4 @@ class CpuServerClient(LLMServerClient):
                 stop_token_ids=params.get("stop_token_ids", []),
                 seed=params.get("seed"),
             ),
-        )
-        return TokenOutput(
-            token_ids=generation.token_ids,
-            log_probs=generation.logprobs if params.get("logprobs") else None,
-            stop_reason="completed",
         )

@@ -55,7 +55,6 @@ def runtime_of(prepared):
 
 
 def test_verl_worker_runs_ajet_episodes_into_a_dataproto(tmp_path, tiny_model_dir, data, engine):
-    from ajet_backbone_verl.samples import pad_rows_to_multiple
     from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
     from verl.trainer.ppo.core_algos import get_policy_loss_fn
     from verl.trainer.ppo.ray_trainer import compute_advantage
@@ -108,7 +107,7 @@ def test_verl_worker_runs_ajet_episodes_into_a_dataproto(tmp_path, tiny_model_di
     per_row = output.batch["rm_scores"].sum(-1, keepdim=True)
     assert torch.allclose(output.batch["advantages"], per_row * mask)
 
-    # verl's PPO-clip loss on these rows; padding rows (all-zero masks) leave it unchanged.
+    # verl's PPO-clip loss on these rows.
     loss_fn = get_policy_loss_fn("vanilla")
     actor = ActorConfig(
         strategy="fsdp", ppo_mini_batch_size=2, ppo_micro_batch_size_per_gpu=1, rollout_n=2
@@ -126,13 +125,10 @@ def test_verl_worker_runs_ajet_episodes_into_a_dataproto(tmp_path, tiny_model_di
         )
         return float(loss)
 
-    unpadded = policy_loss(output)
+    loss = policy_loss(output)
     ratio = torch.exp(torch.tensor(0.01))
     expected = float(-(output.batch["advantages"] * ratio * mask).sum() / mask.sum())
-    assert unpadded == pytest.approx(expected, rel=1e-5)
-    padded, added = pad_rows_to_multiple(output, 3)
-    assert (len(padded), added) == (6, 2) and padded.batch["response_mask"][4:].sum() == 0
-    assert policy_loss(padded) == pytest.approx(unpadded, rel=1e-6)
+    assert loss == pytest.approx(expected, rel=1e-5)
 
 
 def test_several_samples_per_episode_carry_their_episode_advantage(
@@ -197,6 +193,10 @@ def test_several_samples_per_episode_carry_their_episode_advantage(
         episode = episodes[outputs[0].extra_fields["ajet_episode_id"]]
         assert {o.extra_fields["ajet_agent"] for o in outputs} == {"solver", "checker"}
         assert all(o.reward_score == pytest.approx(episode.advantage) for o in outputs)
+    # One request id per episode, for both agents' calls: verl's router keeps an episode on one
+    # server (sticky sessions), where its earlier turns are in the prefix cache.
+    ids = [r["request_id"] for r in worker.llm_client.requests]
+    assert len(ids) == 4 and sorted(ids.count(i) for i in set(ids)) == [2, 2]
 
     # verl v1's own post-processing of each call's rows into its TransferQueue store; the store
     # (a Ray service) is the boundary replaced here, by a dict of what was put.
@@ -284,6 +284,31 @@ def test_several_samples_per_episode_carry_their_episode_advantage(
     )
     assert all(len(r["samples"]) == 2 for r in records)
     assert not (run_dir / "verl" / "episodes" / "train_step_000001").exists()
+
+
+def test_max_concurrency_bounds_the_episodes_a_worker_runs_at_once(
+    tmp_path, tiny_model_dir, data, engine
+):
+    from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
+
+    def most_in_flight(*overrides):
+        folder = tmp_path / str(len(overrides))
+        folder.mkdir()
+        _, prepared = prepare(
+            write_config(folder, tiny_model_dir, data),
+            "backbone.trainer.use_v1=false",
+            *overrides,
+        )
+        config = prepared.verl_config
+        client = CpuServerClient(config, engine)
+        worker = AgentLoopWorker(config, llm_client=client)
+        batch = dataset_batch(config, prepared.run_dir / "verl" / "train.parquet", rows=2, n=2)
+        output = asyncio.run(worker.generate_sequences(batch))
+        assert len(output) == 4 and len(client.requests) == 4  # every episode ran, groups settled
+        return client.most_in_flight
+
+    assert most_in_flight() > 1  # the default (16): the four episodes at once
+    assert most_in_flight("rollout.max_concurrency=1") == 1
 
 
 def test_evaluation_rows_score_the_reward_and_rows_carry_weight_versions(

@@ -90,7 +90,7 @@ class VerlBackbone(Backbone):
     def train(
         self, *, resume: str | None = None, resolved: dict[str, Any], **_: Any
     ) -> PreparedRun:
-        _require_training_environment(self.options.rollout_engine)
+        require_training_environment(self.options.rollout_engine)
         prepared = self._resume(Path(resume)) if resume else self.prepare(resolved)
         for warning in prepared.warnings:
             print(f"ajet: warning: {warning}")
@@ -102,7 +102,7 @@ class VerlBackbone(Backbone):
         self, *, resolved: dict[str, Any], checkpoint: str | None = None, **_: Any
     ) -> PreparedRun:
         """verl's validation-only run (``trainer.val_only``) on the validation tasks."""
-        _require_training_environment(self.options.rollout_engine)
+        require_training_environment(self.options.rollout_engine)
         prepared = self.prepare(resolved)
         prepared.verl_config.trainer.val_only = True
         prepared.verl_config.trainer.val_before_train = True
@@ -168,7 +168,7 @@ def rewind_run_folder(run_dir: Path, step: int) -> None:
             shutil.rmtree(folder)
 
 
-def _require_training_environment(rollout_engine: str) -> None:
+def require_training_environment(rollout_engine: str) -> None:
     cpu = rollout_engine == cpu_settings.ENGINE_NAME
     report = check(gpu=not cpu)
     if report.problems:

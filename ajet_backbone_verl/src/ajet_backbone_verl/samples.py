@@ -1,4 +1,4 @@
-"""Our training samples as verl rows: ``AgentLoopOutput``s, and ``DataProto`` padding.
+"""Our training samples as verl rows (``AgentLoopOutput``s).
 
 A sample is ``input_ids`` with a loss mask. verl wants a prompt (left-padded) and a response
 (right-padded) whose ``response_mask`` says what is trained; the cut is at the first trained
@@ -47,45 +47,3 @@ def sample_to_agent_loop_output(
             **(extra or {}),
         },
     )
-
-
-def pad_rows_to_multiple(data: Any, multiple: int) -> tuple[Any, int]:
-    """Append rows with an all-zero response mask until ``len(data)`` divides by ``multiple``.
-
-    verl's own ``pad_dataproto_to_divisor`` repeats real rows, which would train some samples
-    twice; a row whose mask is zero adds nothing to a token-mean or sequence-mean loss. Returns
-    the padded batch and how many rows were added.
-    """
-    import numpy as np
-    from verl import DataProto
-
-    missing = (-len(data)) % multiple
-    if missing == 0:
-        return data, 0
-    template = data[:1]
-    filler_batch = {}
-    for key, value in template.batch.items():
-        filler = value.repeat(missing, *([1] * (value.dim() - 1))).clone()
-        if key in (
-            "response_mask",
-            "attention_mask",
-            "loss_mask",
-            "rm_scores",
-            "token_level_scores",
-            "token_level_rewards",
-            "advantages",
-        ):
-            filler.zero_()
-        filler_batch[key] = filler
-    if "attention_mask" in filler_batch:
-        # Keep one attended token so attention stays well defined in every row.
-        filler_batch["attention_mask"][:, -1] = 1
-    non_tensor = {
-        key: value[:1].repeat(missing, axis=0) for key, value in template.non_tensor_batch.items()
-    }
-    filler = DataProto.from_dict(
-        tensors=filler_batch, non_tensors=non_tensor, meta_info=dict(data.meta_info)
-    )
-    filler.non_tensor_batch["ajet_padding"] = np.ones(missing, dtype=bool)
-    data.non_tensor_batch.setdefault("ajet_padding", np.zeros(len(data), dtype=bool))
-    return DataProto.concat([data, filler]), missing

@@ -46,8 +46,9 @@ local_packages() {
                    ajet_backbone_verl ajet_backbone_trinity . ;;
         # Both thin backbone packages go everywhere: each env then shows the other backbone as
         # unavailable for a real reason (trinity's env holds verl 0.8, a version mismatch).
+        # verl also gets the meta package (`ajet`): workflows import it inside verl's Ray workers.
         verl) echo ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug \
-                   ajet_backbone_verl ajet_backbone_trinity ;;
+                   ajet_backbone_verl ajet_backbone_trinity . ;;
         trinity) echo ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug \
                       ajet_backbone_trinity ajet_backbone_verl ajet_plugins_agentscope ;;
     esac

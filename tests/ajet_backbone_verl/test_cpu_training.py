@@ -87,6 +87,7 @@ class AjetCommand:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.marker = f"ajet-ray-test-{uuid.uuid4().hex[:8]}-"
+        self.left_behind: list[str] = []  # processes of its Ray head still alive after a run
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
         env = {**os.environ, "AJET_RAY_TEMP_PREFIX": self.marker, "PYTHONUNBUFFERED": "1"}
@@ -112,20 +113,24 @@ class AjetCommand:
                 output, _ = process.communicate()
             pytest.fail(f"ajet {' '.join(args)} ran past {RUN_TIMEOUT_S} s:\n{output[-6000:]}")
         finally:
+            self.left_behind += [" ".join(p.cmdline()[:3]) for p in self.head_processes()]
             self.clean_up(process.pid)
         print(output[-20000:])
         return subprocess.CompletedProcess(command, process.returncode, output, "")
+
+    def head_processes(self) -> list[psutil.Process]:
+        return [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if self.marker in " ".join(p.info["cmdline"] or [])
+        ]
 
     def clean_up(self, group: int) -> None:
         try:
             os.killpg(group, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        left = [
-            p
-            for p in psutil.process_iter(["cmdline"])
-            if self.marker in " ".join(p.info["cmdline"] or [])
-        ]
+        left = self.head_processes()
         for process in left:
             process.kill()
         psutil.wait_procs(left, timeout=60)
@@ -162,6 +167,7 @@ def test_verl_trains_two_steps_and_checkpoints(trained):
     _, _, run_dir = trained
     for step in (1, 2):
         assert (run_dir / "checkpoints" / f"global_step_{step}" / "actor").is_dir()
+    assert trained[0].left_behind == []  # the backbone stopped its own Ray head
     steps = verl_metrics(run_dir, 1)
     assert sorted(steps) == [1, 2]
     print({s: {k: v for k, v in m.items() if k.startswith("actor/")} for s, m in steps.items()})

@@ -91,3 +91,21 @@ def test_check_names_an_unsupported_verl_release(tmp_path):
     assert outcome["problems"][0].startswith(
         "verl 0.8.0 is installed but this backbone needs verl>=0.9,<0.10; pip install"
     )
+
+
+def test_the_readme_installs_the_vllm_stack_verl_pins():
+    # verl 0.9.1's `vllm` extra pins the rollout stack it was released with; a bare
+    # `pip install vllm` would take whatever vLLM (and torch) is newest.
+    from pathlib import Path
+
+    pins = {}
+    for text in metadata.requires("verl") or []:
+        requirement = Requirement(text)
+        if requirement.marker is not None and requirement.marker.evaluate({"extra": "vllm"}):
+            pins[requirement.name] = str(requirement.specifier).removeprefix("==")
+    readme = (Path(__file__).parents[2] / "ajet_backbone_verl" / "README.md").read_text()
+    assert f"'verl[vllm]=={metadata.version('verl')}'" in readme
+    for name, label in (("vllm", "vLLM"), ("torch", "torch"), ("transformers", "transformers")):
+        assert f"{label} {pins[name]}" in readme
+    commands = [line for line in readme.splitlines() if line.startswith("pip install")]
+    assert commands and all(not line.rstrip().endswith(" vllm") for line in commands)

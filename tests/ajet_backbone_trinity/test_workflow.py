@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from .helpers import REPO, quickstart_config
+from .helpers import quickstart_config
 from .standins import InProcessActor, make_rollout_model_class, vllm_import_stand_in
+from .trinity_run import STEP, run_one_task, trinity_config_for
 
 with vllm_import_stand_in():  # trinity's model wrapper and runner import vLLM at module level
     import trinity.common.models.allocator as trinity_allocator
@@ -31,66 +32,18 @@ with vllm_import_stand_in():  # trinity's model wrapper and runner import vLLM a
 from ajet_backbone_trinity.experiences import ADVANTAGE, EPISODE_ID, TRAIN
 from ajet_backbone_trinity.monitor import AjetRunMonitor
 from ajet_backbone_trinity.tasks import task_from_row, write_taskset
-from ajet_backbone_trinity.translation import ADVANTAGE_FN_PATH, to_yaml, translate
+from ajet_backbone_trinity.translation import ADVANTAGE_FN_PATH
 from ajet_backbone_trinity.workflow import AjetEpisodeWorkflow
 from trinity.algorithm import ADVANTAGE_FN
 from trinity.buffer import get_buffer_reader
 from trinity.buffer.operators.experience_operator import ensure_v1_operator
-from trinity.common.config import load_config
-from trinity.common.experience import Experience
 
-from ajet_core.config.loader import validate_config
 from ajet_core.config.plugin_sections import validate_plugin_sections
 from ajet_core.plugins.manager import get_plugin_manager
 from ajet_core.training import components
 from ajet_core.training.records import record_path
-from ajet_core.training.run_dir import write_run_files
 
-STEP = 3  # the explorer step trinity's scheduler would stamp on the task
 TRINITY_CONFIGS: dict = {}  # the validated trinity config behind the module's `group`
-
-
-def trinity_config_for(tmp_path: Path, ajet_config: dict):
-    """Our config -> materialised taskset -> translated YAML -> trinity's load_config + validation."""
-    config = validate_config(ajet_config, base_dir=REPO)
-    resolved = validate_plugin_sections(config, get_plugin_manager())
-    reader = components.instantiate(resolved["task_reader"])
-    tasks_dir = tmp_path / "tasks"
-    write_taskset(reader, "train", tasks_dir)
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    write_run_files(run_dir, config)  # what the launch's run folder holds
-    translation = translate(
-        config, resolved["backbone"].options, run_dir=run_dir, tasks_dir=tasks_dir
-    )
-    path = tmp_path / "trinity.yaml"
-    path.write_text(to_yaml(translation))
-    trinity_config = load_config(str(path))
-    trinity_config.check_and_update()
-    return config, trinity_config
-
-
-def run_one_task(trinity_config, rollout_engine):
-    """One task through trinity's reader and WorkflowRunner; ``ray.get_actor`` finds the tiny model."""
-    actor = make_rollout_model_class()(trinity_config.explorer.rollout_model, rollout_engine)
-
-    async def run():
-        reader = get_buffer_reader(trinity_config.buffer.explorer_input.tasksets[0])
-        tasks = await reader.read()
-        task = replace(tasks[0], batch_id=STEP, task_id=0)  # what trinity's scheduler does
-        runner = WorkflowRunner(trinity_config, rollout_model_id=0)
-        status, payload = await runner.run_task(
-            task, batch_id=str(STEP), repeat_times=task.repeat_times
-        )
-        return task, runner, status, payload
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            trinity_allocator.ray, "get_actor", lambda name, namespace=None: InProcessActor(actor)
-        )
-        task, runner, status, payload = asyncio.run(run())
-    experiences = Experience.deserialize_many(payload) if payload else []
-    return task, runner, status, experiences, actor
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +112,8 @@ def test_the_gateway_prompts_are_exactly_what_trinitys_model_generated_from(grou
     calls = [c for e in runner.workflow_instance.last_group.episodes for c in e.calls]
     requests = actor.requests
     assert len(requests) == len(calls)
-    # Each call's prompt is exactly what the model got, and its sampled tokens exactly what came
-    # back.
+    # Each call's prompt is exactly what the model got, and its sampled tokens exactly what
+    # came back.
     sent = sorted(
         (r["prompt_token_ids"], g.token_ids, g.logprobs) for r in requests for g in r["generations"]
     )

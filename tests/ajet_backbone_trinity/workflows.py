@@ -18,3 +18,24 @@ class TwoTurnAgent(Workflow):
         ]
         second = await client.chat.completions.create(messages=messages)
         return WorkflowOutput(metadata={"final_answer": second.choices[0].message.content or ""})
+
+
+class FlakyAgent(Workflow):
+    """The quickstart's one call, then the second draw of every group raises: 1 episode in 4 fails
+    after using the model."""
+
+    async def execute(self, task: WorkflowTask, tuner: AjetTuner) -> WorkflowOutput:
+        client = tuner.as_raw_openai_sdk_client()
+        reply = await client.chat.completions.create(
+            messages=[{"role": "user", "content": task.task.main_query}]
+        )
+        if task.task_thread_index == 1:
+            raise RuntimeError("the flaky agent fails its second draw")
+        return WorkflowOutput(metadata={"final_answer": reply.choices[0].message.content or ""})
+
+
+class BrokenAgent(Workflow):
+    """Every episode raises before calling the model."""
+
+    async def execute(self, task: WorkflowTask, tuner: AjetTuner) -> WorkflowOutput:
+        raise RuntimeError("the broken agent always fails")

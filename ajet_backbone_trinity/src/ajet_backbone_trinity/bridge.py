@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ajet_backbone_trinity.experiences import placeholder_metrics
 from ajet_backbone_trinity.runtime import EPISODES_DIR
 from ajet_core.training.episode_spool import EpisodeSpool, run_folder_loggers
 from ajet_core.training.run_dir import CONFIG_FILE
@@ -29,4 +30,6 @@ def spool_for_run(run_dir: Path) -> EpisodeSpool:
         run_dir,
         config,
         run_folder_loggers(config, get_plugin_manager(), run_dir),
+        # samples/placeholders: the zero-weight experiences sent for episodes without samples
+        extra_metrics=placeholder_metrics,
     )

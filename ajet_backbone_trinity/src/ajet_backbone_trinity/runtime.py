@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ajet_backbone_trinity.engine import TrinityModelEngine
+from ajet_backbone_trinity.experiences import PLACEHOLDER_COUNT, needs_placeholder
 from ajet_backbone_trinity.translation import BASE_DIR_ARG, CONFIG_ARG, MODE_ARG, RUN_DIR_ARG
 from ajet_core.config.loader import validate_config
 from ajet_core.config.models import AjetConfig
@@ -78,6 +79,15 @@ class EpisodeRuntime:
             self.engine, config, mode="eval" if mode == EVAL_MODE else "train", plugins=self.plugins
         )
 
+    @property
+    def placeholder_token_id(self) -> int:
+        """The token a placeholder experience is made of (never trained: its mask is 0)."""
+        tokenizer = self.engine.tokenizer
+        for token_id in (tokenizer.eos_token_id, tokenizer.pad_token_id):
+            if isinstance(token_id, int):
+                return token_id
+        return 0
+
     def runner(self, num_repeat: int) -> RolloutRunner:
         # Eval samples are built too: trinity needs an Experience to carry each episode's
         # metrics, and drops eval experiences before training.
@@ -91,6 +101,9 @@ class EpisodeRuntime:
     async def run_group(self, task: Task, *, step: int, num_repeat: int) -> GroupResult:
         """Run ``task`` ``num_repeat`` times and compute the core's GRPO advantages."""
         episodes = await self.runner(num_repeat).run_tasks([task], step=step, mode=self.mode)
+        for episode in episodes:
+            # Spooled with the episode, so the run's monitor can count the placeholders.
+            episode.metadata[PLACEHOLDER_COUNT] = int(needs_placeholder(episode))
         if self.mode != TRAIN_MODE:
             self.record(episodes, step)
             return GroupResult(episodes, [], GroupStats())

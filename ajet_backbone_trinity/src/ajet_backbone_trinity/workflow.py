@@ -63,15 +63,11 @@ class AjetEpisodeWorkflow(TrinityWorkflow):
         experiences = episodes_to_experiences(
             group.episodes,
             kept_ids={e.episode_id for e in group.kept},
+            placeholder_token_id=runtime.placeholder_token_id,
             run_id_base=self.run_id_base,
             mode=runtime.mode,
         )
-        if not experiences:
-            # Trinity needs at least one experience per task; with none, the task failed and
-            # trinity's retry policy (explorer.max_retry_times) decides what happens next.
-            errors = sorted({e.error for e in group.episodes if e.error}) or ["no trainable calls"]
-            raise RuntimeError(
-                f"no episode of task {self.ajet_task.task_id!r} produced a sample "
-                f"({len(group.episodes)} episodes): {'; '.join(errors)[:2000]}"
-            )
+        # Never fewer experiences than episodes: a failed episode sends a zero-weight placeholder,
+        # because trinity's trainer waits for exactly train_batch_size experiences per step and
+        # ends the run quietly when they never come (see experiences.py).
         return experiences

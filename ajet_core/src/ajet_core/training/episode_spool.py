@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +54,24 @@ def run_folder_loggers(config: AjetConfig, plugins: Any, run_dir: Path) -> Logge
     return components.build_loggers(spooled, plugins, run_dir)
 
 
+# A backbone's own metrics of a step, from its episodes (mode, episodes) -> name: value.
+ExtraMetrics = Callable[[str, list[EpisodeRecord]], dict[str, Any]]
+
+
 class EpisodeSpool:
-    def __init__(self, spool: Path, run_dir: Path, config: AjetConfig, loggers: LoggerSet) -> None:
+    def __init__(
+        self,
+        spool: Path,
+        run_dir: Path,
+        config: AjetConfig,
+        loggers: LoggerSet,
+        extra_metrics: ExtraMetrics | None = None,
+    ) -> None:
         self.spool = spool
         self.run_dir = run_dir
         self.config = config
         self.loggers = loggers
+        self.extra_metrics = extra_metrics
         self.logged: list[tuple[str, int, dict[str, Any]]] = []
 
     def steps(self) -> list[tuple[int, str, Path]]:
@@ -88,6 +101,8 @@ class EpisodeSpool:
             if not episodes:
                 continue
             metrics = step_metrics(mode, episodes)
+            if self.extra_metrics is not None:
+                metrics.update(self.extra_metrics(mode, episodes))
             self.loggers.log(step, metrics)
             self.logged.append((mode, step, metrics))
             write_step_records(self.run_dir, step, mode, episodes, self.config.logging)

@@ -30,6 +30,8 @@ SAMPLES = "samples/count"
 SAMPLE_TOKENS = "samples/tokens"
 TRAINED_TOKENS = "samples/trained_tokens"
 SAMPLES_PER_EPISODE = "samples/per_episode"
+# Zero-weight experiences sent for episodes without samples (trinity keeps its batches whole).
+PLACEHOLDERS = "samples/placeholders"
 
 # Training: the optimiser step.
 LOSS = "train/loss"

@@ -146,6 +146,10 @@ def verl_metrics(run_dir: Path, launch: int) -> dict[int, dict]:
     return {row["step"]: row["data"] for row in jsonl(path) if "actor/grad_norm" in row["data"]}
 
 
+def newest_file(folder: Path) -> int:
+    return max(p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file())
+
+
 def weight_syncs(run_dir: Path) -> list[dict]:
     return [e for e in jsonl(run_dir / "verl" / "cpu_engine.jsonl") if e["event"] == "weights"]
 
@@ -212,13 +216,16 @@ def test_resume_from_step_one_continues_to_step_two(trained):
     command, config, run_dir = trained
     before = weight_syncs(run_dir)
     step_two = run_dir / "checkpoints" / "global_step_2"
-    saved_before = step_two.stat().st_mtime_ns
+    saved_before = newest_file(step_two)
     result = command.run(
         "train", "--conf", str(config), "--resume", str(run_dir / "checkpoints/global_step_1")
     )
     assert result.returncode == 0, result.stdout[-8000:]
-    assert sorted(verl_metrics(run_dir, 2)) == [2]  # this launch ran step 2 only
-    assert step_two.stat().st_mtime_ns > saved_before  # and saved it again
+    resumed = verl_metrics(run_dir, 2)
+    assert sorted(resumed) == [2]  # this launch ran step 2 only
+    # From step 1's weights: far from the reference already (a fresh start's first step has 0).
+    assert resumed[2]["actor/kl_loss"] > 0.05
+    assert newest_file(step_two) > saved_before  # and saved step 2 again
     after = weight_syncs(run_dir)[len(before) :]
     assert [e["global_steps"] for e in after][-2:] == [1, 2]  # step 1's weights, then step 2's
     from ajet_core import metrics as m

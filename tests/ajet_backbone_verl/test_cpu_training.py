@@ -31,10 +31,10 @@ import yaml
 
 from .helpers import REPO
 
-pytestmark = pytest.mark.slow
-
 # Generous: start-up alone is minutes when other work holds the two cores.
 RUN_TIMEOUT_S = 1800
+# pytest-timeout's default (300 s) counts the module fixture's whole training run.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(RUN_TIMEOUT_S + 300)]
 STEPS, TASKS, SAMPLES = 2, 2, 4
 # A large step: the actor moves far from its reference, so a server that kept the old weights
 # would sample with logprobs far from the trainer's.

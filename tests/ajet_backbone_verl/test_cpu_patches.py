@@ -113,3 +113,24 @@ def test_nothing_of_the_cpu_mode_is_active_in_other_runs():
     assert "cpu" not in shown["platforms"]
     # The rollout name is always known: verl resolves it only when a run selects it.
     assert shown["rollout"] == "CpuRolloutReplica"
+
+
+def test_no_module_of_the_package_imports_the_debug_backbone():
+    # The CPU engine needs ajet-backbone-debug only inside its rollout server (extra [cpu]).
+    import pkgutil
+
+    import ajet_backbone_verl
+
+    modules = [
+        m.name for m in pkgutil.walk_packages(ajet_backbone_verl.__path__, "ajet_backbone_verl.")
+    ]
+    assert "ajet_backbone_verl.cpu.server" in modules
+    result = run_python(
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('ajet_backbone_debug')))\n",
+        env=dict(os.environ),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -6,7 +6,7 @@ key is revoked when the episode ends.
 
 - ``as_raw_openai_sdk_client()`` -> an ``openai.AsyncOpenAI`` whose ``chat.completions.create``
   needs no ``model=``. It talks HTTP when the gateway serves HTTP, otherwise it goes through the
-  same ASGI app in-process (no socket).
+  same ASGI app in-process (no socket); either way the app runs on the gateway's loop thread.
 - ``as_oai_baseurl_apikey()`` -> ``.base_url``, ``.api_key``, ``.model`` for raw HTTP or any
   client (needs the gateway's HTTP server).
 - ``as_agentscope_model()``, ``as_langchain_chat_model()`` and ``as_model_client(name)`` ->
@@ -51,14 +51,17 @@ class OpenAIEndpoint:
 class ModelEndpoint(OpenAIEndpoint):
     """What a registered model client receives: the endpoint plus who is calling.
 
-    ``http_async_client`` is set when the gateway is in-process only (no HTTP server): pass it to
-    the framework's OpenAI client so requests reach the gateway without a socket.
+    ``http_async_client`` and ``http_client`` are set when the gateway is in-process only (no
+    HTTP server): pass them to the framework's OpenAI client so requests reach the gateway
+    without a socket. The synchronous one may be used from any thread, the workflow's event loop
+    included (it blocks its caller, not the gateway).
     """
 
     agent_name: str = "default"
     target_tag: str = "default"
     debug_model: str | None = None
     http_async_client: httpx.AsyncClient | None = field(default=None, repr=False)
+    http_client: httpx.Client | None = field(default=None, repr=False)
 
     def openai_client(self) -> openai.AsyncOpenAI:
         """An ``openai.AsyncOpenAI`` for this endpoint (``model=`` optional in create)."""
@@ -106,12 +109,17 @@ class AjetTuner:
         gateway = self._gateway
         key = gateway.issue_key(self._session, agent_name, target_tag, debug_model)
         in_process = gateway.base_url is None
-        http_client = None
+        http_client = sync_client = None
         if in_process:
             import httpx
 
+            from ajet_core.gateway.transport import InProcessSyncTransport, InProcessTransport
+
             http_client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=gateway.app),
+                transport=InProcessTransport(gateway), base_url=IN_PROCESS_BASE_URL, timeout=None
+            )
+            sync_client = httpx.Client(
+                transport=InProcessSyncTransport(gateway),
                 base_url=IN_PROCESS_BASE_URL,
                 timeout=None,
             )
@@ -123,6 +131,7 @@ class AjetTuner:
             target_tag=target_tag or agent_name,
             debug_model=debug_model,
             http_async_client=http_client,
+            http_client=sync_client,
         )
 
     def as_raw_openai_sdk_client(
@@ -145,6 +154,17 @@ class AjetTuner:
         self._gateway.ensure_http()
         endpoint = self._endpoint(agent_name, target_tag, debug_model)
         return OpenAIEndpoint(endpoint.base_url, endpoint.api_key, endpoint.model)
+
+    def model_endpoint(
+        self,
+        agent_name: str = "default",
+        target_tag: str | None = None,
+        debug_model: str | None = None,
+    ) -> ModelEndpoint:
+        """What a model client is built from: base URL, key, model name and, in-process, the
+        ``httpx`` clients that reach the gateway without a socket (``http_client`` serves a
+        synchronous framework such as ``openai.OpenAI(http_client=...)``)."""
+        return self._endpoint(agent_name, target_tag, debug_model)
 
     # ------------------------------------------------------------------------ model clients
 

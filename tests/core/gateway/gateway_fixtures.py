@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from typing import Any
 
 from ajet_core.chat.testing import build_chatml_tokenizer
@@ -68,15 +69,31 @@ class CharLevelEngine(ScriptedEngine):
 
 
 class GatedEngine(ScriptedEngine):
-    """Streams nothing until ``release`` is set: proves the first chunk leaves before the end."""
+    """Streams nothing until ``release()``: proves the first chunk leaves before the end.
+
+    The engine runs on the gateway's loop thread; ``release`` may be called from any thread.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.release = asyncio.Event()
+        self._released = threading.Event()
+        self._gates: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self._lock = threading.Lock()
         self.finished = False
 
+    def release(self) -> None:
+        with self._lock:
+            self._released.set()
+            for loop, gate in self._gates:
+                loop.call_soon_threadsafe(gate.set)
+
     async def generate_stream(self, prompt_ids: list[int], sampling: SamplingParams):
-        await self.release.wait()
+        gate = asyncio.Event()
+        with self._lock:
+            self._gates.append((asyncio.get_running_loop(), gate))
+            if self._released.is_set():
+                gate.set()
+        await gate.wait()
         async for chunk in super().generate_stream(prompt_ids, sampling):
             yield chunk
         self.finished = True

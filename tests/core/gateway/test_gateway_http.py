@@ -188,7 +188,7 @@ def _error(response, status, param=None, code=None):
             },
             "messages[0].tool_calls[0].function.name",
         ),
-        ({"messages": USER, "n": 2}, "n"),
+        ({"messages": USER, "n": 17}, "n"),
         ({"messages": USER, "temperature": "hot"}, "temperature"),
         ({"messages": USER, "temperature": 3}, "temperature"),
         ({"messages": USER, "top_p": 1.5}, "top_p"),
@@ -373,7 +373,7 @@ async def test_first_chunk_leaves_before_generation_ends():
                 first = await asyncio.wait_for(anext(lines), timeout=10)
                 assert json.loads(first[6:])["choices"][0]["delta"]["role"] == "assistant"
                 assert not engine.finished  # the engine has not produced a single token yet
-                engine.release.set()
+                engine.release()
                 rest = [line async for line in lines if line.startswith("data: ")]
         assert rest[-1] == "data: [DONE]" and engine.finished
     finally:

@@ -155,7 +155,7 @@ async def test_a_template_that_rewrites_history_is_detected_not_trusted():
         "{{ (message.content or '') if loop.last else (message.content or '')[:3] }}",
     )
     gateway = make_gateway(engine=None, reply=lambda prompt: "A long answer.")
-    gateway.renderer = ChatRenderer(build_chatml_tokenizer(template=stripping))
+    gateway.pipeline.renderer = ChatRenderer(build_chatml_tokenizer(template=stripping))
     episode = gateway.open_episode("ep")
     key = gateway.issue_key(episode.session, "agent")
     messages = [{"role": "user", "content": "Hi"}]

@@ -43,6 +43,8 @@ HERMES_TOOLS_POSTAMBLE = (
 )
 
 
+# Texts longer than this are encoded without holding the GIL (see ChatRenderer.encode).
+GIL_FREE_ENCODE_CHARS = 64 * 1024
 # Rendered prompts whose ids are remembered (a few hundred KB of text at typical sizes).
 PROMPT_CACHE_SIZE = 512
 
@@ -111,6 +113,10 @@ class ChatRenderer:
         if not text:
             return []
         if self._backend is not None:
+            if len(text) > GIL_FREE_ENCODE_CHARS:
+                # The Rust tokenizer holds the GIL in `encode` (about 1 s per MB) but releases
+                # it in `encode_batch`: a huge prompt must not freeze every other thread.
+                return self._backend.encode_batch([text], add_special_tokens=False)[0].ids
             return self._backend.encode(text, add_special_tokens=False).ids
         return list(self.tokenizer.encode(text, add_special_tokens=False))
 

@@ -70,6 +70,8 @@ class GatewayConfig(Section):
     # 0 picks a free port.
     port: int = Field(default=0, ge=0, le=65535)
 
+    # Larger request bodies get 413 (a runaway conversation must not stall the gateway).
+    max_request_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
 
 class RolloutConfig(Section):
     # Tasks per training step; each runs num_repeat times (one GRPO group).

@@ -1,10 +1,15 @@
 """The Starlette app: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /health`` and
-``GET /ajet/stats`` (run counters and the gateway's own per-call overhead percentiles)."""
+``GET /ajet/stats`` (run counters and the gateway's own per-call overhead percentiles).
+
+Bodies are read up to ``rollout.gateway.max_request_bytes`` (413 beyond), parsed off the loop
+when large, and checked for what parses as JSON but cannot be served (deep nesting, lone
+surrogates) before any adapter sees them.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -12,7 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ajet_core.gateway.completion import HEAVY_REQUEST_CHARS
 from ajet_core.gateway.errors import GatewayError, bad_request
+from ajet_core.gateway.request import check_json_body
 
 if TYPE_CHECKING:  # pragma: no cover
     from ajet_core.gateway.core import Gateway
@@ -36,18 +43,54 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+async def read_body(request: Request, limit: int) -> Any:
+    """The JSON body, at most ``limit`` bytes; large bodies are parsed on a worker thread."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(int(declared), limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(size, limit)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if len(raw) > HEAVY_REQUEST_CHARS:
+        return await asyncio.to_thread(_parse_json, raw)
+    return _parse_json(raw)
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        body = json.loads(raw)
+    except RecursionError:
+        raise bad_request(
+            "the request body nests too deeply to parse; flatten the structure",
+            code="json_too_deep",
+        ) from None
+    except ValueError as exc:
+        raise bad_request(f"the request body is not valid JSON: {exc}") from None
+    check_json_body(body)
+    return body
+
+
+def _too_large(size: int, limit: int) -> GatewayError:
+    return GatewayError(
+        413,
+        f"the request body is {size} bytes or more, over the gateway's limit of {limit} bytes "
+        "(rollout.gateway.max_request_bytes); shorten the conversation or raise the limit",
+        code="request_too_large",
+    )
+
+
 def build_app(gateway: Gateway) -> Starlette:
+    settings = gateway.config.rollout.gateway
+
     async def chat_completions(request: Request) -> Response:
         try:
             binding = gateway.authorize(_api_key(request))
-            raw = await request.body()
-            # The gateway's own time starts here: reading the body is the transport's.
-            started = time.perf_counter()
-            try:
-                body = json.loads(raw)
-            except ValueError as exc:
-                raise bad_request(f"the request body is not valid JSON: {exc}") from None
-            result = await gateway.complete(binding, body, started=started)
+            body = await read_body(request, settings.max_request_bytes)
+            result = await gateway.chat.create(binding, body)
         except GatewayError as exc:
             return _error(exc)
         if isinstance(result, dict):
@@ -74,6 +117,10 @@ def build_app(gateway: Gateway) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def stats(request: Request) -> Response:
+        try:
+            gateway.authorize_stats(_api_key(request))
+        except GatewayError as exc:
+            return _error(exc)
         overheads = list(gateway.stats.overheads)
         if request.query_params.get("reset"):
             gateway.stats.overheads.clear()

@@ -1,31 +1,24 @@
-"""The gateway: OpenAI chat completions served by the policy engine, recorded at token level.
+"""The gateway: keys, episodes and transport around the completion pipeline.
 
-One code path serves every client: the Starlette app (:mod:`ajet_core.gateway.app`) calls
-:meth:`Gateway.authorize` and :meth:`Gateway.complete`, whether the request came over a socket
-or through the in-process ASGI transport the tuner uses when no HTTP server runs.
-
-Per request: the API key names the episode and agent (:class:`ClientBinding`); the messages are
-rendered with the engine tokenizer's chat template, reusing the tokens of the agent's earlier
-calls (:mod:`ajet_core.chat.prefix`); the engine samples under the rollout config's sampling
-(training) or the request's (``rollout``/``eval`` modes); the reply is parsed for tool calls and
-the call is recorded as an :class:`~ajet_core.schema.LlmCall` on the episode.
+Every client reaches the same Starlette app (:mod:`ajet_core.gateway.app`), over a socket or
+through the in-process transport (:mod:`ajet_core.gateway.transport`), and both run on the
+gateway's own loop thread (:mod:`ajet_core.gateway.loop_thread`), never on the workflows' loop.
+The app authorizes the API key (:meth:`Gateway.authorize`: it names the episode and agent,
+:class:`ClientBinding`) and hands the body to a protocol adapter (chat completions, Responses,
+Messages), which runs the one completion pipeline (:mod:`ajet_core.gateway.completion`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import secrets
-import time
+import ipaddress
+import logging
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import AsyncIterator, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ajet_core.chat.prefix import PromptBuilder, PromptPlan
-from ajet_core.chat.render import ChatRenderer, TemplateError
 from ajet_core.config.models import AjetConfig, FixedEndpointConfig
-from ajet_core.engine import ContextLengthExceeded, EngineError, SamplingParams
+from ajet_core.gateway.chat_api import ChatCompletionsAPI
+from ajet_core.gateway.completion import MODES_TUPLE, CompletionPipeline, Mode
 from ajet_core.gateway.episode import (
     ClientBinding,
     EpisodeRecording,
@@ -33,37 +26,25 @@ from ajet_core.gateway.episode import (
     GatewayStats,
     new_api_key,
 )
-from ajet_core.gateway.errors import GatewayError, bad_request, unauthorized
-from ajet_core.gateway.request import ChatRequest, parse_chat_request
+from ajet_core.gateway.errors import unauthorized
+from ajet_core.gateway.forwarding import FixedEndpointForwarder
+from ajet_core.gateway.loop_thread import GatewayLoop
 from ajet_core.schema import EpisodeRecord, LlmCall
-from ajet_core.toolparsers.base import ParsedReply, ToolParser
+from ajet_core.toolparsers.base import ToolParser
 
 if TYPE_CHECKING:  # pragma: no cover
     from ajet_core.engine import Engine
     from ajet_core.plugins.manager import PluginManager
     from ajet_core.tuner import AjetTuner
 
-Mode = Literal["train", "rollout", "eval"]
-MODES = ("train", "rollout", "eval")
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+MODES = MODES_TUPLE
 DEFAULT_MODEL_NAME = "ajet-policy"
 DEFAULT_AGENT = "default"
 # How calls sent to the gateway's default endpoint name their endpoint in the records.
 DEFAULT_ENDPOINT_NAME = "--endpoint"
-
-
-@dataclass
-class _Prepared:
-    builder: PromptBuilder
-    plan: PromptPlan
-    sampling: SamplingParams
-    started: float
-    # Reply tokens the gateway writes before the model continues (a forced tool call); they are
-    # part of the response at loss mask 0, since the policy did not choose them.
-    forced_ids: list[int] = field(default_factory=list)
-
-    @property
-    def engine_prompt(self) -> list[int]:
-        return self.plan.prompt_ids + self.forced_ids
 
 
 class EpisodeHandle:
@@ -117,17 +98,21 @@ class Gateway:
         self.mode: Mode = mode
         self.model_name = model_name
         self.default_endpoint = default_endpoint
-        self.renderer = ChatRenderer(engine.tokenizer) if engine is not None else None
         self.tool_parser = (
             tool_parser if tool_parser is not None else self._load_tool_parser(plugins)
         )
         self.stats = GatewayStats()
+        self.loop = GatewayLoop()
+        self.forwarder = FixedEndpointForwarder()
+        self.pipeline = CompletionPipeline(
+            engine, self.config, mode, self.tool_parser, self.stats, self.forwarder, model_name
+        )
+        self.chat = ChatCompletionsAPI(self.pipeline)
         self._sessions: dict[str, EpisodeSession] = {}
         self._keys: dict[str, ClientBinding] = {}
         self._app: Any = None
         self._server: Any = None
-        self._server_task: asyncio.Task | None = None
-        self._forward_client: Any = None
+        self._server_future: Any = None
         self.base_url: str | None = None
 
     def _load_tool_parser(self, plugins: PluginManager | None) -> ToolParser:
@@ -173,10 +158,11 @@ class Gateway:
         session = self._sessions.pop(episode_id, None)
         if session is None:
             raise KeyError(f"episode {episode_id!r} is not open")
-        session.closed = True
+        with self.pipeline.record_lock:  # no call is recorded half-way through closing
+            session.closed = True
+            recording = session.recording()
         for key in session.keys:
             self._keys.pop(key, None)
-        recording = session.recording()
         if session.record is not None:
             session.record.calls = recording.calls
             session.record.drift_fallbacks = recording.drift_fallbacks
@@ -251,269 +237,33 @@ class Gateway:
             )
         return binding
 
+    def authorize_stats(self, api_key: str | None) -> None:
+        """Run counters are open to local clients of a training run (its port is loopback and
+        its keys short-lived); ``ajet serve --api-key`` overrides this to require its key."""
+
+    @property
+    def renderer(self) -> Any:
+        return self.pipeline.renderer
+
     async def chat_completion(
-        self, api_key: str | None, body: Any, *, started: float | None = None
+        self, api_key: str | None, body: Any
     ) -> dict[str, Any] | AsyncIterator[bytes]:
-        return await self.complete(self.authorize(api_key), body, started=started)
+        """A chat completion for an API key, from any loop (it runs on the gateway's)."""
+        binding = self.authorize(api_key)
+        return await self.complete(binding, body)
 
     async def complete(
-        self, binding: ClientBinding, body: Any, *, started: float | None = None
+        self, binding: ClientBinding, body: Any
     ) -> dict[str, Any] | AsyncIterator[bytes]:
         """A chat completion (a dict) or, for ``stream=True``, an async iterator of SSE bytes."""
-        started = time.perf_counter() if started is None else started
-        try:
-            request = parse_chat_request(body)
-            if binding.fixed_endpoint is not None:
-                return await self._forward(binding, request, body)
-            prepared = self._prepare(binding, request, started)
-            if request.stream:
-                return self._stream(binding, request, prepared)
-            engine_started = time.perf_counter()
-            generation = await self.engine.generate(prepared.engine_prompt, prepared.sampling)
-            engine_finished = time.perf_counter()
-            call = self._finish(
-                binding,
-                request,
-                prepared,
-                generation.token_ids,
-                generation.logprobs,
-                generation.finish_reason,
-                generation.matched_stop,
-                weight_version=generation.weight_version,
-            )
-            body = self._completion_body(call, request)
-            # Added latency: the gateway's own work before and after the engine, not the time
-            # this request spent waiting for the event loop while other requests ran.
-            self.stats.overheads.append(
-                (engine_started - started) + (time.perf_counter() - engine_finished)
-            )
-            return body
-        except GatewayError as exc:
-            self._note_error(binding, exc)
-            raise
-        except ContextLengthExceeded as exc:
-            error = context_length_error(exc.prompt_tokens, exc.max_model_len)
-            self._note_error(binding, error)
-            raise error from exc
-        except EngineError as exc:
-            error = GatewayError(
-                503, f"the policy engine failed: {exc}", type="server_error", code="engine_error"
-            )
-            self._note_error(binding, error)
-            raise error from exc
-        except Exception as exc:
-            error = GatewayError(
-                500, f"internal gateway error: {type(exc).__name__}: {exc}", type="server_error"
-            )
-            self._note_error(binding, error)
-            raise error from exc
+        result = await self.run_on_loop(self.chat.create(binding, body))
+        if isinstance(result, dict):
+            return result
+        return self.loop.iterate(result)
 
-    def _note_error(self, binding: ClientBinding, error: GatewayError) -> None:
-        code = error.code or error.type
-        self.stats.errors[code] += 1
-        if not binding.session.closed:
-            binding.session.errors.append(
-                {
-                    "code": code,
-                    "status": error.status,
-                    "message": error.message,
-                    "agent": binding.agent_name,
-                }
-            )
-
-    def _prepare(self, binding: ClientBinding, request: ChatRequest, started: float) -> _Prepared:
-        # Only bindings served by the policy get here, and those exist only with an engine.
-        assert self.engine is not None and self.renderer is not None
-        session = binding.session
-        builder = session.builders.get(binding.agent_name)
-        if builder is None:
-            builder = session.builders[binding.agent_name] = PromptBuilder(self.renderer)
-        try:
-            plan = builder.build(request.messages, request.tools)
-        except TemplateError as exc:
-            raise bad_request(str(exc), "messages") from None
-        if plan.fallback_reason:
-            session.fallback_reasons[plan.fallback_reason] += 1
-            self.stats.fallback_reasons[plan.fallback_reason] += 1
-            self.stats.drift_fallbacks += 1
-        forced_ids = self._forced_ids(request)
-        limit = self.engine.max_model_len
-        room = limit - len(plan.prompt_ids) - len(forced_ids)
-        if room <= 0:
-            raise context_length_error(len(plan.prompt_ids) + len(forced_ids), limit)
-        return _Prepared(builder, plan, self._sampling(request, room, session), started, forced_ids)
-
-    def _forced_ids(self, request: ChatRequest) -> list[int]:
-        """``tool_choice`` naming a function, or ``required``: the reply starts as that call."""
-        choice = request.tool_choice
-        if not request.parse_tools or choice in (None, "auto", "none"):
-            return []
-        name = None if choice == "required" else choice["function"]["name"]
-        prefix = self.tool_parser.forced_call_prefix(name)
-        return self.renderer.encode(prefix) if prefix else []
-
-    def _sampling(self, request: ChatRequest, room: int, session: EpisodeSession) -> SamplingParams:
-        rollout = self.config.rollout
-        if self.mode == "train":
-            # The policy gradient needs samples from the distribution the trainer assumes.
-            temperature, top_p = rollout.temperature, rollout.top_p
-            max_tokens = min(
-                request.max_tokens or rollout.max_tokens_per_call, rollout.max_tokens_per_call
-            )
-        else:
-            default_temperature = (
-                self.config.eval.temperature if self.mode == "eval" else rollout.temperature
-            )
-            temperature = (
-                request.temperature if request.temperature is not None else default_temperature
-            )
-            top_p = request.top_p if request.top_p is not None else rollout.top_p
-            max_tokens = request.max_tokens or rollout.max_tokens_per_call
-        budget = rollout.max_tokens_per_episode - session.generated_tokens
-        if budget <= 0:
-            raise bad_request(
-                f"episode {session.episode_id!r} has used its {rollout.max_tokens_per_episode} "
-                "generated tokens (rollout.max_tokens_per_episode); end the episode or raise the "
-                "limit",
-                "max_tokens",
-                code="episode_token_budget_exhausted",
-            )
-        return SamplingParams(
-            temperature=temperature,
-            top_p=top_p,
-            top_k=rollout.top_k,
-            max_tokens=max(1, min(max_tokens, room, budget)),
-            stop=list(request.stop),
-            stop_token_ids=list(self.renderer.facts.stop_token_ids),
-            seed=request.seed if request.seed is not None else session.next_seed(),
-        )
-
-    # ------------------------------------------------------------------------- finishing
-
-    def _reply_text(self, ids: list[int], finish_reason: str, matched_stop: str | None) -> str:
-        if ids and ids[-1] in self.renderer.facts.stop_token_ids:
-            ids = ids[:-1]
-        text = self.renderer.tokenizer.decode(ids, skip_special_tokens=True)
-        if finish_reason == "stop" and matched_stop:
-            cut = text.rfind(matched_stop)
-            if cut >= 0:
-                text = text[:cut]
-        return text
-
-    def _parse(self, request: ChatRequest, text: str) -> ParsedReply:
-        if not request.parse_tools:
-            return ParsedReply(content=text)
-        return self.tool_parser.parse(text)
-
-    def _finish(
-        self,
-        binding: ClientBinding,
-        request: ChatRequest,
-        prepared: _Prepared,
-        sampled_ids: list[int],
-        logprobs: list[float],
-        finish_reason: str,
-        matched_stop: str | None,
-        call_id: str | None = None,
-        weight_version: int | None = None,
-    ) -> LlmCall:
-        session, plan = binding.session, prepared.plan
-        forced = prepared.forced_ids
-        reply_ids = forced + list(sampled_ids)
-        parsed = self._parse(request, self._reply_text(reply_ids, finish_reason, matched_stop))
-        if parsed.malformed:
-            session.malformed_tool_calls += 1
-            self.stats.malformed_tool_calls += 1
-        tool_calls = [
-            {
-                "id": "call_"
-                + secrets.token_hex(12),  # gateway-issued: how the next call finds this one
-                "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments},
-            }
-            for call in parsed.tool_calls
-        ]
-        reply: dict[str, Any] = {
-            "role": "assistant",
-            "content": parsed.content if (parsed.content or not tool_calls) else None,
-        }
-        if tool_calls:
-            reply["tool_calls"] = tool_calls
-        closing = prepared.builder.close_reply(reply_ids)
-        call = LlmCall(
-            call_id=call_id or new_call_id(),
-            agent=binding.agent_name,
-            target_tag=binding.target_tag,
-            trainable=binding.trainable,
-            prompt_ids=plan.prompt_ids,
-            response_ids=reply_ids + closing.closing_ids,
-            response_logprobs=[0.0] * len(forced)
-            + list(logprobs)
-            + [0.0] * len(closing.closing_ids),
-            temperature=prepared.sampling.temperature,
-            finish_reason="tool_calls" if tool_calls else finish_reason,
-            messages=request.messages,
-            tools=request.tools,
-            response_mask=[0] * len(forced)
-            + [1] * len(sampled_ids)
-            + [0] * len(closing.closing_ids),
-            drift_fallback=plan.fallback_reason is not None,
-            drift_reason=plan.fallback_reason,
-            reply=reply,
-            parent_call_id=plan.parent_call_id,
-            malformed_tool_call=parsed.malformed,
-            started_at=time.time() - (time.perf_counter() - prepared.started),
-            weight_version=weight_version,
-        )
-        prepared.builder.remember(
-            call.call_id, request.messages, request.tools, plan, call.response_ids, closing, reply
-        )
-        call.latency = time.perf_counter() - prepared.started
-        if not session.closed:  # a call finishing after its episode timed out is dropped
-            session.calls.append(call)
-            session.generated_tokens += len(sampled_ids)
-        self.stats.calls += 1
-        return call
-
-    def _completion_body(self, call: LlmCall, request: ChatRequest) -> dict[str, Any]:
-        sampled = sum(call.response_mask or [])
-        return {
-            "id": call.call_id,
-            "object": "chat.completion",
-            "created": int(call.started_at),
-            "model": request.model or self.model_name,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": call.reply,
-                    "finish_reason": call.finish_reason,
-                    "logprobs": None,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": len(call.prompt_ids),
-                "completion_tokens": sampled,
-                "total_tokens": len(call.prompt_ids) + sampled,
-            },
-        }
-
-    # --------------------------------------------------------------------------- streaming
-
-    def _stream(
-        self, binding: ClientBinding, request: ChatRequest, prepared: _Prepared
-    ) -> AsyncIterator[bytes]:
-        from ajet_core.gateway.streaming import stream_completion
-
-        return stream_completion(self, binding, request, prepared)
-
-    # ----------------------------------------------------------------------- fixed models
-
-    async def _forward(
-        self, binding: ClientBinding, request: ChatRequest, body: dict[str, Any]
-    ) -> Any:
-        from ajet_core.gateway.forwarding import forward_to_fixed_endpoint
-
-        return await forward_to_fixed_endpoint(self, binding, request, body)
+    async def run_on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on the gateway's loop thread, from any loop."""
+        return await self.loop.run(coro)
 
     # ------------------------------------------------------------------------------ serving
 
@@ -527,18 +277,19 @@ class Gateway:
         return self._app
 
     def ensure_http(self, host: str | None = None, port: int | None = None) -> str:
-        """Serve the app over HTTP on the running event loop; returns the ``/v1`` base URL.
+        """Serve the app over HTTP on the gateway's loop thread; returns the ``/v1`` base URL.
 
         Synchronous, so a tuner can start it on first use: the socket is bound and listening
         before this returns (connections wait in the backlog until uvicorn accepts them).
         """
-        from ajet_core.gateway.server import serve_on_running_loop
+        from ajet_core.gateway.server import bind_socket, serve
 
         if self._server is None:
             settings = self.config.rollout.gateway
-            self._server, self._server_task, self.base_url = serve_on_running_loop(
-                self.app, host or settings.host, settings.port if port is None else port
-            )
+            host = host or settings.host
+            _warn_if_exposed(host)
+            sock, self.base_url = bind_socket(host, settings.port if port is None else port)
+            self._server, self._server_future = serve(self.app, sock, self.loop)
         return self.base_url  # type: ignore[return-value]
 
     async def start_http(self, host: str | None = None, port: int | None = None) -> str:
@@ -546,38 +297,35 @@ class Gateway:
         from ajet_core.gateway.server import wait_started
 
         base_url = self.ensure_http(host, port)
-        await wait_started(self._server, self._server_task)
+        await wait_started(self._server, self._server_future)
         return base_url
 
     async def stop_http(self) -> None:
         """Stop the HTTP server (if one runs) and close the connections to fixed endpoints."""
+        import asyncio
+
         if self._server is not None:
             self._server.should_exit = True
-            await self._server_task
-            self._server = self._server_task = None
+            await asyncio.wrap_future(self._server_future)
+            self._server = self._server_future = None
             self.base_url = None
-        if self._forward_client is not None:
-            await self._forward_client.aclose()
-            self._forward_client = None
+        await self.run_on_loop(self.forwarder.aclose())
 
     def stats_json(self) -> dict[str, Any]:
         return self.stats.to_json() | {"open_episodes": len(self._sessions)}
 
 
-def context_length_error(prompt_tokens: int, limit: int) -> GatewayError:
-    return GatewayError(
-        400,
-        f"This model's maximum context length is {limit} tokens, but the messages are "
-        f"{prompt_tokens} tokens, leaving no room for a reply. Shorten the conversation or raise "
-        "model.max_model_len.",
-        param="messages",
-        code="context_length_exceeded",
-    )
-
-
-def new_call_id() -> str:
-    return "chatcmpl-" + uuid.uuid4().hex
-
-
-def sse(payload: Any) -> bytes:
-    return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+def _warn_if_exposed(host: str) -> None:
+    """API keys are bearer tokens sent in clear: a gateway beyond loopback exposes them."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        log.warning(
+            "the gateway listens on %s, which is not a loopback address: anyone who can reach "
+            "it can read episode keys in transit and call the policy. Set "
+            "rollout.gateway.host: 127.0.0.1 unless agents run on other machines (then put the "
+            "port behind a firewall or TLS proxy)",
+            host,
+        )

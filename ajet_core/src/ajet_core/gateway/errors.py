@@ -39,3 +39,31 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
 
 def unauthorized(message: str) -> GatewayError:
     return GatewayError(401, message, type="authentication_error", code="invalid_api_key")
+
+
+def context_length_error(prompt_tokens: int, limit: int) -> GatewayError:
+    return GatewayError(
+        400,
+        f"This model's maximum context length is {limit} tokens, but the messages are "
+        f"{prompt_tokens} tokens, leaving no room for a reply. Shorten the conversation or raise "
+        "model.max_model_len.",
+        param="messages",
+        code="context_length_exceeded",
+    )
+
+
+def as_gateway_error(exc: BaseException) -> GatewayError:
+    """The one mapping from what a completion may raise to the status a client sees."""
+    from ajet_core.engine import ContextLengthExceeded, EngineError
+
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, ContextLengthExceeded):
+        return context_length_error(exc.prompt_tokens, exc.max_model_len)
+    if isinstance(exc, EngineError):
+        return GatewayError(
+            503, f"the policy engine failed: {exc}", type="server_error", code="engine_error"
+        )
+    return GatewayError(
+        500, f"internal gateway error: {type(exc).__name__}: {exc}", type="server_error"
+    )

@@ -1,16 +1,16 @@
 """Validate a ``POST /v1/chat/completions`` body.
 
 Accepted and honoured: messages (system/developer/user/assistant/tool), tools, tool_choice,
-temperature, top_p, max_tokens / max_completion_tokens, stop, seed, stream, stream_options
-(include_usage), n=1.
+parallel_tool_calls, temperature, top_p, max_tokens / max_completion_tokens, stop, seed, n
+(up to :data:`MAX_CHOICES`), logprobs, stream, stream_options (include_usage).
 
 Accepted and ignored (clients send them routinely; they have no meaning for a local policy or
-cannot be honoured without changing what the policy samples): parallel_tool_calls, user,
-metadata, response_format (no constrained decoding), store, service_tier, frequency_penalty,
-presence_penalty, logit_bias, logprobs, top_logprobs, reasoning_effort and any other key.
+cannot be honoured without changing what the policy samples): user, metadata, store,
+service_tier, frequency_penalty, presence_penalty, logit_bias, reasoning_effort and any other key.
 
-Refused with 400: n > 1 and content parts other than text, and malformed fields (the error's
-``param`` names the field).
+Refused with 400: content parts other than text, malformed fields (the error's ``param`` names
+the field), and bodies no client means to send: JSON nested deeper than :data:`MAX_JSON_DEPTH`
+and strings with lone UTF-16 surrogates (which no tokenizer can encode).
 """
 
 from __future__ import annotations
@@ -20,6 +20,11 @@ from typing import Any
 
 from ajet_core.chat.messages import MessageError, normalize_messages
 from ajet_core.gateway.errors import bad_request
+
+MAX_CHOICES = 16
+MAX_JSON_DEPTH = 100
+# Seeds are 64-bit signed integers in OpenAI's API and in every engine we drive.
+SEED_RANGE = (-(2**63), 2**63 - 1)
 
 
 @dataclass
@@ -35,6 +40,14 @@ class ChatRequest:
     seed: int | None = None
     stream: bool = False
     include_usage: bool = False
+    n: int = 1
+    parallel_tool_calls: bool = True
+    logprobs: bool = False
+    top_logprobs: int = 0
+    # Characters of message text: large requests render off the gateway's loop.
+    size_chars: int = 0
+    # The chat-completions body as received (a fixed endpoint gets it as sent).
+    body: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def parse_tools(self) -> bool:
@@ -122,13 +135,54 @@ def _stop(value: Any) -> list[str]:
     raise bad_request("'stop' must be a string or a list of at most 4 strings", "stop")
 
 
+def check_json_body(body: Any) -> None:
+    """Refuse what parses as JSON but cannot be served: deep nesting, lone surrogates.
+
+    Walked iteratively, so a hostile body cannot exhaust the stack of the check itself.
+    """
+    pending: list[tuple[Any, str, int]] = [(body, "", 0)]
+    while pending:
+        value, where, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise bad_request(
+                f"the request body nests deeper than {MAX_JSON_DEPTH} levels "
+                f"(at {where or 'the top'}); flatten the structure",
+                where or None,
+                code="json_too_deep",
+            )
+        if isinstance(value, str):
+            _check_text(value, where)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, where or "body")
+                pending.append((item, f"{where}.{key}" if where else key, depth + 1))
+        elif isinstance(value, list):
+            pending.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
+
+
+def _check_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise bad_request(
+            f"{where or 'a key of the body'} holds a lone UTF-16 surrogate at character "
+            f"{exc.start} (an unpaired \\ud800-\\udfff escape); send valid Unicode text",
+            where or None,
+            code="invalid_unicode",
+        ) from None
+
+
 def parse_chat_request(body: Any) -> ChatRequest:
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object")
     n = body.get("n")
-    if n is not None and n != 1:
+    if n is None:
+        n = 1
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CHOICES:
         raise bad_request(
-            f"'n' must be 1 (got {n!r}); send separate requests for more choices", "n"
+            f"'n' must be an integer from 1 to {MAX_CHOICES}, got {n!r}; send several requests "
+            "for more choices",
+            "n",
         )
     try:
         messages = normalize_messages(body.get("messages"))
@@ -149,6 +203,31 @@ def parse_chat_request(body: Any) -> ChatRequest:
     seed = body.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise bad_request(f"'seed' must be an integer, got {seed!r}", "seed")
+    if seed is not None and not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise bad_request(
+            f"'seed' must fit in a signed 64-bit integer ({SEED_RANGE[0]} to {SEED_RANGE[1]}), "
+            f"got {seed}",
+            "seed",
+        )
+    parallel = body.get("parallel_tool_calls")
+    if parallel is not None and not isinstance(parallel, bool):
+        raise bad_request(
+            f"'parallel_tool_calls' must be a boolean, got {parallel!r}", "parallel_tool_calls"
+        )
+    logprobs = body.get("logprobs")
+    if logprobs is not None and not isinstance(logprobs, bool):
+        raise bad_request(f"'logprobs' must be a boolean, got {logprobs!r}", "logprobs")
+    top_logprobs = body.get("top_logprobs")
+    if top_logprobs is not None and (
+        isinstance(top_logprobs, bool)
+        or not isinstance(top_logprobs, int)
+        or not 0 <= top_logprobs <= 20
+    ):
+        raise bad_request(
+            f"'top_logprobs' must be an integer from 0 to 20, got {top_logprobs!r}", "top_logprobs"
+        )
+    if top_logprobs and not logprobs:
+        raise bad_request("'top_logprobs' needs 'logprobs': true", "top_logprobs")
     max_tokens = _positive_int(body, "max_completion_tokens")
     if max_tokens is None:
         max_tokens = _positive_int(body, "max_tokens")
@@ -164,4 +243,10 @@ def parse_chat_request(body: Any) -> ChatRequest:
         seed=seed,
         stream=stream,
         include_usage=bool(options.get("include_usage")),
+        n=n,
+        parallel_tool_calls=parallel is not False,
+        logprobs=bool(logprobs),
+        top_logprobs=top_logprobs or 0,
+        size_chars=sum(len(m.get("content") or "") for m in messages),
+        body=body,
     )

@@ -1,19 +1,23 @@
-"""Run the gateway app with uvicorn on the caller's event loop.
+"""Run the gateway app with uvicorn on the gateway's own loop thread.
 
-Same loop as the engine and the workflows: the engine's batching sees every request, and no
-thread hands work across loops. The socket is bound and listening synchronously, so a tuner can
-hand out a base URL the moment it is asked. uvicorn's signal capture is turned off so Ctrl-C
-reaches the rollout runner instead of being swallowed by the server.
+Not the workflows' loop: a workflow that blocks its loop with a synchronous HTTP call must
+still be answered (see :mod:`ajet_core.gateway.loop_thread`). The socket is bound and listening
+synchronously, so a tuner can hand out a base URL the moment it is asked. uvicorn's signal
+capture is turned off so Ctrl-C reaches the rollout runner instead of being swallowed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ajet_core.gateway.loop_thread import GatewayLoop
 
 
 class _Server(uvicorn.Server):
@@ -22,15 +26,8 @@ class _Server(uvicorn.Server):
         yield
 
 
-def serve_on_running_loop(
-    app: Any, host: str, port: int
-) -> tuple[uvicorn.Server, asyncio.Task, str]:
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        raise RuntimeError(
-            "the gateway's HTTP server runs on the caller's event loop; call this from async code"
-        ) from None
+def bind_socket(host: str, port: int) -> tuple[socket.socket, str]:
+    """A listening socket on ``host:port`` and the ``/v1`` base URL it serves."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -44,6 +41,15 @@ def serve_on_running_loop(
         ) from None
     sock.listen(2048)
     sock.setblocking(False)
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
+    return sock, f"http://{shown}:{bound_port}/v1"
+
+
+def serve(
+    app: Any, sock: socket.socket, loop: GatewayLoop
+) -> tuple[uvicorn.Server, concurrent.futures.Future]:
+    """Start uvicorn on ``sock`` on the gateway loop; the future resolves when it stops."""
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -53,16 +59,14 @@ def serve_on_running_loop(
         backlog=2048,
     )
     server = _Server(config)
-    task = loop.create_task(server.serve(sockets=[sock]))
-    bound_host, bound_port = sock.getsockname()[:2]
-    shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
-    return server, task, f"http://{shown}:{bound_port}/v1"
+    return server, loop.submit(server.serve(sockets=[sock]))
 
 
-async def wait_started(server: uvicorn.Server, task: asyncio.Task) -> None:
+async def wait_started(server: uvicorn.Server, future: concurrent.futures.Future) -> None:
+    # Polled: uvicorn offers no started event, and the server lives on another loop.
     while not server.started:
-        if task.done():
+        if future.done():
             raise RuntimeError(
-                f"the gateway's HTTP server stopped while starting: {task.exception()}"
+                f"the gateway's HTTP server stopped while starting: {future.exception()}"
             )
         await asyncio.sleep(0.005)

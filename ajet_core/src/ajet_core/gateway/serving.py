@@ -46,3 +46,8 @@ class ServingGateway(Gateway):
             )
         session = EpisodeSession(f"serve-{uuid.uuid4().hex}", None)
         return ClientBinding(session, DEFAULT_AGENT, DEFAULT_AGENT, trainable=False)
+
+    def authorize_stats(self, api_key: str | None) -> None:
+        # The counters say what the server is doing: as private as the completions.
+        if self.required_api_key is not None:
+            self.authorize(api_key)

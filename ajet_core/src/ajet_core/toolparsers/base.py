@@ -24,11 +24,14 @@ class ParsedReply:
 class ToolParser:
     """Turns a generated reply's text into content and tool calls.
 
-    ``start_marker`` lets the streaming path hold back text that may open a tool call.
+    ``start_marker`` lets the streaming path hold back text that may open a tool call;
+    ``end_marker`` (what closes one call) lets the gateway end a reply after its first call
+    when a request sets ``parallel_tool_calls: false``.
     """
 
     name: str = ""
     start_marker: str = ""
+    end_marker: str = ""
 
     def parse(self, text: str) -> ParsedReply:  # pragma: no cover - interface
         raise NotImplementedError

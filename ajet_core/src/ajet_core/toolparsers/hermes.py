@@ -20,6 +20,7 @@ START = "<tool_call>"
 class HermesToolParser(ToolParser):
     name = "hermes"
     start_marker = START
+    end_marker = "</tool_call>"
 
     def forced_call_prefix(self, tool_name: str | None) -> str | None:
         # The layout Hermes/Qwen templates render tool calls in, up to where the model must

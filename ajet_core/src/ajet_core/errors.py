@@ -21,3 +21,11 @@ class PluginUnavailableError(PluginError, ConfigError):
 
 class DuplicateNameError(PluginError):
     """Two plugins registered the same name for the same kind of thing."""
+
+
+class CheckpointError(AjetError):
+    """A checkpoint is missing, incomplete, corrupt, or does not fit the model being trained.
+
+    One class for the core and every backbone: the core passes a backbone's CheckpointError (and
+    its advice) through unchanged and wraps anything else.
+    """

@@ -12,15 +12,11 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
-from ajet_core.errors import AjetError
+from ajet_core.errors import CheckpointError
 
 LOOP_STATE_FILE = "loop_state.json"
 TRAINER_DIR = "trainer"
 FORMAT_VERSION = 1
-
-
-class CheckpointError(AjetError):
-    """A checkpoint is missing, corrupt, or belongs to a different setup."""
 
 
 class CheckpointableTrainer(Protocol):

@@ -19,13 +19,12 @@ from __future__ import annotations
 import copy
 import json
 import os
-import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ajet_core.errors import AjetError
+from ajet_core.errors import CheckpointError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ajet_backbone_debug.training.trainer import PolicyTrainer
@@ -38,20 +37,16 @@ MODEL_DIR = "model"
 ADAPTER_DIR = "adapter"
 
 
-class CheckpointError(AjetError):
-    """A checkpoint is missing, incomplete, corrupt, or does not fit the model being trained."""
-
-
 # ---------------------------------------------------------------------------- RNG
 
 
 def capture_rng() -> dict[str, Any]:
+    """The RNG states the trainer owns: torch, CUDA and numpy (Python's is the core loop's)."""
     import numpy as np
 
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "python": random.getstate(),
         # Plain ints so the file loads with torch.load(weights_only=True).
         "numpy": [kind, [int(k) for k in keys], int(pos), int(has_gauss), float(cached)],
     }
@@ -64,8 +59,8 @@ def restore_rng(state: dict[str, Any]) -> None:
     import numpy as np
 
     torch.set_rng_state(state["torch"].cpu())
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
+    # Python's `random` belongs to the core's loop state (loop_state.json), restored there; a
+    # "python" entry in checkpoints written before that is ignored.
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
     if "cuda" in state and torch.cuda.is_available():

@@ -1,4 +1,5 @@
-"""The Starlette app: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /health`` and
+"""The Starlette app: ``POST /v1/chat/completions``, ``POST /v1/responses`` (OpenAI Responses),
+``POST /v1/messages`` (Anthropic Messages), ``GET /v1/models``, ``GET /health`` and
 ``GET /ajet/stats`` (run counters and the gateway's own per-call overhead percentiles).
 
 Bodies are read up to ``rollout.gateway.max_request_bytes`` (413 beyond), parsed off the loop
@@ -19,6 +20,7 @@ from starlette.routing import Route
 
 from ajet_core.gateway.completion import HEAVY_REQUEST_CHARS
 from ajet_core.gateway.errors import GatewayError, bad_request
+from ajet_core.gateway.messages_api import anthropic_error
 from ajet_core.gateway.request import check_json_body
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,7 +31,8 @@ def _api_key(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    return request.headers.get("api-key") or None  # Azure-style clients
+    # Azure-style clients send api-key, Anthropic's send x-api-key.
+    return request.headers.get("api-key") or request.headers.get("x-api-key") or None
 
 
 def _error(exc: GatewayError) -> JSONResponse:
@@ -86,18 +89,24 @@ def _too_large(size: int, limit: int) -> GatewayError:
 def build_app(gateway: Gateway) -> Starlette:
     settings = gateway.config.rollout.gateway
 
-    async def chat_completions(request: Request) -> Response:
-        try:
-            binding = gateway.authorize(_api_key(request))
-            body = await read_body(request, settings.max_request_bytes)
-            result = await gateway.chat.create(binding, body)
-        except GatewayError as exc:
-            return _error(exc)
-        if isinstance(result, dict):
-            return JSONResponse(result)
-        return StreamingResponse(
-            result, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-        )
+    def endpoint(create: Any, error_body: Any = None) -> Any:
+        """One protocol's route: key, body, adapter; errors in that protocol's shape."""
+
+        async def handle(request: Request) -> Response:
+            try:
+                binding = gateway.authorize(_api_key(request))
+                body = await read_body(request, settings.max_request_bytes)
+                result = await create(binding, body)
+            except GatewayError as exc:
+                payload = error_body(exc) if error_body is not None else exc.body()
+                return JSONResponse(payload, status_code=exc.status)
+            if isinstance(result, dict):
+                return JSONResponse(result)
+            return StreamingResponse(
+                result, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+            )
+
+        return handle
 
     async def models(request: Request) -> Response:
         try:
@@ -137,7 +146,8 @@ def build_app(gateway: Gateway) -> Starlette:
             {
                 "error": {
                     "message": f"no route {request.method} {request.url.path}; the gateway serves "
-                    "POST /v1/chat/completions, GET /v1/models and GET /health",
+                    "POST /v1/chat/completions, POST /v1/responses, POST /v1/messages, "
+                    "GET /v1/models and GET /health",
                     "type": "invalid_request_error",
                     "param": None,
                     "code": "not_found",
@@ -148,7 +158,13 @@ def build_app(gateway: Gateway) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/chat/completions", endpoint(gateway.chat.create), methods=["POST"]),
+            Route("/v1/responses", endpoint(gateway.responses.create), methods=["POST"]),
+            Route(
+                "/v1/messages",
+                endpoint(gateway.messages.create, anthropic_error),
+                methods=["POST"],
+            ),
             Route("/v1/models", models, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
             Route("/ajet/stats", stats, methods=["GET"]),

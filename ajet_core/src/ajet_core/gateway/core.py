@@ -29,6 +29,8 @@ from ajet_core.gateway.episode import (
 from ajet_core.gateway.errors import unauthorized
 from ajet_core.gateway.forwarding import FixedEndpointForwarder
 from ajet_core.gateway.loop_thread import GatewayLoop
+from ajet_core.gateway.messages_api import MessagesAPI
+from ajet_core.gateway.responses_api import ResponsesAPI
 from ajet_core.schema import EpisodeRecord, LlmCall
 from ajet_core.toolparsers.base import ToolParser
 
@@ -108,6 +110,8 @@ class Gateway:
             engine, self.config, mode, self.tool_parser, self.stats, self.forwarder, model_name
         )
         self.chat = ChatCompletionsAPI(self.pipeline)
+        self.responses = ResponsesAPI(self.pipeline)
+        self.messages = MessagesAPI(self.pipeline)
         self._sessions: dict[str, EpisodeSession] = {}
         self._keys: dict[str, ClientBinding] = {}
         self._app: Any = None

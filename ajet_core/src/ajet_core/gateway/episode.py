@@ -58,6 +58,8 @@ class EpisodeSession:
     closed: bool = False
     tuner: AjetTuner | None = None
     seed: int | None = None
+    # Responses API conversations kept for previous_response_id (id -> chat messages).
+    responses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _calls_started: int = 0
 
     def next_seed(self) -> int | None:

@@ -200,6 +200,7 @@ def test_our_metrics_and_records_for_both_steps(trained):
 
     _, _, run_dir = trained
     rows = [r for r in jsonl(run_dir / "metrics.jsonl") if m.EPISODES in r]
+    print({r["step"]: {k: r[k] for k in (m.EPISODES, m.REWARD_MEAN, m.SAMPLES)} for r in rows})
     assert [r["step"] for r in rows] == [1, 2]
     assert all(r[m.EPISODES] == TASKS * SAMPLES for r in rows)
     assert all(r[m.REWARD_MEAN] > 0 for r in rows)  # the judger's mixed rewards

@@ -24,7 +24,7 @@ from verl.experimental.agent_loop.agent_loop import (
     register,
 )
 
-from ajet_backbone_verl.engine import episode_request_id
+from ajet_backbone_verl.routing import request_key
 from ajet_backbone_verl.runtime import AjetRuntime
 from ajet_backbone_verl.samples import sample_to_agent_loop_output
 from ajet_core.rollout.advantages import assign_grpo_advantages
@@ -94,14 +94,14 @@ class AjetAgentLoop(AgentLoopBase):
             self.max_model_len,
             str(self.rollout_config.name),
         )
-        sticky = episode_request_id.set(uuid.uuid4().hex)
+        sticky = request_key.set(uuid.uuid4().hex)  # this episode's calls stay on one server
         try:
             # rollout.max_concurrency episodes at once per agent-loop worker; a finished episode
             # frees its slot before it waits for its group.
             async with self.runtime.episode_slots:
                 record = await runner.run_episode(task, step=step, mode=mode, draw=draw)
         finally:
-            episode_request_id.reset(sticky)
+            request_key.reset(sticky)
         record.group_key = group_key
         if mode == TRAIN_MODE:
             rollout = self.runtime.config.rollout

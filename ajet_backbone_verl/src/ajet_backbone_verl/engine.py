@@ -8,18 +8,10 @@ verl's servers generate from, and the logprobs verl records are the ones our sam
 
 from __future__ import annotations
 
-import uuid
-from contextvars import ContextVar
 from typing import Any
 
+from ajet_backbone_verl.routing import current_request_id
 from ajet_core.engine import EngineError, Generation, SamplingParams
-
-# verl routes calls with the same request id to the same server (sticky sessions,
-# verl/workers/rollout/router.py:179-197), where a multi-turn episode's earlier turns sit in the
-# prefix cache; verl's own ToolAgentLoop keeps one id per trajectory. The ``ajet`` agent loop sets
-# one per episode here, for every call the episode's workflow makes (the gateway serves them in
-# the episode's own context); outside an episode each call gets a fresh id.
-episode_request_id: ContextVar[str | None] = ContextVar("ajet_verl_request_id", default=None)
 
 
 class VerlServerEngine:
@@ -57,7 +49,7 @@ class VerlServerEngine:
     async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
         try:
             output = await self.server_client.generate(
-                episode_request_id.get() or uuid.uuid4().hex,
+                current_request_id(),  # one per episode: verl's sticky routing (routing.py)
                 prompt_ids=list(prompt_ids),
                 sampling_params=self.server_sampling(sampling),
             )

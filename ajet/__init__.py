@@ -1,7 +1,8 @@
 """The ``ajet`` import package: AgentJet's public API under the name AgentJet users import.
 
-``from ajet import AjetTuner, Workflow, WorkflowOutput, WorkflowTask`` works unchanged; the names
-resolve lazily to :mod:`ajet_core` so importing ``ajet`` stays cheap.
+``from ajet import AjetTuner, Workflow, WorkflowOutput, WorkflowTask, AgentJetJob`` works
+unchanged; the names resolve lazily (to :mod:`ajet_core`, and :mod:`ajet.copilot.job`) so
+importing ``ajet`` stays cheap.
 """
 
 from __future__ import annotations
@@ -11,10 +12,15 @@ from typing import Any
 import ajet_core
 
 __version__ = "0.1.0"
-__all__ = list(ajet_core.__all__)
+__all__ = [*ajet_core.__all__, "AgentJetJob"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "AgentJetJob":
+        # AgentJet's job builder (ajet.copilot.job), imported on first use.
+        from ajet.copilot.job import AgentJetJob
+
+        return AgentJetJob
     return getattr(ajet_core, name)
 
 

@@ -34,6 +34,8 @@ STAMP_NAME=.ajet-setup-stamp
 ALL_ENVS=(main verl trinity)
 
 TEST_TOOLS=(pytest pytest-asyncio pytest-timeout)
+# Imported by AgentJet's tutorial workflows (FrozenLake, werewolves): AgentJet users expect them.
+AGENTJET_TUTORIAL_DEPS=(loguru gymnasium)
 # The test command's lint gate (scripts/lint.sh) runs the main environment's ruff, pinned in
 # constraints/main.txt: a new ruff release must not change what the gate reports.
 LINT_TOOLS=(ruff)
@@ -49,8 +51,9 @@ local_packages() {
         # verl also gets the meta package (`ajet`): workflows import it inside verl's Ray workers.
         verl) echo ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug \
                    ajet_backbone_verl ajet_backbone_trinity . ;;
+        # The `ajet` meta package (.) too: AgentScope 1.x users (AgentJet's tutorials) run here.
         trinity) echo ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug \
-                      ajet_backbone_trinity ajet_backbone_verl ajet_plugins_agentscope ;;
+                      ajet_backbone_trinity ajet_backbone_verl ajet_plugins_agentscope . ;;
     esac
 }
 
@@ -62,7 +65,8 @@ index_requirements() {
         verl) echo torch==2.13.0 "verl[verl-core]" "${TEST_TOOLS[@]}" ;;
         # greenlet: AgentScope 1.x opens SQLAlchemy's asyncio engine on import, which needs it
         # and which trinity-rft[agent] does not declare.
-        trinity) echo torch==2.13.0 "trinity-rft[agent]" greenlet "${TEST_TOOLS[@]}" ;;
+        trinity) echo torch==2.13.0 "trinity-rft[agent]" greenlet "${TEST_TOOLS[@]}" \
+                      "${AGENTJET_TUTORIAL_DEPS[@]}" ;;
     esac
 }
 

@@ -61,7 +61,7 @@ local_packages() {
 index_requirements() {
     case $1 in
         main) echo torch==2.13.0 agentscope langchain selenium wandb swanlab "${TEST_TOOLS[@]}" \
-                   "${LINT_TOOLS[@]}" ;;
+                   "${LINT_TOOLS[@]}" "${AGENTJET_TUTORIAL_DEPS[@]}" ;;
         verl) echo torch==2.13.0 "verl[verl-core]" "${TEST_TOOLS[@]}" ;;
         # greenlet: AgentScope 1.x opens SQLAlchemy's asyncio engine on import, which needs it
         # and which trinity-rft[agent] does not declare.

@@ -52,7 +52,8 @@ def check(*, gpu: bool = False) -> EnvironmentReport:
     if not any(report.versions[engine] for engine in ROLLOUT_ENGINES):
         report.warnings.append(
             "no rollout engine (vLLM or SGLang) is installed: training needs one on a GPU "
-            "(both are CUDA-only on PyPI); CPU tests replace verl's LLM server client"
+            "(both are CUDA-only on PyPI); backbone.rollout_engine=cpu runs verl's trainer on the "
+            "CPU instead (for tests: slow)"
         )
     warn_about_cluster(report, ray_version=report.versions["ray"], gpu=gpu)
     return report

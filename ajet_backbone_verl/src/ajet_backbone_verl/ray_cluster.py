@@ -64,9 +64,10 @@ def free_ports(count: int) -> list[int]:
 
 
 def free_port_range(size: int, *, low: int = 20000, high: int = 60000) -> int:
-    """The first port of ``size`` consecutive ports that are free now (Ray's worker ports)."""
+    """The first port of ``size`` consecutive ports that are free now (Ray's worker ports); the
+    search starts at a point that depends on the process, so two runs starting together differ."""
     for start in range(low + (os.getpid() * 37) % 10000, high - size, size):
-        if all(_free(port) for port in range(start, start + size, 10)):
+        if all(_free(port) for port in range(start, start + size)):
             return start
     raise AjetError(f"no {size} consecutive free ports between {low} and {high} for Ray's workers")
 

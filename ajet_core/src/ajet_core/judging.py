@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -41,5 +42,25 @@ class Judger:
         raise NotImplementedError(f"{type(self).__name__} implements neither judge nor ajudge")
 
     async def ajudge(self, task: Task, output: WorkflowOutput) -> JudgeResult:
-        # CPU-bound judgers run off the event loop so episodes keep flowing.
-        return await asyncio.to_thread(self.judge, task, output)
+        # CPU-bound judgers run off the event loop so episodes keep flowing, each call in a
+        # daemon thread: a judge that never returns times out its episode (the runner stops
+        # waiting) and must not also keep the process from exiting, as a pool thread would.
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[JudgeResult] = loop.create_future()
+
+        def settle(value: Any, error: BaseException | None) -> None:
+            if not result.done():
+                result.set_exception(error) if error else result.set_result(value)
+
+        def work() -> None:
+            try:
+                value, error = self.judge(task, output), None
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting episode
+                value, error = None, exc
+            try:
+                loop.call_soon_threadsafe(settle, value, error)
+            except RuntimeError:  # the loop closed while we judged: nobody is waiting
+                pass
+
+        threading.Thread(target=work, name=f"ajet-judge-{type(self).__name__}", daemon=True).start()
+        return await result

@@ -24,6 +24,39 @@ GROUPS = "rollout/groups"
 GROUPS_KEPT = "rollout/groups_kept"
 GROUPS_DROPPED_EQUAL_REWARD = "rollout/groups_dropped_equal_reward"
 GROUPS_DROPPED_TOO_SMALL = "rollout/groups_dropped_too_small"
+# Consecutive training steps in which every episode failed (rollout.max_failed_steps stops the run).
+FAILED_STEPS_IN_A_ROW = "rollout/failed_steps_in_a_row"
+
+# Why episodes failed: each failed episode is counted once, under f"rollout/episodes_failed/{reason}".
+FAILED_TIMEOUT = "timeout"  # past rollout.episode_timeout (workflow and judging together)
+FAILED_WORKFLOW_ERROR = "workflow_error"  # the workflow raised an exception
+FAILED_WORKFLOW_EXIT = "workflow_exit"  # sys.exit / KeyboardInterrupt inside the workflow
+FAILED_WORKFLOW_CANCELLED = "workflow_cancelled"  # the workflow raised CancelledError itself
+FAILED_WORKER_DIED = "worker_died"  # rollout.isolation=process: os._exit, a crash, a signal
+FAILED_BAD_OUTPUT = "bad_output"  # not a WorkflowOutput (or one that failed validation)
+FAILED_BAD_REWARD = "bad_reward"  # NaN, infinite or non-numeric reward / is_success
+FAILED_NO_REWARD = "no_reward"  # reward=None and no judger
+FAILED_JUDGER_ERROR = "judger_error"  # the judger or the tracker raised
+FAILED_ENVIRONMENT_ERROR = "environment_error"  # the episode's environment failed
+FAILED_ENGINE_ERROR = "engine_error"  # the engine failed and the retries ran out
+FAILURE_REASONS = (
+    FAILED_TIMEOUT,
+    FAILED_WORKFLOW_ERROR,
+    FAILED_WORKFLOW_EXIT,
+    FAILED_WORKFLOW_CANCELLED,
+    FAILED_WORKER_DIED,
+    FAILED_BAD_OUTPUT,
+    FAILED_BAD_REWARD,
+    FAILED_NO_REWARD,
+    FAILED_JUDGER_ERROR,
+    FAILED_ENVIRONMENT_ERROR,
+    FAILED_ENGINE_ERROR,
+)
+
+
+def failed_metric(reason: str) -> str:
+    return f"{EPISODES_FAILED}/{reason}"
+
 
 # Samples: what the trackers built from the kept episodes.
 SAMPLES = "samples/count"
@@ -45,6 +78,8 @@ LOGPROB_GAP = "train/logprob_gap"
 LOGPROB_GAP_MAX = "train/logprob_gap_max"
 TRAIN_TOKENS = "train/tokens"
 MICRO_BATCHES = "train/micro_batches"
+# Token positions the forward pass computed (padding excluded; a shared prefix counts once).
+COMPUTED_TOKENS = "train/computed_tokens"
 SKIPPED_STEPS = "train/skipped_steps"
 TRAIN_SECONDS = "train/seconds"
 
@@ -81,8 +116,9 @@ CONSOLE_METRICS = (
 
 
 def all_metric_names() -> list[str]:
-    return sorted(
+    names = [
         v
         for k, v in globals().items()
         if k.isupper() and isinstance(v, str) and "/" in v and k != "AGENT_PREFIX"
-    )
+    ]
+    return sorted(names + [failed_metric(reason) for reason in FAILURE_REASONS])

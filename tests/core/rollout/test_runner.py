@@ -177,8 +177,12 @@ def test_a_raising_judger_fails_only_its_episode(engine):
 
 
 def test_engine_errors_are_retried_but_workflow_errors_are_not(engine):
-    flaky = FlakyEngine(engine, failures=1)
-    episodes = run(make_runner(flaky, AskOnce, judger=LengthJudger(), repeats=1), TASKS[:1])
+    # Failures are injected after the runner's one-off engine warm-up, into the episode's call.
+    flaky = FlakyEngine(engine, failures=0)
+    runner = make_runner(flaky, AskOnce, judger=LengthJudger(), repeats=1)
+    asyncio.run(runner.warm_up())
+    flaky.failures = 1
+    episodes = run(runner, TASKS[:1])
     assert episodes[0].ok and episodes[0].metadata["attempts"] == 2
     always = FlakyEngine(engine, failures=10)
     failed = run(

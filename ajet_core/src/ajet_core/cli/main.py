@@ -7,6 +7,8 @@ traceback only with ``--verbose``).
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -81,6 +83,36 @@ def _normalise_argv(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    code = _main(argv)
+    if argv is None:  # the `ajet` command itself, not a caller inside another program
+        _exit_despite_stray_threads(code)
+    return code
+
+
+def _exit_despite_stray_threads(code: int) -> None:
+    """A thread that a workflow (or judger) left running must not keep `ajet train` alive after
+    the run ended: Python would wait for every non-daemon thread at exit, forever."""
+    import threading
+
+    # Idle executor threads exit with their executors; only other live threads would hang us.
+    stray = [
+        t
+        for t in threading.enumerate()
+        if t is not threading.main_thread()
+        and not t.daemon
+        and not t.name.startswith(("ThreadPoolExecutor", "asyncio_"))
+    ]
+    if not stray:
+        return
+    names = ", ".join(sorted(t.name for t in stray))
+    print(f"ajet: exiting although threads are still running ({names})", file=sys.stderr)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
     verbose = "--verbose" in args_list or "-v" in args_list
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -41,7 +41,8 @@ class ModelConfig(Section):
     # Device for the debug backbone: "auto" uses a GPU when one is present.
     device: str = "auto"
     tool_parser: str = "hermes"
-    max_model_len: int = Field(default=4096, gt=0)
+    # Prompt + reply; below 64 tokens no chat-templated prompt leaves room for a reply.
+    max_model_len: int = Field(default=4096, ge=64)
     trust_remote_code: bool = False
 
 
@@ -69,9 +70,9 @@ class GatewayConfig(Section):
     host: str = "127.0.0.1"
     # 0 picks a free port.
     port: int = Field(default=0, ge=0, le=65535)
-
     # Larger request bodies get 413 (a runaway conversation must not stall the gateway).
     max_request_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+
 
 class RolloutConfig(Section):
     # Tasks per training step; each runs num_repeat times (one GRPO group).
@@ -84,7 +85,7 @@ class RolloutConfig(Section):
     # Sampling used during training; a request's own values count only in rollout/eval mode.
     temperature: float = Field(default=1.0, ge=0)
     top_p: float = Field(default=1.0, gt=0, le=1)
-    top_k: int = -1
+    top_k: int = -1  # -1: no top-k filter; 0 would leave no token to sample
     max_tokens_per_call: int = Field(default=512, gt=0)
     max_tokens_per_episode: int = Field(default=4096, gt=0)
     # Groups whose rewards are all equal carry no GRPO signal.
@@ -93,6 +94,21 @@ class RolloutConfig(Section):
     # Agents that are not trained may use a fixed external model instead of the policy.
     fixed_endpoints: dict[str, FixedEndpointConfig] = Field(default_factory=dict)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    # Where workflows run: "inprocess" (breakpoints work) or "process" (each episode in its own
+    # worker process, so os._exit, blocking calls and ignored cancellation fail only that episode).
+    isolation: Literal["inprocess", "process"] = "inprocess"
+    # Stop the run (exit 1, checkpoint kept) after this many consecutive training steps in which
+    # every episode failed; 0 never stops.
+    max_failed_steps: int = Field(default=3, ge=0)
+
+    @field_validator("top_k")
+    @classmethod
+    def _top_k(cls, value: int) -> int:
+        if value == 0 or value < -1:
+            raise ValueError(
+                f"top_k={value} leaves no token to sample; use -1 (no top-k filter) or a value >= 1"
+            )
+        return value
 
 
 class TaskReaderSection(PluginSection):
@@ -147,7 +163,8 @@ class EvalConfig(Section):
 
 
 class CheckpointConfig(Section):
-    every_n_steps: int = Field(default=0, ge=0)  # 0: only at the end and on Ctrl-C
+    # Also saved at the end, on Ctrl-C and on a fatal error; 0: only those.
+    every_n_steps: int = Field(default=10, ge=0)
     keep_last: int = Field(default=2, gt=0)
 
 

@@ -50,7 +50,10 @@ def assign_grpo_advantages(
     """
     stats = GroupStats()
     kept: list[EpisodeRecord] = []
-    for key, members in group_episodes([e for e in episodes if e.ok]).items():
+    # A non-finite reward (the runner fails those; records from elsewhere may carry one) would
+    # make the whole group's advantages NaN: such an episode is treated as failed.
+    valid = [e for e in episodes if e.ok and math.isfinite(float(e.reward or 0.0))]
+    for key, members in group_episodes(valid).items():
         stats.groups += 1
         if len(members) < min_valid_group_size:
             stats.dropped_too_small += 1

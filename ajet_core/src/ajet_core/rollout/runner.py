@@ -16,15 +16,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
+import numbers
 import time
 import traceback
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ajet_core import metrics as m
 from ajet_core.judging import Judger
 from ajet_core.readers import TaskReader
+from ajet_core.rollout.isolation import InProcessExecutor, WorkflowExecutor, workflow_failure
 from ajet_core.schema import EpisodeRecord, Sample, Task
 from ajet_core.workflow import Workflow, WorkflowOutput, WorkflowTask
 
@@ -61,7 +66,23 @@ class SampleBuilder(Protocol):
 
 
 class EpisodeFailure(Exception):
-    """An episode-level problem with a message meant for the user (no traceback needed)."""
+    """An episode-level problem with a message meant for the user and a failure reason."""
+
+    def __init__(self, reason: str, message: str, details: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.details = details
+
+
+class EpisodeTimeout(Exception):
+    """The episode ran past ``rollout.episode_timeout``."""
+
+
+# Engines already warmed up in this process.
+_WARMED_ENGINES: weakref.WeakSet = weakref.WeakSet()
+
+# How long a timed-out episode may take to honour its cancellation before it is abandoned.
+CANCEL_GRACE_SECONDS = 2.0
 
 
 @dataclass
@@ -102,9 +123,12 @@ class RolloutRunner:
         on_episode_end: Callable[[EpisodeRecord], None] | None = None,
         is_engine_error: Callable[[BaseException, Any], bool] | None = None,
         reader: TaskReader | None = None,
+        make_executor: Callable[[], WorkflowExecutor] | None = None,
     ) -> None:
         self.gateway = gateway
         self.make_workflow = make_workflow
+        # Where each episode's workflow runs (rollout.isolation); in this process by default.
+        self.make_executor = make_executor or (lambda: InProcessExecutor(make_workflow))
         self.judger = judger
         self.tracker = tracker
         self.settings = settings
@@ -122,6 +146,7 @@ class RolloutRunner:
         num_repeat: int | None = None,
     ) -> list[EpisodeRecord]:
         """Run every task ``num_repeat`` times; return one record per episode, failures included."""
+        await self.warm_up()
         repeats = num_repeat or self.settings.num_repeat
         limit = asyncio.Semaphore(self.settings.max_concurrency)
 
@@ -138,6 +163,32 @@ class RolloutRunner:
 
         jobs = [bounded(task, i, draw) for i, task in enumerate(tasks) for draw in range(repeats)]
         return list(await asyncio.gather(*jobs))
+
+    async def warm_up(self) -> None:
+        """One tiny generation before the first episode, outside every episode's timeout: the
+        engine's first call (allocation, compilation, a cold server) must not time out the
+        episodes of the first step. Once per engine; an engine that fails here is left for the
+        episodes to report."""
+        engine = getattr(self.gateway, "engine", None)
+        try:
+            if engine is None or engine in _WARMED_ENGINES:
+                return
+            _WARMED_ENGINES.add(engine)
+        except TypeError:  # an engine that cannot be weakly referenced: warm it every time
+            pass
+        from ajet_core.engine import SamplingParams
+
+        started = time.perf_counter()
+        try:
+            prompt = list(engine.tokenizer.encode("Hello"))[:8] or [0]
+            await engine.generate(prompt, SamplingParams(max_tokens=1, seed=0))
+        except Exception as exc:  # noqa: BLE001 - the episodes will say what is wrong
+            log.warning("engine warm-up failed (%s: %s)", type(exc).__name__, exc)
+            return
+        log.info(
+            "engine warmed up in %.1f s (not counted against episodes)",
+            time.perf_counter() - started,
+        )
 
     async def run_episode(
         self,
@@ -204,8 +255,14 @@ class RolloutRunner:
                 )
         except Exception as exc:  # noqa: BLE001 - an environment that fails fails this episode only
             if record.error is None:
-                record.error = f"episode environment failed: {type(exc).__name__}: {exc}"
-                record.error_traceback = traceback.format_exc()
+                fail(
+                    record,
+                    m.FAILED_ENVIRONMENT_ERROR,
+                    f"episode environment failed: {type(exc).__name__}: {exc}",
+                    traceback.format_exc(),
+                )
+        if engine_failed:
+            record.metadata["failure_reason"] = m.FAILED_ENGINE_ERROR
         record.finished_at = time.time()
         return record, engine_failed
 
@@ -221,7 +278,8 @@ class RolloutRunner:
         thread_index: int,
     ) -> bool:
         """Run the workflow against its own gateway session, then judge it (inside the episode's
-        environment, so an env-service judger can still evaluate the instance)."""
+        environment, so an env-service judger can still evaluate the instance). The workflow and
+        its judging share one deadline: a judger that never returns fails its episode only."""
         task = record.task
         session = self.gateway.open_episode(
             record.episode_id,
@@ -237,56 +295,106 @@ class RolloutRunner:
             task=task,
             gym_env=gym_env,
         )
+        deadline = asyncio.get_running_loop().time() + self.settings.episode_timeout
+        executor = self.make_executor()
         output: Any = None
-        error: BaseException | None = None
+        workflow_failed = True
         try:
-            workflow = self.make_workflow()
-            output = await asyncio.wait_for(
-                workflow.execute(workflow_task, session.tuner),
-                timeout=self.settings.episode_timeout,
+            output = await self._before_deadline(
+                record, executor.execute(workflow_task, session), deadline, executor
             )
-        except asyncio.TimeoutError as exc:
-            error = exc
-            record.error = (
-                f"timed out after {self.settings.episode_timeout:g} s (rollout.episode_timeout)"
-            )
+            workflow_failed = False
+        except EpisodeTimeout as exc:
+            fail(record, m.FAILED_TIMEOUT, str(exc))
             record.metadata["timed_out"] = True
-        except Exception as exc:  # noqa: BLE001 - a failing episode never takes the run down
-            error = exc
-            record.error = f"workflow raised {type(exc).__name__}: {exc}"
-            record.error_traceback = traceback.format_exc()
+        except BaseException as exc:  # noqa: BLE001 - a failing episode never takes the run down
+            if isinstance(exc, asyncio.CancelledError) and _being_cancelled():
+                raise  # the run itself is stopping
+            failure = workflow_failure(exc)
+            fail(record, failure.reason, str(failure), failure.details)
         finally:
             recording = self.gateway.close_episode(record.episode_id)
             record.calls = list(recording.calls)
             record.drift_fallbacks = recording.drift_fallbacks
             record.metadata["gateway"] = recording.summary()
         if record.error is None:
-            await self._finish(record, output)
-        return error is not None and self.is_engine_error(error, recording)
+            try:
+                await self._before_deadline(record, self._finish(record, output), deadline, None)
+            except EpisodeTimeout as exc:
+                fail(record, m.FAILED_TIMEOUT, f"{exc} while judging")
+                record.metadata["timed_out"] = True
+        # A workflow that failed after the engine failed under it is worth another attempt.
+        return workflow_failed and self.is_engine_error(RuntimeError(record.error), recording)
+
+    async def _before_deadline(
+        self, record: EpisodeRecord, work: Any, deadline: float, executor: Any
+    ) -> Any:
+        """Await ``work`` until ``deadline``. At the deadline it is cancelled and, if it ignores
+        the cancellation, abandoned rather than waited for (``asyncio.wait_for`` waits, and would
+        return the late result as if it were on time)."""
+        loop = asyncio.get_running_loop()
+        job = asyncio.ensure_future(work)
+        try:
+            done, _ = await asyncio.wait({job}, timeout=max(0.0, deadline - loop.time()))
+        except asyncio.CancelledError:
+            job.cancel()
+            if executor is not None:
+                executor.abandon()
+            raise
+        if job in done:
+            return job.result()
+        job.cancel()
+        if executor is not None:
+            executor.abandon()
+        done, _ = await asyncio.wait({job}, timeout=CANCEL_GRACE_SECONDS)
+        if not done:
+            record.metadata["abandoned"] = True
+            log.warning(
+                "episode %s ignored its cancellation at the timeout; abandoned (its result is "
+                "discarded). rollout.isolation=process stops such workflows for good",
+                record.episode_id,
+            )
+        job.add_done_callback(_consume_result)
+        raise EpisodeTimeout(
+            f"timed out after {self.settings.episode_timeout:g} s (rollout.episode_timeout)"
+        )
 
     async def _finish(self, record: EpisodeRecord, output: Any) -> None:
         """Judge the output and build samples; any problem becomes the episode's error."""
         try:
             if not isinstance(output, WorkflowOutput):
                 raise EpisodeFailure(
+                    m.FAILED_BAD_OUTPUT,
                     f"workflow returned {type(output).__name__} ({output!r:.80}); "
-                    "return ajet_core.WorkflowOutput(reward=..., metadata=...)"
+                    "return ajet_core.WorkflowOutput(reward=..., metadata=...)",
                 )
             record.metadata.update(output.metadata)
             record.log_metrics = dict(output.log_metrics)
             if output.reward is not None:
-                record.reward = _final_reward(output.reward)
+                record.reward = checked_reward(output.reward, "the workflow's reward")
                 record.is_success = (
-                    output.is_success if output.is_success is not None else record.reward > 0
+                    checked_success(output.is_success, "the workflow's is_success")
+                    if output.is_success is not None
+                    else record.reward > 0
                 )
             elif self.judger is not None:
-                result = await self.judger.ajudge(record.task, output)
-                record.reward, record.is_success = float(result.reward), bool(result.is_success)
+                try:
+                    result = await self.judger.ajudge(record.task, output)
+                except Exception as exc:  # noqa: BLE001 - a judger bug fails this episode only
+                    raise EpisodeFailure(
+                        m.FAILED_JUDGER_ERROR,
+                        f"judging failed: {type(exc).__name__}: {exc}",
+                        traceback.format_exc(),
+                    ) from None
+                who = f"judger {type(self.judger).__name__}"
+                record.reward = checked_reward(result.reward, f"{who}'s reward")
+                record.is_success = checked_success(result.is_success, f"{who}'s is_success")
                 record.judger_metrics = dict(result.metrics)
             else:
                 raise EpisodeFailure(
+                    m.FAILED_NO_REWARD,
                     "no reward: the workflow returned reward=None and no judger is configured; "
-                    "set judger.type in the config or return WorkflowOutput(reward=...)"
+                    "set judger.type in the config or return WorkflowOutput(reward=...)",
                 )
             if self.tracker is not None:
                 record.samples = self.tracker.build_samples(record)
@@ -295,7 +403,63 @@ class RolloutRunner:
                     sample.group_key = record.group_key
                     sample.episode_id = record.episode_id
         except EpisodeFailure as exc:
-            record.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - a judger bug fails this episode only
-            record.error = f"judging failed: {type(exc).__name__}: {exc}"
-            record.error_traceback = traceback.format_exc()
+            record.reward = None
+            fail(record, exc.reason, str(exc), exc.details)
+        except Exception as exc:  # noqa: BLE001 - a tracker bug fails this episode only
+            record.reward = None
+            fail(
+                record,
+                m.FAILED_JUDGER_ERROR,
+                f"building samples failed: {type(exc).__name__}: {exc}",
+                traceback.format_exc(),
+            )
+
+
+def fail(record: EpisodeRecord, reason: str, message: str, details: str | None = None) -> None:
+    """Mark the episode failed with one of ``metrics.FAILURE_REASONS`` (counted per reason)."""
+    record.error = message
+    record.error_traceback = details
+    record.metadata["failure_reason"] = reason
+
+
+def failure_reason(record: EpisodeRecord) -> str:
+    """Why a failed episode failed (records written before reasons existed: workflow_error)."""
+    return record.metadata.get("failure_reason") or m.FAILED_WORKFLOW_ERROR
+
+
+def checked_reward(value: Any, what: str) -> float:
+    """A finite float, or an EpisodeFailure: a NaN would poison the group's advantages and a
+    string like '0.5' is a bug in the workflow or judger, not a reward."""
+    parts = value if isinstance(value, list) else [value]
+    for part in parts:
+        if isinstance(part, (str, bytes, bool)) or not isinstance(part, numbers.Real):
+            raise EpisodeFailure(
+                m.FAILED_BAD_REWARD,
+                f"{what} is {part!r} ({type(part).__name__}); a reward must be a number",
+            )
+    reward = _final_reward([float(p) for p in parts]) if isinstance(value, list) else float(value)
+    if not math.isfinite(reward):
+        raise EpisodeFailure(
+            m.FAILED_BAD_REWARD, f"{what} is {reward!r}; a reward must be a finite number"
+        )
+    return reward
+
+
+def checked_success(value: Any, what: str) -> bool:
+    # numpy's bool_ is not a bool subclass but is an honest truth value; strings are not.
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise EpisodeFailure(
+        m.FAILED_BAD_REWARD, f"{what} is {value!r} ({type(value).__name__}); it must be a bool"
+    )
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _consume_result(job: asyncio.Future) -> None:
+    # An abandoned episode's late exception is not news; reading it keeps asyncio quiet.
+    if not job.cancelled():
+        job.exception()

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
+import math
+from collections import Counter, defaultdict
 from typing import Any
 
 from ajet_core import metrics as m
 from ajet_core.rollout.advantages import GroupStats, group_episodes
-from ajet_core.rollout.runner import EVAL_MODE
+from ajet_core.rollout.runner import EVAL_MODE, failure_reason
 from ajet_core.schema import EpisodeRecord, Sample
 
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+def _pstdev(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    mean = _mean(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def _valid(episodes: list[EpisodeRecord]) -> list[EpisodeRecord]:
+    # The runner fails non-finite rewards; this guard keeps records from elsewhere (the episode
+    # spool, older runs) from turning a step's statistics into NaN.
+    return [e for e in episodes if e.ok and math.isfinite(float(e.reward or 0.0))]
+
+
+def failure_metrics(episodes: list[EpisodeRecord]) -> dict[str, int]:
+    """``rollout/episodes_failed/<reason>`` for every reason (zeros included, so each series is
+    continuous in the loggers)."""
+    counts = Counter(failure_reason(e) for e in episodes if not e.ok)
+    return {m.failed_metric(reason): counts.get(reason, 0) for reason in m.FAILURE_REASONS}
 
 
 def _gateway(episode: EpisodeRecord) -> dict[str, Any]:
@@ -22,7 +42,7 @@ def _gateway(episode: EpisodeRecord) -> dict[str, Any]:
 
 
 def rollout_metrics(episodes: list[EpisodeRecord], seconds: float) -> dict[str, Any]:
-    valid = [e for e in episodes if e.ok]
+    valid = _valid(episodes)
     rewards = [float(e.reward or 0.0) for e in valid]
     response_tokens = sum(len(c.response_ids) for e in episodes for c in e.calls)
     result: dict[str, Any] = {
@@ -31,7 +51,7 @@ def rollout_metrics(episodes: list[EpisodeRecord], seconds: float) -> dict[str, 
         m.EPISODES_TIMED_OUT: sum(1 for e in episodes if e.metadata.get("timed_out")),
         m.ENGINE_RETRIES: sum(e.metadata.get("attempts", 1) - 1 for e in episodes),
         m.REWARD_MEAN: _mean(rewards),
-        m.REWARD_STD: statistics.pstdev(rewards) if len(rewards) > 1 else 0.0,
+        m.REWARD_STD: _pstdev(rewards),
         m.SUCCESS_RATE: _mean([1.0 if e.is_success else 0.0 for e in valid]),
         m.LLM_CALLS: sum(len(e.calls) for e in episodes),
         m.RESPONSE_TOKENS: response_tokens,
@@ -41,6 +61,7 @@ def rollout_metrics(episodes: list[EpisodeRecord], seconds: float) -> dict[str, 
         m.GATEWAY_ERRORS: sum(len(_gateway(e).get("errors", [])) for e in episodes),
         m.ROLLOUT_SECONDS: seconds,
     }
+    result.update(failure_metrics(episodes))
     result.update(agent_metrics(valid))
     return result
 
@@ -96,7 +117,7 @@ def eval_metrics(episodes: list[EpisodeRecord]) -> dict[str, Any]:
     """
     groups = group_episodes(episodes)
     per_task = [[bool(e.ok and e.is_success) for e in members] for members in groups.values()]
-    valid_rewards = [float(e.reward or 0.0) for e in episodes if e.ok]
+    valid_rewards = [float(e.reward or 0.0) for e in _valid(episodes)]
     return {
         m.EVAL_PASS_AT_1: _mean([_mean([float(s) for s in draws]) for draws in per_task]),
         m.EVAL_PASS_AT_K: _mean([1.0 if any(draws) else 0.0 for draws in per_task]),

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from ajet_core.config.models import AjetConfig
-from ajet_core.config.plugin_sections import ResolvedPlugin, resolve_loggers
+from ajet_core.config.plugin_sections import ResolvedPlugin, RunPlan, resolve_loggers
 from ajet_core.errors import ConfigError
 from ajet_core.importing import import_object, looks_like_object_path
 from ajet_core.judging import Judger
 from ajet_core.loggers import LoggerSet, MetricLogger
 from ajet_core.plugins.manager import PluginManager
 from ajet_core.readers import TaskReader
+from ajet_core.rollout.isolation import executor_for
 from ajet_core.rollout.runner import RolloutRunner, RolloutSettings
 from ajet_core.workflow import Workflow
 
@@ -88,14 +89,14 @@ class EpisodeParts:
 
     @classmethod
     def build(
-        cls, config: AjetConfig, resolved: dict[str, Any], plugins: PluginManager
+        cls, config: AjetConfig, resolved: RunPlan, plugins: PluginManager
     ) -> EpisodeParts:
         workflow_class = resolve_workflow(config, plugins)
         return cls(
             config=config,
-            judger=instantiate(resolved["judger"]),
+            judger=instantiate(resolved.judger),
             # Trackers read their options from the core's tracker section.
-            tracker=resolved["tracker"].implementation.from_config(config),
+            tracker=resolved.tracker.implementation.from_config(config),
             make_workflow=workflow_factory(config, workflow_class),
             trainable_targets=trainable_targets(config, workflow_class),
         )
@@ -120,6 +121,7 @@ class EpisodeParts:
             ),
             on_episode_end=on_episode_end,
             reader=reader,
+            make_executor=executor_for(self.config, self.make_workflow, self.trainable_targets),
         )
 
 

@@ -7,11 +7,11 @@ engine in this process, which trinity's vLLM explorer is not: they raise ``Backb
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ajet_backbone_trinity.translation import TrinityBackboneConfig
-from ajet_core.backbone import Backbone
+from ajet_core.backbone import Backbone, TrainedRun
+from ajet_core.config.plugin_sections import RunPlan
 
 __all__ = ["TrinityBackbone", "TrinityBackboneConfig"]
 
@@ -23,12 +23,12 @@ class TrinityBackbone(Backbone):
     def train(
         self,
         *,
+        resolved: RunPlan,
         resume: str | None = None,
-        resolved: dict[str, Any],
         plugins: Any = None,
         show_progress: bool = True,
-    ) -> Path:
+    ) -> TrainedRun:
         """Write the trinity config and run trinity on Ray (:mod:`ajet_backbone_trinity.launch`)."""
         from ajet_backbone_trinity.launch import train
 
-        return train(self.config, resolved, resume=resume)
+        return TrainedRun(run_dir=train(self.config, resolved, resume=resume))

@@ -26,7 +26,6 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ajet_backbone_trinity import environment
 from ajet_backbone_trinity.tasks import write_taskset
@@ -37,6 +36,7 @@ from ajet_backbone_trinity.translation import (
     translate,
 )
 from ajet_core.config.models import AjetConfig
+from ajet_core.config.plugin_sections import RunPlan
 from ajet_core.errors import AjetError, ConfigError
 from ajet_core.readers import VALIDATION_SPLIT
 from ajet_core.training import components
@@ -94,9 +94,9 @@ def resolve_run_dir(config: AjetConfig, resume: str | None) -> tuple[Path, bool]
     return run_dir, True
 
 
-def materialise_tasks(config: AjetConfig, resolved: dict[str, Any], tasks_dir: Path) -> None:
+def materialise_tasks(config: AjetConfig, resolved: RunPlan, tasks_dir: Path) -> None:
     """Stage 2: the train split, and the validation split when evaluation is configured."""
-    reader = components.instantiate(resolved["task_reader"])
+    reader = components.instantiate(resolved.task_reader)
     try:
         write_taskset(reader, "train", tasks_dir)
         if config.eval.every_n_steps or config.eval.before_train or config.eval.after_train:
@@ -138,11 +138,10 @@ def validate_with_trinity(plan: LaunchPlan, options: TrinityBackboneConfig) -> s
     return "trinity's validation (load_config + check_and_update): ok"
 
 
-def plan_launch(
-    config: AjetConfig, resolved: dict[str, Any], *, resume: str | None = None
-) -> LaunchPlan:
+def plan_launch(config: AjetConfig, resolved: RunPlan, *, resume: str | None = None) -> LaunchPlan:
     """Stages 1-3: everything a launch needs, without touching Ray or a GPU."""
-    options = resolved["backbone"].options
+    assert resolved.backbone is not None  # the launcher resolves every section
+    options = resolved.backbone.options
     if not isinstance(options, TrinityBackboneConfig):
         options = TrinityBackboneConfig.model_validate(config.backbone.plugin_options())
     run_dir, resuming = resolve_run_dir(config, resume)
@@ -230,7 +229,7 @@ def launch(plan: LaunchPlan, options: TrinityBackboneConfig) -> int:
     return subprocess.run(plan.command, env={**os.environ, **plan.env}, check=False).returncode
 
 
-def train(config: AjetConfig, resolved: dict[str, Any], *, resume: str | None = None) -> Path:
+def train(config: AjetConfig, resolved: RunPlan, *, resume: str | None = None) -> Path:
     check_runnable()
     plan = plan_launch(config, resolved, resume=resume)
     options = TrinityBackboneConfig.model_validate(config.backbone.plugin_options())

@@ -63,9 +63,9 @@ class EpisodeRuntime:
         )
         # The worker needs the reader only for per-episode environments (env-service readers);
         # others would just reopen their files, which may not exist on this machine.
-        reader_class = resolved["task_reader"].implementation
+        reader_class = resolved.task_reader.implementation
         self.reader = (
-            components.instantiate(resolved["task_reader"])
+            components.instantiate(resolved.task_reader)
             if getattr(reader_class, "episode_env", None) is not TaskReader.episode_env
             else TaskReader()
         )

@@ -27,7 +27,8 @@ from ajet_backbone_verl.launch import VERL_FOLDER
 from ajet_backbone_verl.options import VerlBackboneConfig
 from ajet_backbone_verl.runtime import spool_folder
 from ajet_backbone_verl.worker_config import write_worker_config
-from ajet_core.backbone import Backbone
+from ajet_core.backbone import Backbone, TrainedRun
+from ajet_core.config.plugin_sections import RunPlan
 from ajet_core.errors import AjetError, ConfigError
 from ajet_core.readers import TRAIN_SPLIT
 from ajet_core.training import components
@@ -38,8 +39,7 @@ CHECKPOINT_FOLDER = re.compile(r"^global_step_(\d+)$")
 
 
 @dataclass
-class PreparedRun:
-    run_dir: Path
+class PreparedRun(TrainedRun):
     verl_config: Any  # omegaconf DictConfig
     task_counts: dict[str, int]
     warnings: list[str]
@@ -49,7 +49,7 @@ class VerlBackbone(Backbone):
     name = "verl"
     config_model = VerlBackboneConfig
 
-    def prepare(self, resolved: dict[str, Any], *, run_dir: Path | None = None) -> PreparedRun:
+    def prepare(self, resolved: RunPlan, *, run_dir: Path | None = None) -> PreparedRun:
         """Write the run folder and build verl's config; nothing is launched."""
         from omegaconf import OmegaConf
 
@@ -60,7 +60,7 @@ class VerlBackbone(Backbone):
         run_dir = (run_dir or create_run_dir(self.config)).resolve()
         write_worker_config(run_dir, self.config)
         files = run_dir / VERL_FOLDER
-        reader = components.instantiate(resolved["task_reader"])
+        reader = components.instantiate(resolved.task_reader)
         try:
             counts = write_task_files(reader, files)
         finally:
@@ -87,9 +87,7 @@ class VerlBackbone(Backbone):
         (files / VERL_CONFIG_FILE).write_text(OmegaConf.to_yaml(verl_config))
         return PreparedRun(run_dir, verl_config, counts, translation.warnings)
 
-    def train(
-        self, *, resume: str | None = None, resolved: dict[str, Any], **_: Any
-    ) -> PreparedRun:
+    def train(self, *, resolved: RunPlan, resume: str | None = None, **_: Any) -> PreparedRun:
         require_training_environment(self.options.rollout_engine)
         prepared = self._resume(Path(resume)) if resume else self.prepare(resolved)
         for warning in prepared.warnings:
@@ -99,7 +97,7 @@ class VerlBackbone(Backbone):
         return prepared
 
     def evaluate(
-        self, *, resolved: dict[str, Any], checkpoint: str | None = None, **_: Any
+        self, *, resolved: RunPlan, checkpoint: str | None = None, **_: Any
     ) -> PreparedRun:
         """verl's validation-only run (``trainer.val_only``) on the validation tasks."""
         require_training_environment(self.options.rollout_engine)

@@ -56,7 +56,7 @@ class AjetRuntime:
         self.plugins = get_plugin_manager()
         resolved = validate_plugin_sections(self.config, self.plugins)
         self.parts = components.EpisodeParts.build(self.config, resolved, self.plugins)
-        self.reader = components.instantiate(resolved["task_reader"])
+        self.reader = components.instantiate(resolved.task_reader)
         self.groups = EpisodeGroups()
         self.episode_slots = asyncio.Semaphore(self.config.rollout.max_concurrency)
         self._runners: dict[tuple[str, int], RolloutRunner] = {}

@@ -66,8 +66,7 @@ def build(args: argparse.Namespace):
     ]
     loaded = load_config(str(QUICKSTART / "quickstart.yaml"), overrides)
     resolved = validate_plugin_sections(loaded.config, get_plugin_manager())
-    chosen = resolved["backbone"]
-    return chosen.implementation(loaded.config, chosen.options), resolved
+    return resolved.build_backbone(), resolved
 
 
 def summarise(run_dir: Path) -> list[dict]:

@@ -1,14 +1,23 @@
-"""The backbone interface: who generates tokens and who updates the weights."""
+"""The backbone interface: who generates tokens and who updates the weights.
+
+Every command receives the run's :class:`~ajet_core.config.plugin_sections.RunPlan` (the config
+and the plugins it selects) and says what it returns, so the CLI and the tests rely on one
+contract whichever backbone runs.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:  # pragma: no cover
     from ajet_core.config.models import AjetConfig
+    from ajet_core.config.plugin_sections import RunPlan
     from ajet_core.engine import Engine
+    from ajet_core.schema import EpisodeRecord
 
 
 class BackboneConfig(BaseModel):
@@ -34,17 +43,46 @@ class Backbone:
     def build_engine(self) -> Engine:
         raise BackboneNotReady(self.name, "serving a model (rollout/eval)")
 
-    def train(self, **kwargs: Any) -> Any:
+    def train(self, *, resolved: RunPlan, resume: str | None = None) -> TrainedRun:
+        """Train; returns where the run's folder is (and, in-process, how far it got)."""
         raise BackboneNotReady(self.name, "training")
 
-    def rollout(self, **kwargs: Any) -> Any:
+    def rollout(
+        self,
+        *,
+        resolved: RunPlan,
+        split: str = "train",
+        num_tasks: int | None = None,
+        num_repeat: int = 1,
+    ) -> list[EpisodeRecord]:
+        """Run episodes without training; returns them."""
         raise BackboneNotReady(self.name, "rollout without training")
 
-    def evaluate(self, **kwargs: Any) -> Any:
+    def evaluate(
+        self, *, resolved: RunPlan, checkpoint: str | None = None
+    ) -> dict[str, Any] | TrainedRun:
+        """Evaluate the base model or a checkpoint: returns the eval metrics (in-process), or the
+        run whose metrics.jsonl holds them (backbones that evaluate on a cluster)."""
         raise BackboneNotReady(self.name, "evaluation")
 
-    def serve(self, **kwargs: Any) -> Any:
+    def serve(
+        self,
+        *,
+        checkpoint: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        api_key: str | None = None,
+        model_name: str = "ajet-policy",
+    ) -> None:
+        """Serve the policy over HTTP until interrupted."""
         raise BackboneNotReady(self.name, "serving a model over HTTP")
+
+
+@dataclass
+class TrainedRun:
+    """What ``Backbone.train`` returns: the run folder (config.yaml, metrics.jsonl, records/)."""
+
+    run_dir: Path
 
 
 class BackboneNotReady(NotImplementedError):

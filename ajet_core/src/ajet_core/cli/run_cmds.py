@@ -12,7 +12,9 @@ from ajet_core.plugins.manager import get_plugin_manager
 # The config loader (pydantic models) is imported by the commands that load a config, not when
 # the parser is built: `ajet plugins list` must not pay for it.
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ajet_core.backbone import Backbone
     from ajet_core.config.loader import LoadedConfig
+    from ajet_core.config.plugin_sections import RunPlan
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +33,7 @@ def _warn(loaded: LoadedConfig) -> None:
         print(f"ajet: warning: {warning}", file=sys.stderr)
 
 
-def prepare_run(args: argparse.Namespace) -> tuple[LoadedConfig, dict]:
+def prepare_run(args: argparse.Namespace) -> tuple[LoadedConfig, RunPlan]:
     """Load and fully validate a config, including the plugin-owned sections."""
     from ajet_core.config.loader import load_config
     from ajet_core.config.plugin_sections import (
@@ -46,7 +48,7 @@ def prepare_run(args: argparse.Namespace) -> tuple[LoadedConfig, dict]:
     _warn(loaded)
     plugins = get_plugin_manager()
     resolved = validate_plugin_sections(loaded.config, plugins)
-    check_data_files(resolved["task_reader"])  # a missing file fails now, not after model loading
+    check_data_files(resolved.task_reader)  # a missing file fails now, not after model loading
     resolve_loggers(
         loaded.config, plugins
     )  # a bad logger option fails now, not after model loading
@@ -54,9 +56,8 @@ def prepare_run(args: argparse.Namespace) -> tuple[LoadedConfig, dict]:
     return loaded, resolved
 
 
-def _backbone(loaded: LoadedConfig, resolved: dict):
-    chosen = resolved["backbone"]
-    return chosen.implementation(loaded.config, chosen.options)
+def _backbone(loaded: LoadedConfig, resolved: RunPlan) -> Backbone:
+    return resolved.build_backbone()
 
 
 def train(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 
@@ -19,6 +19,9 @@ from ajet_core.config.models import AjetConfig, PluginSection
 from ajet_core.errors import ConfigError
 from ajet_core.importing import import_object, looks_like_object_path
 from ajet_core.plugins.manager import PluginManager
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ajet_core.backbone import Backbone
 
 # config section -> (registry kind, the key that selects the plugin)
 # The backbone first: it decides whether anything else can run at all.
@@ -142,7 +145,41 @@ def resolve_loggers(
     return resolved
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run runs with: the validated config and the plugin each of its sections selects.
+
+    Built by :func:`validate_plugin_sections` and handed to the backbone's commands; consumers
+    read ``plan.task_reader`` etc. A section left out of the validation (a worker resolves only
+    the episode sections; a check may resolve one) is None, as is a judger the config does not
+    select (the workflow returns its own reward).
+    """
+
+    config: AjetConfig
+    backbone: ResolvedPlugin | None = None
+    task_reader: ResolvedPlugin | None = None
+    judger: ResolvedPlugin | None = None
+    tracker: ResolvedPlugin | None = None
+
+    def __getitem__(self, section: str) -> ResolvedPlugin | None:
+        """``plan["judger"]`` is ``plan.judger``: sections by their config name."""
+        if section not in PLUGIN_SECTIONS:
+            raise KeyError(f"no plugin section {section!r}; sections: {', '.join(PLUGIN_SECTIONS)}")
+        return getattr(self, section)
+
+    def build_backbone(self) -> Backbone:
+        """The selected backbone, built as every run command builds it."""
+        if self.backbone is None:
+            raise ConfigError("this run plan was made without its backbone section")
+        return self.backbone.implementation(self.config, self.backbone.options)
+
+
 def validate_plugin_sections(
     config: AjetConfig, plugins: PluginManager, sections: tuple[str, ...] = tuple(PLUGIN_SECTIONS)
-) -> dict[str, ResolvedPlugin | None]:
-    return {section: resolve_section(config, section, plugins) for section in sections}
+) -> RunPlan:
+    """Resolve ``sections`` (all four by default) in order, the backbone first."""
+    unknown = set(sections) - set(PLUGIN_SECTIONS)
+    if unknown:
+        raise KeyError(f"no plugin section {', '.join(sorted(unknown))}")
+    resolved = {section: resolve_section(config, section, plugins) for section in sections}
+    return RunPlan(config=config, **resolved)

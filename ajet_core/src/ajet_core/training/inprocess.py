@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from ajet_core.backbone import Backbone
 from ajet_core.config.models import AjetConfig, FixedEndpointConfig
+from ajet_core.config.plugin_sections import RunPlan
 from ajet_core.data.task_stream import TaskStream
 from ajet_core.engine import Engine
 from ajet_core.gateway.core import DEFAULT_MODEL_NAME
@@ -52,7 +53,7 @@ class InProcessBackbone(Backbone):
         self,
         *,
         resume: str | None = None,
-        resolved: dict[str, Any],
+        resolved: RunPlan,
         plugins: PluginManager | None = None,
         show_progress: bool = True,
     ) -> LoopResult:
@@ -74,7 +75,7 @@ class InProcessBackbone(Backbone):
     def rollout(
         self,
         *,
-        resolved: dict[str, Any],
+        resolved: RunPlan,
         plugins: PluginManager | None = None,
         split: str = "train",
         num_tasks: int | None = None,
@@ -99,7 +100,7 @@ class InProcessBackbone(Backbone):
     def evaluate(
         self,
         *,
-        resolved: dict[str, Any],
+        resolved: RunPlan,
         checkpoint: str | None = None,
         endpoint: str | None = None,
         plugins: PluginManager | None = None,
@@ -154,7 +155,7 @@ class InProcessBackbone(Backbone):
 
 def evaluate_endpoint(
     config: AjetConfig,
-    resolved: dict[str, Any],
+    resolved: RunPlan,
     endpoint: FixedEndpointConfig,
     *,
     plugins: PluginManager | None = None,
@@ -170,7 +171,7 @@ def evaluate_endpoint(
 
 def _evaluate(
     config: AjetConfig,
-    resolved: dict[str, Any],
+    resolved: RunPlan,
     plugins: PluginManager | None,
     engine: Engine | None,
     default_endpoint: FixedEndpointConfig | None = None,
@@ -197,7 +198,7 @@ def _evaluate(
 
 async def run_episodes(
     config: AjetConfig,
-    resolved: dict[str, Any],
+    resolved: RunPlan,
     plugins: PluginManager,
     engine: Engine | None,
     *,
@@ -210,7 +211,7 @@ async def run_episodes(
 ) -> list[EpisodeRecord]:
     from ajet_core.gateway.core import Gateway
 
-    reader = components.instantiate(resolved["task_reader"])
+    reader = components.instantiate(resolved.task_reader)
     parts = components.EpisodeParts.build(config, resolved, plugins)
     stream = TaskStream(
         reader, split, batch_size=num_tasks or 1_000_000, shuffle=False, num_epochs=1

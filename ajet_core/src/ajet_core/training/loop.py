@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ajet_core import metrics as m
+from ajet_core.backbone import TrainedRun
 from ajet_core.config.models import AjetConfig
+from ajet_core.config.plugin_sections import RunPlan
 from ajet_core.data.task_stream import TaskStream
 from ajet_core.engine import Engine
 from ajet_core.errors import ConfigError
@@ -47,8 +49,9 @@ MAX_REFILL_ROUNDS = 2
 
 
 @dataclass
-class LoopResult:
-    run_dir: Path
+class LoopResult(TrainedRun):
+    """What an in-process training run returns (``Backbone.train``)."""
+
     last_step: int
     interrupted: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -96,7 +99,7 @@ class TrainingLoop:
     def __init__(
         self,
         config: AjetConfig,
-        resolved: dict[str, Any],
+        resolved: RunPlan,
         plugins: PluginManager,
         *,
         engine: Engine,
@@ -194,7 +197,7 @@ class TrainingLoop:
         checkpoints = CheckpointManager(run_dir, self.config.checkpoint.keep_last)
 
         # 2. Plugins: where tasks come from, who scores them, how calls become samples.
-        reader = self.reader = components.instantiate(self.resolved["task_reader"])
+        reader = self.reader = components.instantiate(self.resolved.task_reader)
         self.parts = components.EpisodeParts.build(self.config, self.resolved, self.plugins)
         train_stream, validation_stream = self._streams(reader)
         loggers = components.build_loggers(self.config, self.plugins, run_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from ajet_core.config.loader import load_config
@@ -66,3 +67,29 @@ def test_a_missing_data_file_is_reported_before_the_model_loads(tmp_path):
     assert result.returncode == 2, result.stdout
     assert "task_reader.train_path: data file" in result.stderr
     assert "missing.jsonl' does not exist" in result.stderr
+
+
+def test_the_run_plan_is_typed_and_builds_the_backbone():
+    from ajet_core.backbone import Backbone, TrainedRun
+    from ajet_core.config.plugin_sections import RunPlan
+    from ajet_core.training.loop import LoopResult
+
+    config = load_config(None, ["judger.type=keyword_coverage", "backbone.name=debug"]).config
+    with isolated_plugin_manager(DISTRIBUTIONS) as plugins:
+        plan = validate_plugin_sections(config, plugins)
+    assert isinstance(plan, RunPlan) and plan.config is config
+    assert (plan.task_reader.name, plan.judger.name, plan.tracker.name) == (
+        "jsonl",
+        "keyword_coverage",
+        "timeline_merge",
+    )
+    assert plan["judger"] is plan.judger
+    with pytest.raises(KeyError, match="no plugin section 'judge'"):
+        plan["judge"]
+    backbone = plan.build_backbone()
+    assert type(backbone).__name__ == "DebugBackbone" and backbone.options is plan.backbone.options
+    # The contract says what each command returns; the in-process result is one of them.
+    train = Backbone.train.__annotations__  # strings: the module postpones annotations
+    assert (train["resolved"], train["return"]) == ("RunPlan", TrainedRun.__name__)
+    assert Backbone.rollout.__annotations__["return"] == "list[EpisodeRecord]"
+    assert issubclass(LoopResult, TrainedRun)

@@ -70,6 +70,8 @@ setup_seconds=$((SECONDS - phase_start))
 # --- 2. the browser for browser tests (never fails the run; those tests skip without it) ------
 start=$SECONDS
 [[ ${#envs[@]} -eq 0 ]] || "$ROOT/scripts/install_browser.sh"
+# bubblewrap for the Python sandbox (its escape tests skip without it)
+[[ ${#envs[@]} -eq 0 ]] || "$ROOT/scripts/install_sandbox.sh"
 browser_seconds=$((SECONDS - start))
 
 # --- the lint gate: a failure fails the run, but the tests below still run ---------------------

@@ -63,4 +63,4 @@ def test_no_network_even_to_a_local_server():
     thread.join()
     server.close()
     assert "connected" not in result.stdout and not accepted
-    assert result.network_isolation in ("namespace", "socket_blocker")
+    assert result.isolation == "bubblewrap"

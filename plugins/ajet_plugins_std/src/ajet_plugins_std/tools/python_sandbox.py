@@ -1,42 +1,63 @@
-"""Run model-written Python in a subprocess with time and memory limits and no network.
+"""Run model-written Python in a bubblewrap sandbox, with limits, and return what it printed.
 
-The agent tutorials give this to the model as a tool. Isolation, strongest first:
+The agent tutorials give this to the model as a tool. Isolation comes from bubblewrap (Debian's
+``bubblewrap`` package; ``scripts/install_sandbox.sh`` installs it), not from Python-level
+blocks, which C extensions and ``importlib.reload`` walk around:
 
-* a fresh network namespace (``unshare(CLONE_NEWNET)``, as root or with user namespaces): the
-  child has no interface but a downed loopback, so no connection can leave it;
-* otherwise a prelude that replaces ``socket.socket`` before the code runs (weaker: C extensions
-  could bypass it), reported in ``SandboxResult.network_isolation``;
-* ``RLIMIT_AS`` caps memory, ``RLIMIT_CPU`` caps CPU seconds, a wall-clock timeout kills the
-  process group, and Python runs in isolated mode (``-I``: no user site, no env vars) in a
-  temporary working directory.
+* new user, PID, mount, network, IPC, UTS and cgroup namespaces (``--unshare-all``), and no
+  further user namespaces inside (``--disable-userns``): no ``setns`` back into the parent's
+  network, no interface but a downed loopback, no abstract Unix sockets of the host;
+* an unprivileged uid inside *and* outside: run as root, we drop to ``nobody`` before starting
+  bubblewrap, so even an escape lands as nobody, and the process limit counts nobody's processes;
+* a read-only root holding only ``/usr`` and the Python installation (no ``/etc``, ``/root``,
+  ``/home`` or run folder), a private size-capped ``/tmp``, and a fresh ``/proc`` that shows
+  only the sandbox's own processes (no parent environment, no ``/proc/<ppid>/cwd``);
+* rlimits on processes (``RLIMIT_NPROC``), file size (``RLIMIT_FSIZE``), address space per
+  process (``RLIMIT_AS``) and CPU seconds; a watchdog sums the memory of every process in the
+  sandbox against ``memory_mb`` (forking does not multiply the budget);
+* output is read as a stream and the sandbox is killed once it passes ``output_limit``;
+* the timeout kills the whole PID namespace: double forks and ``setsid`` do not outlive it.
+
+Without a working bubblewrap, :func:`run_python` refuses (:class:`SandboxUnavailable`, saying how
+to install it) unless the caller opts into running code unsandboxed, with
+``allow_unsandboxed=True`` or ``AJET_SANDBOX=unsandboxed`` in the environment.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
+import logging
 import os
 import resource
+import shutil
 import signal
+import stat
 import sys
+import sysconfig
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
-CLONE_NEWNET = 0x40000000
-CLONE_NEWUSER = 0x10000000
+log = logging.getLogger(__name__)
 
-# Runs before the user's code when no network namespace could be made.
-_SOCKET_BLOCKER = """
-import socket as _s
-class _NoNetwork(_s.socket):
-    def __init__(self, *a, **k):
-        raise PermissionError("network access is disabled in this sandbox")
-_s.socket = _NoNetwork
-def _no_connection(*a, **k):
-    raise PermissionError("network access is disabled in this sandbox")
-_s.create_connection = _no_connection
-del _s, _NoNetwork, _no_connection
-"""
+NOBODY = 65534
+UNSANDBOXED_ENV = "AJET_SANDBOX"
+INSTALL_HINT = (
+    "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; in this project "
+    "scripts/install_sandbox.sh), or opt in to running model code unsandboxed with "
+    f"{UNSANDBOXED_ENV}=unsandboxed or run_python(..., allow_unsandboxed=True)"
+)
+# The program bubblewrap runs: the model's code arrives on stdin, so its size is not bounded by
+# the argument limit and its tracebacks name '<code>'.
+_RUNNER = (
+    "import sys\nsys.path.extend({paths!r})\n"
+    "exec(compile(sys.stdin.read(), '<code>', 'exec'), {{'__name__': '__main__'}})"
+)
+_WATCH_SECONDS = 0.05
+
+
+class SandboxUnavailable(RuntimeError):
+    """No isolation is available and the caller did not opt into unsandboxed execution."""
 
 
 @dataclass
@@ -45,55 +66,138 @@ class SandboxResult:
     stderr: str
     exit_code: int | None
     timed_out: bool
-    network_isolation: str  # "namespace" or "socket_blocker"
+    isolation: str  # "bubblewrap" or "none" (unsandboxed, opted into)
+    output_truncated: bool = False
+    memory_exceeded: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        return (
+            self.exit_code == 0
+            and not self.timed_out
+            and not self.output_truncated
+            and not self.memory_exceeded
+        )
 
     def as_tool_output(self, limit: int = 2000) -> str:
         """What the model sees: output, or a clean error line."""
         if self.timed_out:
             return "Error: the code ran past its time limit and was stopped."
+        if self.memory_exceeded:
+            return "Error: the code used more memory than allowed and was stopped."
+        if self.output_truncated:
+            return "Error: the code printed more output than allowed and was stopped."
         text = self.stdout if self.ok else (self.stderr.strip().splitlines() or ["Error"])[-1]
         if not self.ok and not text.startswith("Error"):
             text = f"Error: {text}"
         return text[:limit] if text else "(no output; use print() to show results)"
 
 
-def _unshare(flags: int) -> bool:
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.unshare(flags) == 0
+# ------------------------------------------------------------------------------ the sandbox
 
 
-def _network_namespace_available() -> bool:
-    """Probe once in a throwaway child, so the parent's namespace is never touched."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        os._exit(0 if (_unshare(CLONE_NEWNET) or _unshare(CLONE_NEWUSER | CLONE_NEWNET)) else 1)
-    _, status = os.waitpid(pid, 0)
-    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+def _world_reachable(path: str) -> bool:
+    """True when ``nobody`` can reach ``path``: every folder above it searchable by others."""
+    current = Path(path)
+    for folder in [current, *current.parents]:
+        try:
+            mode = folder.stat().st_mode
+        except OSError:
+            return False
+        if not mode & stat.S_IXOTH:
+            return False
+    return True
 
 
-_NAMESPACE_AVAILABLE: bool | None = None
+def _interpreter() -> str:
+    """A Python of this version that ``nobody`` can run (pyenv under /root cannot be)."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    for candidate in (os.path.realpath(base), f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
+        if os.path.isfile(candidate) and _world_reachable(candidate):
+            return candidate
+    raise SandboxUnavailable(
+        f"no {version} interpreter readable by an unprivileged user ({base} is not); install "
+        f"Debian's {version} package, or {INSTALL_HINT.split(', or ')[1]}"
+    )
 
 
-def namespace_isolation_available() -> bool:
-    global _NAMESPACE_AVAILABLE
-    if _NAMESPACE_AVAILABLE is None:
-        _NAMESPACE_AVAILABLE = sys.platform.startswith("linux") and _network_namespace_available()
-    return _NAMESPACE_AVAILABLE
+def _library_paths() -> list[str]:
+    """This environment's site-packages (read-only inside), so numpy and friends import."""
+    paths = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    return sorted(p for p in paths if os.path.isdir(p) and _world_reachable(p))
 
 
-def _limit_child(memory_bytes: int, cpu_seconds: int, use_namespace: bool):
+def _bubblewrap_argv(interpreter: str, libraries: list[str], tmp_bytes: int) -> list[str]:
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed; {INSTALL_HINT}")
+    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent"]
+    argv += ["--new-session", "--uid", str(NOBODY), "--gid", str(NOBODY), "--hostname", "sandbox"]
+    argv += ["--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp"]
+    argv += ["--setenv", "PYTHONHASHSEED", "0", "--ro-bind", "/usr", "/usr"]
+    for link in ("bin", "lib", "lib64", "sbin"):
+        if os.path.islink(f"/{link}"):
+            argv += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
+        elif os.path.isdir(f"/{link}"):
+            argv += ["--ro-bind", f"/{link}", f"/{link}"]
+    prefix = str(Path(interpreter).parent.parent)
+    for path in [prefix, *libraries]:
+        if not path.startswith("/usr/"):
+            argv += ["--ro-bind", path, path]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    argv += ["--dir", "/tmp/work", "--chdir", "/tmp/work", "--remount-ro", "/"]
+    return [*argv, "--", interpreter, "-I", "-c", _RUNNER.format(paths=libraries)]
+
+
+@dataclass
+class _Limits:
+    timeout: float
+    memory_bytes: int
+    max_processes: int
+    max_file_bytes: int
+
+
+def _child_setup(limits: _Limits, drop_to_nobody: bool):
     def apply() -> None:  # pragma: no cover - runs in the child between fork and exec
-        os.setsid()  # own process group: the timeout kills children the code spawns too
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
-        if use_namespace and not (_unshare(CLONE_NEWNET) or _unshare(CLONE_NEWUSER | CLONE_NEWNET)):
-            os._exit(97)
+        os.setsid()  # its own group: the deadline kills bubblewrap and all it started
+        cpu = max(1, int(limits.timeout) + 1)
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_bytes, limits.max_file_bytes))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+        if drop_to_nobody:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
 
     return apply
+
+
+# Probe results by bubblewrap path (None: not on PATH), so a changed PATH is probed afresh.
+_PROBES: dict[str | None, str | None] = {}
+
+
+async def _probe_bubblewrap() -> str | None:
+    """None when a trivial program runs in the sandbox, else why not (checked once per bwrap)."""
+    bwrap = shutil.which("bwrap")
+    if bwrap not in _PROBES:
+        try:
+            limits = _Limits(30.0, 256 << 20, 32, 1 << 20)
+            result = await _execute("print('ok')", limits, 1000, True)
+            _PROBES[bwrap] = (
+                None
+                if result.stdout.strip() == "ok"
+                else f"bubblewrap could not start a sandbox here: {result.stderr.strip()[-300:]}"
+            )
+        except SandboxUnavailable as exc:
+            _PROBES[bwrap] = str(exc)
+    return _PROBES[bwrap]
+
+
+def bubblewrap_available() -> bool:
+    return asyncio.run(_probe_bubblewrap()) is None
 
 
 async def run_python(
@@ -102,41 +206,125 @@ async def run_python(
     timeout: float = 5.0,
     memory_mb: int = 256,
     output_limit: int = 64_000,
+    max_processes: int = 32,
+    max_file_mb: int = 16,
+    allow_unsandboxed: bool = False,
 ) -> SandboxResult:
-    """Run ``code`` and return what it printed. Never raises for problems in the code itself."""
-    use_namespace = namespace_isolation_available()
-    program = code if use_namespace else _SOCKET_BLOCKER + "\n" + code
+    """Run ``code`` and return what it printed. Never raises for problems in the code itself;
+    raises :class:`SandboxUnavailable` when it cannot isolate the code and was not allowed to
+    run it unsandboxed."""
+    limits = _Limits(timeout, memory_mb << 20, max_processes, max_file_mb << 20)
+    problem = await _probe_bubblewrap()
+    if problem is None:
+        return await _execute(code, limits, output_limit, True)
+    if not (allow_unsandboxed or os.environ.get(UNSANDBOXED_ENV) == "unsandboxed"):
+        raise SandboxUnavailable(
+            f"refusing to run model-written code without isolation: {problem}; {INSTALL_HINT}"
+        )
+    log.warning("running model-written code WITHOUT a sandbox (opted in): %s", problem)
+    return await _execute(code, limits, output_limit, False)
+
+
+async def _execute(code: str, limits: _Limits, output_limit: int, sandboxed: bool) -> SandboxResult:
     with tempfile.TemporaryDirectory(prefix="ajet-sandbox-") as workdir:
+        if sandboxed:
+            libraries = _library_paths()
+            argv = _bubblewrap_argv(_interpreter(), libraries, 4 * limits.max_file_bytes)
+            cwd = "/"
+        else:
+            argv = [sys.executable, "-I", "-c", _RUNNER.format(paths=[])]
+            cwd = workdir
+            os.chmod(workdir, 0o777)
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",
-            "-c",
-            program,
-            cwd=workdir,
-            stdin=asyncio.subprocess.DEVNULL,
+            *argv,
+            cwd=cwd,
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env={"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0"},
-            preexec_fn=_limit_child(
-                memory_mb * 1024 * 1024, max(1, int(timeout) + 1), use_namespace
-            ),
+            # Unsandboxed runs keep our uid: the interpreter may not be runnable by nobody.
+            preexec_fn=_child_setup(limits, drop_to_nobody=sandboxed and os.geteuid() == 0),
         )
-        timed_out = False
+        return await _supervise(process, code, limits, output_limit, sandboxed)
+
+
+async def _supervise(
+    process: asyncio.subprocess.Process,
+    code: str,
+    limits: _Limits,
+    output_limit: int,
+    sandboxed: bool,
+) -> SandboxResult:
+    state = {"truncated": False, "memory": False}
+
+    def kill() -> None:
         try:
-            stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
-        except asyncio.TimeoutError:
-            timed_out = True
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            stdout, stderr = await process.communicate()
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    async def pump(stream: asyncio.StreamReader, buffer: bytearray) -> None:
+        # Stream with a cap: a program printing gigabytes is stopped, not buffered.
+        while chunk := await stream.read(65536):
+            room = output_limit - len(buffer)
+            buffer += chunk[: max(room, 0)]
+            if len(chunk) > room:
+                state["truncated"] = True
+                kill()
+
+    async def watch_memory() -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(process.pid)
+            while process.returncode is None:
+                total = 0
+                for member in [root, *root.children(recursive=True)]:
+                    try:
+                        total += member.memory_info().rss
+                    except psutil.Error:
+                        pass
+                if total > limits.memory_bytes:
+                    state["memory"] = True
+                    kill()
+                    return
+                await asyncio.sleep(_WATCH_SECONDS)
+        except psutil.Error:
+            return
+
+    async def feed() -> None:
+        assert process.stdin is not None
+        try:
+            process.stdin.write(code.encode())
+            await process.stdin.drain()
+            process.stdin.close()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    stdout, stderr = bytearray(), bytearray()
+    assert process.stdout is not None and process.stderr is not None
+    watcher = asyncio.ensure_future(watch_memory())
+    work = asyncio.gather(feed(), pump(process.stdout, stdout), pump(process.stderr, stderr))
+    timed_out = False
+    try:
+        await asyncio.wait_for(asyncio.shield(work), limits.timeout)
+    except asyncio.TimeoutError:
+        timed_out = True
+        kill()
+        # In the sandbox the kill ends the PID namespace and so every writer of the pipes;
+        # unsandboxed, a process that escaped the group may keep them open: stop reading.
+        await asyncio.wait({work}, timeout=2.0)
+        work.cancel()
+    await process.wait()
+    watcher.cancel()
     return SandboxResult(
-        stdout=stdout.decode(errors="replace")[:output_limit],
-        stderr=stderr.decode(errors="replace")[:output_limit],
+        stdout=stdout.decode(errors="replace"),
+        stderr=stderr.decode(errors="replace"),
         exit_code=None if timed_out else process.returncode,
         timed_out=timed_out,
-        network_isolation="namespace" if use_namespace else "socket_blocker",
+        isolation="bubblewrap" if sandboxed else "none",
+        output_truncated=state["truncated"],
+        memory_exceeded=state["memory"],
     )
 
 

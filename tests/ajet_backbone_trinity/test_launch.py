@@ -222,3 +222,62 @@ def test_a_failed_trinity_stage_is_a_failed_run(
         launcher, "run_stage", lambda cfg: launcher.StageStatus(stage="both", success=True)
     )
     assert run_trinity.main([str(plan.config_path)]) == 0
+
+
+LOOP_DIES = """
+import os, sys, traceback
+os.environ["TRINITY_LOG_DIR"] = sys.argv[1]
+from trinity.utils.log import get_logger
+logger = get_logger(sys.argv[2], in_ray_actor=True)  # as trinity's explorer/trainer actors log
+try:
+    raise ValueError(sys.argv[3])
+except Exception:
+    logger.error(f"{sys.argv[4]} {traceback.format_exc()}")  # explorer.py:308 / trainer.py:156
+"""
+
+
+def test_a_stage_whose_loop_died_is_a_failed_run(
+    tmp_path, tiny_model_dir, quickstart_data, monkeypatch, capsys
+):
+    """Trinity's explorer and trainer loops log their own exception and return as if finished, so
+    the stage reports success. The actor is a separate process writing trinity's real actor log
+    (trinity's logger, the message explorer.py:308 and trainer.py:156 write); the stage around it
+    (Ray, vLLM on GPUs) is replaced by its outcome."""
+    from trinity.cli import launcher
+
+    from ajet_backbone_trinity import run_trinity
+
+    config, resolved = resolved_config(tmp_path, quickstart_config(tiny_model_dir, quickstart_data))
+    monkeypatch.setattr("trinity.utils.dlc_utils.is_running", lambda: True)
+    runs = []
+
+    def stage(trinity_config, loop_dies: tuple[str, str, str] | None):
+        runs.append(trinity_config)
+        if loop_dies:
+            subprocess.run(
+                [sys.executable, "-c", LOOP_DIES, trinity_config.log.save_dir, *loop_dies],
+                check=True,
+                timeout=300,
+                capture_output=True,
+            )
+        return launcher.StageStatus(stage="both", success=True)
+
+    def run(plan, loop_dies=None) -> tuple[int, str]:
+        monkeypatch.setattr(launcher, "run_stage", lambda c: stage(c, loop_dies))
+        code = run_trinity.main([str(plan.config_path)])
+        return code, capsys.readouterr().err
+
+    plan = plan_launch(config, resolved)
+    code, err = run(plan, ("explorer", "the pipeline rejected a batch", "Error in Explorer:"))
+    assert code == 1 and "stage ended, but its loop died" in err
+    assert "explorer.log: Error in Explorer: Traceback" in err
+    assert "ValueError: the pipeline rejected a batch" in err  # trinity's logged traceback
+
+    # --resume appends to the same logs: the earlier attempt's failure is not this run's.
+    resumed = plan_launch(config, resolved, resume="latest")
+    assert run(resumed) == (0, "")
+    assert runs[1].log.save_dir == runs[0].log.save_dir
+    code, err = run(resumed, ("trainer", "Read incomplete batch (6/8)", "Error in Trainer:\n"))
+    assert code == 1 and "trainer.log: Error in Trainer:" in err
+    assert "ValueError: Read incomplete batch (6/8)" in err
+    assert "the pipeline rejected a batch" not in err

@@ -6,12 +6,58 @@ module instead, which takes the same steps as trinity's ``run`` command for a si
 (plugins, ``load_config``, ``check_and_update``, ``run_stage``) and exits 1 with trinity's error
 when the stage did not succeed.
 
+A stage can also report success after its loop died: trinity 0.6's explorer and trainer loops
+catch their own exceptions, log them and return as if finished (``explorer/explorer.py:307-309``
+"Error in Explorer:", ``trainer/trainer.py:155-157`` "Error in Trainer:"). Those records land in
+the actors' log files (``<checkpoint job dir>/log/<actor>.log``, trinity's ``log.save_dir``), so
+after the stage this module reads what the run appended there and exits 1 with the logged
+traceback when either loop died.
+
     python -m ajet_backbone_trinity.run_trinity <run>/trinity.yaml
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+# The records trinity 0.6's loops write when they die and return normally (see the module doc).
+LOOP_FAILURE_MARKERS = ("Error in Explorer:", "Error in Trainer:")
+
+
+def log_sizes(log_dir: Path) -> dict[Path, int]:
+    """How far each trinity log file already goes (a resumed run appends to the same files)."""
+    return (
+        {path: path.stat().st_size for path in log_dir.rglob("*.log")} if log_dir.is_dir() else {}
+    )
+
+
+def loop_failures(log_dir: Path, before: dict[Path, int]) -> list[str]:
+    """The failure records the explorer's and trainer's loops logged since ``before``.
+
+    Trinity's log formatter repeats the record header (level, time, ``[file:line]``) on every line
+    of a multi-line message, so a record is its first line and the lines after it with the same
+    header; the headers are dropped from what is returned.
+    """
+    found = []
+    for path in sorted(log_dir.rglob("*.log")) if log_dir.is_dir() else []:
+        with path.open("rb") as handle:
+            handle.seek(before.get(path, 0))
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+        index = 0
+        while index < len(lines):
+            line = lines[index]
+            marker = next((m for m in LOOP_FAILURE_MARKERS if m in line), None)
+            index += 1
+            if marker is None:
+                continue
+            header = line[: line.index(marker)]
+            record = [line[len(header) :]]
+            while index < len(lines) and header and lines[index].startswith(header):
+                record.append(lines[index][len(header) :])
+                index += 1
+            found.append(f"{path.name}: " + "\n".join(record))
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,9 +89,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     config.check_and_update()
+    log_dir = Path(config.log.save_dir)
+    before = log_sizes(log_dir)
     status = run_stage(config)
     if status.success:
-        return 0
+        failures = loop_failures(log_dir, before)
+        if not failures:
+            return 0
+        print(
+            f"ajet: trinity's {status.stage} stage ended, but its loop died (trinity logs the "
+            f"error and stops as if finished):\n" + "\n".join(f[-4000:] for f in failures),
+            file=sys.stderr,
+        )
+        return 1
     error = status.error
     detail = (
         f"{error.type_name}: {error.message}\n{error.traceback_text}"

@@ -2,13 +2,37 @@
 
 The gateway renders messages to prompt ids with ``engine.tokenizer`` (a Hugging Face tokenizer
 with a chat template) and asks the engine to continue them. Logprobs are ``log_softmax(logits/T)``
-over the full vocabulary, the same quantity a trainer recomputes.
+over the full vocabulary, the same quantity a trainer recomputes (under an
+:class:`OutputConstraint`, over the tokens the constraint allows).
+
+An engine that can enforce :class:`OutputConstraint` says so with a class attribute
+``supports_constraints = True``; the gateway sends constraints to no other engine.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class OutputConstraint:
+    """What a reply must match, enforced while sampling (constrained decoding).
+
+    Exactly one field is set. ``json_schema``: the reply is one JSON value valid under the
+    schema (``{"type": "object"}`` for OpenAI's ``json_object``). ``lark``: a grammar in
+    llguidance's Lark dialect, where ``<[123]>`` stands for token id 123 (used for tool calls
+    whose markers are special tokens). vLLM-based engines map them to guided decoding:
+    ``structured_outputs={"json": schema}`` or ``{"grammar": lark}`` with the ``guidance``
+    backend, which speaks the same dialect.
+
+    The reply's recorded logprobs are those of the constrained distribution (the logits with
+    every token the grammar forbids masked out, then ``log_softmax(logits / T)``): the tokens
+    are what the policy sampled under the constraint.
+    """
+
+    json_schema: dict[str, Any] | None = None
+    lark: str | None = None
 
 
 @dataclass
@@ -20,6 +44,8 @@ class SamplingParams:
     stop: list[str] = field(default_factory=list)
     stop_token_ids: list[int] = field(default_factory=list)
     seed: int | None = None
+    # Set only for engines with ``supports_constraints = True`` (see :class:`OutputConstraint`).
+    constraint: OutputConstraint | None = None
 
 
 @dataclass
@@ -48,8 +74,17 @@ class Engine(Protocol):
         """Longest prompt + response, in tokens, the engine accepts."""
 
     async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
-        """Continue ``prompt_ids``. Concurrent calls may be batched by the engine."""
+        """Continue ``prompt_ids``. Concurrent calls may be batched by the engine.
+
+        Called on the gateway's own loop thread, not the loop that built the engine: an engine
+        must not bind itself to one event loop (Ray object refs and thread-safe queues are
+        fine; an ``asyncio.Queue`` created at construction is not).
+        """
         ...
+
+
+class ConstraintError(ValueError):
+    """An :class:`OutputConstraint` the engine cannot compile (HTTP 400 in the gateway)."""
 
 
 class EngineError(RuntimeError):

@@ -16,6 +16,7 @@ exist once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ajet_core.chat.prefix import PromptBuilder, PromptPlan
 from ajet_core.chat.render import ChatRenderer, TemplateError
-from ajet_core.engine import Generation, SamplingParams
+from ajet_core.engine import Generation, OutputConstraint, SamplingParams
 from ajet_core.gateway.errors import (
     GatewayError,
     as_gateway_error,
@@ -33,6 +34,7 @@ from ajet_core.gateway.errors import (
 )
 from ajet_core.gateway.protocol import new_call_id, new_tool_call_id
 from ajet_core.gateway.request import ChatRequest
+from ajet_core.gateway.structured import output_constraint
 from ajet_core.schema import LlmCall
 from ajet_core.toolparsers.base import ParsedReply, ToolParser
 
@@ -41,6 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ajet_core.engine import Engine
     from ajet_core.gateway.episode import ClientBinding, EpisodeSession, GatewayStats
     from ajet_core.gateway.forwarding import FixedEndpointForwarder
+
+log = logging.getLogger(__name__)
 
 Mode = Literal["train", "rollout", "eval"]
 MODES_TUPLE = ("train", "rollout", "eval")
@@ -267,7 +271,9 @@ class CompletionPipeline:
         if request.parse_tools and not request.parallel_tool_calls and self.tool_parser.end_marker:
             # One call at most: the reply ends where the first call does.
             stop.append(self.tool_parser.end_marker)
+        constraint = self._constraint(request)
         return SamplingParams(
+            constraint=constraint,
             temperature=temperature,
             top_p=top_p,
             top_k=rollout.top_k,
@@ -276,6 +282,24 @@ class CompletionPipeline:
             stop_token_ids=list(self.renderer.facts.stop_token_ids),  # type: ignore[union-attr]
             seed=request.seed if request.seed is not None else session.next_seed(),
         )
+
+    def _constraint(self, request: ChatRequest) -> OutputConstraint | None:
+        """Structured output for engines that enforce it; counted where the engine cannot."""
+        constraint = output_constraint(request, self.tool_parser, self.renderer)  # type: ignore[arg-type]
+        if constraint is None or getattr(self.engine, "supports_constraints", False):
+            return constraint
+        # Served unconstrained rather than failed: a run on an engine without guided decoding
+        # keeps going, and the counter says how often the output was not enforced.
+        with self.record_lock:
+            self.stats.unconstrained_outputs += 1
+        if self.stats.unconstrained_outputs == 1:
+            log.warning(
+                "the engine %s cannot enforce structured output (response_format / strict or "
+                "forced tool schemas): those replies are sampled unconstrained and counted in "
+                "the gateway's unconstrained_outputs",
+                type(self.engine).__name__,
+            )
+        return None
 
     # --------------------------------------------------------------------------- generate
 

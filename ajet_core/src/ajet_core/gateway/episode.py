@@ -104,6 +104,8 @@ class GatewayStats:
     fallback_reasons: Counter = field(default_factory=Counter)
     malformed_tool_calls: int = 0
     errors: Counter = field(default_factory=Counter)
+    # Structured-output requests served without constraint (the engine cannot enforce one).
+    unconstrained_outputs: int = 0
     # Seconds the gateway itself added to each engine call (rendering, parsing, recording).
     overheads: deque = field(default_factory=lambda: deque(maxlen=200_000))
 
@@ -114,4 +116,5 @@ class GatewayStats:
             "drift_fallback_reasons": dict(self.fallback_reasons),
             "malformed_tool_calls": self.malformed_tool_calls,
             "errors": dict(self.errors),
+            "unconstrained_outputs": self.unconstrained_outputs,
         }

@@ -54,10 +54,18 @@ def context_length_error(prompt_tokens: int, limit: int) -> GatewayError:
 
 def as_gateway_error(exc: BaseException) -> GatewayError:
     """The one mapping from what a completion may raise to the status a client sees."""
-    from ajet_core.engine import ContextLengthExceeded, EngineError
+    from ajet_core.engine import ConstraintError, ContextLengthExceeded, EngineError
 
     if isinstance(exc, GatewayError):
         return exc
+    if isinstance(exc, ConstraintError):
+        return GatewayError(
+            400,
+            f"the structured-output schema cannot be enforced: {exc}; simplify the schema "
+            "(response_format or the tool's parameters)",
+            param="response_format",
+            code="invalid_schema",
+        )
     if isinstance(exc, ContextLengthExceeded):
         return context_length_error(exc.prompt_tokens, exc.max_model_len)
     if isinstance(exc, EngineError):

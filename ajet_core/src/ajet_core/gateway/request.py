@@ -2,7 +2,9 @@
 
 Accepted and honoured: messages (system/developer/user/assistant/tool), tools, tool_choice,
 parallel_tool_calls, temperature, top_p, max_tokens / max_completion_tokens, stop, seed, n
-(up to :data:`MAX_CHOICES`), logprobs, stream, stream_options (include_usage).
+(up to :data:`MAX_CHOICES`), logprobs, response_format (text, json_object, json_schema:
+enforced by constrained decoding where the engine supports it), stream, stream_options
+(include_usage).
 
 Accepted and ignored (clients send them routinely; they have no meaning for a local policy or
 cannot be honoured without changing what the policy samples): user, metadata, store,
@@ -46,6 +48,8 @@ class ChatRequest:
     top_logprobs: int = 0
     # Characters of message text: large requests render off the gateway's loop.
     size_chars: int = 0
+    # None, or the JSON schema the reply must match ({"type": "object"} for json_object).
+    response_schema: dict[str, Any] | None = None
     # The chat-completions body as received (a fixed endpoint gets it as sent).
     body: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -172,6 +176,31 @@ def _check_text(text: str, where: str) -> None:
         ) from None
 
 
+def _response_schema(value: Any) -> dict[str, Any] | None:
+    """``response_format`` as the JSON schema the reply must match (None: free text)."""
+    if value is None:
+        return None
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "object"}
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict):
+            raise bad_request(
+                "response_format.json_schema.schema must be a JSON schema object",
+                "response_format.json_schema.schema",
+            )
+        return schema
+    raise bad_request(
+        "'response_format' must be {'type': 'text'}, {'type': 'json_object'} or "
+        "{'type': 'json_schema', 'json_schema': {'name': ..., 'schema': {...}}}",
+        "response_format",
+    )
+
+
 def parse_chat_request(body: Any) -> ChatRequest:
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object")
@@ -248,5 +277,6 @@ def parse_chat_request(body: Any) -> ChatRequest:
         logprobs=bool(logprobs),
         top_logprobs=top_logprobs or 0,
         size_chars=sum(len(m.get("content") or "") for m in messages),
+        response_schema=_response_schema(body.get("response_format")),
         body=body,
     )

@@ -7,6 +7,9 @@ A background thread owns the model and runs the decode loop:
 3. sample each row with its own parameters and RNG, record the token and its logprob;
 4. finish rows on EOS / stop token / stop string / max tokens and return them to their callers.
 
+A request with an output constraint (structured output) samples only the tokens its grammar
+allows (:mod:`ajet_backbone_debug.engine.constraints`).
+
 Requests that arrive while the batch decodes join it at the next step (continuous batching). The
 event loops of the callers never run model code, so a gateway stays responsive while it decodes.
 The served module is ``engine.model``; a trainer on the same device updates it in place inside
@@ -26,6 +29,7 @@ from typing import Any
 import torch
 
 from ajet_backbone_debug.engine.batch import RunningBatch
+from ajet_backbone_debug.engine.constraints import GrammarCompiler
 from ajet_backbone_debug.engine.request import Request
 from ajet_backbone_debug.engine.sampling import check_params, choose_token
 from ajet_core.engine import (
@@ -38,6 +42,9 @@ from ajet_core.engine import (
 
 
 class TransformersEngine:
+    # Enforces ajet_core.engine.OutputConstraint (llguidance; see engine/constraints.py).
+    supports_constraints = True
+
     def __init__(
         self,
         model: Any,
@@ -78,6 +85,7 @@ class TransformersEngine:
 
         params = inspect.signature(model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        self._grammars = GrammarCompiler(tokenizer, self.vocab_size)
         self.steps = 0  # decode steps run (diagnostics and tests)
         self.max_rows_seen = 0
 
@@ -218,6 +226,9 @@ class TransformersEngine:
             max_new_tokens=min(sampling.max_tokens, self._max_model_len - len(prompt)),
             tokenizer=self._tokenizer,
         )
+        if sampling.constraint is not None:
+            # Compiled here, on the caller's thread: a bad schema is the caller's error.
+            request.matcher = self._grammars.matcher(sampling.constraint, request.stop_ids)
         with self._wake:
             self._pending.append((request, prompt))
             self._start_thread()
@@ -271,7 +282,7 @@ class TransformersEngine:
         out = self.model(
             input_ids=ids, use_cache=True, logits_to_keep=1, **{self._cache_arg: cache}
         )
-        token, logprob = choose_token(out.logits[0, -1].float(), request.params, request.generator)
+        token, logprob = self._choose(request, out.logits[0, -1].float())
         ended = request.add(token, logprob)
         if ended is not None:
             self._finish(request, *ended)
@@ -298,7 +309,7 @@ class TransformersEngine:
             if request.cancelled:
                 request.finished = True
                 continue
-            token, logprob = choose_token(logits[row], request.params, request.generator)
+            token, logprob = self._choose(request, logits[row])
             ended = request.add(token, logprob)
             if ended is not None:
                 self._finish(request, *ended)
@@ -310,6 +321,15 @@ class TransformersEngine:
         for row, token in zip(keep, tokens):
             batch.last_tokens[row] = token
         batch.keep(keep)
+
+    def _choose(self, request: Request, logits: torch.Tensor) -> tuple[int, float]:
+        """Sample one token, within the request's output constraint when it has one."""
+        if request.matcher is None:
+            return choose_token(logits, request.params, request.generator)
+        allowed = request.matcher.allowed(logits.device)
+        token, logprob = choose_token(logits, request.params, request.generator, allowed)
+        request.matcher.advance(token)
+        return token, logprob
 
     def _finish(
         self,

@@ -27,6 +27,8 @@ class Request:
     logprobs: list[float] = field(default_factory=list)
     cancelled: bool = False
     finished: bool = False
+    # The request's grammar state under an OutputConstraint (constraints.GrammarMatcher).
+    matcher: Any = None
 
     def add(self, token: int, logprob: float) -> tuple[str, str | None] | None:
         """Record a sampled token; returns (finish_reason, matched_stop) when the request ends."""

@@ -4,7 +4,8 @@ The recorded logprob is ``log_softmax(logits / T)`` over the full vocabulary —
 top-p filtering — because that is what a trainer recomputes from the same logits. At ``T == 0``
 (greedy) the token is the argmax and the recorded logprob is the ``T = 1`` one,
 ``log_softmax(logits)``: a finite number a trainer can compare against, since the limit T -> 0
-would be 0 for every token.
+would be 0 for every token. Under an output constraint the forbidden tokens are removed before
+all of this: the distribution sampled and recorded is the constrained one.
 """
 
 from __future__ import annotations
@@ -30,9 +31,17 @@ def filter_logits(scaled: torch.Tensor, top_k: int, top_p: float) -> torch.Tenso
 
 
 def choose_token(
-    logits: torch.Tensor, params: SamplingParams, generator: torch.Generator
+    logits: torch.Tensor,
+    params: SamplingParams,
+    generator: torch.Generator,
+    allowed: torch.Tensor | None = None,
 ) -> tuple[int, float]:
-    """(token id, recorded logprob) for one row of float32 logits."""
+    """(token id, recorded logprob) for one row of float32 logits.
+
+    ``allowed`` (a bool mask from an output constraint) removes the other tokens first, so the
+    token and its logprob come from the constrained distribution."""
+    if allowed is not None:
+        logits = logits.masked_fill(~allowed, float("-inf"))
     if params.temperature == 0:
         logprobs = torch.log_softmax(logits, dim=-1)
         token = int(torch.argmax(logits))

@@ -49,6 +49,10 @@ JUDGERS = {
         "ajet_plugins_std.judgers.env_service:EnvServiceJudger",
         "the environment's own evaluation",
     ),
+    "rubric": (
+        "ajet_plugins_std.judgers.rubric:RubricJudger",
+        "an LLM checks each weighted criterion of the task's rubric",
+    ),
 }
 
 

@@ -9,7 +9,7 @@
 #   * one CUDA GPU with >= 24 GB (a 0.5B-1.5B model; the default is SmolLM2-135M-Instruct);
 #   * a Python environment with ajet-core, ajet-plugins-std, ajet-backbone-trinity,
 #     trinity-rft 0.6.x and vLLM (the version trinity-rft 0.6 supports; CUDA build), e.g.
-#       pip install ajet-backbone-trinity 'trinity-rft[agent]>=0.6,<0.7' vllm
+#       pip install 'ajet[trinity]'   # = ajet-backbone-trinity 'trinity-rft[agent,vllm]>=0.6,<0.7'
 #     (this repository's .venvs/trinity has everything but vLLM and a GPU);
 #   * Ray >= 2.60 is started here as a local head with RAY_AUTH_MODE=disabled when none runs;
 #   * a locally saved Hugging Face model directory (no model hub is contacted): --model DIR, or

@@ -99,3 +99,46 @@ def test_check_warns_when_agentscope_is_2x(tmp_path):
         )
         for w in outcome["warnings"]
     )
+
+
+def test_the_install_commands_take_vllm_from_trinitys_own_extra():
+    """`ajet[trinity]` and the README's command get vLLM through trinity-rft's `vllm` extra, so pip
+    resolves a vLLM in the range trinity declares (a bare `vllm` would fetch the newest)."""
+    import tomllib
+    from packaging.requirements import Requirement
+
+    from .helpers import REPO
+
+    wanted = environment.vllm_requirement()
+    assert wanted is not None and str(wanted.specifier) == "<=0.23.0,>=0.19.1"  # trinity 0.6.0
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["trinity"]
+    readme = (REPO / "ajet_backbone_trinity" / "README.md").read_text()
+    install = readme[readme.index("## Install") : readme.index("## GPU smoke test")]
+    commands = [line for line in install.splitlines() if line.startswith("pip install")]
+    assert "pip install 'ajet[trinity]'" in commands
+    package_line = next(c for c in commands if "ajet-backbone-trinity" in c)
+    named = [
+        Requirement(token.strip("'"))
+        for token in package_line.split()[2:]
+        if not token.startswith("-")
+    ]
+    for requirements in ([Requirement(r) for r in extra], named):
+        trinity = next(r for r in requirements if r.name == "trinity-rft")
+        assert {"vllm", "agent"} <= trinity.extras
+        assert trinity.specifier == Requirement(environment.TRINITY_REQUIREMENT).specifier
+        assert not any(r.name == "vllm" for r in requirements)  # no bare vllm beside it
+
+
+def test_check_names_a_vllm_outside_trinitys_range(tmp_path):
+    result = run_python(CHECK_OUTCOME, shadow_distribution(tmp_path, "vllm", "0.24.0"))
+    outcome = json.loads(result.stdout)
+    assert outcome["ok"] is False
+    trinity = metadata.version("trinity-rft")
+    assert (
+        f"vLLM 0.24.0 is installed but trinity-rft {trinity}'s vllm extra needs "
+        "vllm<=0.23.0,>=0.19.1" in outcome["problems"][0]
+    )
+    in_range = run_python(CHECK_OUTCOME, shadow_distribution(tmp_path / "ok", "vllm", "0.20.0"))
+    assert json.loads(in_range.stdout)["ok"] is True

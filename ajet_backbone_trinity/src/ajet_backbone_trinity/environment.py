@@ -14,6 +14,8 @@ vLLM, so it is cheap and safe to call from listing code paths and from the GPU s
 
 from __future__ import annotations
 
+from importlib import metadata
+
 from packaging.requirements import Requirement
 
 from ajet_core.environment import (
@@ -25,13 +27,30 @@ from ajet_core.environment import (
 
 # The Trinity-RFT releases this backbone is written against (also declared by the registration).
 TRINITY_REQUIREMENT = "trinity-rft>=0.6,<0.7"
+# trinity-rft's `vllm` extra names the vLLM releases its explorer works with (0.6.0:
+# vllm>=0.19.1,<=0.23.0); vLLM pins its own torch.
 INSTALL_HINT = (
-    "pip install 'ajet-backbone-trinity' 'trinity-rft[agent]>=0.6,<0.7' torch==<your torch>"
+    "pip install 'ajet[trinity]' (= ajet-backbone-trinity 'trinity-rft[agent,vllm]>=0.6,<0.7')"
 )
+VLLM_EXTRA = "vllm"
 # trinity-rft's `agent` extra (AgentScope workflows) needs AgentScope 1.x.
 AGENTSCOPE_FOR_TRINITY = "agentscope>=1.0.19,<2"
 # Shown in every report: the versions people ask about first when trinity misbehaves.
 KEY_DISTRIBUTIONS = ("trinity-rft", "transformers", "torch", "ray", "verl", "agentscope", "vllm")
+
+
+def vllm_requirement() -> Requirement | None:
+    """The vLLM requirement of the installed trinity-rft's ``vllm`` extra (None: not declared)."""
+    try:
+        declared = metadata.requires("trinity-rft") or []
+    except metadata.PackageNotFoundError:
+        return None
+    for line in declared:
+        requirement = Requirement(line)
+        if requirement.name == "vllm" and requirement.marker is not None:
+            if requirement.marker.evaluate({"extra": VLLM_EXTRA}):
+                return requirement
+    return None
 
 
 def check(*, gpu: bool = False) -> EnvironmentReport:
@@ -66,10 +85,19 @@ def check(*, gpu: bool = False) -> EnvironmentReport:
             f"{found}: trinity-rft's agent extra needs {AGENTSCOPE_FOR_TRINITY} (pip install "
             "'trinity-rft[agent]'); AgentScope workflows run under trinity only with it"
         )
-    if report.versions["vllm"] is None:
+    vllm_version = report.versions["vllm"]
+    wanted = vllm_requirement()
+    if vllm_version is None:
         report.warnings.append(
             "vLLM is not installed: trinity's explorer and model wrapper import it, so training "
-            "needs it on a GPU (CUDA-only on PyPI); CPU tests stand in for the `vllm` import"
+            "needs it on a GPU (CUDA-only on PyPI; pip install 'trinity-rft[vllm]' picks a "
+            "release trinity supports); CPU tests stand in for the `vllm` import"
+        )
+    elif wanted is not None and not wanted.specifier.contains(vllm_version, prereleases=True):
+        report.problems.append(
+            f"vLLM {vllm_version} is installed but trinity-rft {trinity_version}'s vllm extra "
+            f"needs {wanted}; pip install 'trinity-rft[vllm]=={trinity_version}' (it picks a "
+            "vLLM in range)"
         )
     warn_about_cluster(report, ray_version=report.versions["ray"], gpu=gpu)
     return report

@@ -173,7 +173,8 @@ def check_runnable(
     if report.versions.get("vllm") is None:
         missing.append(
             "vLLM is not installed (trinity's explorer serves rollouts with it; "
-            "pip install vllm on a CUDA machine)"
+            "pip install 'trinity-rft[vllm]>=0.6,<0.7' on a CUDA machine: it picks a vLLM "
+            "release trinity supports)"
         )
     if report.gpu is False:
         missing.append(

@@ -12,7 +12,7 @@ from typing import Any
 import ajet_core
 
 __version__ = "0.1.0"
-__all__ = [*ajet_core.__all__, "AgentJetJob"]
+__all__ = [*ajet_core.__all__, "AgentJetJob", "bp"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,6 +21,10 @@ def __getattr__(name: str) -> Any:
         from ajet.copilot.job import AgentJetJob
 
         return AgentJetJob
+    if name == "bp":
+        from ajet.debugging import bp
+
+        return bp
     return getattr(ajet_core, name)
 
 

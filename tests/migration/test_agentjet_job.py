@@ -111,3 +111,18 @@ def test_bad_jobs_are_refused_with_the_way_out(tmp_path):
     job.override("rollout.num_repaet", 2)
     with pytest.raises(ConfigError, match="num_repeat"):
         _ = job.config
+
+
+def test_bp_stops_only_for_the_tags_named_in_ajet_debug(monkeypatch):
+    from ajet import bp
+
+    stops: list[str] = []
+    monkeypatch.setattr("sys.breakpointhook", lambda *a, **k: stops.append("stop"))
+    monkeypatch.delenv("AJET_DEBUG", raising=False)
+    bp("tag_a")
+    monkeypatch.setenv("AJET_DEBUG", "tag_a")
+    bp("tag_b")
+    bp("tag_a")
+    bp("tag_a")  # once=True: a tag stops once per process
+    bp("tag_a", once=False)
+    assert stops == ["stop", "stop"]

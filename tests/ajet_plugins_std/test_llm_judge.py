@@ -63,6 +63,10 @@ class TestLlmJudgeConformance(JudgerConformance):
     def failing_case(self):
         return case("It is Lyon.")
 
+    @pytest.fixture
+    def missing_reference_case(self):
+        return None  # the reference is optional for this judger: its prompt then says "(none)"
+
 
 def test_prompt_carries_question_reference_answer_and_rubric(judge_server):
     judger = judger_for(judge_server.base_url, rubric="Name the city.")

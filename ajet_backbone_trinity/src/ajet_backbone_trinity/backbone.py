@@ -18,7 +18,7 @@ __all__ = ["TrinityBackbone", "TrinityBackboneConfig"]
 
 class TrinityBackbone(Backbone):
     name = "trinity"
-    config_model = TrinityBackboneConfig
+    options_model = TrinityBackboneConfig
 
     def train(
         self,

@@ -47,7 +47,7 @@ class PreparedRun(TrainedRun):
 
 class VerlBackbone(Backbone):
     name = "verl"
-    config_model = VerlBackboneConfig
+    options_model = VerlBackboneConfig
 
     def prepare(self, resolved: RunPlan, *, run_dir: Path | None = None) -> PreparedRun:
         """Write the run folder and build verl's config; nothing is launched."""

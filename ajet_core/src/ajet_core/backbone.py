@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from ajet_core.plugin_options import PluginWithOptions
+
 if TYPE_CHECKING:  # pragma: no cover
     from ajet_core.config.models import AjetConfig
     from ajet_core.config.plugin_sections import RunPlan
@@ -26,7 +28,7 @@ class BackboneConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Backbone:
+class Backbone(PluginWithOptions):
     """A training backbone. ``debug`` runs in-process; ``verl``/``trinity`` drive their own loops.
 
     A backbone not implemented yet raises :class:`BackboneNotReady` from its methods, which the
@@ -34,11 +36,11 @@ class Backbone:
     """
 
     name: ClassVar[str] = ""
-    config_model: ClassVar[type[BackboneConfig]] = BackboneConfig
+    options_model: ClassVar[type[BackboneConfig]] = BackboneConfig
 
     def __init__(self, config: AjetConfig, options: BackboneConfig | None = None) -> None:
         self.config = config
-        self.options = options if options is not None else self.config_model()
+        self.options = options if options is not None else self.options_model()
 
     def build_engine(self) -> Engine:
         raise BackboneNotReady(self.name, "serving a model (rollout/eval)")

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from ajet_core.plugin_options import OptionsAlsoAsConfig, PluginWithOptions
 from ajet_core.schema import Task
 from ajet_core.workflow import WorkflowOutput
 
@@ -26,17 +27,17 @@ class JudgeResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-class Judger:
+class Judger(PluginWithOptions, OptionsAlsoAsConfig):
     """Subclass and implement :meth:`judge` (or :meth:`ajudge` for I/O-bound judgers).
 
-    ``config_model`` validates the ``judger`` config section (minus its ``type`` key) at load
-    time; the validated options arrive as ``self.config``.
+    ``options_model`` validates the ``judger`` config section (minus its ``type`` key) at load
+    time; the validated options arrive as ``self.options``.
     """
 
-    config_model: ClassVar[type[JudgerConfig]] = JudgerConfig
+    options_model: ClassVar[type[JudgerConfig]] = JudgerConfig
 
-    def __init__(self, config: JudgerConfig | None = None) -> None:
-        self.config = config if config is not None else self.config_model()
+    def __init__(self, options: JudgerConfig | None = None) -> None:
+        self.options = options if options is not None else self.options_model()
 
     def judge(self, task: Task, output: WorkflowOutput) -> JudgeResult:
         raise NotImplementedError(f"{type(self).__name__} implements neither judge nor ajudge")

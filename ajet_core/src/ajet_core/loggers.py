@@ -12,10 +12,12 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from ajet_core.plugin_options import PluginWithOptions
+
 log = logging.getLogger("ajet.loggers")
 
 
-class MetricLogger:
+class MetricLogger(PluginWithOptions):
     # The logger's options (``logging.logger_options.<name>``); None: it takes none.
     options_model: ClassVar[type[BaseModel] | None] = None
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from ajet_core.plugin_options import OptionsAlsoAsConfig, PluginWithOptions
 from ajet_core.schema import Task
 
 TRAIN_SPLIT = "train"
@@ -23,7 +24,7 @@ class TaskReaderConfig(BaseModel):
         return []
 
 
-class TaskReader:
+class TaskReader(PluginWithOptions, OptionsAlsoAsConfig):
     """Subclass and implement :meth:`iter_tasks`.
 
     ``iter_tasks`` yields the tasks of a split in a deterministic order and streams them: the
@@ -31,10 +32,10 @@ class TaskReader:
     the resumable position live in :class:`ajet_core.data.TaskStream`, not in each reader.
     """
 
-    config_model: ClassVar[type[TaskReaderConfig]] = TaskReaderConfig
+    options_model: ClassVar[type[TaskReaderConfig]] = TaskReaderConfig
 
-    def __init__(self, config: TaskReaderConfig | None = None) -> None:
-        self.config = config if config is not None else self.config_model()
+    def __init__(self, options: TaskReaderConfig | None = None) -> None:
+        self.options = options if options is not None else self.options_model()
 
     def splits(self) -> list[str]:
         return [TRAIN_SPLIT, VALIDATION_SPLIT]

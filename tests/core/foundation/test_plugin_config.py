@@ -93,3 +93,42 @@ def test_the_run_plan_is_typed_and_builds_the_backbone():
     assert (train["resolved"], train["return"]) == ("RunPlan", TrainedRun.__name__)
     assert Backbone.rollout.__annotations__["return"] == "list[EpisodeRecord]"
     assert issubclass(LoopResult, TrainedRun)
+
+
+def test_plugin_options_have_one_spelling_and_the_old_one_still_works(ajet_plugins):
+    from pydantic import ConfigDict
+
+    from ajet_core.backbone import Backbone
+    from ajet_core.judging import Judger, JudgerConfig
+    from ajet_core.loggers import MetricLogger
+    from ajet_core.plugin_options import PluginWithOptions, options_model_of
+    from ajet_core.readers import TaskReader
+
+    # options_model + self.options for every kind of plugin.
+    assert all(
+        issubclass(base, PluginWithOptions) for base in (Judger, TaskReader, Backbone, MetricLogger)
+    )
+
+    class Threshold(JudgerConfig):
+        model_config = ConfigDict(extra="forbid")
+        threshold: float = 0.5
+
+    with pytest.warns(DeprecationWarning, match="config_model, the old name of options_model"):
+
+        class OldStyle(Judger):
+            config_model = Threshold
+
+            def judge(self, task, output):
+                return self.config.threshold  # the old attribute name
+
+    assert options_model_of(OldStyle) is Threshold and OldStyle.options_model is Threshold
+    judger = OldStyle(Threshold(threshold=0.9))
+    assert judger.options.threshold == 0.9
+    with pytest.warns(DeprecationWarning, match=r"OldStyle.config is the old name of .options"):
+        assert judger.judge(None, None) == 0.9
+
+    class NewStyle(Judger):
+        options_model = Threshold
+
+    with pytest.warns(DeprecationWarning, match="NewStyle.config_model is the old name"):
+        assert NewStyle.config_model is Threshold  # code that reads the old name still works

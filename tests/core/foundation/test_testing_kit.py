@@ -34,14 +34,14 @@ class SloppyConfig(BaseModel):  # not a JudgerConfig: unknown keys are ignored s
 
 
 class SloppyJudger(Judger):
-    config_model = SloppyConfig
+    options_model = SloppyConfig
 
     def __init__(self, *, threshold=0.5):  # not the framework's (config) signature
         super().__init__()
         self.threshold = threshold
 
     def judge(self, task, output):
-        answer = output.metadata.get(self.config.answer_key, "")  # a missing answer scores 0
+        answer = output.metadata.get(self.options.answer_key, "")  # a missing answer scores 0
         ok = str(task.metadata.get("answer")) == str(answer)
         return JudgeResult(reward=float(ok), is_success=ok)
 """
@@ -130,8 +130,8 @@ def test_the_kit_fails_a_judger_the_framework_could_not_run(tmp_path):
     assert "scored an episode without a reference" in (
         outcomes["test_a_missing_reference_is_an_error"] or ""
     )
-    assert "SloppyConfig) must reject unknown keys" in (
-        outcomes["test_config_model_forbids_unknown_keys"] or ""
+    assert "SloppyJudger.options_model (SloppyConfig) must reject unknown keys" in (
+        outcomes["test_options_model_forbids_unknown_keys"] or ""
     )
     assert "ajet_sloppy_plugin imports openai" in (
         outcomes["test_entry_point_imports_nothing_heavy"] or ""

@@ -1,6 +1,6 @@
 """Validate the sections whose keys belong to a plugin (reader, judger, tracker, backbone).
 
-The core validates ``type``/``name``; the selected plugin's ``config_model`` validates the rest.
+The core validates ``type``/``name``; the selected plugin's ``options_model`` validates the rest.
 Done after plugins load, so an unknown or broken plugin is reported with what to install. Once
 validated, the section records the plugin's defaults next to what the user wrote, so
 ``ajet config show`` and the run's ``config.yaml`` show every option the plugin runs with.
@@ -18,6 +18,7 @@ from ajet_core.config.loader import format_validation_error
 from ajet_core.config.models import AjetConfig, PluginSection
 from ajet_core.errors import ConfigError
 from ajet_core.importing import import_object, looks_like_object_path
+from ajet_core.plugin_options import options_model_of
 from ajet_core.plugins.manager import PluginManager
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -58,7 +59,7 @@ def resolve_section(
         )
     else:
         implementation = plugins.load_object(kind, name, config_key=config_key)
-    options_model: type[BaseModel] | None = getattr(implementation, "config_model", None)
+    options_model = options_model_of(implementation)
     raw = body.plugin_options()
     if options_model is None:
         if raw:
@@ -122,7 +123,7 @@ def resolve_loggers(
     resolved: dict[str, tuple[Any, BaseModel | None]] = {}
     for name in chosen:
         logger_class = plugins.load_object("logger", name, config_key="logging.loggers")
-        options_model: type[BaseModel] | None = getattr(logger_class, "options_model", None)
+        options_model = options_model_of(logger_class)
         raw = config.logging.logger_options.get(name, {})
         if options_model is None:
             if raw:

@@ -21,8 +21,8 @@ Example::
 Every ``test_*`` method below then runs against your plugin. Beyond the plugin's own behaviour
 the kit checks what the framework relies on: it builds the plugin the way ``ajet train`` does
 (the options of your fixture instance go through a config section, the plugin's
-``config_model`` and the framework's constructor call), a judger refuses an episode without an
-answer or a reference instead of scoring it 0, ``config_model`` forbids unknown keys, and the
+``options_model`` and the framework's constructor call), a judger refuses an episode without an
+answer or a reference instead of scoring it 0, ``options_model`` forbids unknown keys, and the
 entry-point module imports none of torch/transformers/verl/trinity/vllm/openai.
 """
 
@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from ajet_core.judging import Judger, JudgeResult
 from ajet_core.readers import TaskReader
@@ -43,16 +43,19 @@ from ajet_core.schema import Task
 from ajet_core.workflow import WorkflowOutput
 
 
-def _assert_forbids_unknown_keys(config_model: type[BaseModel] | None, what: str) -> None:
-    if config_model is None:
+def _assert_forbids_unknown_keys(plugin: Any) -> None:
+    from ajet_core.plugin_options import options_model_of
+
+    options_model = options_model_of(type(plugin))
+    if options_model is None:
         return
     message = (
-        f"{what}.config_model ({config_model.__name__}) must reject unknown keys "
-        "(model_config = ConfigDict(extra='forbid'), or subclass JudgerConfig/TaskReaderConfig/"
-        "BackboneConfig) so a misspelt option is an error, not silently ignored"
+        f"{type(plugin).__name__}.options_model ({options_model.__name__}) must reject unknown "
+        "keys (model_config = ConfigDict(extra='forbid'), or subclass JudgerConfig/"
+        "TaskReaderConfig/BackboneConfig) so a misspelt option is an error, not silently ignored"
     )
     try:
-        config_model.model_validate({"surely_not_an_option_42": 1})
+        options_model.model_validate({"surely_not_an_option_42": 1})
     except ValidationError as exc:
         if any(e["type"] == "extra_forbidden" for e in exc.errors()):
             return
@@ -108,19 +111,19 @@ _UNDER_TEST = "plugin_under_test"
 
 def build_as_the_framework_does(section: str, plugin: Any) -> Any:
     """Build a new plugin of ``plugin``'s class the way a run does: the fixture instance's
-    options become the config section's keys, are validated by the class's ``config_model`` and
+    options become the config section's keys, are validated by the class's ``options_model`` and
     handed to the constructor the framework calls. A class the framework cannot build fails."""
     from types import SimpleNamespace
 
     from ajet_core.config.loader import validate_config
     from ajet_core.config.plugin_sections import PLUGIN_SECTIONS, resolve_section
     from ajet_core.hookspecs import hookimpl
+    from ajet_core.plugin_options import options_model_of
     from ajet_core.plugins.manager import PluginManager
     from ajet_core.training.components import instantiate
 
     cls = type(plugin)
-    # A backbone's own options are `options` (its `config` is the whole run config).
-    options = getattr(plugin, "options" if section == "backbone" else "config", None)
+    options = getattr(plugin, "options", None)
     raw = options.model_dump(mode="json", exclude_defaults=True) if options is not None else {}
     manager = PluginManager()
     register = hookimpl(lambda registry: registry.add(_UNDER_TEST, cls))
@@ -134,7 +137,7 @@ def build_as_the_framework_does(section: str, plugin: Any) -> Any:
             return resolved.implementation(config, resolved.options)
         return instantiate(resolved)
     except TypeError as exc:
-        model = getattr(cls, "config_model", None)
+        model = options_model_of(cls)
         call = f"{cls.__name__}({model.__name__}(...))" if model else f"{cls.__name__}()"
         pytest.fail(
             f"the framework builds this plugin as {call} from the config section, which raised "
@@ -260,8 +263,8 @@ class JudgerConformance:
         first, second = self._judge(judger, passing_case), self._judge(judger, passing_case)
         assert (first.reward, first.is_success) == (second.reward, second.is_success)
 
-    def test_config_model_forbids_unknown_keys(self, judger: Judger) -> None:
-        _assert_forbids_unknown_keys(getattr(judger, "config_model", None), type(judger).__name__)
+    def test_options_model_forbids_unknown_keys(self, judger: Judger) -> None:
+        _assert_forbids_unknown_keys(judger)
 
     def test_registered_under_its_name(self, judger: Judger) -> None:
         _assert_registered("judger", self.registered_name, type(judger))
@@ -304,8 +307,8 @@ class TaskReaderConformance:
         assert all(ids), "every task needs a task_id (derive one from content when missing)"
         assert len(ids) == len(set(ids)), "task ids must be unique: each is its own GRPO group"
 
-    def test_config_model_forbids_unknown_keys(self, reader: TaskReader) -> None:
-        _assert_forbids_unknown_keys(getattr(reader, "config_model", None), type(reader).__name__)
+    def test_options_model_forbids_unknown_keys(self, reader: TaskReader) -> None:
+        _assert_forbids_unknown_keys(reader)
 
     def test_registered_under_its_name(self, reader: TaskReader) -> None:
         _assert_registered("task_reader", self.registered_name, type(reader))
@@ -333,10 +336,8 @@ class BackboneConformance:
     def backbone(self) -> Any:
         raise NotImplementedError("provide a `backbone` fixture returning your backbone instance")
 
-    def test_config_model_forbids_unknown_keys(self, backbone: Any) -> None:
-        _assert_forbids_unknown_keys(
-            getattr(backbone, "config_model", None), type(backbone).__name__
-        )
+    def test_options_model_forbids_unknown_keys(self, backbone: Any) -> None:
+        _assert_forbids_unknown_keys(backbone)
 
     def test_engine_generates_tokens_with_logprobs(self, backbone: Any) -> None:
         from ajet_core.engine import Engine, SamplingParams

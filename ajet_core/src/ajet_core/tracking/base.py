@@ -42,7 +42,7 @@ class Tracker:
     """Subclasses implement :meth:`chains`; :meth:`build_samples` does the rest."""
 
     name: ClassVar[str] = ""
-    config_model: ClassVar[Any] = None  # the core's tracker section holds all options
+    options_model: ClassVar[Any] = None  # the core's tracker section holds all options
 
     def __init__(
         self, max_sample_tokens: int = 8192, overlong: Literal["split", "truncate"] = "split"

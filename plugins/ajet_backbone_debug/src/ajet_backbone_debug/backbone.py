@@ -36,7 +36,7 @@ class DebugBackbone(InProcessBackbone):
     weights the engine serves, between decode steps, so no copy is ever made."""
 
     name = "debug"
-    config_model = DebugBackboneConfig
+    options_model = DebugBackboneConfig
 
     def build_engine(self) -> Any:
         """A :class:`TransformersEngine` serving ``model.path`` with ``model.dtype``/``device``."""

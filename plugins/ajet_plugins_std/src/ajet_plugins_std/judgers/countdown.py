@@ -35,11 +35,11 @@ class CountdownConfig(JudgerConfig):
 
 
 class CountdownJudger(Judger):
-    config_model = CountdownConfig
-    config: CountdownConfig
+    options_model = CountdownConfig
+    options: CountdownConfig
 
     def judge(self, task: Task, output: WorkflowOutput) -> JudgeResult:
-        c = self.config
+        c = self.options
         text = answer_text(output, c.answer_key, "countdown")
         target = reference_value(task, c.target_key, "countdown", output)
         numbers = reference_value(task, c.numbers_key, "countdown", output)

@@ -36,8 +36,8 @@ class EnvServiceJudgerConfig(JudgerConfig):
 
 
 class EnvServiceJudger(Judger):
-    config_model = EnvServiceJudgerConfig
-    config: EnvServiceJudgerConfig
+    options_model = EnvServiceJudgerConfig
+    options: EnvServiceJudgerConfig
 
     def __init__(self, config: EnvServiceJudgerConfig | None = None) -> None:
         super().__init__(config)
@@ -54,21 +54,21 @@ class EnvServiceJudger(Judger):
         url = ref["url"]
         if url not in self._clients:
             self._clients[url] = EnvServiceClient(
-                url, timeout=self.config.timeout, retries=self.config.retries
+                url, timeout=self.options.timeout, retries=self.options.retries
             )
         return self._clients[url], ref["instance_id"]
 
     def _result(self, score: float) -> JudgeResult:
-        success = score >= self.config.success_threshold
+        success = score >= self.options.success_threshold
         reward = score
-        if self.config.shaping == "agentjet":
+        if self.options.shaping == "agentjet":
             reward = (1.0 if success else 0.0) + 0.5 * score
         return JudgeResult(reward, success, {"env_score": score})
 
     def judge(self, task: Task, output: WorkflowOutput) -> JudgeResult:
         client, instance_id = self._instance(task)
-        return self._result(client.evaluate(instance_id, self.config.params))
+        return self._result(client.evaluate(instance_id, self.options.params))
 
     async def ajudge(self, task: Task, output: WorkflowOutput) -> JudgeResult:
         client, instance_id = self._instance(task)
-        return self._result(await client.aevaluate(instance_id, self.config.params))
+        return self._result(await client.aevaluate(instance_id, self.options.params))

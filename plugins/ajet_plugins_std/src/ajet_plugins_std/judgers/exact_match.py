@@ -45,20 +45,20 @@ _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 class ExactMatchJudger(Judger):
-    config_model = ExactMatchConfig
-    config: ExactMatchConfig
+    options_model = ExactMatchConfig
+    options: ExactMatchConfig
 
     def normalize(self, text: str) -> str:
-        if not self.config.case_sensitive:
+        if not self.options.case_sensitive:
             text = text.casefold()
-        if self.config.strip_punctuation:
+        if self.options.strip_punctuation:
             text = text.translate(_PUNCTUATION)
-        if self.config.normalize_whitespace:
+        if self.options.normalize_whitespace:
             text = re.sub(r"\s+", " ", text).strip()
         return text
 
     def judge(self, task: Task, output: WorkflowOutput) -> JudgeResult:
-        c = self.config
+        c = self.options
         text = answer_text(output, c.answer_key, "exact_match")
         reference = reference_value(task, c.reference_key, "exact_match")
         references = (

@@ -99,8 +99,8 @@ def parse_score(text: str) -> float | None:
 
 
 class LlmJudger(Judger):
-    config_model = LlmJudgeConfig
-    config: LlmJudgeConfig
+    options_model = LlmJudgeConfig
+    options: LlmJudgeConfig
 
     def __init__(self, config: LlmJudgeConfig | None = None) -> None:
         if config is None:
@@ -110,7 +110,7 @@ class LlmJudger(Judger):
         self._disk = DiskCache(config.cache_dir) if config.cache and config.cache_dir else None
 
     def messages(self, task: Task, output: WorkflowOutput) -> list[dict[str, str]]:
-        c = self.config
+        c = self.options
         reference = task.metadata.get(c.reference_key) if c.reference_key else None
         fields = {
             "question": task.main_query
@@ -127,7 +127,7 @@ class LlmJudger(Judger):
         ]
 
     def _result(self, score: float, cached: bool, attempts: int) -> JudgeResult:
-        c = self.config
+        c = self.options
         clamped = min(max(score, c.min_score), c.max_score)
         reward = (clamped - c.min_score) / (c.max_score - c.min_score)
         return JudgeResult(
@@ -139,7 +139,7 @@ class LlmJudger(Judger):
     async def ajudge(self, task: Task, output: WorkflowOutput) -> JudgeResult:
         import openai
 
-        c = self.config
+        c = self.options
         messages = self.messages(task, output)
         key = cache_key(
             {

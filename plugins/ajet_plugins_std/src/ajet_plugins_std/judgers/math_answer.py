@@ -36,15 +36,15 @@ class MathAnswerConfig(JudgerConfig):
 
 
 class MathAnswerJudger(Judger):
-    config_model = MathAnswerConfig
-    config: MathAnswerConfig
+    options_model = MathAnswerConfig
+    options: MathAnswerConfig
 
     def __init__(self, config: MathAnswerConfig | None = None) -> None:
         super().__init__(config)
-        self.verifier = MathVerifier(timeout=self.config.timeout, workers=self.config.workers)
+        self.verifier = MathVerifier(timeout=self.options.timeout, workers=self.options.workers)
 
     def judge(self, task: Task, output: WorkflowOutput) -> JudgeResult:
-        c = self.config
+        c = self.options
         text = answer_text(output, c.answer_key, "math_answer")
         reference = str(reference_value(task, c.reference_key, "math_answer"))
         # MATH-style references are whole solutions ending in \boxed{...}.

@@ -44,8 +44,8 @@ class RegexConfig(JudgerConfig):
 
 
 class RegexJudger(Judger):
-    config_model = RegexConfig
-    config: RegexConfig
+    options_model = RegexConfig
+    options: RegexConfig
 
     def __init__(self, config: RegexConfig | None = None) -> None:
         if config is None:
@@ -61,7 +61,7 @@ class RegexJudger(Judger):
         )
 
     def judge(self, task: Task, output: WorkflowOutput) -> JudgeResult:
-        c = self.config
+        c = self.options
         text = answer_text(output, c.answer_key, "regex")
         compiled = self._static
         if compiled is None:

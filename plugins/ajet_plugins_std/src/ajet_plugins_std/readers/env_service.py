@@ -46,8 +46,8 @@ class EnvServiceReaderConfig(TaskReaderConfig):
 
 
 class EnvServiceTaskReader(TaskReader):
-    config_model = EnvServiceReaderConfig
-    config: EnvServiceReaderConfig
+    options_model = EnvServiceReaderConfig
+    options: EnvServiceReaderConfig
 
     def __init__(self, config: EnvServiceReaderConfig | None = None) -> None:
         if config is None:
@@ -59,8 +59,8 @@ class EnvServiceTaskReader(TaskReader):
 
     def _server_split(self, split: str) -> str:
         mapping = {
-            TRAIN_SPLIT: self.config.train_split,
-            VALIDATION_SPLIT: self.config.validation_split,
+            TRAIN_SPLIT: self.options.train_split,
+            VALIDATION_SPLIT: self.options.validation_split,
         }
         if split not in mapping:
             raise ConfigError(
@@ -70,18 +70,18 @@ class EnvServiceTaskReader(TaskReader):
 
     def iter_tasks(self, split: str) -> Iterator[Task]:
         server_split = self._server_split(split)
-        task_ids = self.client.list_task_ids(self.config.env_type, server_split)
+        task_ids = self.client.list_task_ids(self.options.env_type, server_split)
         if not task_ids:
             raise ConfigError(
-                f"env service {self.config.url} lists no tasks for env_type "
-                f"{self.config.env_type!r}, split {server_split!r}; check task_reader.env_type and "
-                "the split names"
+                f"env service {self.options.url} lists no tasks for env_type "
+                f"{self.options.env_type!r}, split {server_split!r}; check task_reader.env_type "
+                "and the split names"
             )
-        return (Task(task_id=task_id, env_type=self.config.env_type) for task_id in task_ids)
+        return (Task(task_id=task_id, env_type=self.options.env_type) for task_id in task_ids)
 
     @asynccontextmanager
     async def episode_env(self, task: Task, episode_id: str) -> AsyncIterator[tuple[Task, Any]]:
-        c = self.config
+        c = self.options
         first = await self.client.acreate(
             task.env_type or c.env_type, task.task_id, episode_id, c.create_params
         )

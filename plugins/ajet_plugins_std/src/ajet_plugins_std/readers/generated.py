@@ -137,8 +137,8 @@ def parse_reply(text: str, output_format: str) -> list[dict[str, str]]:
 
 
 class GeneratedTaskReader(TaskReader):
-    config_model = GeneratedReaderConfig
-    config: GeneratedReaderConfig
+    options_model = GeneratedReaderConfig
+    options: GeneratedReaderConfig
 
     def __init__(self, config: GeneratedReaderConfig | None = None) -> None:
         if config is None:
@@ -154,12 +154,12 @@ class GeneratedTaskReader(TaskReader):
 
     # -- generation ---------------------------------------------------------------------------
     def _prompt(self) -> str:
-        if self.config.prompt is not None:
-            return self.config.prompt
-        return DEFAULT_PROMPT if self.config.output_format == "json" else DEFAULT_LINES_PROMPT
+        if self.options.prompt is not None:
+            return self.options.prompt
+        return DEFAULT_PROMPT if self.options.output_format == "json" else DEFAULT_LINES_PROMPT
 
     def chunks(self) -> list[Chunk]:
-        c = self.config
+        c = self.options
         chunks: list[Chunk] = []
         for path in resolve_documents(c.documents):
             chunks.extend(
@@ -168,7 +168,7 @@ class GeneratedTaskReader(TaskReader):
         return chunks[: c.max_chunks] if c.max_chunks else chunks
 
     def _request(self, chunk: Chunk) -> dict[str, Any]:
-        c = self.config
+        c = self.options
         return {
             "model": c.model,
             "messages": [
@@ -190,7 +190,7 @@ class GeneratedTaskReader(TaskReader):
         import openai
 
         request = self._request(chunk)
-        key = cache_key({"request": request, "format": self.config.output_format})
+        key = cache_key({"request": request, "format": self.options.output_format})
         entry = self.cache.get(key)
         if isinstance(entry, dict) and "reply" in entry:
             reply, cached = entry["reply"], True
@@ -198,13 +198,13 @@ class GeneratedTaskReader(TaskReader):
             try:
                 response = client.chat.completions.create(**request)
             except openai.OpenAIError as exc:
-                raise LlmError(f"generated reader: {describe_failure(self.config, exc)}") from None
+                raise LlmError(f"generated reader: {describe_failure(self.options, exc)}") from None
             reply = (response.choices[0].message.content or "") if response.choices else ""
             self.cache.put(key, {"reply": reply, "source": chunk.source, "chunk": chunk.index})
             cached = False
         try:
             return (
-                parse_reply(reply, self.config.output_format)[: self.config.tasks_per_chunk],
+                parse_reply(reply, self.options.output_format)[: self.options.tasks_per_chunk],
                 cached,
                 None,
             )
@@ -214,7 +214,7 @@ class GeneratedTaskReader(TaskReader):
     def _generate(self) -> list[tuple[str, Task]]:
         import openai
 
-        c = self.config
+        c = self.options
         chunks = self.chunks()
         client = openai.OpenAI(
             base_url=c.base_url, api_key=c.key(), timeout=c.timeout, max_retries=c.max_retries
@@ -280,10 +280,10 @@ class GeneratedTaskReader(TaskReader):
 
     def _split_of(self, task_id: str) -> str:
         digest = hashlib.blake2b(
-            f"{self.config.split_seed}|{task_id}".encode(), digest_size=8
+            f"{self.options.split_seed}|{task_id}".encode(), digest_size=8
         ).digest()
         share = int.from_bytes(digest, "big") / 2**64
-        return VALIDATION_SPLIT if share < self.config.validation_fraction else TRAIN_SPLIT
+        return VALIDATION_SPLIT if share < self.options.validation_fraction else TRAIN_SPLIT
 
     def generate(self) -> list[tuple[str, Task]]:
         """Generate (or load from the cache) every task, with its split; done once per reader."""

@@ -64,8 +64,8 @@ def _is_save_to_disk_folder(path: Path) -> bool:
 
 
 class HuggingFaceTaskReader(TaskReader):
-    config_model = HuggingFaceReaderConfig
-    config: HuggingFaceReaderConfig
+    options_model = HuggingFaceReaderConfig
+    options: HuggingFaceReaderConfig
 
     def __init__(self, config: HuggingFaceReaderConfig | None = None) -> None:
         if config is None:
@@ -74,8 +74,8 @@ class HuggingFaceTaskReader(TaskReader):
 
     def _split_name(self, split: str) -> str:
         mapping = {
-            TRAIN_SPLIT: self.config.train_split,
-            VALIDATION_SPLIT: self.config.validation_split,
+            TRAIN_SPLIT: self.options.train_split,
+            VALIDATION_SPLIT: self.options.validation_split,
         }
         if split not in mapping:
             raise ConfigError(
@@ -85,8 +85,8 @@ class HuggingFaceTaskReader(TaskReader):
 
     # -- opening the data ---------------------------------------------------------------------
     def _format(self, files: list[str]) -> str:
-        if self.config.format != "auto":
-            return self.config.format
+        if self.options.format != "auto":
+            return self.options.format
         suffixes = {Path(f.removesuffix(".gz")).suffix.lower() for f in files}
         formats = {FORMATS.get(s) for s in suffixes}
         if len(formats) != 1 or None in formats:
@@ -97,11 +97,11 @@ class HuggingFaceTaskReader(TaskReader):
         return formats.pop()  # type: ignore[return-value]
 
     def _local_files(self, root: Path) -> dict[str, list[str]]:
-        if self.config.data_files is not None:
+        if self.options.data_files is not None:
             base = root if root.is_dir() else root.parent
             return {
                 name: [str(base / f) for f in ([files] if isinstance(files, str) else files)]
-                for name, files in self.config.data_files.items()
+                for name, files in self.options.data_files.items()
             }
         if root.is_file():
             return {"train": [str(root)]}
@@ -114,7 +114,7 @@ class HuggingFaceTaskReader(TaskReader):
     def _open(self, split_name: str) -> Any:
         import datasets
 
-        root = Path(self.config.path).expanduser()
+        root = Path(self.options.path).expanduser()
         if _is_save_to_disk_folder(root):
             loaded = datasets.load_from_disk(str(root))
             if isinstance(loaded, datasets.DatasetDict):
@@ -138,13 +138,13 @@ class HuggingFaceTaskReader(TaskReader):
         return self._open_hub(split_name)
 
     def _open_hub(self, split_name: str) -> Any:
-        path = self.config.path
+        path = self.options.path
         offline = [
             v
             for v in HUB_OFFLINE_VARIABLES
             if os.environ.get(v, "").lower() in ("1", "true", "yes")
         ]
-        if not self.config.allow_hub or offline:
+        if not self.options.allow_hub or offline:
             why = (
                 f"{' and '.join(offline)} is set (offline)"
                 if offline
@@ -161,7 +161,7 @@ class HuggingFaceTaskReader(TaskReader):
 
         try:
             return datasets.load_dataset(
-                path, split=split_name, streaming=True, cache_dir=self.config.cache_dir
+                path, split=split_name, streaming=True, cache_dir=self.options.cache_dir
             )
         except Exception as exc:  # noqa: BLE001 - network, auth and missing-name errors all mean the same here
             raise ConfigError(
@@ -172,7 +172,7 @@ class HuggingFaceTaskReader(TaskReader):
 
     def _no_split(self, split_name: str, available: list[str]) -> str:
         return (
-            f"huggingface reader: {self.config.path!r} has no split {split_name!r} (it has: "
+            f"huggingface reader: {self.options.path!r} has no split {split_name!r} (it has: "
             f"{', '.join(available) or 'none'}); set task_reader.train_split / validation_split, "
             "or task_reader.data_files"
         )
@@ -187,6 +187,6 @@ class HuggingFaceTaskReader(TaskReader):
         return self._stream(dataset, split_name)
 
     def _stream(self, dataset: Any, split_name: str) -> Iterator[Task]:
-        mapper = RowMapper(self.config)
+        mapper = RowMapper(self.options)
         for index, row in enumerate(dataset):
-            yield mapper.to_task(dict(row), f"{self.config.path} [{split_name} row {index}]")
+            yield mapper.to_task(dict(row), f"{self.options.path} [{split_name} row {index}]")

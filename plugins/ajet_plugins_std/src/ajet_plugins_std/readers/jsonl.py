@@ -26,7 +26,7 @@ from pydantic import field_validator
 from ajet_core.errors import ConfigError
 from ajet_core.readers import TRAIN_SPLIT, VALIDATION_SPLIT, TaskReader
 from ajet_core.schema import Task
-from ajet_plugins_std.readers.rows import BadRowError, RowMapper, RowMappingConfig
+from ajet_plugins_std.readers.rows import BadRowError, RowMapper, RowMappingConfig, numbered_lines
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,11 @@ def _open_text(path: Path) -> IO[str]:
 
 
 class JsonlTaskReader(TaskReader):
-    config_model = JsonlReaderConfig
-    config: JsonlReaderConfig
+    # The training loop reads every row once before step 1, so a bad line fails the run at the
+    # start rather than after hours of training (local files: one pass is cheap).
+    validate_before_run = True
+    options_model = JsonlReaderConfig
+    options: JsonlReaderConfig
 
     def __init__(self, config: JsonlReaderConfig | None = None) -> None:
         super().__init__(config)
@@ -70,8 +73,8 @@ class JsonlTaskReader(TaskReader):
 
     def _paths(self, split: str) -> list[Path]:
         configured = {
-            TRAIN_SPLIT: self.config.train_path,
-            VALIDATION_SPLIT: self.config.validation_path,
+            TRAIN_SPLIT: self.options.train_path,
+            VALIDATION_SPLIT: self.options.validation_path,
         }
         if split not in configured:
             raise ConfigError(
@@ -95,8 +98,8 @@ class JsonlTaskReader(TaskReader):
         return [
             s
             for s, p in (
-                (TRAIN_SPLIT, self.config.train_path),
-                (VALIDATION_SPLIT, self.config.validation_path),
+                (TRAIN_SPLIT, self.options.train_path),
+                (VALIDATION_SPLIT, self.options.validation_path),
             )
             if p
         ]
@@ -106,12 +109,12 @@ class JsonlTaskReader(TaskReader):
         return self._stream(split, paths)
 
     def _stream(self, split: str, paths: list[Path]) -> Iterator[Task]:
-        mapper = RowMapper(self.config)
+        mapper = RowMapper(self.options)
         skipped = 0
         self.skipped_lines[split] = 0
         for path in paths:
             with _open_text(path) as lines:
-                for number, line in enumerate(lines, start=1):
+                for number, line in numbered_lines(path, lines):
                     if not line.strip():
                         continue
                     where = f"{path}:{number}"
@@ -124,7 +127,7 @@ class JsonlTaskReader(TaskReader):
                             ) from None
                         task = mapper.to_task(row, where)
                     except (BadRowError, ValueError) as exc:
-                        if self.config.on_bad_line == "error":
+                        if self.options.on_bad_line == "error":
                             raise BadRowError(
                                 f"{exc} (set task_reader.on_bad_line: skip to skip and count such "
                                 "lines)"

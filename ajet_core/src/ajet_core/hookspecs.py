@@ -5,6 +5,11 @@ object) holding functions decorated with :data:`hookimpl`. Entry-point modules m
 heavy imports (torch, verl, trinity, agentscope) belong inside hook bodies or behind the dotted
 paths given to a registry, so that ``ajet plugins list`` stays fast and works without a GPU stack.
 
+When a plugin loads, its implementations are checked against these specs: a name that matches no
+spec (``ajet_register_judger``), a ``wrapper``/``hookwrapper`` implementation or an ``ajet_*``
+function without ``@hookimpl`` marks the plugin failed. When a registered target loads, its
+registry checks it is a subclass of that kind's base class (``Judger``, ``TaskReader`` ...).
+
 Core code never calls ``pm.hook`` directly: it goes through
 :class:`ajet_core.plugins.manager.PluginManager`, which calls registration hooks one plugin at a
 time (so a duplicate name can name both plugins) and isolates failing lifecycle hooks.

@@ -22,6 +22,10 @@ class DebugBackboneConfig(BackboneConfig):
     mixed_precision: Literal["no", "bf16"] = "no"
     # torch threads of the decode thread; None keeps torch's default (one per core).
     engine_threads: int | None = Field(default=None, gt=0)
+    # "prefix_tree": samples sharing a token prefix (a GRPO group's prompt, a branched
+    # timeline's history) are trained as one tree, the shared tokens computed once; same loss
+    # and gradients as "none" (one padded row per sample).
+    packing: Literal["prefix_tree", "none"] = "prefix_tree"
 
     @field_validator("mixed_precision", mode="before")
     @classmethod
@@ -75,4 +79,5 @@ class DebugBackbone(InProcessBackbone):
             tokenizer=engine.tokenizer,
             mixed_precision=options.mixed_precision,
             exclusive=engine.paused,
+            packing=options.packing,
         )

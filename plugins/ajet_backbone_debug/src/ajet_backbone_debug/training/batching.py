@@ -26,7 +26,9 @@ LossAgg = Literal["token_mean", "seq_mean"]
 @dataclass
 class MicroBatch:
     input_ids: torch.Tensor  # (rows, width), right-padded
-    attention_mask: torch.Tensor  # (rows, width), 1 on real tokens
+    # (rows, width), 1 on real tokens; or, for prefix trees (see `prefix_tree`), a bool
+    # (rows, 1, width, width) mask, True where a query token may attend to a key token
+    attention_mask: torch.Tensor
     rows: torch.Tensor  # (n,) row of each trained token
     positions: torch.Tensor  # (n,) position whose logits predict it (token index - 1)
     targets: torch.Tensor  # (n,) the trained token ids
@@ -34,6 +36,22 @@ class MicroBatch:
     advantages: torch.Tensor  # (n,) the advantage of the token's sample
     weights: torch.Tensor  # (n,) aggregation weight of each token's loss
     sample_indices: list[int]  # which of the batch's samples (indices into its input) are here
+    # (n,) index into sample_indices of each trained token's sample; None: the same as rows
+    owners: torch.Tensor | None = None
+    # (rows, width) position of each token in its sample; None: 0, 1, 2, ... along the row
+    position_ids: torch.Tensor | None = None
+    # tokens the model computes, padding excluded (None: every entry of input_ids is real)
+    real_tokens: int | None = None
+
+    @property
+    def sample_of_token(self) -> torch.Tensor:
+        return self.rows if self.owners is None else self.owners
+
+    @property
+    def computed_tokens(self) -> int:
+        if self.real_tokens is not None:
+            return self.real_tokens
+        return int(self.attention_mask.sum())
 
     @property
     def num_tokens(self) -> int:
@@ -114,12 +132,7 @@ def pack_samples(
     pad_token_id: int = 0,
     device: torch.device | str = "cpu",
 ) -> PackedBatch:
-    # A canonical order (content, not arrival): episodes that finish in a different order in a
-    # resumed run must give bit-identical float sums, hence identical weights.
-    trained = sorted(
-        (i for i, s in enumerate(samples) if any(s.loss_mask)),
-        key=lambda i: _canonical_key(samples[i]),
-    )
+    trained = canonical_order(samples)
     num_tokens = sum(samples[i].num_trained_tokens for i in trained)
     micro_batches: list[MicroBatch] = []
     for group in plan_micro_batches([len(samples[i]) for i in trained], micro_batch_tokens):
@@ -130,8 +143,31 @@ def pack_samples(
     return PackedBatch(micro_batches, len(trained), num_tokens, len(samples) - len(trained))
 
 
+def canonical_order(samples: Sequence[Sample]) -> list[int]:
+    """Indices of the samples with a trained token, in an order set by content, not arrival.
+
+    Episodes that finish in a different order in a resumed run must give bit-identical float
+    sums, hence the same micro-batches in the same order.
+    """
+    return sorted(
+        (i for i, s in enumerate(samples) if any(s.loss_mask)),
+        key=lambda i: _canonical_key(samples[i]),
+    )
+
+
 def _canonical_key(sample: Sample) -> tuple:
     return (-len(sample), sample.input_ids, sample.loss_mask, sample.advantage, sample.old_logprobs)
+
+
+def token_weight(sample: Sample, loss_agg: LossAgg, batch_tokens: int, batch_samples: int) -> float:
+    """The aggregation weight of each trained token of ``sample``.
+
+    token_mean: one normaliser for the whole batch (so merged, per-call and packed samples of
+    the same episodes give the same loss); seq_mean: each sample's mean counts once.
+    """
+    if loss_agg == "token_mean":
+        return 1.0 / batch_tokens
+    return 1.0 / (batch_samples * sample.num_trained_tokens)
 
 
 def _build(
@@ -156,12 +192,7 @@ def _build(
         sample = samples[index]
         input_ids[row, : len(sample)] = torch.tensor(sample.input_ids, dtype=torch.long)
         attention_mask[row, : len(sample)] = 1
-        # token_mean: one normaliser for the whole batch (so merged and per-call samples of the
-        # same episodes give the same loss); seq_mean: each sample's mean counts once.
-        if loss_agg == "token_mean":
-            weight = 1.0 / batch_tokens
-        else:
-            weight = 1.0 / (batch_samples * sample.num_trained_tokens)
+        weight = token_weight(sample, loss_agg, batch_tokens, batch_samples)
         for i, m in enumerate(sample.loss_mask):
             if m:
                 rows.append(row)

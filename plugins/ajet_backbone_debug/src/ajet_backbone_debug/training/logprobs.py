@@ -47,17 +47,41 @@ def selected_logits(
 ) -> torch.Tensor:
     """Float32 logits (n, vocab) at the positions that predict ``mb.targets``."""
     device = mb.input_ids.device
+    inputs = {
+        "input_ids": mb.input_ids,
+        "attention_mask": model_attention_mask(model, mb.attention_mask),
+        "use_cache": False,
+    }
+    if mb.position_ids is not None:
+        inputs["position_ids"] = mb.position_ids
     with autocast_context(device, autocast_dtype):
         if fast_path:
-            hidden = model.get_decoder()(
-                input_ids=mb.input_ids, attention_mask=mb.attention_mask, use_cache=False
-            ).last_hidden_state
+            hidden = model.get_decoder()(**inputs).last_hidden_state
             logits = model.get_output_embeddings()(hidden[mb.rows, mb.positions])
         else:
-            logits = model(
-                input_ids=mb.input_ids, attention_mask=mb.attention_mask, use_cache=False
-            ).logits[mb.rows, mb.positions]
+            logits = model(**inputs).logits[mb.rows, mb.positions]
     return logits.float()
+
+
+# Attention implementations that take a custom 4D mask (a prefix tree's) as is: sdpa takes a
+# bool mask; eager adds the mask to the scores, so it gets 0 / -inf floats.
+TREE_MASK_ATTENTION = ("sdpa", "eager")
+
+
+def attention_implementation(model: Any) -> str:
+    config = getattr(model, "config", None)
+    return str(getattr(config, "_attn_implementation", None) or "eager")
+
+
+def model_attention_mask(model: Any, mask: torch.Tensor) -> torch.Tensor:
+    """``mask`` in the form the model's attention takes: 2D masks as they are; a 4D bool tree
+    mask as bool (sdpa) or additive float (eager)."""
+    if mask.dim() != 4 or attention_implementation(model) != "eager":
+        return mask
+    dtype = next(model.parameters()).dtype
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
+        ~mask, torch.finfo(dtype).min
+    )
 
 
 def token_logprobs(

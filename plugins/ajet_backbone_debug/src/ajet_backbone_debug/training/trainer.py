@@ -8,8 +8,10 @@ an overlap safe rather than silently wrong).
 
 One ``train_step`` reads top to bottom:
 
-1. pack the samples into right-padded micro-batches under ``micro_batch_tokens``, each trained
-   token carrying its aggregation weight (one normaliser for the whole batch);
+1. pack the samples into micro-batches under ``micro_batch_tokens``, each trained token carrying
+   its aggregation weight (one normaliser for the whole batch): with ``packing="prefix_tree"``
+   (the default) samples that share a token prefix become one tree, the shared tokens computed
+   once (see ``prefix_tree``); with ``"none"`` each sample is its own right-padded row;
 2. old logprobs: the engine's, or recomputed by the current weights when configured; their gap
    to the trainer's own logprobs is the off-policy alarm (``logprob_gap``, ~0 on this backbone);
 3. reference logprobs for the KL term, only when ``kl_coef > 0``;
@@ -36,15 +38,22 @@ from ajet_backbone_debug.training.batching import (
     pack_samples,
     validate_samples,
 )
-from ajet_backbone_debug.training.logprobs import supports_selected_logits, token_logprobs
+from ajet_backbone_debug.training.logprobs import (
+    TREE_MASK_ATTENTION,
+    attention_implementation,
+    supports_selected_logits,
+    token_logprobs,
+)
 from ajet_backbone_debug.training.lora import is_peft_model, wrap_with_lora
 from ajet_backbone_debug.training.loss import kl_low_variance, ppo_clip_loss
+from ajet_backbone_debug.training.prefix_tree import pack_prefix_trees
 from ajet_backbone_debug.training.schedule import build_scheduler
 from ajet_core import metrics as m
 from ajet_core.config.models import TrainerConfig
 from ajet_core.schema import Sample
 
 MixedPrecision = Literal["no", "bf16"]
+Packing = Literal["prefix_tree", "none"]
 
 # Metric names: defined once in ajet_core.metrics (docs/metrics.md).
 _NAMES = {
@@ -59,6 +68,7 @@ _NAMES = {
     "logprob_gap_max": m.LOGPROB_GAP_MAX,
     "num_tokens": m.TRAIN_TOKENS,
     "num_micro_batches": m.MICRO_BATCHES,
+    "computed_tokens": m.COMPUTED_TOKENS,
     "skipped_steps": m.SKIPPED_STEPS,
 }
 
@@ -86,6 +96,8 @@ class PolicyTrainer:
             (default); False runs the model's own full forward (for comparison/debugging).
         exclusive: a context-manager factory held around each step and each checkpoint load,
             e.g. ``TransformersEngine.paused``, so the engine never decodes mid-update.
+        packing: ``"prefix_tree"`` forwards samples that share a prefix as one tree (same loss
+            and gradient, fewer tokens computed); ``"none"`` one padded row per sample.
     """
 
     def __init__(
@@ -100,6 +112,7 @@ class PolicyTrainer:
         compute_entropy: bool = True,
         selected_logits: bool = True,
         exclusive: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+        packing: Packing = "prefix_tree",
     ) -> None:
         if not temperature > 0:
             raise ValueError(
@@ -110,6 +123,16 @@ class PolicyTrainer:
             raise ValueError(
                 f"mixed_precision={mixed_precision!r} is not known; use 'no' or 'bf16'"
             )
+        if packing not in ("prefix_tree", "none"):
+            raise ValueError(f"packing={packing!r} is not known; use 'prefix_tree' or 'none'")
+        attention = attention_implementation(model)
+        if packing == "prefix_tree" and attention not in TREE_MASK_ATTENTION:
+            raise ValueError(
+                f"packing='prefix_tree' needs an attention that takes a custom 4D mask "
+                f"({', '.join(TREE_MASK_ATTENTION)}), but the model uses {attention!r}; set "
+                "backbone.packing=none, or load the model with attn_implementation='sdpa'"
+            )
+        self.packing = packing
         self.config = config
         self.temperature = float(temperature)
         self.tokenizer = tokenizer
@@ -212,6 +235,7 @@ class PolicyTrainer:
             logprob_gap_max=gap[1],
             num_tokens=float(packed.num_tokens),
             num_micro_batches=float(len(packed.micro_batches)),
+            computed_tokens=float(sum(mb.computed_tokens for mb in packed.micro_batches)),
             skipped_steps=float(skipped),
         )
         return _named(metrics)
@@ -234,6 +258,7 @@ class PolicyTrainer:
             stats.update(logprob_gap=gap[0], logprob_gap_max=gap[1])
         stats["num_tokens"] = float(packed.num_tokens)
         stats["num_micro_batches"] = float(len(packed.micro_batches))
+        stats["computed_tokens"] = float(sum(mb.computed_tokens for mb in packed.micro_batches))
         return _named(stats)
 
     @torch.no_grad()
@@ -244,8 +269,9 @@ class PolicyTrainer:
         with self._exclusive(), self._mode(train=False):
             for mb in packed.micro_batches:
                 logp, _ = self._logprobs(self.model, mb)
-                for row, index in enumerate(mb.sample_indices):
-                    out[index] = logp[mb.rows == row].tolist()
+                owners = mb.sample_of_token
+                for owner, index in enumerate(mb.sample_indices):
+                    out[index] = logp[owners == owner].tolist()
         return out
 
     @property
@@ -281,7 +307,8 @@ class PolicyTrainer:
 
     def _pack(self, samples: Sequence[Sample]) -> PackedBatch:
         validate_samples(samples, self.vocab_size)
-        return pack_samples(
+        pack = pack_prefix_trees if self.packing == "prefix_tree" else pack_samples
+        return pack(
             samples, self.config.micro_batch_tokens, self.config.loss_agg, device=self.device
         )
 

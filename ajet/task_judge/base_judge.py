@@ -17,8 +17,14 @@ from ajet_core.workflow import WorkflowOutput, WorkflowTask
 
 
 class BaseJudge(Judger):
+    # AgentJet judges keep what they are given as their own ``self.config`` (their __init__
+    # usually does ``self.config = config``): a plain attribute here, not the deprecated alias
+    # of ``self.options`` that other judgers have.
+    config: Any = None
+
     def __init__(self, config: Any = None) -> None:
         super().__init__(config)
+        self.config = config
 
     def compute_reward(self, workflow_task: WorkflowTask, workflow_output: WorkflowOutput) -> tuple:
         raise NotImplementedError(f"{type(self).__name__} must implement compute_reward()")

@@ -114,16 +114,16 @@ class RubricConfig(JudgerConfig, EndpointOptions):
 
 
 class RubricJudger(Judger):
-    config_model = RubricConfig
-    config: RubricConfig
+    options_model = RubricConfig
+    options: RubricConfig
 
-    def __init__(self, config: RubricConfig | None = None) -> None:
-        if config is None:
+    def __init__(self, options: RubricConfig | None = None) -> None:
+        if options is None:
             raise JudgeInputError("the rubric judger needs judger.base_url and judger.model")
-        super().__init__(config)
+        super().__init__(options)
 
     def rubric_of(self, task: Task) -> list[Criterion]:
-        c = self.config
+        c = self.options
         if c.rubric_key in task.metadata:
             return parse_rubric(task.metadata[c.rubric_key], f"task {task.task_id!r} rubric")
         if c.rubric is not None:
@@ -136,7 +136,7 @@ class RubricJudger(Judger):
     async def _verdict(self, client: Any, task: Task, answer: str, item: Criterion) -> bool:
         import openai
 
-        c = self.config
+        c = self.options
         messages = [
             {"role": "system", "content": c.system_prompt},
             {
@@ -171,7 +171,7 @@ class RubricJudger(Judger):
     async def ajudge(self, task: Task, output: WorkflowOutput) -> JudgeResult:
         import openai
 
-        c = self.config
+        c = self.options
         criteria = self.rubric_of(task)
         answer = answer_text(output, c.answer_key, "rubric")
         limit = asyncio.Semaphore(c.concurrency)

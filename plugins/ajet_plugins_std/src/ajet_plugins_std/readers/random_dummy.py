@@ -29,8 +29,8 @@ class RandomDummyReaderConfig(TaskReaderConfig):
 
 
 class RandomDummyTaskReader(TaskReader):
-    config_model = RandomDummyReaderConfig
-    config: RandomDummyReaderConfig
+    options_model = RandomDummyReaderConfig
+    options: RandomDummyReaderConfig
 
     def iter_tasks(self, split: str) -> Iterator[Task]:
         if split not in (TRAIN_SPLIT, VALIDATION_SPLIT):
@@ -38,7 +38,7 @@ class RandomDummyTaskReader(TaskReader):
                 f"random_dummy reader has no split {split!r}; it serves train, validation"
             )
         # A private generator: the global numpy state (which user code may rely on) is untouched.
-        order = np.random.RandomState(self.config.seed).permutation(self.config.count)
+        order = np.random.RandomState(self.options.seed).permutation(self.options.count)
         for number in order.tolist():
             yield Task(
                 main_query=f"[dummy task @ {number}]",

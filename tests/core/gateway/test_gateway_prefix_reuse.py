@@ -195,7 +195,7 @@ async def test_a_length_cut_reply_is_closed_at_mask_zero_and_extended():
     assert later.prompt_ids[: len(cut.full_ids)] == cut.full_ids
 
 
-async def test_agents_do_not_share_prefixes():
+async def test_an_agent_continuing_another_agents_reply_reuses_its_tokens():
     gateway = make_gateway()
     episode = gateway.open_episode("ep")
     key_a = gateway.issue_key(episode.session, "a")

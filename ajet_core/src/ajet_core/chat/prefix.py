@@ -12,6 +12,9 @@ newline after ``<|im_end|>``). The prompt therefore holds exactly the tokens the
 not a re-tokenization of their text, which could differ (BPE merges, re-serialised tool-call
 JSON, stripped ``<think>`` blocks).
 
+Within an episode, an agent whose messages continue another agent's reply (one message list
+shared by two agents) reuses that agent's tokens the same way, when the reuse is clean.
+
 Reuse is only taken when it is provably consistent with the template; otherwise the prompt is the
 plain render and the fallback is reported with a reason (drift diagnostics). Reasons:
 
@@ -29,6 +32,7 @@ plain render and the fallback is reported with a reason (drift diagnostics). Rea
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +50,7 @@ class PromptPlan:
     prompt_ids: list[int]
     prompt_text: str  # the plain render of the request (kept for the next call's checks)
     parent_call_id: str | None = None  # the call whose tokens this prompt extends
+    reused_tokens: int = 0  # how many leading ids are that call's prompt + response
     fallback_reason: str | None = None  # set when reuse was possible in principle but refused
 
 
@@ -82,20 +87,50 @@ class PromptBuilder:
         self._by_messages: dict[int, deque[_PastCall]] = {}
 
     def build(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        others: Sequence[PromptBuilder] = (),
     ) -> PromptPlan:
+        """The prompt for ``messages``: an extension of this agent's earlier call when there is
+        one, else of another agent's (``others``: the same episode's other agents, whose replies
+        a shared message list may continue), else the plain render.
+
+        Another agent's call is only taken when reuse is clean: a conversation that is not an
+        extension of that agent's reply is this agent's own branch, not drift.
+        """
         renderer = self.renderer
         full_text = renderer.render_text(messages, tools, add_generation_prompt=True)
+        own = self._extend(messages, tools, full_text)
+        best = own if own is not None and own.fallback_reason is None else None
+        for other in others:
+            shared = other._extend(messages, tools, full_text)
+            if shared is None or shared.fallback_reason is not None:
+                continue
+            if best is None or shared.reused_tokens > best.reused_tokens:
+                best = shared
+        if best is not None:
+            return best
+        if own is not None:
+            return own  # this agent's reuse was refused: a drift fallback with its reason
+        return PromptPlan(renderer.encode_prompt(full_text), full_text)
+
+    def _extend(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, full_text: str
+    ) -> PromptPlan | None:
+        """Reuse of one of this builder's calls: a plan with a parent, a plain plan with the
+        reason reuse was refused, or None when no call of this builder is extended."""
+        renderer = self.renderer
         canon = [canonical_message(m) for m in messages]
         candidates: list[_PastCall] = []
         hashes = _prefix_hashes(canon)
         for length in range(len(canon) - 1, 0, -1):
-            found = self._by_messages.get(hashes[length - 1], ())
+            found = list(self._by_messages.get(hashes[length - 1], ()))
             candidates = [p for p in found if len(p.canon) == length and p.canon == canon[:length]]
             if candidates:
                 break
         if not candidates:
-            return PromptPlan(renderer.encode_prompt(full_text), full_text)
+            return None
         longest = len(candidates[0].canon)
         # Most recent first: a retry of the same prompt is matched by its own reply.
         candidates.reverse()
@@ -103,7 +138,7 @@ class PromptBuilder:
         if next_message["role"] != "assistant":
             # A new branch from the earlier prompt (e.g. a retry with a new user turn): not an
             # extension of the earlier reply, so plain rendering is the right prompt.
-            return PromptPlan(renderer.encode_prompt(full_text), full_text)
+            return None
         past = next((p for p in candidates if _reply_matches(p, next_message)), None)
         reason = None
         if past is None:
@@ -123,7 +158,8 @@ class PromptBuilder:
             else:
                 delta_ids = renderer.encode(past.tail_text + full_text[len(prefix_text) :])
                 prompt_ids = past.prompt_ids + past.response_ids + delta_ids
-                return PromptPlan(prompt_ids, full_text, parent_call_id=past.call_id)
+                reused = len(past.prompt_ids) + len(past.response_ids)
+                return PromptPlan(prompt_ids, full_text, past.call_id, reused_tokens=reused)
         return PromptPlan(renderer.encode_prompt(full_text), full_text, fallback_reason=reason)
 
     def close_reply(self, sampled_ids: list[int]) -> ReplyClosing:

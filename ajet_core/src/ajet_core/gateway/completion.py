@@ -215,8 +215,9 @@ class CompletionPipeline:
         builder = session.builders.get(binding.agent_name)
         if builder is None:
             builder = session.builders.setdefault(binding.agent_name, PromptBuilder(self.renderer))
+        others = [b for name, b in list(session.builders.items()) if name != binding.agent_name]
         try:
-            plan = builder.build(request.messages, request.tools)
+            plan = builder.build(request.messages, request.tools, others)
         except TemplateError as exc:
             raise bad_request(str(exc), "messages") from None
         if plan.fallback_reason:

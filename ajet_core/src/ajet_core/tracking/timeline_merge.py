@@ -3,9 +3,11 @@
 Rules (DESIGN section 6):
 
 1. A call's *parent* is the earlier call of the same agent and target tag with the longest
-   prompt + response ids that are a prefix of this call's prompt. Calls of other agents, and
-   conversations that were rewritten (a memory summary, a new system prompt), have no parent:
-   they start their own samples.
+   prompt + response ids that are a prefix of this call's prompt, or the call of another agent
+   whose tokens the gateway reused for this prompt (``parent_call_id``: agents sharing one
+   message list). Other agents' calls, and conversations that were rewritten (a memory
+   summary, a new system prompt), have no parent: they start their own samples. Only trainable
+   calls take part, so ``trainable_targets`` still decides what is trained.
 2. A call with several children (a fork, a retry) continues into its first child only; the other
    children start new samples in which the parent's tokens are context at mask 0. So every
    sampled token is trained in exactly one sample.
@@ -54,7 +56,10 @@ class TimelineMergeTracker(Tracker):
         best, best_len = None, -1
         for i in range(j):
             call = calls[i]
-            if call.agent != child.agent or call.target_tag != child.target_tag:
+            other_agent = call.agent != child.agent or call.target_tag != child.target_tag
+            # Another agent's call is a parent only when the gateway built the child's prompt
+            # from its tokens (one message list shared by two agents).
+            if other_agent and child.parent_call_id != call.call_id:
                 continue
             full_len = len(call.prompt_ids) + len(call.response_ids)
             if full_len > best_len and full_len <= len(child.prompt_ids):

@@ -204,8 +204,13 @@ async def test_an_agent_continuing_another_agents_reply_reuses_its_tokens():
     first = await _call(gateway, key_a, messages)
     messages += [_assistant(first), {"role": "tool", "tool_call_id": "x", "content": "rain"}]
     await _call(gateway, key_b, messages)
+    # b's own new conversation (not a continuation of a's reply) is rendered plainly, no drift.
+    await _call(gateway, key_b, [{"role": "user", "content": "Something else?"}])
     recording = episode.close()
-    assert recording.calls[1].agent == "b" and recording.calls[1].parent_call_id is None
+    a_call, b_call, b_own = recording.calls
+    assert b_call.agent == "b" and b_call.parent_call_id == a_call.call_id
+    assert b_call.prompt_ids[: len(a_call.full_ids)] == a_call.full_ids
+    assert b_own.parent_call_id is None and recording.drift_fallbacks == 0
 
 
 @pytest.mark.parametrize(

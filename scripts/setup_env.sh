@@ -60,8 +60,10 @@ local_packages() {
 # Requirements from the package index (versions pinned in constraints/<env>.txt).
 index_requirements() {
     case $1 in
-        main) echo torch==2.13.0 agentscope langchain selenium wandb swanlab "${TEST_TOOLS[@]}" \
-                   "${LINT_TOOLS[@]}" "${AGENTJET_TUTORIAL_DEPS[@]}" ;;
+        # openai-agents, pydantic-ai and anthropic: the gateway's protocol and framework tests.
+        main) echo torch==2.13.0 agentscope langchain selenium wandb swanlab openai-agents \
+                   "pydantic-ai-slim[openai]" anthropic "${TEST_TOOLS[@]}" "${LINT_TOOLS[@]}" \
+                   "${AGENTJET_TUTORIAL_DEPS[@]}" ;;
         verl) echo torch==2.13.0 "verl[verl-core]" "${TEST_TOOLS[@]}" ;;
         # greenlet: AgentScope 1.x opens SQLAlchemy's asyncio engine on import, which needs it
         # and which trinity-rft[agent] does not declare.

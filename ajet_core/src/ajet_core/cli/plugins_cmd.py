@@ -50,8 +50,6 @@ def list_plugins(args: argparse.Namespace) -> int:
     verbose = bool(getattr(args, "show_details", False))
     strict = bool(getattr(args, "strict", False))
     exit_code = 1 if strict and any(p.status in STRICT_FAILURES for p in plugins) else 0
-    for warning in manager.warnings:
-        print(f"ajet: warning: {warning}", file=sys.stderr)
     if args.json:
         json.dump([p.to_json() for p in plugins], sys.stdout, indent=2)
         sys.stdout.write("\n")

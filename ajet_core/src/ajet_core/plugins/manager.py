@@ -199,10 +199,11 @@ class PluginManager:
             self._pm.unregister(plugin)
             info.status = STATUS_FAILED
             info.error = "; ".join(problems)
+            package = " ".join(filter(None, (info.distribution, info.version))) or "the plugin"
             info.hint = (
-                f"a bug in {info.distribution or 'the plugin'} {info.version or ''}: report it "
-                f"to its author, or block the plugin with {DISABLE_ENV_VAR}={info.name}"
-            ).replace("  ", " ")
+                f"a bug in {package}: report it to its author, or block the plugin with "
+                f"{DISABLE_ENV_VAR}={info.name}"
+            )
             return
         if info.import_seconds > SLOW_IMPORT_SECONDS:
             info.warnings.append(
@@ -211,7 +212,7 @@ class PluginManager:
                 "(torch, transformers, ...) out of the entry-point module and register targets "
                 "as 'module:Object' paths"
             )
-            log.warning("plugin %r: %s", info.name, info.warnings[-1])
+            log.warning("ajet: warning: plugin %r: %s", info.name, info.warnings[-1])
 
     def _warn_unmatched_disabled(self, unmatched: set[str]) -> None:
         import difflib
@@ -222,13 +223,14 @@ class PluginManager:
         )
         for name in sorted(unmatched):
             close = difflib.get_close_matches(name, known, n=1)
-            suggestion = f"; did you mean {close[0]!r}?" if close else ""
+            suggestion = f"; did you mean {close[0]!r}?" if close else "."
             self.warnings.append(
                 f"{DISABLE_ENV_VAR} names {name!r}, which matches no installed plugin "
                 f"(entry-point or distribution name){suggestion} Installed: "
                 f"{', '.join(sorted(self.plugins)) or 'none'}"
             )
-            log.warning("%s", self.warnings[-1])
+            # Logged, so every command shows it (with no logging set up, on stderr).
+            log.warning("ajet: warning: %s", self.warnings[-1])
 
     def register(
         self,

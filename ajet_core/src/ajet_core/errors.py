@@ -11,6 +11,11 @@ class ConfigError(AjetError):
     """The run config is wrong (unknown key, bad value, unknown plugin). The CLI exits 2."""
 
 
+class DataError(AjetError, ValueError):
+    """A task file cannot be read (bad line, not UTF-8, corrupt archive); the message names
+    ``file:line``. The CLI exits 2."""
+
+
 class PluginError(AjetError):
     """A plugin could not be loaded, is blocked, or two plugins claim the same name."""
 

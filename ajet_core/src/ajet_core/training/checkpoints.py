@@ -7,7 +7,9 @@ leaves a checkpoint that looks whole.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,13 +36,27 @@ class CheckpointManager:
         final = self.root / f"step_{step:06d}"
         partial = final.with_name(final.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        trainer.save_checkpoint(partial / TRAINER_DIR)
-        state = {"format_version": FORMAT_VERSION, "step": step, **loop_state}
-        (partial / LOOP_STATE_FILE).write_text(json.dumps(state))
+        try:
+            partial.mkdir(parents=True)
+            trainer.save_checkpoint(partial / TRAINER_DIR)
+            state = {"format_version": FORMAT_VERSION, "step": step, **loop_state}
+            (partial / LOOP_STATE_FILE).write_text(json.dumps(state))
+            # On disk before the rename: after a power loss the name must not point at data
+            # still in the page cache.
+            _fsync_tree(partial)
+        except OSError as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise CheckpointError(
+                    f"no space left on the device of {str(self.root)!r} while saving the "
+                    f"checkpoint of step {step}; free space there or lower checkpoint.keep_last, "
+                    "then --resume from the last complete checkpoint"
+                ) from exc
+            raise
         if final.exists():
             shutil.rmtree(final)
         partial.rename(final)
+        _fsync_dir(self.root)
         self._prune()
         return final
 
@@ -63,6 +79,22 @@ class CheckpointManager:
     def _prune(self) -> None:
         for old in self.complete()[: -self.keep_last]:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_dir(Path(folder))
 
 
 def read_loop_state(checkpoint: Path) -> dict[str, Any]:

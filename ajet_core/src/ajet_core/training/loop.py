@@ -24,7 +24,7 @@ from ajet_core.config.models import AjetConfig
 from ajet_core.config.plugin_sections import RunPlan
 from ajet_core.data.task_stream import TaskStream
 from ajet_core.engine import Engine
-from ajet_core.errors import ConfigError
+from ajet_core.errors import AjetError, ConfigError
 from ajet_core.loggers import LoggerSet
 from ajet_core.plugins.manager import PluginManager
 from ajet_core.readers import TRAIN_SPLIT, VALIDATION_SPLIT, TaskReader
@@ -65,6 +65,43 @@ def _json_rng_state() -> list[Any]:
 def _restore_rng_state(state: list[Any]) -> None:
     version, internal, gauss = state
     random.setstate((version, tuple(internal), gauss))
+
+
+class RunFailed(AjetError):
+    """The run cannot make progress (every episode failing); a checkpoint was kept."""
+
+
+def _all_failed(metrics: dict[str, Any]) -> bool:
+    episodes = metrics.get(m.EPISODES, 0)
+    return episodes > 0 and metrics.get(m.EPISODES_FAILED, 0) >= episodes
+
+
+def _failure_summary(metrics: dict[str, Any]) -> str:
+    reasons = {
+        reason: metrics.get(m.failed_metric(reason), 0)
+        for reason in m.FAILURE_REASONS
+        if metrics.get(m.failed_metric(reason), 0)
+    }
+    return "failure reasons in the last step: " + (
+        ", ".join(f"{reason} {count}" for reason, count in reasons.items()) or "unknown"
+    )
+
+
+def _read_every_row(reader: TaskReader, splits: list[str]) -> None:
+    for split in splits:
+        count = sum(1 for _ in reader.iter_tasks(split))
+        log.info("task reader: %d valid tasks in split %r", count, split)
+
+
+def _closing_eval_logged(run_dir: Path, step: int) -> bool:
+    """True when a resumed run had already finished: its last metrics line is the closing
+    evaluation of this step, which running again would only duplicate."""
+    path = run_dir / "metrics.jsonl"
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()] if path.exists() else []
+    if not lines:
+        return False
+    last = json.loads(lines[-1])
+    return last.get("step") == step and m.EVAL_PASS_AT_1 in last and m.EPISODES not in last
 
 
 def resolve_resume(config: AjetConfig, resume: str | None) -> tuple[Path, Path] | None:
@@ -134,13 +171,20 @@ class TrainingLoop:
     @staticmethod
     def _truncate_metrics(run_dir: Path, step: int) -> None:
         # Steps after the checkpoint are re-run; their earlier lines would be duplicates.
+        # A line torn by a crash mid-write (the last one) is dropped, not a reason to refuse.
         path = run_dir / "metrics.jsonl"
         if path.exists():
-            kept = [
-                line
-                for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step
-            ]
+            kept = []
+            for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    log.warning("%s:%d is torn (a crash mid-write); dropped", path, number)
+                    continue
+                if isinstance(entry, dict) and entry.get("step", 0) <= step:
+                    kept.append(line)
             path.write_text("".join(line + "\n" for line in kept))
 
     def _streams(self, reader: TaskReader) -> tuple[TaskStream, TaskStream | None]:
@@ -200,6 +244,11 @@ class TrainingLoop:
         reader = self.reader = components.instantiate(self.resolved.task_reader)
         self.parts = components.EpisodeParts.build(self.config, self.resolved, self.plugins)
         train_stream, validation_stream = self._streams(reader)
+        if getattr(reader, "validate_before_run", False):
+            # Readers of local files opt in: every row is read once now, so a bad line fails
+            # the run before step 1 (exit 2, file:line) instead of after hours of training.
+            splits = [TRAIN_SPLIT] + ([VALIDATION_SPLIT] if validation_stream else [])
+            await asyncio.to_thread(_read_every_row, reader, splits)
         loggers = components.build_loggers(self.config, self.plugins, run_dir)
         start_step = 0
         if resumed_state is not None:
@@ -216,6 +265,10 @@ class TrainingLoop:
         result = LoopResult(run_dir=run_dir, last_step=start_step)
         total_steps = self.config.trainer.total_steps
         step = start_step
+        # The loop's state as of the last completed step: what a checkpoint after a crash holds.
+        self._last_good_state = self._loop_state(train_stream)
+        self._updating = False
+        failed_in_a_row = 0
         try:
             with self._progress(total_steps, start_step) as progress:
                 # 4. Baseline evaluation, so improvement is measured against the untrained model.
@@ -238,6 +291,8 @@ class TrainingLoop:
                     metrics = await self._train_step(
                         step, tasks, train_runner, train_stream, run_dir
                     )
+                    failed_in_a_row = failed_in_a_row + 1 if _all_failed(metrics) else 0
+                    metrics[m.FAILED_STEPS_IN_A_ROW] = failed_in_a_row
                     if (
                         validation_stream is not None
                         and self.config.eval.every_n_steps
@@ -256,6 +311,15 @@ class TrainingLoop:
                     ):
                         checkpoints.save(step, self.trainer, self._loop_state(train_stream))
                     result.last_step = step
+                    self._last_good_state = self._loop_state(train_stream)
+                    limit = self.config.rollout.max_failed_steps
+                    if limit and failed_in_a_row >= limit:
+                        raise RunFailed(
+                            f"every episode failed in {failed_in_a_row} consecutive steps "
+                            f"(rollout.max_failed_steps={limit}); {_failure_summary(metrics)}. "
+                            "Fix the workflow/judger/engine (see records/ or `ajet view`), then "
+                            "--resume from the checkpoint kept"
+                        )
 
                 # 6. The end (or Ctrl-C): a final checkpoint, then the closing evaluation.
                 last = checkpoints.latest()
@@ -266,15 +330,32 @@ class TrainingLoop:
                     self.config.eval.after_train
                     and validation_stream is not None
                     and not self._stop_requested
+                    and not (step == start_step and _closing_eval_logged(run_dir, step))
                 ):
                     metrics = await self._evaluate(
                         eval_runner, validation_stream, step=step, run_dir=run_dir
                     )
                     self._log(loggers, step, metrics, result)
+        except BaseException:
+            self._save_after_crash(checkpoints, result.last_step, start_step)
+            raise
         finally:
             loggers.close()
             reader.close()
         return result
+
+    def _save_after_crash(self, checkpoints: CheckpointManager, step: int, start_step: int) -> None:
+        """A fatal error (bad data, a full disk, every episode failing) must not lose the steps
+        already trained: save the last completed step, unless the trainer was mid-update (its
+        weights or optimizer may then be half-written) or that step is already saved."""
+        last = checkpoints.latest()
+        if self._updating or step <= start_step or (last and last.name == f"step_{step:06d}"):
+            return
+        try:
+            checkpoints.save(step, self.trainer, self._last_good_state)
+            log.warning("the run failed; saved a checkpoint of step %d to resume from", step)
+        except Exception as exc:  # noqa: BLE001 - the original error is the one to report
+            log.error("the run failed and its checkpoint could not be saved either: %s", exc)
 
     async def _train_step(
         self, step: int, tasks: list, runner: RolloutRunner, stream: TaskStream, run_dir: Path
@@ -315,7 +396,9 @@ class TrainingLoop:
         # c. Update the policy. The engine serves the same module, so no weight copy is needed.
         train_started = time.perf_counter()
         if samples:
+            self._updating = True
             metrics.update(await asyncio.to_thread(self.trainer.train_step, samples))
+            self._updating = False
         metrics[m.TRAIN_SECONDS] = time.perf_counter() - train_started
         metrics[m.STEP_SECONDS] = time.perf_counter() - started
         write_step_records(run_dir, step, "train", episodes, self.config.logging)

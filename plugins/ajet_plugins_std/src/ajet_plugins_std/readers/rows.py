@@ -5,19 +5,63 @@ Shared by the ``jsonl`` and ``huggingface`` readers so both map fields the same 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
+from ajet_core.errors import DataError
 from ajet_core.readers import TaskReaderConfig
 from ajet_core.schema import Task
 
 
-class BadRowError(ValueError):
+class BadRowError(DataError):
     """A row cannot become a task; the message names where the row is and how to fix it."""
+
+
+def _first_undecodable_line(path: Path) -> int | str:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as raw:
+            for number, line in enumerate(raw, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    return number
+    except (OSError, EOFError, zlib.error):
+        pass
+    return "?"
+
+
+def numbered_lines(path: Path, lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """``enumerate(lines, 1)``, where a file that is not UTF-8 text or a corrupt ``.gz`` is a
+    :class:`BadRowError` naming ``file:line`` (not a bare ``UnicodeDecodeError``/``zlib.error``)."""
+    number = 0
+    iterator = iter(lines)
+    while True:
+        try:
+            line = next(iterator)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            # Text streams decode in chunks, ahead of the lines handed out: find the line.
+            raise BadRowError(
+                f"{path}:{_first_undecodable_line(path)}: not UTF-8 text ({exc.reason}); "
+                "convert the file to UTF-8"
+            ) from None
+        except (OSError, EOFError, zlib.error) as exc:
+            raise BadRowError(
+                f"{path}:{number + 1}: the file is corrupt or truncated ({type(exc).__name__}: "
+                f"{exc}); re-create or re-download it"
+            ) from None
+        number += 1
+        yield number, line
 
 
 class RowMappingConfig(TaskReaderConfig):

@@ -123,3 +123,30 @@ async def test_pydantic_ai_native_output_after_a_tool_call(gateway, engine, api)
     assert isinstance(result.output, Forecast)
     check_episode(handle.close(), engine.tokenizer, min_calls=1)
     json.dumps(result.output.model_dump())
+
+
+# --------------------------------------------------------------------------- LangGraph
+
+
+async def test_langgraph_react_agent_with_response_format(gateway, engine):
+    pytest.importorskip("langgraph")
+    pytest.importorskip("ajet_plugins_langchain")
+    from langchain_core.tools import tool
+    from langgraph.prebuilt import create_react_agent
+
+    handle = gateway.open_episode("ep", seed=1)
+    agent = create_react_agent(
+        handle.tuner.as_langchain_chat_model(), [tool(get_weather)], response_format=Forecast
+    )
+    state = await agent.ainvoke({"messages": [("user", QUESTION)]}, {"recursion_limit": 8})
+    assert isinstance(state["structured_response"], Forecast)
+    recording = handle.close()
+    # LangGraph's structured answer is a last call without the tools: its prompt renders the
+    # system turn without them, so it cannot extend the agent's calls (the documented reason).
+    assert recording.fallback_reasons == {"tools_changed": 1} and not recording.errors
+    final = recording.calls[-1]
+    assert final.tools is None and json.loads(final.reply["content"])
+    record = EpisodeRecord(episode_id="ep", task=Task(main_query=QUESTION), calls=recording.calls)
+    samples = TimelineMergeTracker().build_samples(record)
+    assert len(samples) == 2  # the agent's conversation, and the structured answer
+    assert_samples_train_exactly_the_sampled_tokens(samples, recording.calls, engine.tokenizer)

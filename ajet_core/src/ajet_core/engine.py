@@ -46,6 +46,9 @@ class SamplingParams:
     seed: int | None = None
     # Set only for engines with ``supports_constraints = True`` (see :class:`OutputConstraint`).
     constraint: OutputConstraint | None = None
+    # How many most likely tokens to report per position (OpenAI's top_logprobs); engines that
+    # cannot report them leave Generation.top_logprobs None.
+    top_logprobs: int = 0
 
 
 @dataclass
@@ -59,6 +62,9 @@ class Generation:
     # Which policy version generated it, when the engine knows (verl's servers report their
     # training step): backbones with asynchronous weight updates measure staleness with it.
     weight_version: int | None = None
+    # Per sampled token, the ``SamplingParams.top_logprobs`` most likely (token id, logprob)
+    # pairs of the distribution it was sampled from; None when not asked or not supported.
+    top_logprobs: list[list[tuple[int, float]]] | None = None
 
 
 @runtime_checkable

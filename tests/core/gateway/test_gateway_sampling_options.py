@@ -83,6 +83,21 @@ async def test_logprobs_are_the_recorded_logprobs_of_the_sampled_tokens(engine):
     ]
     assert all(item.logprob <= 0 for item in content)
     assert plain.choices[0].logprobs is None
+    assert all(item.top_logprobs == [] for item in content)  # not asked for
+
+
+async def test_top_logprobs_list_the_likeliest_tokens_of_the_sampled_distribution(engine):
+    gateway = tiny_gateway(engine)
+    handle = gateway.open_episode("ep")
+    client = handle.tuner.as_raw_openai_sdk_client()
+    reply = await client.chat.completions.create(messages=USER, logprobs=True, top_logprobs=3)
+    handle.close()
+    for item in reply.choices[0].logprobs.content:
+        top = item.top_logprobs
+        assert len(top) == 3
+        assert [t.logprob for t in top] == sorted((t.logprob for t in top), reverse=True)
+        # The sampled token is among them or less likely than all of them.
+        assert item.token in [t.token for t in top] or item.logprob <= top[-1].logprob + 1e-6
 
 
 TWO_CALLS = (

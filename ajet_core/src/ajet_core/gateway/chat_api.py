@@ -59,31 +59,39 @@ class ChatCompletionsAPI:
                     "index": index,
                     "message": call.reply,
                     "finish_reason": call.finish_reason,
-                    "logprobs": self.logprobs(call) if request.logprobs else None,
+                    "logprobs": self.logprobs(call, _nth(completion.top_logprobs, index))
+                    if request.logprobs
+                    else None,
                 }
                 for index, call in enumerate(calls)
             ],
             "usage": usage(prompt_tokens, sampled),
         }
 
-    def logprobs(self, call: LlmCall) -> dict[str, Any]:
+    def logprobs(
+        self, call: LlmCall, top: list[list[tuple[int, float]]] | None = None
+    ) -> dict[str, Any]:
         """OpenAI's ``choices[].logprobs``: each token the policy sampled, with its logprob
-        (the recorded one, i.e. the distribution the token was drawn from)."""
+        (the recorded one, i.e. the distribution the token was drawn from) and, when the engine
+        reports them, the most likely alternatives at that position."""
         tokenizer = self.pipeline.renderer.tokenizer  # type: ignore[union-attr]
-        content = []
-        for token, logprob, trained in zip(
-            call.response_ids, call.response_logprobs, call.response_mask or []
-        ):
-            if not trained:
-                continue
+
+        def entry(token: int, logprob: float) -> dict[str, Any]:
             text = tokenizer.decode([token])
+            return {"token": text, "logprob": logprob, "bytes": list(text.encode("utf-8"))}
+
+        content = []
+        sampled = [
+            (token, logprob)
+            for token, logprob, trained in zip(
+                call.response_ids, call.response_logprobs, call.response_mask or []
+            )
+            if trained
+        ]
+        for position, (token, logprob) in enumerate(sampled):
+            alternatives = top[position] if top and position < len(top) else []
             content.append(
-                {
-                    "token": text,
-                    "logprob": logprob,
-                    "bytes": list(text.encode("utf-8")),
-                    "top_logprobs": [],
-                }
+                entry(token, logprob) | {"top_logprobs": [entry(t, lp) for t, lp in alternatives]}
             )
         return {"content": content, "refusal": None}
 
@@ -161,3 +169,7 @@ class ChatCompletionsAPI:
                 }
             )
         yield SSE_DONE
+
+
+def _nth(items: list[Any], index: int) -> Any:
+    return items[index] if index < len(items) else None

@@ -91,6 +91,8 @@ class Completion:
     request: ChatRequest
     # A fixed endpoint's own reply, passed through unchanged by the chat-completions adapter.
     forwarded: dict[str, Any] | None = None
+    # Per call, the engine's top (token id, logprob) pairs per sampled token, when asked.
+    top_logprobs: list[list[list[tuple[int, float]]] | None] = field(default_factory=list)
 
 
 class CompletionPipeline:
@@ -135,7 +137,7 @@ class CompletionPipeline:
                 self.finish(prepared, generation, call_id if index == 0 else None)
                 for index, generation in enumerate(generations)
             ]
-            return Completion(calls, request)
+            return Completion(calls, request, top_logprobs=[g.top_logprobs for g in generations])
         except Exception as exc:  # noqa: BLE001 - every failure becomes a client error
             raise self.failed(binding, exc) from exc
 
@@ -282,6 +284,7 @@ class CompletionPipeline:
             stop=stop,
             stop_token_ids=list(self.renderer.facts.stop_token_ids),  # type: ignore[union-attr]
             seed=request.seed if request.seed is not None else session.next_seed(),
+            top_logprobs=request.top_logprobs,
         )
 
     def _constraint(self, request: ChatRequest) -> OutputConstraint | None:

@@ -17,7 +17,6 @@ import torch
 
 from ajet_core.engine import ConstraintError, OutputConstraint
 
-
 # JSON as chat templates write it (", " and ": ", no free whitespace between tokens).
 COMPACT_JSON = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 

@@ -31,7 +31,7 @@ import torch
 from ajet_backbone_debug.engine.batch import RunningBatch
 from ajet_backbone_debug.engine.constraints import GrammarCompiler
 from ajet_backbone_debug.engine.request import Request
-from ajet_backbone_debug.engine.sampling import check_params, choose_token
+from ajet_backbone_debug.engine.sampling import check_params, choose_token, top_alternatives
 from ajet_core.engine import (
     ContextLengthExceeded,
     EngineError,
@@ -144,7 +144,13 @@ class TransformersEngine:
         if kind == "error":
             raise payload[0]
         finish, matched = payload
-        return Generation(list(request.token_ids), list(request.logprobs), finish, matched)
+        return Generation(
+            list(request.token_ids),
+            list(request.logprobs),
+            finish,
+            matched,
+            top_logprobs=list(request.top_logprobs) if sampling.top_logprobs else None,
+        )
 
     async def generate_stream(
         self, prompt_ids: list[int], sampling: SamplingParams
@@ -324,11 +330,12 @@ class TransformersEngine:
 
     def _choose(self, request: Request, logits: torch.Tensor) -> tuple[int, float]:
         """Sample one token, within the request's output constraint when it has one."""
-        if request.matcher is None:
-            return choose_token(logits, request.params, request.generator)
-        allowed = request.matcher.allowed(logits.device)
+        allowed = None if request.matcher is None else request.matcher.allowed(logits.device)
         token, logprob = choose_token(logits, request.params, request.generator, allowed)
-        request.matcher.advance(token)
+        if request.matcher is not None:
+            request.matcher.advance(token)
+        if request.params.top_logprobs:
+            request.top_logprobs.append(top_alternatives(logits, request.params, allowed))
         return token, logprob
 
     def _finish(

@@ -29,6 +29,8 @@ class Request:
     finished: bool = False
     # The request's grammar state under an OutputConstraint (constraints.GrammarMatcher).
     matcher: Any = None
+    # Per token, the most likely alternatives when params.top_logprobs is set.
+    top_logprobs: list[list[tuple[int, float]]] = field(default_factory=list)
 
     def add(self, token: int, logprob: float) -> tuple[str, str | None] | None:
         """Record a sampled token; returns (finish_reason, matched_stop) when the request ends."""

@@ -53,6 +53,18 @@ def choose_token(
     return token, float(logprobs[token])
 
 
+def top_alternatives(
+    logits: torch.Tensor, params: SamplingParams, allowed: torch.Tensor | None
+) -> list[tuple[int, float]]:
+    """The ``params.top_logprobs`` most likely tokens of the distribution the recorded logprob
+    is taken from (T = 1 when greedy, the constrained one under a constraint)."""
+    if allowed is not None:
+        logits = logits.masked_fill(~allowed, float("-inf"))
+    scale = params.temperature if params.temperature > 0 else 1.0
+    values, ids = torch.topk(torch.log_softmax(logits / scale, dim=-1), params.top_logprobs)
+    return [(int(i), float(v)) for i, v in zip(ids, values) if v != float("-inf")]
+
+
 def check_params(params: SamplingParams) -> None:
     """Raise ValueError naming the bad field; the gateway checks first; this guards direct use."""
     if params.temperature < 0:

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from ajet_plugins_std.envs.protocol import message_text, request_body
+from ajet_plugins_std.envs.protocol import TOKEN_HEADER, message_text, request_body
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,12 @@ def _retryable(endpoint: str, exc: Exception) -> bool:
     return endpoint in IDEMPOTENT and isinstance(exc, (_Transient, httpx.TransportError))
 
 
+# Instance tokens from create answers, by (server, instance id), sent back on every later call
+# of the instance. Per process, not per client: the reader creates an episode's instance and the
+# env-service judger, with a client of its own, evaluates it.
+_TOKENS: dict[tuple[str, str], str] = {}
+
+
 class EnvServiceClient:
     """Sync and async calls to one env service (``base_url``)."""
 
@@ -80,15 +86,34 @@ class EnvServiceClient:
             "ajet_plugins_std.envs.server) and task_reader.url right?"
         )
 
+    def _headers(self, body: dict[str, Any]) -> dict[str, str]:
+        # Our reference server hands each created instance a token (protocol.TOKEN_HEADER);
+        # servers that do not simply ignore the header.
+        token = _TOKENS.get((self.base_url, str(body.get("instance_id"))))
+        return {TOKEN_HEADER: token} if token else {}
+
+    def _remember(self, endpoint: str, body: dict[str, Any], answer: dict[str, Any]) -> dict:
+        instance_id = str(body.get("instance_id"))
+        if endpoint == "create":
+            data = answer.get("data")
+            info = data.get("info") if isinstance(data, dict) else None
+            token = info.get("instance_token") if isinstance(info, dict) else None
+            if isinstance(token, str):
+                _TOKENS[(self.base_url, instance_id)] = token
+        elif endpoint == "release":
+            _TOKENS.pop((self.base_url, instance_id), None)
+        return answer
+
     def call(self, endpoint: str, **body: Any) -> dict[str, Any]:
         if self._sync is None:
             self._sync = httpx.Client(timeout=self.timeout)
         url = f"{self.base_url}/{endpoint}"
         for attempt in range(self.retries + 1):
             try:
-                return _check(
-                    self.base_url, endpoint, self._sync.post(url, json=request_body(**body))
+                response = self._sync.post(
+                    url, json=request_body(**body), headers=self._headers(body)
                 )
+                return self._remember(endpoint, body, _check(self.base_url, endpoint, response))
             except (httpx.TransportError, _Transient) as exc:
                 if attempt == self.retries or not _retryable(endpoint, exc):
                     raise self._fail(endpoint, exc, attempt + 1) from None
@@ -103,8 +128,10 @@ class EnvServiceClient:
                 # A client per call: an httpx.AsyncClient is bound to one event loop, and readers
                 # and judgers are called from whichever loop runs the episode.
                 async with httpx.AsyncClient(timeout=self.timeout) as client:
-                    response = await client.post(url, json=request_body(**body))
-                return _check(self.base_url, endpoint, response)
+                    response = await client.post(
+                        url, json=request_body(**body), headers=self._headers(body)
+                    )
+                return self._remember(endpoint, body, _check(self.base_url, endpoint, response))
             except (httpx.TransportError, _Transient) as exc:
                 if attempt == self.retries or not _retryable(endpoint, exc):
                     raise self._fail(endpoint, exc, attempt + 1) from None

@@ -77,6 +77,9 @@ def solve(board: list[str]) -> list[str]:
     raise ValueError("the goal cannot be reached on this board")
 
 
+MAP_ATTEMPTS = 10_000
+
+
 def generate_map(
     seed: int, *, size: int = 4, frozen_prob: float = 0.8, max_steps: int = 8
 ) -> list[str]:
@@ -84,8 +87,12 @@ def generate_map(
     reachable from the start in at most ``max_steps`` moves."""
     if size < 2:
         raise ValueError(f"a FrozenLake map needs size >= 2, got {size}")
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1 (got {max_steps}): no goal is reachable in 0")
     rng = random.Random(f"frozenlake|{seed}|{size}|{frozen_prob}")
-    while True:
+    # Bounded: parameters for which no map qualifies (few frozen tiles, a short step budget) must
+    # be an error, not a loop that never returns.
+    for _ in range(MAP_ATTEMPTS):
         board = [
             ["F" if rng.random() < frozen_prob else "H" for _ in range(size)] for _ in range(size)
         ]
@@ -97,6 +104,10 @@ def generate_map(
         distance = _shortest_path(board, start)
         if distance is not None and distance <= max_steps:
             return ["".join(row) for row in board]
+    raise ValueError(
+        f"no {size}x{size} map with frozen_prob={frozen_prob} has its goal within "
+        f"{max_steps} steps (tried {MAP_ATTEMPTS}); raise frozen_prob or max_steps"
+    )
 
 
 @dataclass

@@ -22,11 +22,18 @@ get_info           instance_id                                 {"data": {...}}
 =================  ==========================================  ====================================
 
 Errors answer with a 4xx/5xx status and ``{"error": "..."}``.
+
+Our reference server adds one thing, invisible to AgentJet's clients: ``create`` answers an
+``info.instance_token``, and every later call on that instance must send it in the
+``X-Ajet-Instance-Token`` header (our client does), so knowing an instance id is not enough to
+step, read or release someone else's instance.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+TOKEN_HEADER = "X-Ajet-Instance-Token"
 
 ENDPOINTS = ("get_env_profile", "create", "step", "evaluate", "release", "get_info")
 

@@ -230,3 +230,39 @@ async def test_curl_style_requests_get_well_formed_replies(gateway):
         assert missing.status_code == 400
         assert missing.json()["error"]["type"] == "invalid_request_error"
     handle.close()
+
+
+# ------------------------------------------------------------------------- ajet serve
+
+
+async def test_ajet_serve_answers_responses_and_messages_requests(
+    ajet_serve, tiny_model_dir, tmp_path
+):
+    """`ajet serve` (a plain endpoint, no episodes) speaks both protocols to curl-style clients;
+    its stats need the --api-key too."""
+    config = tmp_path / "serve.yaml"
+    config.write_text(f"model:\n  path: {tiny_model_dir}\n  max_model_len: 2048\nbackbone: debug\n")
+    base_url = ajet_serve(config, "--api-key", "k3y")
+    async with httpx.AsyncClient(base_url=base_url, timeout=120) as http:
+        response = await http.post(
+            "/responses",
+            headers={"Authorization": "Bearer k3y"},
+            json={"model": "m", "input": "hi", "max_output_tokens": 8, "store": False},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["output"][0]["content"][0]["type"] == "output_text"
+        response = await http.post(
+            "/messages",
+            headers={"x-api-key": "k3y", "anthropic-version": "2023-06-01"},
+            json={"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["content"][0]["type"] == "text"
+        refused = await http.post("/messages", json={"model": "m", "max_tokens": 8, "messages": []})
+        assert refused.status_code == 401
+        assert refused.json()["error"]["type"] == "authentication_error"
+        stats_url = base_url.removesuffix("/v1") + "/ajet/stats"
+        assert (await http.get(stats_url)).status_code == 401
+        assert (
+            await http.get(stats_url, headers={"Authorization": "Bearer k3y"})
+        ).status_code == 200

@@ -96,7 +96,9 @@ def test_agentjet_reader_and_judge_sections_translate_to_std_plugins(tmp_path, p
                 },
             },
             "task_judge": {
-                "judge_protocol": "ajet.task_judge.math_answer_as_judge->MathAnswerAsJudge"
+                # A judge of AgentJet's own package maps to ours, with AgentJet's reward formula
+                # (tutorial judges are not mapped: the project's file runs).
+                "judge_protocol": "ajet.task_judge.env_service_as_judge->EnvServiceJudge"
             },
         }
     }
@@ -105,4 +107,5 @@ def test_agentjet_reader_and_judge_sections_translate_to_std_plugins(tmp_path, p
     (task,) = reader_plugin.implementation(reader_plugin.options).iter_tasks("train")
     assert task.metadata == {"answer": "4"}
     judger_plugin = resolve_section(config, "judger", plugins)
-    assert judger_plugin.name == "math_answer"
+    assert judger_plugin.name == "env_service"
+    assert judger_plugin.options.shaping == "agentjet"

@@ -39,6 +39,13 @@ def _importable(folder: Path) -> None:
         sys.path.append(str(folder))
 
 
+def _first_on_path(folder: Path) -> None:
+    if str(folder) in sys.path:
+        sys.path.remove(str(folder))
+    sys.path.insert(0, str(folder))
+    importlib.invalidate_caches()
+
+
 def _import_file(path: Path) -> Any:
     # One module per distinct file, named by a hash of its path so two tutorials' 'workflow.py'
     # files do not overwrite each other in sys.modules.
@@ -60,7 +67,8 @@ def _import_file(path: Path) -> Any:
     package_root = folder
     while (package_root / "__init__.py").is_file() and package_root.parent != package_root:
         package_root = package_root.parent
-    _importable(package_root)
+    if package_root != folder:
+        _first_on_path(package_root)  # it holds the file's own package: the project's wins
     _importable(Path.cwd())
     try:
         spec.loader.exec_module(module)
@@ -89,7 +97,14 @@ def import_object(spec: str, *, base_dir: Path | None = None) -> Any:
         # AgentJet names workflows by module path from the project root it is launched in
         # ('tutorial.example_math_agent.math_agent->ExampleMathLearn'): the working directory
         # must be importable, as it is under 'python -m'.
-        _importable(Path.cwd())
+        cwd = Path.cwd()
+        top = module_part.split(".")[0]
+        if (cwd / top).is_dir() or (cwd / f"{top}.py").is_file():
+            # The project's own package wins over an installed one of the same name (a folder
+            # 'agents/' next to the openai-agents SDK), as under `python -m` from that folder.
+            _first_on_path(cwd)
+        else:
+            _importable(cwd)
         try:
             module = importlib.import_module(module_part)
         except ModuleNotFoundError as exc:

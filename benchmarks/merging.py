@@ -10,7 +10,8 @@ shape, not on what the words are. Scenarios:
 - frozenlake_5/10/20: a grid-world agent, one observation + one action per turn;
 - react_tools: a ReAct loop with three tools (search, calculator, read_page) and long results;
 - three_agents: planner, coder and reviewer each keep their own view of a shared transcript;
-- memory_rewrite: every 4 turns the agent's history is rewritten into a summary (a branch).
+- memory_rewrite: every 4 turns the agent's history is rewritten into a summary (a branch);
+- retries: every other turn's first reply is rejected and the call retried (a branch each).
 
 Printed per scenario, for one batch of ``--episodes`` episodes: LLM calls, samples and total
 training tokens (the sum of sample lengths: what the trainer forwards) for ``per_call`` and
@@ -167,6 +168,23 @@ async def memory_rewrite(gateway: Gateway, key: str, script: Script, rng: random
             ]
 
 
+async def retries(gateway: Gateway, key: str, script: Script, rng: random.Random) -> None:
+    """Every other turn, the first reply is rejected (a bad action format) and the call is
+    made again from the same history: the timeline branches at each retry."""
+    messages = [
+        {"role": "system", "content": "You play FrozenLake. Answer with <action>...</action>."},
+        {"role": "user", "content": "Current map:\n" + grid(rng)},
+    ]
+    for turn in range(8):
+        if turn % 2:
+            script.next_reply = words(rng, 15, 60) + " I am not sure which way to go"
+            await gateway.chat_completion(key, {"messages": messages})  # rejected, retried
+        script.next_reply = f"{words(rng, 15, 60)} <action>{rng.choice(['Left', 'Up'])}</action>"
+        reply = await gateway.chat_completion(key, {"messages": messages})
+        messages.append(reply["choices"][0]["message"])
+        messages.append({"role": "user", "content": f"You moved.\nCurrent map:\n{grid(rng)}"})
+
+
 SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "frozenlake_5": lambda g, k, s, r: frozenlake(5, g, k["agent"], s, r),
     "frozenlake_10": lambda g, k, s, r: frozenlake(10, g, k["agent"], s, r),
@@ -174,6 +192,7 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "react_tools": lambda g, k, s, r: react(g, k["agent"], s, r),
     "three_agents": lambda g, k, s, r: three_agents(g, k, s, r),
     "memory_rewrite": lambda g, k, s, r: memory_rewrite(g, k["agent"], s, r),
+    "retries": lambda g, k, s, r: retries(g, k["agent"], s, r),
 }
 
 

@@ -2,6 +2,7 @@
 
     .venvs/main/bin/python benchmarks/train_step.py [--model DIR] [--samples 16] [--steps 3]
     .venvs/main/bin/python benchmarks/train_step.py --merging frozenlake_10 [--episodes 8]
+    .venvs/main/bin/python benchmarks/train_step.py --packing [--branched three_agents,retries]
 
 Shapes mode: a batch of ``--samples`` sequences (``--prompt-tokens`` prompt + ``--response-tokens``
 trained tokens, random ids) trained with ``PolicyTrainer.train_step`` under several settings:
@@ -9,7 +10,12 @@ fp32 and bf16 autocast, logits only at trained positions (the default) and the m
 forward. Merging mode: the episodes of one scenario of ``benchmarks/merging.py`` (recorded through
 the real gateway with the model's own tokenizer) turned into samples by the core's ``per_call``
 and ``timeline_merge`` trackers, trained in turn from the same weights; prints the step-time
-ratio and checks that both give the same token-mean loss (the merging invariant).
+ratio and checks that both give the same token-mean loss (the merging invariant), each tracker
+with and without prefix-tree packing. Packing mode: unpacked (``packing="none"``) against
+prefix-tree packed, side by side, on (a) a GRPO group (``--group`` samples sharing one
+``--group-prompt-tokens`` prompt, ``--group-reply-tokens`` replies) and (b) the merged samples of
+recorded branched episodes (``--branched`` scenarios of ``benchmarks/merging.py``); prints each
+step-time ratio and checks that both give the same loss.
 
 Every setting runs in a fresh subprocess, so each peak RSS (getrusage) is its own. The default
 model is SmolLM2-135M-Instruct from the test cache (``ajet model import-smollm2``), else the tiny
@@ -68,7 +74,28 @@ def shape_samples(args, vocab: int):
     return samples
 
 
-def merging_samples(args, tokenizer, tracker_name: str):
+def grpo_samples(args, vocab: int):
+    """One GRPO group: ``--group`` samples of one prompt, replies of +-25% around the size."""
+    from ajet_core.schema import Sample
+
+    rng = random.Random(0)
+    prompt = [rng.randrange(vocab) for _ in range(args.group_prompt_tokens)]
+    samples = []
+    for index in range(args.group):
+        r = max(1, int(args.group_reply_tokens * rng.uniform(0.75, 1.25)))
+        reply = [rng.randrange(vocab) for _ in range(r)]
+        samples.append(
+            Sample(
+                prompt + reply,
+                [0] * len(prompt) + [1] * r,
+                [0.0] * (len(prompt) + r),
+                advantage=1.0 if index % 2 else -1.0,
+            )
+        )
+    return samples
+
+
+def merging_samples(args, tokenizer, tracker_name: str, scenario: str):
     import asyncio
 
     sys.path.insert(0, str(REPO / "benchmarks"))
@@ -94,13 +121,13 @@ def merging_samples(args, tokenizer, tracker_name: str):
         )
         records = []
         for index in range(args.episodes):
-            handle = gateway.open_episode(f"{args.merging}-{index}")
+            handle = gateway.open_episode(f"{scenario}-{index}")
             keys = {
                 a: gateway.issue_key(handle.session, a)
                 for a in ("agent", "planner", "coder", "reviewer")
             }
-            await merging.SCENARIOS[args.merging](
-                gateway, keys, script, random.Random(f"{args.merging}/{index}")
+            await merging.SCENARIOS[scenario](
+                gateway, keys, script, random.Random(f"{scenario}/{index}")
             )
             recording = handle.close()
             records.append(
@@ -132,12 +159,17 @@ def run_one(args, setting: dict) -> dict:
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
     tokenizer = AutoTokenizer.from_pretrained(args.model)
-    if "tracker" in setting:
-        samples = merging_samples(args, tokenizer, setting["tracker"])
+    vocab = model.get_output_embeddings().weight.shape[0]
+    if setting.get("workload") == "grpo":
+        samples = grpo_samples(args, vocab)
+        options = {}
+    elif "tracker" in setting:
+        samples = merging_samples(args, tokenizer, setting["tracker"], setting["scenario"])
         options = {}
     else:
-        samples = shape_samples(args, model.get_output_embeddings().weight.shape[0])
+        samples = shape_samples(args, vocab)
         options = {k: setting[k] for k in ("mixed_precision", "selected_logits")}
+    options["packing"] = setting.get("packing", "none")
     config = TrainerConfig(
         lr=1e-6, micro_batch_tokens=args.micro_batch_tokens, loss_agg="token_mean"
     )
@@ -146,7 +178,7 @@ def run_one(args, setting: dict) -> dict:
     for sample, lps in zip(samples, trainer.sample_logprobs(samples)):
         it = iter(lps)
         sample.old_logprobs = [next(it) if k else 0.0 for k in sample.loss_mask]
-    loss = trainer.compute_gradients(samples)[m.LOSS]  # before any update: comparable across runs
+    start = trainer.compute_gradients(samples)  # before any update: comparable across runs
     times = []
     for step in range(args.steps + 1):
         started = time.perf_counter()
@@ -158,7 +190,8 @@ def run_one(args, setting: dict) -> dict:
         "tokens": sum(map(len, samples)),
         "trained_tokens": sum(s.num_trained_tokens for s in samples),
         "seconds_per_step": statistics.median(times),
-        "loss_at_start": loss,
+        "loss_at_start": start[m.LOSS],
+        "computed_tokens": start[m.COMPUTED_TOKENS],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "threads": torch.get_num_threads(),
     }
@@ -190,7 +223,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--merging", default=None, help="a benchmarks/merging.py scenario, e.g. frozenlake_10"
     )
-    parser.add_argument("--episodes", type=int, default=8, help="episodes in merging mode")
+    parser.add_argument("--episodes", type=int, default=8, help="episodes per scenario")
+    parser.add_argument(
+        "--packing", action="store_true", help="unpacked vs prefix-tree packed, side by side"
+    )
+    parser.add_argument("--group", type=int, default=8, help="packing mode: GRPO group size")
+    parser.add_argument("--group-prompt-tokens", type=int, default=300)
+    parser.add_argument("--group-reply-tokens", type=int, default=60)
+    parser.add_argument(
+        "--branched",
+        default="three_agents,memory_rewrite,retries",
+        help="packing mode: benchmarks/merging.py scenarios whose merged samples branch",
+    )
     parser.add_argument(
         "--settings", default=",".join(SHAPE_SETTINGS), help="shapes mode: which settings"
     )
@@ -210,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         "--threads",
         "--merging",
         "--episodes",
+        "--group",
+        "--group-prompt-tokens",
+        "--group-reply-tokens",
     )
     args.passthrough = [
         x
@@ -219,20 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     # Other work on the machine slows every setting; the load average says how comparable runs are.
     print(f"model: {args.model}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if args.packing:
+        return packing_mode(args)
     if args.merging:
-        rows = {t: child(args, t, {"tracker": t}) for t in ("per_call", "timeline_merge")}
-        for name, row in rows.items():
-            print(
-                f"{name:<15} {row['samples']:>4} samples {row['tokens']:>7} tokens "
-                f"({row['trained_tokens']} trained)  {row['seconds_per_step']:7.2f} s/step  peak "
-                f"RSS {row['peak_rss_mb']:6.0f} MB  loss {row['loss_at_start']:.6f}"
-            )
-        ratio = rows["per_call"]["seconds_per_step"] / rows["timeline_merge"]["seconds_per_step"]
-        same = (
-            abs(rows["per_call"]["loss_at_start"] - rows["timeline_merge"]["loss_at_start"]) <= 1e-5
-        )
-        print(f"per_call / timeline_merge step time: {ratio:.2f}x; same token-mean loss: {same}")
-        return 0 if same else 1
+        return merging_mode(args)
     print(
         f"{args.samples} samples x ~{args.prompt_tokens}+{args.response_tokens} tokens (trained), "
         f"micro_batch_tokens {args.micro_batch_tokens}"
@@ -245,6 +282,67 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['peak_rss_mb']:6.0f} MB  ({row['threads']} threads)"
         )
     return 0
+
+
+def _row(name: str, row: dict) -> str:
+    return (
+        f"{name:<30} {row['samples']:>4} samples {row['tokens']:>7} tokens "
+        f"({row['trained_tokens']} trained, {row['computed_tokens']:.0f} computed)  "
+        f"{row['seconds_per_step']:7.2f} s/step  peak RSS {row['peak_rss_mb']:6.0f} MB  "
+        f"loss {row['loss_at_start']:.6f}"
+    )
+
+
+def _same_loss(rows: list[dict]) -> bool:
+    return max(r["loss_at_start"] for r in rows) - min(r["loss_at_start"] for r in rows) <= 1e-5
+
+
+def merging_mode(args) -> int:
+    """per_call vs timeline_merge samples of one scenario, each unpacked and packed."""
+    rows = {}
+    for tracker in ("per_call", "timeline_merge"):
+        for packing in ("none", "prefix_tree"):
+            setting = {"tracker": tracker, "scenario": args.merging, "packing": packing}
+            rows[tracker, packing] = child(args, f"{tracker}/{packing}", setting)
+            print(_row(f"{tracker} packing={packing}", rows[tracker, packing]))
+    for packing in ("none", "prefix_tree"):
+        ratio = (
+            rows["per_call", packing]["seconds_per_step"]
+            / rows["timeline_merge", packing]["seconds_per_step"]
+        )
+        print(f"packing={packing}: per_call / timeline_merge step time {ratio:.2f}x")
+    same = _same_loss(list(rows.values()))
+    print(f"same token-mean loss in all four: {same}")
+    return 0 if same else 1
+
+
+def packing_mode(args) -> int:
+    """Unpacked vs prefix-tree packed on a GRPO group and on recorded branched episodes."""
+    workloads = {
+        f"grpo group ({args.group} x {args.group_prompt_tokens}+~{args.group_reply_tokens})": {
+            "workload": "grpo"
+        }
+    }
+    for scenario in filter(None, args.branched.split(",")):
+        workloads[f"{scenario} ({args.episodes} episodes, merged)"] = {
+            "tracker": "timeline_merge",
+            "scenario": scenario,
+        }
+    ok = True
+    for name, workload in workloads.items():
+        plain = child(args, name, {**workload, "packing": "none"})
+        packed = child(args, name, {**workload, "packing": "prefix_tree"})
+        print(_row(f"{name.split(' ')[0]} unpacked", plain))
+        print(_row(f"{name.split(' ')[0]} prefix_tree", packed))
+        same = _same_loss([plain, packed])
+        ok &= same
+        print(
+            f"{name}: unpacked / packed step time "
+            f"{plain['seconds_per_step'] / packed['seconds_per_step']:.2f}x, computed tokens "
+            f"{plain['computed_tokens'] / packed['computed_tokens']:.2f}x, peak RSS "
+            f"{plain['peak_rss_mb']:.0f} -> {packed['peak_rss_mb']:.0f} MB; same loss: {same}"
+        )
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

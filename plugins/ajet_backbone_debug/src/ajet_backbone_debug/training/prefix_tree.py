@@ -15,8 +15,10 @@ unpacked gradient (the shared node's gradient is the sum of what its copies woul
 Memory stays bounded: a tree grows to at most ``micro_batch_tokens`` nodes (a sample longer
 than that gets a tree of its own), and trees are grouped into micro-batches of rows x widest row
 <= ``micro_batch_tokens``, as unpacked samples are. A sample joins a tree only when it shares at
-least ``min_shared_tokens`` with it: two samples that share only a chat header are cheaper as two
-rows than as one wider attention matrix.
+least ``min_shared_tokens`` and ``min_shared_fraction`` of its tokens with it: a masked attention
+over one wide row costs more per token than causal attention over short rows (measured on CPU:
+a tree sharing 3% of its tokens trained 1.8x slower), so a small saving is not worth a tree. A
+micro-batch whose trees are all chains keeps the plain causal path.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ from ajet_backbone_debug.training.batching import (
 )
 from ajet_core.schema import Sample
 
-# Shared prefix (tokens) below which a sample starts its own tree rather than join one.
+# Shared prefix below which a sample starts its own tree rather than join one: in tokens, and as
+# a fraction of the sample's length.
 DEFAULT_MIN_SHARED_TOKENS = 16
+DEFAULT_MIN_SHARED_FRACTION = 0.25
 
 
 @dataclass
@@ -110,6 +114,7 @@ def build_trees(
     order: Sequence[int],
     budget: int,
     min_shared_tokens: int = DEFAULT_MIN_SHARED_TOKENS,
+    min_shared_fraction: float = DEFAULT_MIN_SHARED_FRACTION,
 ) -> list[PrefixTree]:
     """Trees of the samples ``order`` lists, each at most ``budget`` nodes where possible.
 
@@ -123,9 +128,10 @@ def build_trees(
         if trees:
             tree = trees[-1]
             shared = tree.shared_length(ids)
-            if shared >= min(min_shared_tokens, len(ids)) and len(tree) + len(ids) - shared <= (
-                budget
-            ):
+            worth_it = shared >= min(min_shared_tokens, len(ids)) and (
+                shared >= min_shared_fraction * len(ids)
+            )
+            if worth_it and len(tree) + len(ids) - shared <= budget:
                 tree.add(index, ids)
                 continue
         trees.append(PrefixTree())

@@ -208,3 +208,20 @@ def test_a_run_whose_every_episode_fails_stops_with_a_checkpoint(tmp_path, tiny_
     assert "workflow_exit 2" in result.stderr
     (checkpoint,) = CheckpointManager(run_dir(tmp_path)).complete()
     assert read_loop_state(checkpoint)["step"] == 2
+
+
+def test_a_thread_left_running_by_a_workflow_does_not_keep_ajet_train_alive(
+    tmp_path, tiny_model_dir
+):
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(rows(4)) + "\n")
+    config = write_config(
+        tmp_path,
+        tiny_model_dir,
+        train,
+        workflow={"name": f"{MISBEHAVING}:LeavesAThread"},
+        trainer={"total_steps": 1},
+    )
+    result = ajet("train", "--conf", str(config))  # a hang here fails on the subprocess timeout
+    assert result.returncode == 0, result.stderr
+    assert "forgotten-poller" in result.stderr  # named, so the author can find it

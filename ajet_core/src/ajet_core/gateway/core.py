@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -105,6 +106,8 @@ class Gateway:
         )
         self.stats = GatewayStats()
         self.loop = GatewayLoop()
+        # The loop's thread ends with its gateway (tests and evals make many gateways).
+        weakref.finalize(self, self.loop.stop)
         self.forwarder = FixedEndpointForwarder()
         self.pipeline = CompletionPipeline(
             engine, self.config, mode, self.tool_parser, self.stats, self.forwarder, model_name

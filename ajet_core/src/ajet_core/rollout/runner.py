@@ -403,10 +403,8 @@ class RolloutRunner:
                     sample.group_key = record.group_key
                     sample.episode_id = record.episode_id
         except EpisodeFailure as exc:
-            record.reward = None
             fail(record, exc.reason, str(exc), exc.details)
         except Exception as exc:  # noqa: BLE001 - a tracker bug fails this episode only
-            record.reward = None
             fail(
                 record,
                 m.FAILED_JUDGER_ERROR,
@@ -420,6 +418,9 @@ def fail(record: EpisodeRecord, reason: str, message: str, details: str | None =
     record.error = message
     record.error_traceback = details
     record.metadata["failure_reason"] = reason
+    # A failed episode trains nothing, whatever it had produced before failing.
+    record.reward = None
+    record.samples = []
 
 
 def failure_reason(record: EpisodeRecord) -> str:

@@ -85,6 +85,7 @@ async def test_react_agent_tool_conversation_without_drift(engine):
     assert_samples_train_exactly_the_sampled_tokens(samples, calls, engine.tokenizer)
 
 
+@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
 @pytest.mark.skipif(agentscope_major() == 1, reason="this environment runs the 1.x test itself")
 def test_in_the_environment_that_has_agentscope_1():
     python, why = trinity_python_with_agentscope_1()
@@ -103,7 +104,7 @@ def test_in_the_environment_that_has_agentscope_1():
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=900,
         check=False,
         env={**os.environ, "AJET_TEST_ENV": "trinity"},
     )

@@ -61,7 +61,7 @@ def rollout_one_episode(ajet: Path, config: Path, tiny_model_dir: Path, data_dir
         cwd=REPO,  # the YAML names repo paths
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=900,
         check=False,
     )
     output = result.stdout + result.stderr
@@ -72,6 +72,7 @@ def rollout_one_episode(ajet: Path, config: Path, tiny_model_dir: Path, data_dir
     return output
 
 
+@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
 @pytest.mark.parametrize("name", sorted(TUTORIALS))
 def test_ajet_rollout_runs_one_judged_episode(name, tiny_model_dir, data_dir):
     pytest.importorskip(f"ajet_plugins_{name}")
@@ -81,6 +82,7 @@ def test_ajet_rollout_runs_one_judged_episode(name, tiny_model_dir, data_dir):
     assert "-- call chatcmpl-" in output and "samples=0" not in output, output[-4000:]
 
 
+@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
 def test_agentscope_1_tutorial_runs_in_the_trinity_environment(tiny_model_dir, data_dir):
     """AgentScope 1.x (``ReActAgent``) lives in the trinity environment: run its ``ajet`` there."""
     python, why = trinity_python_with_agentscope_1()
@@ -117,6 +119,7 @@ async def test_agentscope_tutorial_tool_runs_python_in_the_sandbox():
     assert "42" in str(chunk) and calls == ["print(6 * 7)"]
 
 
+@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
 @pytest.mark.parametrize("name", sorted(TUTORIALS))
 def test_one_training_step_on_the_debug_backbone(name, tiny_model_dir, data_dir, tmp_path):
     pytest.importorskip(f"ajet_plugins_{name}")
@@ -131,7 +134,7 @@ def test_one_training_step_on_the_debug_backbone(name, tiny_model_dir, data_dir,
     ]  # fmt: skip
     result = subprocess.run(
         [str(AJET), "train", "--conf", str(TUTORIALS[name] / "math_agent.yaml"), *overrides],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+        cwd=REPO, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     [run_dir] = list((tmp_path / "runs").glob("*/*"))

@@ -210,6 +210,7 @@ def test_villagers_can_play_on_a_fixed_endpoint(
         )
 
 
+@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
 def test_ajet_train_runs_a_step_on_the_debug_backbone(tmp_path, tiny_model_dir, data_dir):
     config = write_config(
         tmp_path,
@@ -223,7 +224,7 @@ def test_ajet_train_runs_a_step_on_the_debug_backbone(tmp_path, tiny_model_dir, 
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]

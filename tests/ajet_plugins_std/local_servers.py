@@ -31,17 +31,26 @@ class ThreadedServer:
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error")
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.closing = threading.Event()
 
     def __enter__(self) -> ThreadedServer:
         self.thread.start()
-        deadline = time.monotonic() + 10
+        # Readiness, not speed: a generous deadline for a loaded machine.
+        deadline = time.monotonic() + 60
         while not self.server.started and time.monotonic() < deadline:
             time.sleep(0.02)
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.closing.set()  # ends a delayed reply at once, so shutting down does not wait for it
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=60)
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` before replying, or until the server closes."""
+        deadline = time.monotonic() + seconds
+        while not self.closing.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
     @property
     def url(self) -> str:
@@ -65,7 +74,7 @@ class ChatServer(ThreadedServer):
             body = await request.json()
             self.requests.append(body)
             if self.delay:
-                await asyncio.sleep(self.delay)
+                await self.pause(self.delay)
             if len(self.requests) <= self.fail_first:
                 return JSONResponse(
                     {"error": {"message": "overloaded", "type": "server_error"}}, status_code=500

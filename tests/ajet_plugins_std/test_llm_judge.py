@@ -4,7 +4,6 @@ and a clear per-episode failure when the endpoint is down (never a silent zero).
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from ajet_plugins_std.judgers.llm_judge import LlmJudgeConfig, LlmJudger, parse_score
@@ -113,11 +112,11 @@ def test_an_endpoint_that_is_down_fails_the_episode_clearly():
 
 
 def test_timeout_per_request():
-    with ChatServer(grader, delay=3.0) as server:
-        started = time.monotonic()
+    # The server would answer after 10 s, well inside the judger's default 30 s: only the
+    # 0.3 s timeout given here makes the call fail (no wall-clock bound on a shared machine).
+    with ChatServer(grader, delay=10.0) as server:
         with pytest.raises(LlmError, match="APITimeoutError"):
             judger_for(server.base_url, timeout=0.3, max_retries=0).judge(*case("Paris"))
-        assert time.monotonic() - started < 2.5
 
 
 def test_a_reply_without_a_score_is_asked_again_then_an_error():

@@ -43,7 +43,7 @@ class TinyModelEndpoint:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     def _run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=240)
 
     def __enter__(self) -> TinyModelEndpoint:
         self.thread.start()

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -83,12 +82,11 @@ def test_status_and_an_up_to_date_env_is_skipped(repo_copy):
     (venv / ".ajet-setup-stamp").write_text(stamp_key(repo_copy, "verl") + "\n")
     assert setup_env(repo_copy, "status", "verl").stdout == "verl up-to-date\n"
 
-    started = time.monotonic()
+    # Up to date means nothing installed (no pip run): the check, rather than a wall-clock bound.
     result = setup_env(repo_copy, "verl")
     assert result.returncode == 0, result.stderr
     assert "[setup verl] up to date" in result.stderr
     assert "pip install" not in result.stderr
-    assert time.monotonic() - started < 10
 
 
 def test_unknown_environment_is_a_clear_error(repo_copy):

@@ -40,6 +40,7 @@ def make_project(tmp_path: Path, model_dir: Path) -> Path:
     return project
 
 
+@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
 def test_an_agentjet_project_trains_unchanged(tmp_path, tiny_model_dir):
     project = make_project(tmp_path, tiny_model_dir)
     # The tiny model cannot add, so every reward is 0; keeping equal-reward groups (a command-line
@@ -56,7 +57,7 @@ def test_an_agentjet_project_trains_unchanged(tmp_path, tiny_model_dir):
         cwd=project,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -98,3 +99,41 @@ def test_the_guide_lists_every_mapped_agentjet_key():
     )
     missing = [key for key in named if key not in guide]
     assert not missing, f"add these AgentJet keys to docs/migrating_from_agentjet.md: {missing}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "workflow",
+    ["agents.math_raw_http->RawHttpMathAgent", "agents.math_langchain->LangChainMathAgent"],
+    ids=["raw_http_requests_post", "langchain_agent_invoke"],
+)
+@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
+def test_synchronous_clients_inside_async_execute_train_unchanged(
+    tmp_path, tiny_model_dir, workflow
+):
+    """AgentJet's raw-HTTP and LangChain tutorials call a synchronous client (requests.post,
+    agent.invoke) inside `async execute`; the gateway serves off the workflow's event loop, so
+    the episodes finish and train (they used to hang)."""
+    project = make_project(tmp_path, tiny_model_dir)
+    result = subprocess.run(
+        [
+            str(AJET),
+            "--conf",
+            "math_agent.yaml",
+            "--backbone",
+            "debug",
+            f"workflow.name={workflow}",
+            "rollout.equal_reward_groups=keep",
+            "rollout.episode_timeout=300",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run_dir] = list((project / "runs" / "arithmetic").iterdir())
+    [row] = [r for r in read_metrics(run_dir) if m.LOSS in r]
+    assert row[m.EPISODES] == 4 and row.get(m.EPISODES_FAILED, 0) == 0
+    assert row[m.LLM_CALLS] >= 4 and row[m.SAMPLES] >= 4 and row[m.TRAINED_TOKENS] > 0

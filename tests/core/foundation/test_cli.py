@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 from .helpers import REPO_ROOT, run_ajet
 
@@ -41,20 +40,18 @@ print(json.dumps({{"code": code, "heavy": [m for m in {HEAVY_MODULES!r} if m in 
 """
 
 
-def test_plugins_list_is_fast_and_imports_nothing_heavy():
+def test_plugins_list_imports_nothing_heavy():
+    # What keeps `ajet plugins list` fast is checked here: no heavy import. Its speed itself is
+    # measured by benchmarks/plugins_list.py (a wall-clock bound would fail on a busy machine).
     import subprocess
     import sys
 
-    started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", LISTING_PROBE], capture_output=True, text=True, cwd=REPO_ROOT
     )
-    wall = time.perf_counter() - started
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report == {"code": 0, "heavy": []}
-    # Generous bound for a loaded CI machine; benchmarks/plugins_list.py reports the real figure.
-    assert wall < 5.0
 
 
 def test_misspelt_key_exits_2_with_one_line_naming_key_and_suggestion(tmp_path):

@@ -31,6 +31,7 @@ TUTORIALS = {
 }
 
 
+@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
 @pytest.mark.parametrize("name", sorted(TUTORIALS))
 def test_tutorial_trains_on_the_tiny_model_without_drift(name, tmp_path, tiny_model_dir):
     folder, config, extra = TUTORIALS[name]

@@ -59,7 +59,7 @@ def viewer_url(multi_turn_run, trained_run):
     )
     try:
         url = next(line.split()[1] for line in process.stdout if line.startswith("open "))
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # readiness: room for a loaded machine
         while True:
             try:
                 httpx.get(url, timeout=5)

@@ -132,3 +132,28 @@ async def test_parallel_tool_calls_false_ends_the_reply_after_its_first_call(str
     # Generation stopped at the first call's end; the turn is closed at loss mask 0.
     assert "Rome" not in gateway.renderer.tokenizer.decode(recorded.response_ids)
     assert recorded.response_mask[-1] == 0 and recorded.finish_reason == "tool_calls"
+
+
+async def test_n_choices_stream_as_indexed_choices():
+    gateway = make_gateway(reply=lambda prompt: "Two ways to say it.")
+    handle = gateway.open_episode("ep", seed=1)
+    key = gateway.issue_key(handle.session, "agent")
+    stream = await gateway.chat_completion(
+        key, {"messages": USER, "n": 2, "stream": True, "stream_options": {"include_usage": True}}
+    )
+    events = [chunk async for chunk in stream]
+    assert events[-1] == b"data: [DONE]\n\n"
+    chunks = [json.loads(e[6:]) for e in events[:-1]]
+    text = {0: "", 1: ""}
+    finished = {}
+    for chunk in chunks[:-1]:
+        [choice] = chunk["choices"]
+        text[choice["index"]] += choice["delta"].get("content") or ""
+        if choice["finish_reason"]:
+            finished[choice["index"]] = choice["finish_reason"]
+    assert text == {0: "Two ways to say it.", 1: "Two ways to say it."}
+    assert finished == {0: "stop", 1: "stop"}
+    calls = handle.close().calls
+    assert len(calls) == 2 and chunks[-1]["usage"]["completion_tokens"] == sum(
+        sum(c.response_mask) for c in calls
+    )

@@ -207,3 +207,26 @@ def test_import_smollm2_fixes_the_tokenizer_and_saves_a_loadable_model(smollm2_d
         max_new_tokens=24,
     )
     assert "5" in reply, reply
+
+
+def test_a_missing_test_model_is_an_error_naming_the_command_that_makes_it(tmp_path):
+    from ajet_backbone_debug.models.model_cache import (
+        TestModelMissing,
+        smollm2_path,
+        tiny_model_path,
+    )
+
+    with pytest.raises(TestModelMissing, match=rf"not in {tmp_path}; build it with `ajet model "):
+        tiny_model_path(tmp_path)
+    with pytest.raises(
+        TestModelMissing, match=rf"import it with `ajet model test-cache {tmp_path}`"
+    ):
+        smollm2_path(tmp_path)
+    assert list(tmp_path.iterdir()) == []  # finding builds nothing
+
+
+def test_test_cache_command_reuses_what_set_up_made(tiny_model_dir, capsys):
+    # Set-up made the cache; running the command again finds every model and makes none.
+    assert ajet_main(["model", "test-cache", str(tiny_model_dir.parent)]) == 0
+    out = capsys.readouterr().out
+    assert f"tiny: cached at {tiny_model_dir}" in out and "made at" not in out

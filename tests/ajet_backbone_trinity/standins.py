@@ -5,10 +5,11 @@ Only two boundaries are replaced, and nothing behind them:
 * the ``vllm`` import: trinity's model-wrapper module imports vLLM's multimodal helpers at module
   level, and vLLM on PyPI is CUDA-only. :func:`vllm_import_stand_in` puts placeholder modules
   with those names in ``sys.modules`` while trinity's modules import (any use of them raises);
-* the Ray actor that runs vLLM: :class:`TransformersRolloutModel` is a real subclass of trinity's
-  ``InferenceModel`` whose ``generate`` has vLLM's token-prompt contract, served by the tiny model
-  through the debug backbone's TransformersEngine (the model really generates), and
-  :class:`InProcessActor` gives it the ``.method.remote(...)`` shape of a Ray actor handle.
+* the vLLM engine inside trinity's rollout actor: :func:`make_rollout_model_class` subclasses
+  trinity's own ``vLLMRolloutModel`` and replaces only its calls into vLLM, served by the tiny
+  model through the debug backbone's TransformersEngine (the model really generates); trinity's
+  multimodal render gets :class:`RecordedModelConfig` for vLLM's ``ModelConfig``; and
+  :class:`InProcessActor` gives the model the ``.method.remote(...)`` shape of a Ray actor handle.
 
 Trinity's own ``ModelWrapper`` then wraps it unchanged, exactly as trinity's workflow runner does.
 """
@@ -42,7 +43,7 @@ def vllm_import_stand_in() -> Iterator[None]:
 
     names = {
         "vllm": {},
-        "vllm.config": {"ModelConfig": Unavailable},
+        "vllm.config": {"ModelConfig": RecordedModelConfig},
         "vllm.entrypoints": {},
         "vllm.entrypoints.chat_utils": {
             "ChatTemplateContentFormat": str,
@@ -79,46 +80,61 @@ class InProcessActor:
         return types.SimpleNamespace(remote=call)
 
 
+class RecordedModelConfig:
+    """Stands in for ``vllm.config.ModelConfig`` where trinity's multimodal render builds one: keeps
+    the arguments (tests read ``trust_remote_code``) and the model path, loads nothing."""
+
+    built: list[dict[str, Any]] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.__dict__.update(kwargs)
+        RecordedModelConfig.built.append(kwargs)
+
+
 def make_rollout_model_class():
-    """trinity's ``InferenceModel`` with vLLM's ``generate`` contract, over TransformersEngine."""
-    import torch
-    from trinity.common.experience import Experience
-    from trinity.common.models.model import InferenceModel
+    """trinity's own ``vLLMRolloutModel`` with the vLLM engine call replaced by the tiny model.
+
+    ``generate`` (both its text and its multimodal branch), tokenizer handling and the Experience
+    it builds are trinity's code; replaced are only what talks to vLLM: the engine's set-up
+    (``__init__``), its tokenizer (``_initialize_tokenizer``: the model's own tokenizer, as vLLM
+    hands it over) and the request (``_generate_internal``: token ids in, a vLLM-shaped
+    ``RequestOutput`` out, sampled by TransformersEngine).
+    """
+    import copy
+
+    from trinity.common.models.model import BaseInferenceModel
 
     from ajet_core.engine import SamplingParams
 
-    class TransformersRolloutModel(InferenceModel):
+    with vllm_import_stand_in():
+        from trinity.common.models import vllm_model
+
+    class TransformersRolloutModel(vllm_model.vLLMRolloutModel):
         def __init__(self, config: Any, engine: Any) -> None:
-            super().__init__(config)
+            BaseInferenceModel.__init__(self, config)  # vLLM's engine set-up is skipped
             self.engine = engine
             self.requests: list[dict[str, Any]] = []
-            self.tokenizer_ready = False
+            self.request_id = 0
+            self.mm_render = None
+            self.processor = None
+            self.async_llm = None
+            self.logprobs_no_prefix_cache = True
+            self.tokenization_kwargs = {"truncate_prompt_tokens": None}
             # The weights version trinity stamps on experiences (advanced by tests that play the
             # trainer's weight syncs).
             self.model_version = 0
 
-        async def get_message_token_len(self, messages: list[dict]) -> int:
-            # As trinity's vLLM model: loads its tokenizer on first use.
-            self.tokenizer_ready = True
-            return len(
-                self.engine.tokenizer.apply_chat_template(
-                    messages, tokenize=True, return_dict=False
-                )
-            )
+        async def _initialize_tokenizer(self) -> None:
+            if self.tokenizer is None:
+                self.tokenizer = copy.deepcopy(self.engine.tokenizer)
+            self.tokenizer.truncation_side = "left"
 
-        async def generate(
-            self, prompt: Any, lora_request: Any = None, **kwargs: Any
-        ) -> list[Experience]:
-            # vLLM's contract as trinity's vLLMRolloutModel uses it: a token prompt in, one
-            # Experience per sample out, logprobs for the sampled tokens only. Like trinity's
-            # model, a token prompt does not load the tokenizer its result needs (it would fail
-            # decoding): something must have loaded it before.
-            if not self.tokenizer_ready:
-                raise AttributeError(
-                    "'NoneType' object has no attribute 'decode' (tokenizer never initialised)"
-                )
+        async def _generate_internal(self, prompt: Any, lora_request: Any = None, **kwargs: Any):
+            # vLLM's AsyncLLM.generate as trinity calls it: token ids in (both branches send
+            # them), one RequestOutput with `n` completions out, logprobs of the sampled tokens.
             prompt_ids = list(prompt["prompt_token_ids"])
-            request = {"prompt_token_ids": prompt_ids, **kwargs, "generations": []}
+            request = {"prompt": prompt, "prompt_token_ids": prompt_ids, **kwargs}
+            request["generations"] = []
             self.requests.append(request)
             sampling = SamplingParams(
                 temperature=kwargs["temperature"],
@@ -129,28 +145,28 @@ def make_rollout_model_class():
                 stop_token_ids=list(kwargs.get("stop_token_ids") or []),
                 seed=kwargs.get("seed"),
             )
-            experiences = []
+            outputs = []
             for _ in range(kwargs.get("n", 1)):
                 generation = await self.engine.generate(prompt_ids, sampling)
                 request["generations"].append(generation)
-                experiences.append(
-                    Experience(
-                        tokens=torch.tensor(prompt_ids + generation.token_ids, dtype=torch.int32),
-                        logprobs=torch.tensor(generation.logprobs, dtype=torch.float32),
-                        prompt_length=len(prompt_ids),
-                        response_text=self.engine.tokenizer.decode(
+                outputs.append(
+                    types.SimpleNamespace(
+                        token_ids=list(generation.token_ids),
+                        logprobs=[
+                            {token: types.SimpleNamespace(logprob=logprob)}
+                            for token, logprob in zip(generation.token_ids, generation.logprobs)
+                        ],
+                        text=self.engine.tokenizer.decode(
                             generation.token_ids, skip_special_tokens=True
                         ),
                     )
                 )
-            return experiences
+            return types.SimpleNamespace(prompt_token_ids=prompt_ids, outputs=outputs)
 
         async def sync_model_weights(
             self, model_version: int, method: Any, timeout: float = 1200
         ) -> int:
+            self.model_version = model_version
             return model_version
-
-        def get_model_version(self) -> int:
-            return self.model_version
 
     return TransformersRolloutModel

@@ -6,7 +6,12 @@ import pytest
 
 from ajet_core.engine import ContextLengthExceeded, SamplingParams
 
-from .standins import InProcessActor, make_rollout_model_class, vllm_import_stand_in
+from .standins import (
+    InProcessActor,
+    RecordedModelConfig,
+    make_rollout_model_class,
+    vllm_import_stand_in,
+)
 
 with vllm_import_stand_in():
     from trinity.common.models.model import ModelWrapper
@@ -47,6 +52,36 @@ async def test_generates_from_the_exact_prompt_ids_with_logprobs(wrapped):
     assert len(generation.logprobs) == len(generation.token_ids) <= 6
     if len(generation.token_ids) == 6 and generation.token_ids[-1] not in engine.eos_ids:
         assert generation.finish_reason == "length"
+
+
+async def test_a_text_prompt_takes_trinitys_text_branch(wrapped):
+    """trinity's own vLLMRolloutModel.generate: a string is tokenized by trinity and sent as
+    token ids; no multimodal render (a vLLM ModelConfig with trust_remote_code=True) is built."""
+    engine, actor = wrapped
+    RecordedModelConfig.built.clear()
+    ids = prompt(engine)
+    assert isinstance(engine.trinity_prompt(ids), str)
+    generation = await engine.generate(ids, SamplingParams(temperature=1.0, max_tokens=4, seed=3))
+    (request,) = actor.requests
+    assert request["prompt_token_ids"] == ids  # what trinity's tokenization gave vLLM
+    assert generation.token_ids == request["generations"][0].token_ids
+    assert actor.mm_render is None and RecordedModelConfig.built == []
+
+
+async def test_ids_whose_text_would_tokenize_differently_go_as_token_ids(wrapped):
+    """The token branch is trinity's multimodal one (it builds its render, forcing
+    trust_remote_code=True); it is taken only when the text round trip would change the ids."""
+    engine, actor = wrapped
+    RecordedModelConfig.built.clear()
+    spelled = [engine.tokenizer.convert_tokens_to_ids(c) for c in "hello"]  # one token per letter
+    assert engine.tokenizer("hello", truncation=False)["input_ids"] != spelled
+    assert engine.trinity_prompt(spelled) == {"prompt_token_ids": spelled}
+    generation = await engine.generate(spelled, SamplingParams(max_tokens=3, seed=1))
+    (request,) = actor.requests
+    assert request["prompt_token_ids"] == spelled  # sampled from exactly the gateway's tokens
+    assert len(generation.token_ids) == len(generation.logprobs) <= 3
+    assert actor.mm_render is not None
+    assert [built["trust_remote_code"] for built in RecordedModelConfig.built] == [True]
 
 
 async def test_the_same_seed_samples_the_same_tokens(wrapped):

@@ -23,7 +23,7 @@ import torch
 
 from .helpers import quickstart_config
 from .standins import InProcessActor, make_rollout_model_class, vllm_import_stand_in
-from .trinity_run import STEP, run_one_task, trinity_config_for
+from .trinity_run import STEP, episode_requests, run_one_task, trinity_config_for
 
 with vllm_import_stand_in():  # trinity's model wrapper and runner import vLLM at module level
     import trinity.common.models.allocator as trinity_allocator
@@ -110,7 +110,7 @@ def test_experiences_match_the_gateway_record_token_by_token(group):
 def test_the_gateway_prompts_are_exactly_what_trinitys_model_generated_from(group):
     config, _, runner, _, _, actor = group
     calls = [c for e in runner.workflow_instance.last_group.episodes for c in e.calls]
-    requests = actor.requests
+    requests = episode_requests(actor)
     assert len(requests) == len(calls)
     # Each call's prompt is exactly what the model got, and its sampled tokens exactly what
     # came back.
@@ -238,7 +238,7 @@ def test_an_eval_task_reports_eval_metrics_and_no_training_data(
     rewards = sorted(metric["eval/reward_mean"] for metric in status.metrics)
     assert rewards == sorted(e.reward for e in episodes)
     # Eval sampling is the eval config's (greedy by default), not the training temperature.
-    assert {r["temperature"] for r in actor.requests} == {config.eval.temperature}
+    assert {r["temperature"] for r in episode_requests(actor)} == {config.eval.temperature}
 
 
 def test_a_merged_conversation_keeps_the_user_turn_untrained(
@@ -296,7 +296,9 @@ def test_an_agentscope_1_workflow_runs_unchanged_under_trinity(
     assert status.ok, status.message
     episodes = {e.episode_id: e for e in runner.workflow_instance.last_group.episodes}
     assert all(e.ok for e in episodes.values()), [e.error for e in episodes.values()]
-    assert experiences and len(actor.requests) == sum(len(e.calls) for e in episodes.values())
+    assert experiences and len(episode_requests(actor)) == sum(
+        len(e.calls) for e in episodes.values()
+    )
     for experience in experiences:
         episode = episodes[experience.info[EPISODE_ID]]
         assert 1 <= len(episode.calls) <= 2  # max_turns

@@ -98,3 +98,11 @@ def run_one_task(trinity_config, rollout_engine):
     task, runner, status, payload = steps[0][0]
     experiences = Experience.deserialize_many(payload) if payload else []
     return task, runner, status, experiences, actor
+
+
+def episode_requests(actor) -> list[dict]:
+    """What the episodes asked the rollout model, without the rollout runner's one warm-up
+    generation per engine (``RolloutRunner.warm_up``, a single token before the first episode)."""
+    warm_up, *requests = actor.requests
+    assert warm_up["max_tokens"] == 1, warm_up
+    return requests

@@ -7,6 +7,16 @@ actor). Its ``generate_async`` takes the prompt as ``{"prompt_token_ids": [...]}
 assumes). Generating from token ids, never from text, is what makes the gateway's prompts exactly
 the tokens trinity samples from: no detokenize/retokenize round trip can change them.
 
+Which branch of trinity's ``vLLMRolloutModel.generate`` a prompt takes depends on its type: a
+string is tokenized by trinity (``tokenizer(text, truncation=False)``) and sent to vLLM as token
+ids; anything else is taken for a multimodal prompt, for which trinity builds a
+``vLLMMultiModalRender`` (a vLLM ``ModelConfig`` with ``trust_remote_code=True``, whatever
+``model.trust_remote_code`` says). The gateway's prompts are text, so the engine sends the
+prompt's text whenever trinity's tokenization gives back exactly the gateway's ids (checked here
+with the same tokenizer call), and the token ids only when it would not (e.g. a tokenizer that
+adds a BOS the chat template already wrote); either way vLLM samples from exactly the gateway's
+tokens.
+
 What vLLM does not return through that API is the finish reason; it is read off the tokens (an
 end-of-sequence or stop token, a stop string in the text, or the token limit).
 """
@@ -109,6 +119,14 @@ class TrinityModelEngine:
             await self.model.get_message_token_len([{"role": "user", "content": "ready?"}])
             self._model_tokenizer_ready = True
 
+    def trinity_prompt(self, prompt_ids: list[int]) -> str | dict[str, list[int]]:
+        """The prompt as trinity's text branch takes it, when that round trip is exact."""
+        text = self.tokenizer.decode(prompt_ids, skip_special_tokens=False)
+        # The call trinity's text branch makes (BaseInferenceModel._handle_prompt_truncation).
+        if self.tokenizer(text, truncation=False)["input_ids"] == list(prompt_ids):
+            return text
+        return {"prompt_token_ids": list(prompt_ids)}
+
     async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:
         room = self.max_model_len - len(prompt_ids)
         if room <= 0:
@@ -117,7 +135,7 @@ class TrinityModelEngine:
         try:
             await self._ensure_model_tokenizer()
             experiences = await self.model.generate_async(
-                [{"prompt_token_ids": list(prompt_ids)}], **self.sampling_kwargs(sampling)
+                [self.trinity_prompt(prompt_ids)], **self.sampling_kwargs(sampling)
             )
         except (
             Exception

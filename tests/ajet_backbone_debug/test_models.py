@@ -225,8 +225,9 @@ def test_a_missing_test_model_is_an_error_naming_the_command_that_makes_it(tmp_p
     assert list(tmp_path.iterdir()) == []  # finding builds nothing
 
 
-def test_test_cache_command_reuses_what_set_up_made(tiny_model_dir, capsys):
+def test_test_cache_command_reuses_what_set_up_made(tiny_model_dir, smollm2_dir, capsys):
     # Set-up made the cache; running the command again finds every model and makes none.
     assert ajet_main(["model", "test-cache", str(tiny_model_dir.parent)]) == 0
     out = capsys.readouterr().out
-    assert f"tiny: cached at {tiny_model_dir}" in out and "made at" not in out
+    assert f"tiny: cached at {tiny_model_dir}" in out and f"cached at {smollm2_dir}" in out
+    assert "made at" not in out

@@ -1,6 +1,7 @@
 """Agent frameworks as a new user wires them, on the tiny model through the gateway: a tool-using
 episode per framework, with the calls captured, no drift fallback, the conversation merged into
-one sample that trains exactly the sampled tokens, and structured output that holds.
+one sample that trains exactly the sampled tokens, structured output that holds, and one
+policy update on the samples.
 
 Seeds are fixed per episode, so each run samples the same replies (the assertions are about the
 plumbing, not about what a ~1M-parameter model chooses to say). Frameworks that are not
@@ -9,6 +10,7 @@ installed are skipped: the main environment installs openai-agents and pydantic-
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Literal
 
@@ -16,7 +18,7 @@ import openai
 import pytest
 from pydantic import BaseModel, Field
 
-from ajet_core.config.models import AjetConfig
+from ajet_core.config.models import AjetConfig, TrainerConfig
 from ajet_core.gateway import Gateway
 from ajet_core.schema import EpisodeRecord, Task
 from ajet_core.testing.samples import assert_samples_train_exactly_the_sampled_tokens
@@ -57,14 +59,33 @@ async def gateway(engine):
     await gateway.stop_http()
 
 
-def check_episode(recording, tokenizer, min_calls=2):
-    """Captured, no drift, one merged sample over the whole conversation."""
+def check_episode(recording, engine, min_calls=2):
+    """Captured, no drift, one merged sample over the whole conversation, one train step."""
     assert len(recording.calls) >= min_calls and not recording.errors
     assert recording.drift_fallbacks == 0
     record = EpisodeRecord(episode_id="ep", task=Task(main_query=QUESTION), calls=recording.calls)
     samples = TimelineMergeTracker().build_samples(record)
     assert len(samples) == 1, [s.call_ids for s in samples]
-    assert_samples_train_exactly_the_sampled_tokens(samples, recording.calls, tokenizer)
+    assert_samples_train_exactly_the_sampled_tokens(samples, recording.calls, engine.tokenizer)
+    train_one_step(engine, samples)
+
+
+def train_one_step(engine, samples):
+    """One policy update on the episode's samples (a copy of the served model, so the other
+    tests keep sampling from the same weights)."""
+    from ajet_backbone_debug.training.trainer import PolicyTrainer
+
+    for sample in samples:
+        sample.advantage = 1.0
+    with engine.paused() as model:
+        policy = copy.deepcopy(model)
+    trainer = PolicyTrainer(policy, TrainerConfig(lr=1e-3), temperature=1.0)
+    before = {name: p.detach().clone() for name, p in trainer.trainable_parameters()}
+    trainer.train_step(samples)
+    moved = max(
+        float((p.detach() - before[name]).abs().max()) for name, p in trainer.trainable_parameters()
+    )
+    assert trainer.step == 1 and moved > 0
 
 
 def client_for(handle) -> openai.AsyncOpenAI:
@@ -97,7 +118,7 @@ async def test_openai_agents_sdk_tool_episode_with_structured_output(gateway, en
     result = await agents.Runner.run(agent, QUESTION, max_turns=6)
     assert isinstance(result.final_output, Forecast)  # schema-valid JSON, parsed by the SDK
     assert TOOL_RESULTS  # the tool really ran
-    check_episode(handle.close(), engine.tokenizer)
+    check_episode(handle.close(), engine)
 
 
 # ------------------------------------------------------------------------- pydantic-ai
@@ -121,7 +142,7 @@ async def test_pydantic_ai_native_output_after_a_tool_call(gateway, engine, api)
     )
     result = await agent.run(QUESTION)
     assert isinstance(result.output, Forecast)
-    check_episode(handle.close(), engine.tokenizer, min_calls=1)
+    check_episode(handle.close(), engine, min_calls=1)
     json.dumps(result.output.model_dump())
 
 
@@ -150,3 +171,4 @@ async def test_langgraph_react_agent_with_response_format(gateway, engine):
     samples = TimelineMergeTracker().build_samples(record)
     assert len(samples) == 2  # the agent's conversation, and the structured answer
     assert_samples_train_exactly_the_sampled_tokens(samples, recording.calls, engine.tokenizer)
+    train_one_step(engine, samples)

@@ -70,7 +70,7 @@ class Collector:
         # One fault per test case: its call, or its setup when that failed or skipped.
         if report.when == "teardown" or (report.when == "setup" and report.passed):
             return
-        area = AREAS.get(Path(report.fspath).name, "other")
+        area = AREAS.get(Path(report.nodeid.split("::")[0]).name, "other")
         if report.skipped:
             self.rows[area]["skipped"] += 1
             return
@@ -100,7 +100,8 @@ async def _storm_batch(engine, isolation: str, draws: list[str], seed: int) -> l
     from ajet_core.tracking.timeline_merge import TimelineMergeTracker
 
     misbehaving = SUITE / "misbehaving.py"
-    gateway = Gateway(engine, AjetConfig(), mode="train")
+    gateway_config = AjetConfig.model_validate({"rollout": {"max_tokens_per_call": 8}})
+    gateway = Gateway(engine, gateway_config, mode="train")
     limit = asyncio.Semaphore(8)
 
     async def one(kind: str, index: int):

@@ -63,6 +63,7 @@ def check_run(result, project: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # a whole training job: the hang detector, sized for a busy machine
 def test_a_job_built_in_python_trains_in_process(tmp_path, tiny_model_dir, monkeypatch):
     project = arithmetic_project(tmp_path)
     monkeypatch.chdir(project)  # module paths resolve from the launch folder, as in AgentJet
@@ -75,6 +76,7 @@ def test_a_job_built_in_python_trains_in_process(tmp_path, tiny_model_dir, monke
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # a whole training job: the hang detector, sized for a busy machine
 def test_a_job_launched_as_ajet_train_returns_the_same(tmp_path, tiny_model_dir, monkeypatch):
     project = arithmetic_project(tmp_path)
     monkeypatch.chdir(project)

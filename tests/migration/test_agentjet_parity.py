@@ -60,6 +60,7 @@ def swanlab_steps(run_dir: Path) -> dict[int, dict[str, float]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # a whole training job: the hang detector, sized for a busy machine
 def test_a_frozenlake_shaped_project_trains_unchanged(tmp_path, tiny_model_dir):
     """random_dummy tasks, `logger: swanlab` as a scalar, a pydantic-style workflow with
     `trainable_targets = Field(default=[...])`, given as `path/file.py->Class` and importing its
@@ -198,6 +199,7 @@ def test_agentjets_math_judge_imports_here():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # a whole training job: the hang detector, sized for a busy machine
 def test_a_countdown_shaped_project_trains_unchanged(tmp_path, tiny_model_dir):
     project = countdown_project(tmp_path, tiny_model_dir)
     result = run_ajet(

@@ -56,6 +56,7 @@ def test_an_interrupted_agentscope_agent_fails_its_episode_at_the_timeout(
 
 
 @pytest.mark.skipif(agentscope_major() == 1, reason="this environment runs the test itself")
+@pytest.mark.timeout(1200)  # a whole training job: the hang detector, sized for a busy machine
 def test_in_the_environment_that_has_agentscope_1():
     python = REPO / ".venvs" / "trinity" / "bin" / "python"
     if not python.exists():
@@ -74,7 +75,7 @@ def test_in_the_environment_that_has_agentscope_1():
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
         check=False,
         env={**os.environ, "AJET_TEST_ENV": "trinity"},
     )

@@ -169,9 +169,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--storm", type=int, default=40, help="episodes per isolation mode")
     parser.add_argument("--quick", action="store_true", help="the suite only, no storm")
+    parser.add_argument("--storm-only", action="store_true", help="the storm only, no suite")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    collector = run_suite()
+    collector = Collector() if args.storm_only else run_suite()
     rows = dict(collector.rows)
     if not args.quick:
         rows.update(storm(args.storm, args.seed))

@@ -169,16 +169,21 @@ def worker_main(conn: Any, payload_bytes: bytes) -> None:  # pragma: no cover - 
         message = ("failed", failure.reason, str(failure), failure.details)
     try:
         conn.send(message)
+    except OSError:
+        pass  # the run stopped waiting (deadline passed): nobody to tell
     except Exception as exc:  # noqa: BLE001 - e.g. an output that cannot be pickled
-        conn.send(
-            (
-                "failed",
-                m.FAILED_BAD_OUTPUT,
-                f"workflow output could not be sent back ({type(exc).__name__}: {exc}); "
-                "return an ajet_core.WorkflowOutput with plain values",
-                None,
+        try:
+            conn.send(
+                (
+                    "failed",
+                    m.FAILED_BAD_OUTPUT,
+                    f"workflow output could not be sent back ({type(exc).__name__}: {exc}); "
+                    "return an ajet_core.WorkflowOutput with plain values",
+                    None,
+                )
             )
-        )
+        except OSError:
+            pass
     # Skip interpreter shutdown: a thread the workflow left running must not keep us alive.
     os._exit(0)
 

@@ -60,9 +60,11 @@ local_packages() {
 # Requirements from the package index (versions pinned in constraints/<env>.txt).
 index_requirements() {
     case $1 in
-        # openai-agents, pydantic-ai and anthropic: the gateway's protocol and framework tests.
+        # openai-agents, pydantic-ai, litellm and anthropic: the gateway's protocol and
+        # framework tests.
         main) echo torch==2.13.0 agentscope langchain selenium wandb swanlab openai-agents \
-                   "pydantic-ai-slim[openai]" anthropic "${TEST_TOOLS[@]}" "${LINT_TOOLS[@]}" \
+                   "pydantic-ai-slim[openai]" litellm anthropic "${TEST_TOOLS[@]}" \
+                   "${LINT_TOOLS[@]}" \
                    "${AGENTJET_TUTORIAL_DEPS[@]}" ;;
         verl) echo torch==2.13.0 "verl[verl-core]" "${TEST_TOOLS[@]}" ;;
         # greenlet: AgentScope 1.x opens SQLAlchemy's asyncio engine on import, which needs it

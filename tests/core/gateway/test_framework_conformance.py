@@ -172,3 +172,45 @@ async def test_langgraph_react_agent_with_response_format(gateway, engine):
     assert len(samples) == 2  # the agent's conversation, and the structured answer
     assert_samples_train_exactly_the_sampled_tokens(samples, recording.calls, engine.tokenizer)
     train_one_step(engine, samples)
+
+
+# ----------------------------------------------------------------------------- LiteLLM
+
+
+async def test_litellm_tool_episode(gateway, engine, monkeypatch):
+    # The bundled model-cost map: no network fetch at import.
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    litellm = pytest.importorskip("litellm")
+    handle = gateway.open_episode("ep", seed=3)
+    endpoint = handle.tuner.as_oai_baseurl_apikey()
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": get_weather.__doc__,
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"enum": ["Paris", "Rome", "Oslo"]}},
+                    "required": ["city"],
+                },
+            },
+        }
+    ]
+    wire = {"model": "openai/" + endpoint.model, "api_base": endpoint.base_url}
+    messages = [{"role": "user", "content": QUESTION}]
+    first = await litellm.acompletion(
+        **wire, api_key=endpoint.api_key, messages=messages, tools=tools, tool_choice="required"
+    )
+    call = first.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {
+            "role": "tool",
+            "tool_call_id": call.id,
+            "content": get_weather(**json.loads(call.function.arguments)),
+        },
+    ]
+    await litellm.acompletion(**wire, api_key=endpoint.api_key, messages=messages, tools=tools)
+    check_episode(handle.close(), engine)

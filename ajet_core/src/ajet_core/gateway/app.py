@@ -21,7 +21,7 @@ from starlette.routing import Route
 from ajet_core.gateway.completion import HEAVY_REQUEST_CHARS
 from ajet_core.gateway.errors import GatewayError, bad_request
 from ajet_core.gateway.messages_api import anthropic_error
-from ajet_core.gateway.request import check_json_body
+from ajet_core.gateway.request import check_json_body, json_body_needs_check
 
 if TYPE_CHECKING:  # pragma: no cover
     from ajet_core.gateway.core import Gateway
@@ -73,7 +73,8 @@ def _parse_json(raw: bytes) -> Any:
         ) from None
     except ValueError as exc:
         raise bad_request(f"the request body is not valid JSON: {exc}") from None
-    check_json_body(body)
+    if json_body_needs_check(raw):
+        check_json_body(body)
     return body
 
 

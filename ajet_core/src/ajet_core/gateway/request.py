@@ -17,6 +17,7 @@ and strings with lone UTF-16 surrogates (which no tokenizer can encode).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +138,17 @@ def _stop(value: Any) -> list[str]:
     if isinstance(value, list) and all(isinstance(s, str) for s in value) and len(value) <= 4:
         return [s for s in value if s]
     raise bad_request("'stop' must be a string or a list of at most 4 strings", "stop")
+
+
+# A lone surrogate can only arrive as a \uD800-\uDFFF escape (raw UTF-8 cannot encode one).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def json_body_needs_check(raw: bytes) -> bool:
+    """Whether :func:`check_json_body` can find anything in this body: cheap byte scans, so
+    the walk runs only for bodies with surrogate escapes or enough brackets to nest deeply."""
+    brackets = raw.count(b"[") + raw.count(b"{")
+    return brackets > MAX_JSON_DEPTH or _SURROGATE_ESCAPE.search(raw) is not None
 
 
 def check_json_body(body: Any) -> None:

@@ -1,11 +1,15 @@
 """Timeline merging vs one sample per call, on realistic multi-turn episodes.
 
     .venvs/main/bin/python benchmarks/merging.py [--episodes 8] [--tokenizer DIR]
+    .venvs/main/bin/python benchmarks/merging.py --model DIR [--episodes 2] [--reply-tokens 48]
 
 Every episode really runs through the gateway (in-process), so its token ids come from the chat
-template, prefix reuse and the recorded replies exactly as in training. The replies come from a
-scripted agent (seeded, varied lengths) instead of a model: merging depends on conversation
-shape, not on what the words are. Scenarios:
+template, prefix reuse and the recorded replies exactly as in training. By default the replies
+come from a scripted agent (seeded, varied lengths) instead of a model: merging depends on
+conversation shape, not on what the words are. With ``--model DIR`` a real model (the debug
+backbone's ``TransformersEngine``, sampling at temperature 1 up to ``--reply-tokens`` per call)
+writes the replies instead, so re-rendering real text (and any drift it causes) is measured too;
+the episodes of a scenario run concurrently, as a rollout does. Scenarios:
 
 - frozenlake_5/10/20: a grid-world agent, one observation + one action per turn;
 - react_tools: a ReAct loop with three tools (search, calculator, read_page) and long results;
@@ -217,31 +221,60 @@ def load_tokenizer(path: str | None) -> tuple[Any, str]:
         return build_chatml_tokenizer(), "built-in test BPE tokenizer"
 
 
-async def run(episodes: int, tokenizer: Any) -> list[dict[str, Any]]:
-    rows = []
-    config = AjetConfig.model_validate(
-        {"rollout": {"max_tokens_per_episode": 10**7, "max_tokens_per_call": 10**5}}
+def load_engine(model_dir: str, seed: int = 0) -> Any:
+    """A real model served by the debug backbone's engine (float32, one decode thread)."""
+    from ajet_backbone_debug.engine import TransformersEngine
+
+    return TransformersEngine.from_path(
+        model_dir, dtype="float32", device="cpu", seed=seed, num_threads=1
     )
-    for name, scenario in SCENARIOS.items():
-        script = Script()
+
+
+async def record(
+    name: str, episodes: int, tokenizer: Any, engine: Any = None, reply_tokens: int = 48
+) -> list[EpisodeRecord]:
+    """Run ``episodes`` episodes of scenario ``name`` through a gateway and return their records;
+    the advantages alternate +1/-1. ``engine`` None: the scripted zero-cost engine."""
+    script = Script()
+    if engine is None:
+        limits = {"max_tokens_per_episode": 10**7, "max_tokens_per_call": 10**5}
         engine = ScriptedEngine(tokenizer, script, max_model_len=10**6)
-        gateway = Gateway(engine, config, tool_parser=HermesToolParser())
-        records = []
-        for index in range(episodes):
-            rng = random.Random(f"{name}/{index}")
-            handle = gateway.open_episode(f"{name}-{index}")
-            agents = ["planner", "coder", "reviewer"] if name == "three_agents" else ["agent"]
-            keys = {agent: gateway.issue_key(handle.session, agent) for agent in agents}
-            await scenario(gateway, keys, script, rng)
-            recording = handle.close()
-            records.append(
-                EpisodeRecord(
-                    episode_id=handle.episode_id,
-                    task=Task(),
-                    calls=recording.calls,
-                    drift_fallbacks=recording.drift_fallbacks,
-                )
-            )
+    else:
+        limits = {
+            "max_tokens_per_episode": 10**7,
+            "max_tokens_per_call": reply_tokens,
+            "temperature": 1.0,
+        }
+    gateway = Gateway(
+        engine, AjetConfig.model_validate({"rollout": limits}), tool_parser=HermesToolParser()
+    )
+
+    async def one(index: int) -> EpisodeRecord:
+        handle = gateway.open_episode(f"{name}-{index}")
+        agents = ["planner", "coder", "reviewer"] if name == "three_agents" else ["agent"]
+        keys = {agent: gateway.issue_key(handle.session, agent) for agent in agents}
+        await SCENARIOS[name](gateway, keys, script, random.Random(f"{name}/{index}"))
+        recording = handle.close()
+        return EpisodeRecord(
+            episode_id=handle.episode_id,
+            task=Task(),
+            calls=recording.calls,
+            drift_fallbacks=recording.drift_fallbacks,
+            advantage=1.0 if index % 2 else -1.0,
+        )
+
+    if isinstance(engine, ScriptedEngine):
+        # One at a time: the scenarios share one script, whose next reply each sets before a call.
+        return [await one(index) for index in range(episodes)]
+    return list(await asyncio.gather(*(one(index) for index in range(episodes))))
+
+
+async def run(
+    episodes: int, tokenizer: Any, engine: Any = None, reply_tokens: int = 48, only=None
+) -> list[dict[str, Any]]:
+    rows = []
+    for name in only or SCENARIOS:
+        records = await record(name, episodes, tokenizer, engine, reply_tokens)
         row: dict[str, Any] = {
             "scenario": name,
             "calls": sum(len(r.calls) for r in records),
@@ -270,10 +303,28 @@ def main(argv: list[str] | None = None) -> int:
         "--tokenizer",
         help="a Hugging Face model/tokenizer directory, or 'builtin' (default: the tiny model's)",
     )
+    parser.add_argument(
+        "--model", help="a model directory whose replies are recorded (default: scripted replies)"
+    )
+    parser.add_argument("--reply-tokens", type=int, default=48, help="with --model: per call")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    tokenizer, source = load_tokenizer(args.tokenizer)
-    rows = asyncio.run(run(args.episodes, tokenizer))
+    only = [s for s in args.scenarios.split(",") if s]
+    unknown = [s for s in only if s not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenarios {unknown}; known: {', '.join(SCENARIOS)}")
+    engine = None
+    if args.model:
+        engine = load_engine(args.model)
+        tokenizer, source = engine.tokenizer, f"replies sampled from {args.model}"
+    else:
+        tokenizer, source = load_tokenizer(args.tokenizer)
+    try:
+        rows = asyncio.run(run(args.episodes, tokenizer, engine, args.reply_tokens, only))
+    finally:
+        if engine is not None:
+            engine.close()
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -95,61 +95,53 @@ def grpo_samples(args, vocab: int):
     return samples
 
 
-def merging_samples(args, tokenizer, tracker_name: str, scenario: str):
+def record_episodes(args, scenario: str) -> str:
+    """Record ``--episodes`` episodes of ``scenario`` (benchmarks/merging.py) once, in the
+    parent, into a pickle file that every setting's child reads: all settings then train the
+    very same episodes, even when a real model (``--record-model``) sampled the replies."""
     import asyncio
+    import pickle
+    import tempfile
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    import merging  # the scenarios of benchmarks/merging.py, recorded through the real gateway
+    import merging
+    from transformers import AutoTokenizer
 
-    from ajet_core.config.models import AjetConfig
-    from ajet_core.gateway import Gateway
-    from ajet_core.gateway.scripted_engine import ScriptedEngine
-    from ajet_core.schema import EpisodeRecord, Task
-    from ajet_core.toolparsers.hermes import HermesToolParser
+    engine = merging.load_engine(args.record_model) if args.record_model else None
+    tokenizer = engine.tokenizer if engine else AutoTokenizer.from_pretrained(args.model)
+    try:
+        records = asyncio.run(
+            merging.record(scenario, args.episodes, tokenizer, engine, args.reply_tokens)
+        )
+    finally:
+        if engine is not None:
+            engine.close()
+    drift = sum(r.drift_fallbacks for r in records)
+    print(f"recorded {scenario}: {sum(len(r.calls) for r in records)} calls, {drift} drift")
+    handle, path = tempfile.mkstemp(prefix=f"ajet-{scenario}-", suffix=".pickle")
+    with os.fdopen(handle, "wb") as out:
+        pickle.dump(records, out)
+    return path
+
+
+def merging_samples(records_path: str, tracker_name: str):
+    import pickle
+
     from ajet_core.tracking.per_call import PerCallTracker
     from ajet_core.tracking.timeline_merge import TimelineMergeTracker
 
-    async def record():
-        config = AjetConfig.model_validate(
-            {"rollout": {"max_tokens_per_episode": 10**7, "max_tokens_per_call": 10**5}}
-        )
-        script = merging.Script()
-        gateway = Gateway(
-            ScriptedEngine(tokenizer, script, max_model_len=10**6),
-            config,
-            tool_parser=HermesToolParser(),
-        )
-        records = []
-        for index in range(args.episodes):
-            handle = gateway.open_episode(f"{scenario}-{index}")
-            keys = {
-                a: gateway.issue_key(handle.session, a)
-                for a in ("agent", "planner", "coder", "reviewer")
-            }
-            await merging.SCENARIOS[scenario](
-                gateway, keys, script, random.Random(f"{scenario}/{index}")
-            )
-            recording = handle.close()
-            records.append(
-                EpisodeRecord(
-                    episode_id=handle.episode_id,
-                    task=Task(),
-                    calls=recording.calls,
-                    advantage=1.0 if index % 2 else -1.0,
-                )
-            )
-        return records
-
+    with open(records_path, "rb") as source:
+        records = pickle.load(source)  # written by record_episodes in the parent, just now
     tracker = {"per_call": PerCallTracker, "timeline_merge": TimelineMergeTracker}[tracker_name](
         max_sample_tokens=10**6
     )
-    return [s for r in asyncio.run(record()) for s in tracker.build_samples(r)]
+    return [s for r in records for s in tracker.build_samples(r)]
 
 
 def run_one(args, setting: dict) -> dict:
     import torch
     from ajet_backbone_debug.training.trainer import PolicyTrainer
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from ajet_core import metrics as m
     from ajet_core.config.models import TrainerConfig
@@ -158,13 +150,12 @@ def run_one(args, setting: dict) -> dict:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
     vocab = model.get_output_embeddings().weight.shape[0]
     if setting.get("workload") == "grpo":
         samples = grpo_samples(args, vocab)
         options = {}
     elif "tracker" in setting:
-        samples = merging_samples(args, tokenizer, setting["tracker"], setting["scenario"])
+        samples = merging_samples(setting["records"], setting["tracker"])
         options = {}
     else:
         samples = shape_samples(args, vocab)
@@ -224,6 +215,13 @@ def main(argv: list[str] | None = None) -> int:
         "--merging", default=None, help="a benchmarks/merging.py scenario, e.g. frozenlake_10"
     )
     parser.add_argument("--episodes", type=int, default=8, help="episodes per scenario")
+    parser.add_argument(
+        "--record-model",
+        default=None,
+        help="record the episodes' replies from this model (default: scripted replies); the "
+        "samples are then tokenized by it, so pass the same directory as --model",
+    )
+    parser.add_argument("--reply-tokens", type=int, default=48, help="with --record-model")
     parser.add_argument(
         "--packing", action="store_true", help="unpacked vs prefix-tree packed, side by side"
     )
@@ -300,9 +298,10 @@ def _same_loss(rows: list[dict]) -> bool:
 def merging_mode(args) -> int:
     """per_call vs timeline_merge samples of one scenario, each unpacked and packed."""
     rows = {}
+    records = record_episodes(args, args.merging)
     for tracker in ("per_call", "timeline_merge"):
         for packing in ("none", "prefix_tree"):
-            setting = {"tracker": tracker, "scenario": args.merging, "packing": packing}
+            setting = {"tracker": tracker, "records": records, "packing": packing}
             rows[tracker, packing] = child(args, f"{tracker}/{packing}", setting)
             print(_row(f"{tracker} packing={packing}", rows[tracker, packing]))
     for packing in ("none", "prefix_tree"):
@@ -326,7 +325,7 @@ def packing_mode(args) -> int:
     for scenario in filter(None, args.branched.split(",")):
         workloads[f"{scenario} ({args.episodes} episodes, merged)"] = {
             "tracker": "timeline_merge",
-            "scenario": scenario,
+            "records": record_episodes(args, scenario),
         }
     ok = True
     for name, workload in workloads.items():

@@ -65,6 +65,9 @@ TRAINED_TOKENS = "samples/trained_tokens"
 SAMPLES_PER_EPISODE = "samples/per_episode"
 # Zero-weight experiences sent for episodes without samples (trinity keeps its batches whole).
 PLACEHOLDERS = "samples/placeholders"
+# Weight versions between the policy that sampled a trained experience and the trainer's (trinity).
+STALENESS_MEAN = "samples/staleness_mean"
+STALENESS_MAX = "samples/staleness_max"
 
 # Training: the optimiser step.
 LOSS = "train/loss"
@@ -92,6 +95,24 @@ EVAL_TGC_AT_N = "eval/tgc@n"
 EVAL_EPISODES_FAILED = "eval/episodes_failed"
 
 STEP_SECONDS = "time/step_seconds"
+
+# Turns: per-turn diagnostics of multi-turn episodes (ajet_core/rollout/turn_metrics.py).
+CALLS_PER_EPISODE = "turns/calls_per_episode"
+PARSE_FAILURES = "turns/parse_failures"
+PARSE_FAILURES_PER_EPISODE = "turns/parse_failures_per_episode"
+# The WorkflowOutput.log_metrics key under which a workflow reports replies it could not parse.
+PARSE_FAILURES_KEY = "parse_failures"
+# Success rate by the number of LLM calls an episode made; longer episodes share the last bucket.
+CALLS_BUCKETS = ("0", "1", "2", "3", "4", "5", "6", "7", "8+")
+
+
+def calls_bucket(calls: int) -> str:
+    return str(calls) if calls < 8 else "8+"
+
+
+def success_by_calls_metric(bucket: str) -> str:
+    return f"turns/success_by_calls/{bucket}"
+
 
 # Per-agent metrics: f"agent/{agent}/{what}".
 AGENT_PREFIX = "agent/"
@@ -121,4 +142,5 @@ def all_metric_names() -> list[str]:
         for k, v in globals().items()
         if k.isupper() and isinstance(v, str) and "/" in v and k != "AGENT_PREFIX"
     ]
+    names += [success_by_calls_metric(bucket) for bucket in CALLS_BUCKETS]
     return sorted(names + [failed_metric(reason) for reason in FAILURE_REASONS])

@@ -9,6 +9,7 @@ from typing import Any
 from ajet_core import metrics as m
 from ajet_core.rollout.advantages import GroupStats, group_episodes
 from ajet_core.rollout.runner import EVAL_MODE, failure_reason
+from ajet_core.rollout.turn_metrics import turn_metrics
 from ajet_core.schema import EpisodeRecord, Sample
 
 
@@ -63,6 +64,7 @@ def rollout_metrics(episodes: list[EpisodeRecord], seconds: float) -> dict[str, 
     }
     result.update(failure_metrics(episodes))
     result.update(agent_metrics(valid))
+    result.update(turn_metrics(valid))
     return result
 
 

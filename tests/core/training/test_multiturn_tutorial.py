@@ -1,0 +1,87 @@
+"""The multi-turn running-total tutorial trains two steps on the tiny model: every episode makes
+three dependent calls that merge into one sample without drift, its per-turn diagnostics land in
+metrics.jsonl and agree with the episode records, and the report prints the before/after
+summary next to the best constant answer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ajet_core import metrics as m
+from ajet_core.metric_loggers.jsonl import read_metrics
+from ajet_core.training.records import read_records
+
+REPO = Path(__file__).resolve().parents[3]
+TUTORIAL = REPO / "tutorial" / "example_running_total"
+
+
+@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
+def test_running_total_tutorial_two_steps_on_the_tiny_model(tmp_path, tiny_model_dir):
+    data = tmp_path / "data"
+    subprocess.run(
+        [sys.executable, str(TUTORIAL / "make_data.py"), "--out", str(data), "--held-out", "2"],
+        check=True,
+        capture_output=True,
+    )
+    overrides = [
+        f"model.path={tiny_model_dir}",
+        f"task_reader.train_path={data / 'train.jsonl'}",
+        f"task_reader.validation_path={data / 'validation.jsonl'}",
+        f"experiment.output_dir={tmp_path / 'runs'}",
+        "trainer.total_steps=2",
+        "rollout.batch_size=2",
+        "rollout.num_repeat=2",
+        "rollout.equal_reward_groups=keep",  # the tiny model's rewards are mostly all zero
+        "checkpoint.every_n_steps=0",
+        "logging.loggers=[jsonl]",
+        "logging.records=all",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "ajet_core.cli.main", "train", "--conf"]
+        + [str(TUTORIAL / "running_total.yaml"), *overrides],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run_dir] = list((tmp_path / "runs").glob("*/*"))
+    rows = [r for r in read_metrics(run_dir) if m.EPISODES in r]
+    assert [r["step"] for r in rows] == [1, 2]
+    for row in rows:
+        records = list(read_records(run_dir / "records" / f"train_step_{row['step']:06d}.jsonl.gz"))
+        assert all(r["error"] is None for r in records), [r["error"] for r in records]
+        # Three dependent calls per episode, merged into one sample, no re-rendered prompt.
+        assert row[m.CALLS_PER_EPISODE] == 3.0
+        assert row[m.LLM_CALLS] == 3 * row[m.EPISODES]
+        assert row[m.DRIFT_FALLBACKS] == 0
+        assert row[m.SAMPLES_PER_EPISODE] == 1.0
+        # The diagnostics agree with what the episodes themselves reported.
+        reported = sum(r["log_metrics"]["parse_failures"] for r in records)
+        assert row[m.PARSE_FAILURES] == reported
+        successes = [bool(r["is_success"]) for r in records]
+        assert row[m.success_by_calls_metric("3")] == sum(successes) / len(successes)
+        # Only the length that occurred is logged: no made-up rates for empty buckets.
+        buckets = [k for k in row if k.startswith("turns/success_by_calls/")]
+        assert buckets == [m.success_by_calls_metric("3")]
+
+    report = subprocess.run(
+        [sys.executable, str(TUTORIAL / "report.py"), str(run_dir), "--data", str(data)]
+        + ["--json", str(tmp_path / "summary.json")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "held-out success before training" in report.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["drift_fallbacks"] == 0 and summary["steps"] == 2
+    assert summary["calls_per_episode"] == 3.0
+    finals = [
+        json.loads(line)["metadata"]["totals"][-1] for line in open(data / "validation.jsonl")
+    ]
+    assert summary["best_constant_success"] == max(finals.count(v) for v in finals) / len(finals)

@@ -317,11 +317,10 @@ def merging_mode(args) -> int:
 
 def packing_mode(args) -> int:
     """Unpacked vs prefix-tree packed on a GRPO group and on recorded branched episodes."""
-    workloads = {
-        f"grpo group ({args.group} x {args.group_prompt_tokens}+~{args.group_reply_tokens})": {
-            "workload": "grpo"
-        }
-    }
+    workloads = {}
+    if args.group > 0:  # --group 0: the branched episodes only
+        name = f"grpo group ({args.group} x {args.group_prompt_tokens}+~{args.group_reply_tokens})"
+        workloads[name] = {"workload": "grpo"}
     for scenario in filter(None, args.branched.split(",")):
         workloads[f"{scenario} ({args.episodes} episodes, merged)"] = {
             "tracker": "timeline_merge",

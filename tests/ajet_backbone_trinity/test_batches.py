@@ -145,3 +145,29 @@ def test_a_group_whose_every_episode_fails_still_sends_its_share(
     assert sorted(e.eid.run for e in experiences) == list(range(config.rollout.num_repeat))
     # trinity's trainer can batch them even alone.
     assert all(e.tokens.dtype == torch.int32 and len(e.tokens) == 2 for e in experiences)
+
+
+def test_multi_sample_surplus_does_not_pile_up_in_sync_mode(
+    tmp_path, local_ray, tiny_model_dir, quickstart_data, rollout_engine
+):
+    """Two samples per episode: each step sends 16 experiences for a batch of 8. Read through
+    trinity's queue by the trainer's sample strategy, step 2 trains on step 2's rollouts (the
+    surplus of step 1, one weight version old, is dropped), and the staleness is measured."""
+    ajet = quickstart_config(
+        tiny_model_dir,
+        quickstart_data,
+        workflow={"name": f"{WORKFLOWS}:TwoConversationsAgent"},
+        rollout={"equal_reward_groups": "keep"},
+        trainer={"total_epochs": 2},
+        backbone={"mode": "sync"},
+    )
+    config, trinity_config = trinity_config_for(tmp_path, ajet)
+    trinity_config.buffer.trainer_input.experience_buffer.max_read_timeout = READ_TIMEOUT_S
+    steps, _ = run_tasks(trinity_config, rollout_engine, step=1, batches=2)
+    sent = [sum(len(Experience.deserialize_many(p)) for *_, p in step) for step in steps]
+    assert sent == [16, 16]
+    reads = trainer_reads(trinity_config, steps)
+    for explorer_step, (batch, metrics) in enumerate(reads, start=1):
+        assert len(batch) == trinity_config.buffer.train_batch_size
+        assert {e.eid.batch for e in batch} == {explorer_step}  # this step's own rollouts
+        assert metrics["samples/staleness_max"] == metrics["samples/staleness_mean"] == 0

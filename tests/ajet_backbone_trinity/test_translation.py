@@ -230,3 +230,43 @@ def test_loading_the_backbone_and_translating_imports_no_trinity_ray_or_torch():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines()[-2:] == ["TrinityBackboneConfig", "[]"]
+
+
+@pytest.mark.parametrize("kl_coef", [0.0, 0.01])
+def test_the_reference_model_runs_only_when_a_kl_term_uses_it(
+    tmp_path, tiny_model_dir, quickstart_data, kl_coef
+):
+    """Trinity's verl trainer builds and runs a reference model when the algorithm type says
+    ``use_reference`` (trainer/verl/trainer.py:253, :533); with no KL term nothing reads it."""
+    from trinity.algorithm import ALGORITHM_TYPE
+
+    ajet = quickstart_config(tiny_model_dir, quickstart_data, trainer={"kl_coef": kl_coef})
+    _, translation = translated(tmp_path, ajet)
+    trinity = trinity_loads(tmp_path, translation)
+    algorithm = ALGORITHM_TYPE.get(trinity.algorithm.algorithm_type)  # as trinity's trainer does
+    assert algorithm.use_reference is (kl_coef > 0)
+    assert (trinity.algorithm.kl_loss_fn != "none") is (kl_coef > 0)
+    # Otherwise the same GRPO: advantages before the trainer, on the experience schema.
+    assert not algorithm.compute_advantage_in_trainer and algorithm.schema == "experience"
+    assert trinity.algorithm.advantage_fn == "ajet_backbone_trinity.advantage.AjetEpisodeAdvantage"
+
+
+@pytest.mark.parametrize(
+    ("mode", "sync_interval", "max_staleness"),
+    [("sync", 1, 0), ("one_step_off", 1, 1), ("one_step_off", 3, 3), ("fully_async", 1, None)],
+)
+def test_the_trainer_reads_within_the_staleness_its_mode_allows(
+    tmp_path, tiny_model_dir, quickstart_data, mode, sync_interval, max_staleness
+):
+    from ajet_backbone_trinity.sampling import AjetSampleStrategy
+    from trinity.algorithm import SAMPLE_STRATEGY
+
+    ajet = quickstart_config(
+        tiny_model_dir,
+        quickstart_data,
+        backbone={"mode": mode, "sync_interval": sync_interval, "gpus_per_node": 2},
+    )
+    _, translation = translated(tmp_path, ajet)
+    trinity = trinity_loads(tmp_path, translation)
+    assert SAMPLE_STRATEGY.get(trinity.algorithm.sample_strategy) is AjetSampleStrategy
+    assert trinity.algorithm.sample_strategy_args == {"max_staleness": max_staleness}

@@ -39,3 +39,18 @@ class BrokenAgent(Workflow):
 
     async def execute(self, task: WorkflowTask, tuner: AjetTuner) -> WorkflowOutput:
         raise RuntimeError("the broken agent always fails")
+
+
+class TwoConversationsAgent(Workflow):
+    """Two separate conversations per episode (the second does not extend the first), so every
+    episode yields two samples: a step sends twice ``train_batch_size`` experiences."""
+
+    async def execute(self, task: WorkflowTask, tuner: AjetTuner) -> WorkflowOutput:
+        client = tuner.as_raw_openai_sdk_client()
+        replies = []
+        for question in (task.task.main_query, "And what is 1 + 1?"):
+            reply = await client.chat.completions.create(
+                messages=[{"role": "user", "content": question}]
+            )
+            replies.append(reply.choices[0].message.content or "")
+        return WorkflowOutput(metadata={"final_answer": replies[0]})

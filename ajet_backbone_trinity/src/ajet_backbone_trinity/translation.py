@@ -34,6 +34,8 @@ from ajet_core.importing import looks_like_object_path, split_object_path
 WORKFLOW_PATH = "ajet_backbone_trinity.workflow.AjetEpisodeWorkflow"
 ADVANTAGE_FN_PATH = "ajet_backbone_trinity.advantage.AjetEpisodeAdvantage"
 MONITOR_PATH = "ajet_backbone_trinity.monitor.AjetRunMonitor"
+NO_REFERENCE_ALGORITHM_PATH = "ajet_backbone_trinity.sampling.AjetGRPONoReference"
+SAMPLE_STRATEGY_PATH = "ajet_backbone_trinity.sampling.AjetSampleStrategy"
 METRICS_FILE_ARG = "metrics_file"
 RUN_DIR_MONITOR_ARG = "ajet_run_dir"
 INNER_MONITOR_ARG = "trinity_monitor"
@@ -425,7 +427,11 @@ def translate(
         b.put("explorer.eval_on_startup", False, "eval.before_train")
 
     # -- algorithm: GRPO on the core's advantages --------------------------------------------
-    b.put("algorithm.algorithm_type", "grpo", "(fixed) group-relative policy optimisation")
+    b.put(
+        "algorithm.algorithm_type",
+        "grpo" if trainer.kl_coef > 0 else NO_REFERENCE_ALGORITHM_PATH,
+        "trainer.kl_coef (0: trinity's GRPO without its reference model)",
+    )
     b.put("algorithm.repeat_times", rollout.num_repeat, "rollout.num_repeat")
     b.put(
         "algorithm.advantage_fn",
@@ -480,6 +486,23 @@ def translate(
     b.put("synchronizer.sync_style", mode["sync_style"], f"backbone.mode={options.mode}")
     b.put("synchronizer.sync_offset", mode["sync_offset"], f"backbone.mode={options.mode}")
     b.put("synchronizer.sync_interval", options.sync_interval, "backbone.sync_interval")
+    b.put(
+        "algorithm.sample_strategy",
+        SAMPLE_STRATEGY_PATH,
+        "(fixed) trinity's staleness-bounded read, measuring samples/staleness_*",
+    )
+    # A fresh experience is at most sync_offset + sync_interval - 1 weight versions old; older
+    # ones are multi-sample surplus from earlier steps, dropped in sync / one_step_off / colocate.
+    max_staleness = (
+        None
+        if mode["sync_style"] == "fully_async"
+        else mode["sync_offset"] + options.sync_interval - 1
+    )
+    b.put(
+        "algorithm.sample_strategy_args",
+        {"max_staleness": max_staleness},
+        "backbone.mode, backbone.sync_interval (fully_async: unbounded)",
+    )
     hosted = [name for name in config.logging.loggers if name in ("wandb", "swanlab")]
     b.put(
         "monitor.monitor_type",

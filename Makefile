@@ -3,7 +3,7 @@
 #                       test models (tiny model, SmolLM2) in .cache/ (setup-models alone)
 #   make test           set up everything, then run each environment's tests (the CI command)
 #   make quickstart     set up main and run the quickstart
-#   make tutorial-running-total   the multi-turn tutorial (train + before/after eval)
+#   make tutorial-self-correction   the multi-turn tutorial (train + before/after eval)
 #   make test-under-load  `make test` from a fresh clone of HEAD with two CPU busy loops running
 # Single environments: make setup-main | setup-verl | setup-trinity, make test-main | test-verl |
 # test-trinity. Extra pytest arguments: make test-main PYTEST_ARGS="-k config -x".
@@ -12,7 +12,7 @@ SHELL := /bin/bash
 PYTEST_ARGS ?=
 ENVS := main verl trinity
 
-.PHONY: setup setup-models test test-under-load quickstart tutorial-running-total browser env-status clean-venvs help \
+.PHONY: setup setup-models test test-under-load quickstart tutorial-self-correction browser env-status clean-venvs help \
 	$(addprefix setup-,$(ENVS)) $(addprefix test-,$(ENVS))
 
 help:
@@ -40,8 +40,8 @@ test-under-load:
 quickstart:
 	scripts/quickstart.sh
 
-tutorial-running-total:
-	scripts/tutorial_running_total.sh
+tutorial-self-correction:
+	scripts/tutorial_self_correction.sh
 
 browser:
 	scripts/install_browser.sh

@@ -1,7 +1,7 @@
-"""The multi-turn running-total tutorial trains two steps on the tiny model: every episode makes
-three dependent calls that merge into one sample without drift, its per-turn diagnostics land in
-metrics.jsonl and agree with the episode records, and the report prints the before/after
-summary next to the best constant answer."""
+"""The multi-turn self-correction tutorial trains two steps on the tiny model: each episode's
+attempts (answer, verifier feedback, answer again) merge into one sample without drift, its
+per-turn diagnostics land in metrics.jsonl and agree with the episode records, and the report
+prints the before/after summary next to the best policy that ignores the question."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from ajet_core.metric_loggers.jsonl import read_metrics
 from ajet_core.training.records import read_records
 
 REPO = Path(__file__).resolve().parents[3]
-TUTORIAL = REPO / "tutorial" / "example_running_total"
+TUTORIAL = REPO / "tutorial" / "example_self_correction"
 
 
 @pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
-def test_running_total_tutorial_two_steps_on_the_tiny_model(tmp_path, tiny_model_dir):
+def test_self_correction_tutorial_two_steps_on_the_tiny_model(tmp_path, tiny_model_dir):
     data = tmp_path / "data"
     subprocess.run(
         [sys.executable, str(TUTORIAL / "make_data.py"), "--out", str(data), "--held-out", "2"],
@@ -43,7 +43,7 @@ def test_running_total_tutorial_two_steps_on_the_tiny_model(tmp_path, tiny_model
     ]
     result = subprocess.run(
         [sys.executable, "-m", "ajet_core.cli.main", "train", "--conf"]
-        + [str(TUTORIAL / "running_total.yaml"), *overrides],
+        + [str(TUTORIAL / "self_correction.yaml"), *overrides],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -56,19 +56,22 @@ def test_running_total_tutorial_two_steps_on_the_tiny_model(tmp_path, tiny_model
     for row in rows:
         records = list(read_records(run_dir / "records" / f"train_step_{row['step']:06d}.jsonl.gz"))
         assert all(r["error"] is None for r in records), [r["error"] for r in records]
-        # Three dependent calls per episode, merged into one sample, no re-rendered prompt.
-        assert row[m.CALLS_PER_EPISODE] == 3.0
-        assert row[m.LLM_CALLS] == 3 * row[m.EPISODES]
+        attempts = [r["log_metrics"]["attempts"] for r in records]
+        assert row[m.CALLS_PER_EPISODE] == sum(attempts) / len(attempts)
+        assert row[m.LLM_CALLS] == sum(attempts) == sum(len(r["calls"]) for r in records)
         assert row[m.DRIFT_FALLBACKS] == 0
-        assert row[m.SAMPLES_PER_EPISODE] == 1.0
-        # The diagnostics agree with what the episodes themselves reported.
+        assert row[m.SAMPLES_PER_EPISODE] == 1.0  # the attempts merged into one sample
+        # The diagnostics agree with what the episodes themselves reported, bucket by bucket.
         reported = sum(r["log_metrics"]["parse_failures"] for r in records)
         assert row[m.PARSE_FAILURES] == reported
-        successes = [bool(r["is_success"]) for r in records]
-        assert row[m.success_by_calls_metric("3")] == sum(successes) / len(successes)
-        # Only the length that occurred is logged: no made-up rates for empty buckets.
-        buckets = [k for k in row if k.startswith("turns/success_by_calls/")]
-        assert buckets == [m.success_by_calls_metric("3")]
+        by_calls: dict[str, list[bool]] = {}
+        for r in records:
+            by_calls.setdefault(m.calls_bucket(len(r["calls"])), []).append(bool(r["is_success"]))
+        # Only lengths that occurred are logged: no made-up rates for empty buckets.
+        buckets = {k: v for k, v in row.items() if k.startswith("turns/success_by_calls/")}
+        assert buckets == {
+            m.success_by_calls_metric(b): sum(v) / len(v) for b, v in by_calls.items()
+        }
 
     report = subprocess.run(
         [sys.executable, str(TUTORIAL / "report.py"), str(run_dir), "--data", str(data)]

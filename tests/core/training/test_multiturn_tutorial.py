@@ -14,10 +14,47 @@ import pytest
 
 from ajet_core import metrics as m
 from ajet_core.metric_loggers.jsonl import read_metrics
+from ajet_core.rollout.summary import rollout_metrics
+from ajet_core.schema import EpisodeRecord, LlmCall, Task
 from ajet_core.training.records import read_records
 
 REPO = Path(__file__).resolve().parents[3]
 TUTORIAL = REPO / "tutorial" / "example_self_correction"
+
+
+def episode(calls: int, *, success: bool, parse_failures: int = 0, malformed: int = 0, **kw):
+    call = LlmCall("c", "policy", "policy", True, [1], [2], [0.0], 1.0, "stop", [])
+    return EpisodeRecord(
+        episode_id=f"e{calls}{success}",
+        task=Task(task_id="t"),
+        calls=[call] * calls,
+        reward=1.0 if success else 0.0,
+        is_success=success,
+        log_metrics={"parse_failures": parse_failures},
+        metadata={"gateway": {"malformed_tool_calls": malformed}},
+        **kw,
+    )
+
+
+def test_turn_metrics_split_success_by_calls_and_count_parse_failures():
+    episodes = [
+        episode(1, success=True),
+        episode(3, success=True, parse_failures=1),
+        episode(3, success=False, parse_failures=2, malformed=1),
+        episode(12, success=False),  # long episodes share the last bucket
+        episode(2, success=True, parse_failures=5, error="boom"),  # failed: left out
+    ]
+    result = rollout_metrics(episodes, seconds=1.0)
+    turns = {k: v for k, v in result.items() if k.startswith("turns/")}
+    assert turns == {
+        m.CALLS_PER_EPISODE: (1 + 3 + 3 + 12) / 4,
+        m.PARSE_FAILURES: 1 + 2 + 1,
+        m.PARSE_FAILURES_PER_EPISODE: 4 / 4,
+        m.success_by_calls_metric("1"): 1.0,
+        m.success_by_calls_metric("3"): 0.5,
+        m.success_by_calls_metric("8+"): 0.0,
+    }
+    assert rollout_metrics([episodes[-1]], seconds=1.0).keys().isdisjoint(turns)
 
 
 @pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load

@@ -9,7 +9,9 @@ trained tokens, random ids) trained with ``PolicyTrainer.train_step`` under seve
 fp32 and bf16 autocast, logits only at trained positions (the default) and the model's full
 forward. Merging mode: the episodes of one scenario of ``benchmarks/merging.py`` (recorded through
 the real gateway with the model's own tokenizer) turned into samples by the core's ``per_call``
-and ``timeline_merge`` trackers, trained in turn from the same weights; prints the step-time
+and ``timeline_merge`` trackers (``--record-model DIR``: replies sampled from that model instead
+of scripted; recorded once, in the parent, for all settings), trained in turn from the same
+weights; prints the step-time
 ratio and checks that both give the same token-mean loss (the merging invariant), each tracker
 with and without prefix-tree packing. Packing mode: unpacked (``packing="none"``) against
 prefix-tree packed, side by side, on (a) a GRPO group (``--group`` samples sharing one

@@ -243,8 +243,9 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, tiny_model_dir, t
     assert checkpoint.name == f"step_{last_step:06d}" and last_step < 200
 
 
-@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
-def test_bad_resume_targets_are_clear_errors(tmp_path, tiny_model_dir, task_files):
+def test_resume_from_a_missing_folder_or_a_corrupt_loop_state_is_a_clear_error(
+    tmp_path, tiny_model_dir, task_files
+):
     config = write_config(tmp_path, tiny_model_dir, task_files)
     missing = ajet("train", "--conf", str(config), "--resume", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "no such folder" in missing.stderr
@@ -256,10 +257,60 @@ def test_bad_resume_targets_are_clear_errors(tmp_path, tiny_model_dir, task_file
     assert corrupt.returncode == 2 and "is corrupt" in corrupt.stderr
     assert "Traceback" not in corrupt.stderr
 
-    (fake / "loop_state.json").write_text(
-        json.dumps({"format_version": 1, "step": 1, "train_stream": {}, "python_rng": []})
+
+@pytest.fixture(scope="module")
+def real_checkpoint(tmp_path_factory, tiny_model_dir, task_files) -> Path:
+    """A checkpoint written by a real 2-step run of the tiny model."""
+    root = tmp_path_factory.mktemp("resume")
+    config = write_config(
+        root,
+        tiny_model_dir,
+        task_files,
+        trainer={"total_steps": 2},
+        checkpoint={"every_n_steps": 2},
     )
-    mismatched = ajet("train", "--conf", str(config), "--resume", str(fake))
-    assert mismatched.returncode == 2 and "does not match" in mismatched.stderr, mismatched.stderr[
-        -2000:
-    ]
+    result = ajet("train", "--conf", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run_dir] = run_dirs(root)
+    return run_dir / "checkpoints" / "step_000002"
+
+
+@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
+def test_resume_with_another_model_says_the_checkpoint_does_not_fit(
+    tmp_path, real_checkpoint, task_files
+):
+    # A model of other shapes (narrower), same tokenizer recipe: the checkpoint is whole but was
+    # written for another model.path.
+    from ajet_backbone_debug.models.tiny import TinySpec, build_tiny_model
+
+    other = tmp_path / "narrower"
+    spec = TinySpec(
+        hidden_size=64, intermediate_size=128, conversations=50, train_steps=1,
+        max_train_steps=1, validation_conversations=0,
+    )  # fmt: skip
+    build_tiny_model(other, spec, log=lambda _message: None)
+    config = write_config(tmp_path, other, task_files)
+    result = ajet("train", "--conf", str(config), "--resume", str(real_checkpoint))
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "does not fit this model" in result.stderr and "shape mismatches" in result.stderr
+    assert "model.path" in result.stderr and "Traceback" not in result.stderr
+    assert "not a complete" not in result.stderr
+
+
+@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
+def test_resume_from_an_interrupted_save_says_it_is_incomplete(
+    tmp_path, real_checkpoint, tiny_model_dir, task_files
+):
+    # The trainer writes its manifest last: a save killed before it leaves weights and state
+    # but no manifest. The same run's config, so nothing else differs.
+    import shutil
+
+    interrupted = tmp_path / "runs" / "looptest" / "x" / "checkpoints" / "step_000002"
+    shutil.copytree(real_checkpoint, interrupted)
+    (interrupted / "trainer" / "ajet_checkpoint.json").unlink()
+    config = write_config(tmp_path, tiny_model_dir, task_files)
+    result = ajet("train", "--conf", str(config), "--resume", str(interrupted))
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "not a complete debug-backbone checkpoint" in result.stderr
+    assert "interrupted" in result.stderr and "pick an earlier checkpoint" in result.stderr
+    assert "does not match" not in result.stderr and "does not fit" not in result.stderr

@@ -75,7 +75,9 @@ async def test_create_agent_runs_a_tool_conversation_without_drift(engine, strea
 
 
 async def test_invoke_stream_and_bind_tools_in_process(engine):
-    config = make_config(max_tokens_per_call=24)
+    # Room for the tool call with an argument the tiny model invents (it need not copy "Paris":
+    # the format is what it learned, the content often not); the four text calls stop earlier.
+    config = make_config(max_tokens_per_call=40)
     gateway = make_gateway(engine, config)
     handle = gateway.open_episode("ep", seed=0)
     model = handle.tuner.as_langchain_chat_model(agent_name="solver")
@@ -118,7 +120,9 @@ async def test_sync_invoke_on_the_gateway_loop_fails_with_advice(engine):
 
 
 async def test_over_http_the_model_uses_the_real_socket(engine):
-    config = make_config(max_tokens_per_call=24)
+    # Room for the tool call with an argument the tiny model invents (it need not copy "Paris":
+    # the format is what it learned, the content often not); the four text calls stop earlier.
+    config = make_config(max_tokens_per_call=40)
     gateway = make_gateway(engine, config)
     base_url = await gateway.start_http()
     try:
@@ -147,7 +151,9 @@ def test_reserved_options_are_refused(engine):
 
 
 async def test_only_the_trainable_agent_yields_samples(engine):
-    config = make_config(max_tokens_per_call=24)
+    # Room for the tool call with an argument the tiny model invents (it need not copy "Paris":
+    # the format is what it learned, the content often not); the four text calls stop earlier.
+    config = make_config(max_tokens_per_call=40)
     gateway = make_gateway(engine, config)
     handle = gateway.open_episode("ep", seed=0, trainable_targets=["a"])
     alice = handle.tuner.as_langchain_chat_model(agent_name="alice", target_tag="a")

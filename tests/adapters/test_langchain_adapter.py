@@ -120,9 +120,7 @@ async def test_sync_invoke_on_the_gateway_loop_fails_with_advice(engine):
 
 
 async def test_over_http_the_model_uses_the_real_socket(engine):
-    # Room for the tool call with an argument the tiny model invents (it need not copy "Paris":
-    # the format is what it learned, the content often not); the four text calls stop earlier.
-    config = make_config(max_tokens_per_call=40)
+    config = make_config(max_tokens_per_call=24)
     gateway = make_gateway(engine, config)
     base_url = await gateway.start_http()
     try:
@@ -151,9 +149,7 @@ def test_reserved_options_are_refused(engine):
 
 
 async def test_only_the_trainable_agent_yields_samples(engine):
-    # Room for the tool call with an argument the tiny model invents (it need not copy "Paris":
-    # the format is what it learned, the content often not); the four text calls stop earlier.
-    config = make_config(max_tokens_per_call=40)
+    config = make_config(max_tokens_per_call=24)
     gateway = make_gateway(engine, config)
     handle = gateway.open_episode("ep", seed=0, trainable_targets=["a"])
     alice = handle.tuner.as_langchain_chat_model(agent_name="alice", target_tag="a")

@@ -78,6 +78,22 @@ def _import_file(path: Path) -> Any:
     return module
 
 
+def _refuse_shadowed_package(top: str, project: Path, spec: str) -> None:
+    """Python imports a top-level package once per process: when another package of the same
+    name (the openai-agents SDK's 'agents') is already loaded, the project's folder would be
+    skipped and the import would fail with a misleading 'No module named ...'."""
+    loaded = sys.modules.get(top)
+    if loaded is None:
+        return
+    origin = getattr(loaded, "__file__", None) or next(iter(getattr(loaded, "__path__", [])), None)
+    if origin and not Path(origin).resolve().is_relative_to(project.resolve()):
+        raise ConfigError(
+            f"{spec!r} needs the project's package {str(project / top)!r}, but another package "
+            f"named {top!r} is already imported in this process (from {origin}); rename the "
+            "project's package, or import the other one only after the workflow has loaded"
+        )
+
+
 def import_object(spec: str, *, base_dir: Path | None = None) -> Any:
     """Import the object ``spec`` names. ``base_dir`` resolves relative file paths (the config's
     folder first, then the working directory)."""
@@ -103,6 +119,7 @@ def import_object(spec: str, *, base_dir: Path | None = None) -> Any:
             # The project's own package wins over an installed one of the same name (a folder
             # 'agents/' next to the openai-agents SDK), as under `python -m` from that folder.
             _first_on_path(cwd)
+            _refuse_shadowed_package(top, cwd, spec)
         else:
             _importable(cwd)
         try:

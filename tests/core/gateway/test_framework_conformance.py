@@ -26,6 +26,22 @@ from ajet_core.tracking.timeline_merge import TimelineMergeTracker
 
 pytest.importorskip("torch")
 QUESTION = "What is the weather in Paris?"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def forget_the_sdk_package_afterwards():
+    """The openai-agents SDK's import package is named 'agents', as many projects' own folders
+    are: leave sys.modules as it was, so later tests in this process can import a project's
+    'agents/' package (AgentJet's layout) instead of finding the SDK's."""
+    import sys
+
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        if name == "agents" or name.startswith("agents."):
+            del sys.modules[name]
+
+
 TOOL_RESULTS: list[str] = []
 
 

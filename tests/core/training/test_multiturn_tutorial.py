@@ -120,8 +120,6 @@ def test_self_correction_tutorial_two_steps_on_the_tiny_model(tmp_path, tiny_mod
     assert "held-out success before training" in report.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["drift_fallbacks"] == 0 and summary["steps"] == 2
-    assert summary["calls_per_episode"] == 3.0
-    finals = [
-        json.loads(line)["metadata"]["totals"][-1] for line in open(data / "validation.jsonl")
-    ]
-    assert summary["best_constant_success"] == max(finals.count(v) for v in finals) / len(finals)
+    assert 1.0 <= summary["calls_per_episode"] <= 3.0
+    # Two held-out tasks: a blind binary search over 7 values covers both answers.
+    assert summary["best_blind_policy_success"] == 1.0

@@ -27,7 +27,8 @@ GROUPS_DROPPED_TOO_SMALL = "rollout/groups_dropped_too_small"
 # Consecutive training steps in which every episode failed (rollout.max_failed_steps stops the run).
 FAILED_STEPS_IN_A_ROW = "rollout/failed_steps_in_a_row"
 
-# Why episodes failed: each failed episode is counted once, under f"rollout/episodes_failed/{reason}".
+# Why episodes failed: each failed episode is counted once, under
+# f"rollout/episodes_failed/{reason}".
 FAILED_TIMEOUT = "timeout"  # past rollout.episode_timeout (workflow and judging together)
 FAILED_WORKFLOW_ERROR = "workflow_error"  # the workflow raised an exception
 FAILED_WORKFLOW_EXIT = "workflow_exit"  # sys.exit / KeyboardInterrupt inside the workflow

@@ -88,9 +88,7 @@ class EpisodeParts:
     trainable_targets: list[str] | None
 
     @classmethod
-    def build(
-        cls, config: AjetConfig, resolved: RunPlan, plugins: PluginManager
-    ) -> EpisodeParts:
+    def build(cls, config: AjetConfig, resolved: RunPlan, plugins: PluginManager) -> EpisodeParts:
         workflow_class = resolve_workflow(config, plugins)
         return cls(
             config=config,

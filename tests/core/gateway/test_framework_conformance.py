@@ -33,10 +33,17 @@ def forget_the_sdk_package_afterwards():
     """The openai-agents SDK's import package is named 'agents', as many projects' own folders
     are: leave sys.modules as it was, so later tests in this process can import a project's
     'agents/' package (AgentJet's layout) instead of finding the SDK's."""
+    import atexit
     import sys
 
     before = set(sys.modules)
     yield
+    # The SDK's exit hook imports its tracing modules lazily; with them forgotten it would
+    # print an ignored ModuleNotFoundError at exit (tracing is disabled here anyway).
+    setup = sys.modules.get("agents.tracing.setup")
+    shutdown = getattr(setup, "_shutdown_global_trace_provider", None)
+    if shutdown is not None:
+        atexit.unregister(shutdown)
     for name in set(sys.modules) - before:
         if name == "agents" or name.startswith("agents."):
             del sys.modules[name]

@@ -193,10 +193,14 @@ def test_several_samples_per_episode_carry_their_episode_advantage(
         episode = episodes[outputs[0].extra_fields["ajet_episode_id"]]
         assert {o.extra_fields["ajet_agent"] for o in outputs} == {"solver", "checker"}
         assert all(o.reward_score == pytest.approx(episode.advantage) for o in outputs)
-    # One request id per episode, for both agents' calls: verl's router keeps an episode on one
-    # server (sticky sessions), where its earlier turns are in the prefix cache.
+    # One request id per episode and agent: verl's router keeps each conversation on one
+    # server (sticky sessions), where its earlier turns are in the prefix cache. Two episodes,
+    # each with one call of the solver and one of the checker: four distinct ids, each naming
+    # its agent.
     ids = [r["request_id"] for r in worker.llm_client.requests]
-    assert len(ids) == 4 and sorted(ids.count(i) for i in set(ids)) == [2, 2]
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert sorted(i.rsplit(":", 1)[1] for i in ids) == ["checker", "checker", "solver", "solver"]
+    assert len({i.rsplit(":", 1)[0] for i in ids}) == 2  # one episode prefix per episode
 
     # verl v1's own post-processing of each call's rows into its TransferQueue store; the store
     # (a Ray service) is the boundary replaced here, by a dict of what was put.

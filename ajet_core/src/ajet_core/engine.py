@@ -11,8 +11,25 @@ An engine that can enforce :class:`OutputConstraint` says so with a class attrib
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class CallOrigin:
+    """Who asks for a generation: the gateway sets :data:`call_origin` around each engine call.
+
+    Engines that route requests (verl's sticky sessions keep one conversation on one server,
+    where its earlier turns are in the prefix cache) read it; the token-in/token-out
+    ``generate`` signature stays the same for every engine.
+    """
+
+    episode_id: str
+    agent: str
+
+
+call_origin: ContextVar[CallOrigin | None] = ContextVar("ajet_call_origin", default=None)
 
 
 @dataclass(frozen=True)

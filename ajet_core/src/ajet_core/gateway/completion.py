@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ajet_core.chat.prefix import PromptBuilder, PromptPlan
 from ajet_core.chat.render import ChatRenderer, TemplateError
-from ajet_core.engine import Generation, OutputConstraint, SamplingParams
+from ajet_core.engine import CallOrigin, Generation, OutputConstraint, SamplingParams, call_origin
 from ajet_core.gateway.errors import (
     GatewayError,
     as_gateway_error,
@@ -169,6 +169,8 @@ class CompletionPipeline:
             finish_reason, matched_stop, emitted = "length", None, ""
             prepared.engine_started = time.perf_counter()
             engine_prompt = prepared.engine_prompt
+            # Set for the rest of this request's task: the stream is consumed right here.
+            call_origin.set(origin_of(binding))
             async for piece in self.engine.generate_stream(engine_prompt, prepared.sampling):  # type: ignore[union-attr]
                 ids.extend(piece.token_ids)
                 logprobs.extend(piece.logprobs)
@@ -313,18 +315,25 @@ class CompletionPipeline:
         prepared.engine_started = time.perf_counter()
         prompt, sampling = prepared.engine_prompt, prepared.sampling
         n = prepared.request.n
-        if n == 1:
-            return [await self.engine.generate(prompt, sampling)]
-        session = prepared.binding.session
-        seeds = [
-            (sampling.seed + index) % 2**63 if sampling.seed is not None else session.next_seed()
-            for index in range(n)
-        ]
-        return list(
-            await asyncio.gather(
-                *(self.engine.generate(prompt, _with_seed(sampling, seed)) for seed in seeds)
+        # asyncio.gather's tasks copy this context, so every continuation carries the origin.
+        origin = call_origin.set(origin_of(prepared.binding))
+        try:
+            if n == 1:
+                return [await self.engine.generate(prompt, sampling)]
+            session = prepared.binding.session
+            seeds = [
+                (sampling.seed + index) % 2**63
+                if sampling.seed is not None
+                else session.next_seed()
+                for index in range(n)
+            ]
+            return list(
+                await asyncio.gather(
+                    *(self.engine.generate(prompt, _with_seed(sampling, seed)) for seed in seeds)
+                )
             )
-        )
+        finally:
+            call_origin.reset(origin)
 
     # ----------------------------------------------------------------------------- finish
 
@@ -427,6 +436,11 @@ class CompletionPipeline:
                 session.calls.append(call)
                 session.generated_tokens += sampled
             self.stats.calls += 1
+
+
+def origin_of(binding: ClientBinding) -> CallOrigin:
+    """The episode and agent an engine call is made for (engines that route requests read it)."""
+    return CallOrigin(episode_id=binding.session.episode_id, agent=binding.agent_name)
 
 
 def _with_seed(sampling: SamplingParams, seed: int | None) -> SamplingParams:

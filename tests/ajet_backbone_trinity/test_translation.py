@@ -78,7 +78,12 @@ def test_every_mode_passes_trinitys_load_config_and_validation(
     assert ADVANTAGE_FN.get(trinity.algorithm.advantage_fn) is AjetEpisodeAdvantage
     assert MONITOR.get(trinity.monitor.monitor_type) is AjetRunMonitor
     # The numbers that must agree with the AgentJet config.
-    assert trinity.algorithm.algorithm_type == "grpo"
+    # GRPO; without a KL term, trinity's GRPO minus its reference model (see the test below).
+    assert trinity.algorithm.algorithm_type == (
+        "grpo"
+        if config.trainer.kl_coef > 0
+        else "ajet_backbone_trinity.sampling.AjetGRPONoReference"
+    )
     assert trinity.algorithm.repeat_times == taskset.repeat_times == config.rollout.num_repeat
     assert trinity.buffer.batch_size == config.rollout.batch_size
     assert trinity.buffer.train_batch_size == config.rollout.batch_size * config.rollout.num_repeat

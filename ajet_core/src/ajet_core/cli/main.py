@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ajet_core.cli import plugins_cmd, run_cmds, view_cmd
+from ajet_core.cli import bench_cmd, plugins_cmd, run_cmds, view_cmd
 from ajet_core.cli.commands import CommandRegistry
 from ajet_core.errors import AjetError
 
@@ -58,6 +58,12 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
     )
     cli.add_command(
         "config", "inspect configs", _needs_subcommand("config"), run_cmds.configure_config
+    )
+    cli.add_command(
+        "bench",
+        "run benchmark suites and compare their results across versions",
+        _needs_subcommand("bench"),
+        bench_cmd.configure,
     )
     if with_plugins:
         from ajet_core.plugins.manager import get_plugin_manager

@@ -7,11 +7,15 @@
 #   verl     core, std, debug, ajet-backbone-verl, verl[verl-core] 0.9.1 (transformers<5.11)
 #   trinity  core, std, debug, ajet-backbone-trinity, ajet-plugins-agentscope,
 #            trinity-rft[agent] 0.6.0 (AgentScope 1.x, transformers>=5.12.1)
+#   frameworks  core, std, debug, the `ajet` meta package, AutoGen (autogen-agentchat,
+#            autogen-ext[openai]) and LlamaIndex (llama-index-core, llama-index-llms-openai,
+#            llama-index-llms-openai-like) for the gateway's framework tests in tests/frameworks/
+#            (their pins conflict with main's)
 # The verl and trinity envs also get the other (thin) backbone package, shown there as unavailable.
 #
 # verl and trinity-rft pin incompatible transformers releases, so each backbone gets its own venv.
 #
-# Usage: scripts/setup_env.sh [main|verl|trinity|all ...]      create/update (default: all)
+# Usage: scripts/setup_env.sh [main|verl|trinity|frameworks|all ...]  create/update (default: all)
 #        scripts/setup_env.sh status [ENV ...]                  print up-to-date | stale | missing
 #        scripts/setup_env.sh hash ENV                          print the stamp key of ENV
 #
@@ -31,9 +35,10 @@ VENVS_DIR=${AJET_VENVS_DIR:-$ROOT/.venvs}
 # Python 3.11 is what the project is tested with (and what the local torch wheel is built for).
 PYTHON=${AJET_PYTHON:-$(command -v python3.11 || echo python3)}
 STAMP_NAME=.ajet-setup-stamp
-ALL_ENVS=(main verl trinity)
+ALL_ENVS=(main verl trinity frameworks)
 
-TEST_TOOLS=(pytest pytest-asyncio pytest-timeout)
+# pytest-xdist: scripts/test.sh runs each environment's test files on several workers.
+TEST_TOOLS=(pytest pytest-asyncio pytest-timeout pytest-xdist)
 # Imported by AgentJet's tutorial workflows (FrozenLake, werewolves): AgentJet users expect them.
 AGENTJET_TUTORIAL_DEPS=(loguru gymnasium)
 # The test command's lint gate (scripts/lint.sh) runs the main environment's ruff, pinned in
@@ -54,16 +59,18 @@ local_packages() {
         # The `ajet` meta package (.) too: AgentScope 1.x users (AgentJet's tutorials) run here.
         trinity) echo ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug \
                       ajet_backbone_trinity ajet_backbone_verl ajet_plugins_agentscope . ;;
+        frameworks) echo ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug . ;;
     esac
 }
 
 # Requirements from the package index (versions pinned in constraints/<env>.txt).
 index_requirements() {
     case $1 in
-        # openai-agents, pydantic-ai, litellm and anthropic: the gateway's protocol and
-        # framework tests.
+        # openai-agents, pydantic-ai, litellm, anthropic, smolagents and dspy: the gateway's
+        # protocol and framework tests.
         main) echo torch==2.13.0 agentscope langchain selenium wandb swanlab openai-agents \
-                   "pydantic-ai-slim[openai]" litellm anthropic "${TEST_TOOLS[@]}" \
+                   "pydantic-ai-slim[openai]" litellm anthropic smolagents dspy \
+                   "${TEST_TOOLS[@]}" \
                    "${LINT_TOOLS[@]}" \
                    "${AGENTJET_TUTORIAL_DEPS[@]}" ;;
         verl) echo torch==2.13.0 "verl[verl-core]" "${TEST_TOOLS[@]}" ;;
@@ -71,6 +78,13 @@ index_requirements() {
         # and which trinity-rft[agent] does not declare.
         trinity) echo torch==2.13.0 "trinity-rft[agent]" greenlet "${TEST_TOOLS[@]}" \
                       "${AGENTJET_TUTORIAL_DEPS[@]}" ;;
+        # Not in main (pip's resolver finds no fit): every autogen-core release up to 0.7.5 pins
+        # protobuf~=5.29 while main's swanlab 0.10 needs protobuf>=6.31, and every
+        # llama-index-llms-openai release after 0.1.27 (llama-index-core 0.10, which has no
+        # FunctionAgent) pins openai<3 while main's openai-agents and pydantic-ai need openai>=3.
+        # llama-index-llms-openai-like: LlamaIndex's client for OpenAI-compatible servers.
+        frameworks) echo torch==2.13.0 autogen-agentchat "autogen-ext[openai]" llama-index-core \
+                         llama-index-llms-openai llama-index-llms-openai-like "${TEST_TOOLS[@]}" ;;
     esac
 }
 
@@ -88,7 +102,7 @@ die() { printf 'setup_env.sh: %s\n' "$*" >&2; exit 2; }
 
 check_env_name() {
     case $1 in
-        main|verl|trinity) ;;
+        main|verl|trinity|frameworks) ;;
         *) die "unknown environment '$1'; choose one of: ${ALL_ENVS[*]} all (or 'status', 'hash ENV')" ;;
     esac
 }

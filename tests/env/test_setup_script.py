@@ -92,10 +92,11 @@ def test_status_and_an_up_to_date_env_is_skipped(repo_copy):
 def test_unknown_environment_is_a_clear_error(repo_copy):
     result = setup_env(repo_copy, "vllm")
     assert result.returncode == 2
-    assert "unknown environment 'vllm'; choose one of: main verl trinity all" in result.stderr
+    expected = "unknown environment 'vllm'; choose one of: main verl trinity frameworks all"
+    assert expected in result.stderr
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", [*ENVS, "frameworks"])
 def test_every_environment_pins_the_local_cpu_torch(env):
     pins = (REPO_ROOT / "constraints" / f"{env}.txt").read_text().split()
     assert "torch==2.13.0" in pins

@@ -5,18 +5,21 @@ policy update on the samples.
 
 Seeds are fixed per episode, so each run samples the same replies (the assertions are about the
 plumbing, not about what a ~1M-parameter model chooses to say). Frameworks that are not
-installed are skipped: the main environment installs openai-agents and pydantic-ai.
+installed are skipped: the main environment installs openai-agents, pydantic-ai, LangGraph,
+LiteLLM, smolagents and DSPy; AutoGen and LlamaIndex, whose pins conflict with it, are tested in
+the frameworks environment (tests/frameworks/).
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from typing import Literal
 
 import openai
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ajet_core.config.models import AjetConfig, TrainerConfig
 from ajet_core.gateway import Gateway
@@ -86,11 +89,17 @@ def check_episode(recording, engine, min_calls=2):
     """Captured, no drift, one merged sample over the whole conversation, one train step."""
     assert len(recording.calls) >= min_calls and not recording.errors
     assert recording.drift_fallbacks == 0
+    samples = exact_samples(recording, engine)
+    assert len(samples) == 1, [s.call_ids for s in samples]
+    train_one_step(engine, samples)
+
+
+def exact_samples(recording, engine):
+    """The tracker's samples of the episode, each training exactly the tokens it sampled."""
     record = EpisodeRecord(episode_id="ep", task=Task(main_query=QUESTION), calls=recording.calls)
     samples = TimelineMergeTracker().build_samples(record)
-    assert len(samples) == 1, [s.call_ids for s in samples]
     assert_samples_train_exactly_the_sampled_tokens(samples, recording.calls, engine.tokenizer)
-    train_one_step(engine, samples)
+    return samples
 
 
 def train_one_step(engine, samples):
@@ -237,3 +246,127 @@ async def test_litellm_tool_episode(gateway, engine, monkeypatch):
     ]
     await litellm.acompletion(**wire, api_key=endpoint.api_key, messages=messages, tools=tools)
     check_episode(handle.close(), engine)
+
+
+# -------------------------------------------------------------------------- smolagents
+
+
+async def test_smolagents_tool_calling_agent_on_a_thread(gateway, engine):
+    smolagents = pytest.importorskip("smolagents")
+    handle = gateway.open_episode("ep", seed=2)
+    endpoint = handle.tuner.as_oai_baseurl_apikey()
+    # smolagents' models are synchronous (openai.OpenAI): the agent runs on a thread, so the
+    # workflow's event loop stays free (docs/gateway.md, "Synchronous frameworks").
+    model = smolagents.OpenAIServerModel(
+        model_id=endpoint.model,
+        api_base=endpoint.base_url,
+        api_key=endpoint.api_key,
+        client_kwargs={"max_retries": 0},
+    )
+
+    def weather(city: Literal["Paris", "Rome", "Oslo"]) -> str:
+        """Get the current weather in a city.
+
+        Args:
+            city: the city
+        """
+        return get_weather(city)
+
+    agent = smolagents.ToolCallingAgent(
+        tools=[smolagents.tool(weather)], model=model, max_steps=2, verbosity_level=0
+    )
+    await asyncio.to_thread(agent.run, QUESTION)
+    assert TOOL_RESULTS == ["Paris", "Paris"]  # both steps called the tool, which ran
+    recording = handle.close()
+    calls = recording.calls
+    # Two tool-calling steps (tool_choice "required", smolagents' default), then its final
+    # answer call (a new system prompt: a conversation of its own, not drift).
+    assert len(calls) == 3 and not recording.errors
+    assert [bool(call.reply.get("tool_calls")) for call in calls] == [True, True, False]
+    # smolagents replays a tool call as assistant text ("Calling tools:\n[...]") and its result
+    # as a user "Observation:" turn, not as the reply the gateway returned: the second step
+    # cannot extend the first (its documented reason), so each call is a sample of its own.
+    replayed = calls[1].messages[2]
+    assert replayed["role"] == "assistant" and not replayed.get("tool_calls")
+    assert replayed["content"].startswith("Calling tools:")
+    assert recording.fallback_reasons == {"reply_mismatch": 1}
+    samples = exact_samples(recording, engine)
+    assert len(samples) == 3
+    train_one_step(engine, samples)
+
+
+# ------------------------------------------------------------------------------- DSPy
+
+
+class WeatherArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    city: Literal["Paris", "Rome", "Oslo"]
+
+
+class ReActStep(BaseModel):
+    """The fields of one DSPy ReAct step, as a JSON schema the gateway enforces."""
+
+    model_config = ConfigDict(extra="forbid")
+    next_thought: str = Field(max_length=20)
+    next_tool_name: Literal["get_weather", "finish"]
+    next_tool_args: WeatherArgs
+
+
+class ReActAnswer(BaseModel):
+    """The fields of ReAct's closing extraction (its ChainOfThought)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reasoning: str = Field(max_length=20)
+    answer: str = Field(max_length=20)
+
+
+def json_schema_format(model: type[BaseModel]) -> dict:
+    schema = model.model_json_schema()
+    return {"type": "json_schema", "json_schema": {"name": model.__name__, "schema": schema}}
+
+
+async def test_dspy_react_with_each_step_schema_enforced(gateway, engine, monkeypatch, tmp_path):
+    # LiteLLM's bundled model-cost map (no network at import); DSPy's disk cache in tmp_path.
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    monkeypatch.setenv("DSPY_CACHEDIR", str(tmp_path))
+    dspy = pytest.importorskip("dspy")
+    handle = gateway.open_episode("ep", seed=4)
+    endpoint = handle.tuner.as_oai_baseurl_apikey()
+
+    def policy(output: type[BaseModel]):
+        # cache=False: DSPy would otherwise answer a repeated prompt from its cache, and a
+        # rollout must sample every call.
+        return dspy.LM(
+            "openai/" + endpoint.model,
+            api_base=endpoint.base_url,
+            api_key=endpoint.api_key,
+            cache=False,
+            num_retries=0,
+            response_format=json_schema_format(output),
+        )
+
+    react = dspy.ReAct("question -> answer", tools=[get_weather], max_iters=2)
+    # ReAct's step fields are text to DSPy's adapters (its next_tool_args is an open dict, so
+    # even JSONAdapter asks for json_object only): a small policy gets each predictor's fields
+    # as a JSON schema, which the gateway enforces by constrained decoding.
+    react.react.set_lm(policy(ReActStep))
+    react.extract.set_lm(policy(ReActAnswer))
+    with dspy.context(adapter=dspy.JSONAdapter()):
+        prediction = await react.acall(question=QUESTION)
+    assert TOOL_RESULTS == ["Paris", "Paris"]  # both steps called the tool, which ran
+    assert prediction.trajectory["observation_1"] == "sunny in Paris"
+    recording = handle.close()
+    calls = recording.calls
+    assert len(calls) == 3 and not recording.errors  # two ReAct steps, then the extraction
+    for step in calls[:2]:
+        ReActStep.model_validate_json(step.reply["content"])  # the schema held
+    # The first tool result reached the model through DSPy's trajectory.
+    assert "sunny in Paris" in calls[1].messages[-1]["content"]
+    # DSPy sends no chat history: every call is a system and a user turn, the trajectory written
+    # into the user turn. Nothing extends an earlier reply, so no reuse is refused (drift 0),
+    # and each call is a sample of its own (its documented shape, not a merge failure).
+    assert all([m["role"] for m in call.messages] == ["system", "user"] for call in calls)
+    assert recording.drift_fallbacks == 0
+    samples = exact_samples(recording, engine)
+    assert len(samples) == 3
+    train_one_step(engine, samples)

@@ -1,0 +1,216 @@
+"""The AppWorld-style tutorial: its apps change state through their API and refuse bad calls
+with tool errors that name the API and the argument, every episode has its own state, the judge
+scores the final state (with the documented partial credit) and never the reply text, the env
+server serves all of it through the env-service protocol, and ``run.py`` trains two steps on the
+tiny model with the server it starts itself."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ajet_core.workflow import WorkflowOutput
+
+REPO = Path(__file__).resolve().parents[2]
+TUTORIAL = REPO / "tutorial" / "example_appworld"
+
+
+@pytest.fixture
+def apps(monkeypatch):
+    monkeypatch.syspath_prepend(str(TUTORIAL))
+    import appworld_apps
+
+    return appworld_apps
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("appworld_data")
+    subprocess.run(
+        [sys.executable, str(TUTORIAL / "make_data.py"), "--out", str(out)]
+        + ["--train", "60", "--held-out", "6"],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def tasks_of(apps, data_dir: Path, split: str = "train"):
+    return apps.load_tasks(str(data_dir / f"{split}.jsonl"))
+
+
+def call(apps, env, name: str, arguments) -> tuple[str, bool]:
+    result = env.step(apps.action_message(name, arguments))
+    return result.observation, result.info["ok"]
+
+
+def test_the_apps_change_state_and_refuse_bad_calls_with_clear_tool_errors(apps, data_dir):
+    task = tasks_of(apps, data_dir)[0]
+    env = apps.AppWorldEnv(task)
+    first = env.reset()
+    assert first[0]["role"] == "system" and task.instruction in first[1]["content"]
+
+    observation, ok = call(apps, env, "contacts_add", {"name": "Zed Quist", "phone": "555-0100",
+                                                       "email": "zed@example.com"})  # fmt: skip
+    assert ok and json.loads(observation) == {"contact_id": len(task.initial.contacts) + 1}
+    [zed] = json.loads(call(apps, env, "contacts_search", {"query": "zed"})[0])
+    assert zed["phone"] == "555-0100"
+    update = json.dumps(
+        {"contact_id": zed["id"], "phone": "555-0199"}
+    )  # a JSON string, as SDKs send
+    observation, ok = call(apps, env, "contacts_update", update)
+    assert ok and json.loads(observation)["phone"] == "555-0199"
+    item = json.loads(
+        call(apps, env, "todo_add", {"title": "Water cactus", "due": "2026-12-09"})[0]
+    )
+    assert ok and env.state.todos[-1].title == "Water cactus"
+    assert str(env.state.todos[-1].due) == "2026-12-09"
+    assert call(apps, env, "todo_complete", {"item_id": item["item_id"]})[1]
+    assert env.state.todos[-1].done
+
+    before = env.state.model_copy(deep=True)
+    bad_calls = [
+        ("todo_fly", {}, ["no API named 'todo_fly'", "todo_list"]),
+        ("todo_add", "{title: 1", ["todo_add: the arguments are not JSON"]),
+        ("todo_add", {}, ["todo_add", "argument title: Field required", "title, due?"]),
+        ("todo_add", {"title": "x", "colour": "red"}, ["argument colour: Extra inputs"]),
+        ("todo_complete", {"item_id": 999}, ["no to-do item with id 999", "call todo_list"]),
+        ("todo_complete", {"item_id": item["item_id"]}, ["is already done"]),
+        ("calendar_create", {"title": "x", "date": "2026-13-40", "start": "9am"},
+         ["argument date", "argument start", "String should match pattern"]),
+        ("contacts_update", {"contact_id": zed["id"]}, ["give phone, email or both"]),
+        ("contacts_add", {"name": "zed quist", "phone": "555-1234", "email": "z@example.com"},
+         ["a contact named 'zed quist' exists", "contacts_update"]),
+    ]  # fmt: skip
+    for name, arguments, phrases in bad_calls:
+        observation, ok = call(apps, env, name, arguments)
+        assert not ok and observation.startswith("Error: "), observation
+        for phrase in phrases:
+            assert phrase in observation, (phrase, observation)
+    not_json = env.step("please add milk")
+    assert not not_json.info["ok"] and "one API call as JSON" in not_json.observation
+    # A refused call changes nothing.
+    assert env.state == before
+
+
+def test_every_episode_gets_its_own_copy_of_the_initial_state(apps, data_dir):
+    task = tasks_of(apps, data_dir)[0]
+    initial = task.initial.model_copy(deep=True)
+    one, two = apps.AppWorldEnv(task), apps.AppWorldEnv(task)
+    one.reset(), two.reset()
+    call(apps, one, "contacts_delete", {"contact_id": task.initial.contacts[0].id})
+    assert len(one.state.contacts) == len(initial.contacts) - 1
+    assert two.state == initial and task.initial == initial
+    one.reset()
+    assert one.state == initial
+
+
+def test_each_reference_solution_reaches_the_ground_truth_and_scores_one(apps, data_dir):
+    tasks = tasks_of(apps, data_dir)
+    assert {t.kind for t in tasks} == {
+        "complete_todo", "update_phone", "meeting_with_contacts", "new_contact_and_todo",
+        "cancel_day", "clear_done",
+    }  # fmt: skip
+    for task in tasks:
+        assert len(task.solution) >= 2, task.kind  # every task takes several API calls
+        env = apps.AppWorldEnv(task)
+        env.reset()
+        assert env.evaluate() == 0.0, task.kind  # nothing done yet
+        for solution_call in task.solution:
+            assert call(apps, env, solution_call.name, solution_call.arguments)[1]
+        assert env.evaluate() == 1.0 and env.state != task.initial
+
+
+def test_partial_credit_and_collateral_damage(apps, data_dir):
+    task = next(
+        t for t in tasks_of(apps, data_dir) if t.kind == "cancel_day" and len(t.solution) == 5
+    )  # list, two cancels, two to-dos: four checks
+    env = apps.AppWorldEnv(task)
+    env.reset()
+    for solution_call in task.solution[:3]:  # the events cancelled, no to-do added yet
+        call(apps, env, solution_call.name, solution_call.arguments)
+    judged = env.judge()
+    assert (judged.checks, judged.checks_met, judged.collateral) == (4, 2, [])
+    assert judged.score == 0.5
+    # Deleting a contact the task never mentioned halves the score.
+    call(apps, env, "contacts_delete", {"contact_id": task.initial.contacts[0].id})
+    judged = env.judge()
+    assert judged.score == 0.25 and judged.collateral[0].startswith("lost: ")
+    # The order new records were made in (their ids) does not matter.
+    env.reset()
+    for solution_call in [task.solution[0], *reversed(task.solution[1:])]:
+        call(apps, env, solution_call.name, solution_call.arguments)
+    assert env.evaluate() == 1.0
+
+
+@pytest.fixture(scope="module")
+def appworld_server(data_dir):
+    """The tutorial's server as users start it, on a free port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    process = subprocess.Popen(
+        [sys.executable, str(TUTORIAL / "appworld_server.py"), "--data", str(data_dir)]
+        + ["--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:  # readiness: /health answers (or the server died, with its reason)
+            if process.poll() is not None:
+                pytest.fail(f"appworld server exited: {process.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def test_the_server_serves_the_apps_and_the_judge_rewards_state_not_a_text_claim(
+    apps, appworld_server, data_dir
+):
+    from ajet_plugins_std.judgers.env_service import EnvServiceJudger, EnvServiceJudgerConfig
+    from ajet_plugins_std.readers.env_service import EnvServiceReaderConfig, EnvServiceTaskReader
+
+    reader = EnvServiceTaskReader(EnvServiceReaderConfig(url=appworld_server, env_type="appworld"))
+    judger = EnvServiceJudger(EnvServiceJudgerConfig(success_threshold=1.0))
+    assert [t.task_id for t in reader.iter_tasks("validation")] == [
+        f"heldout-{i}" for i in range(6)
+    ]
+    [task] = [t for t in reader.iter_tasks("train") if t.task_id == "train-0"]
+    truth = {t.task_id: t for t in tasks_of(apps, data_dir)}
+    solution = truth["train-0"].solution
+    claim = WorkflowOutput(metadata={"final_reply": "Done! I made every change you asked for."})
+
+    # Episode 1 only claims success; episode 2, at the same time, makes the calls.
+    async with reader.episode_env(task, "claimer") as (claimer_task, _claimer_env):
+        async with reader.episode_env(task, "worker") as (worker_task, worker_env):
+            assert truth["train-0"].instruction in worker_task.main_query
+            for solution_call in solution:
+                observation, _, _, info = await worker_env.astep(
+                    {"role": "assistant", "content": apps.action_message(
+                        solution_call.name, solution_call.arguments)}
+                )  # fmt: skip
+                assert info["ok"], observation
+            observation, _, _, info = await worker_env.astep(
+                {"role": "assistant", "content": apps.action_message("todo_fly", {})}
+            )
+            assert not info["ok"] and observation.startswith("Error: no API named 'todo_fly'")
+            claimed = await judger.ajudge(claimer_task, claim)
+            worked = await judger.ajudge(worker_task, WorkflowOutput())
+    assert (claimed.reward, claimed.is_success) == (0.0, False)
+    assert (worked.reward, worked.is_success) == (1.0, True)
+    reader.close()

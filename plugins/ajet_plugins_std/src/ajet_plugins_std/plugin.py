@@ -25,6 +25,10 @@ READERS = {
         "ajet_plugins_std.readers.random_dummy:RandomDummyTaskReader",
         "numbered placeholder tasks (the workflow makes its own environment)",
     ),
+    "tracing": (
+        "ajet_plugins_std.readers.tracing:TracingTaskReader",
+        "agent runs recorded in AgentScope Studio's SQLite trace store",
+    ),
 }
 
 JUDGERS = {

@@ -13,22 +13,27 @@ the frameworks environment (tests/frameworks/).
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 from typing import Literal
 
-import openai
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from ajet_core.config.models import AjetConfig, TrainerConfig
-from ajet_core.gateway import Gateway
-from ajet_core.schema import EpisodeRecord, Task
-from ajet_core.testing.samples import assert_samples_train_exactly_the_sampled_tokens
-from ajet_core.tracking.timeline_merge import TimelineMergeTracker
+from . import framework_episode
+from .framework_episode import (
+    QUESTION,
+    TOOL_RESULTS,
+    check_episode,
+    client_for,
+    exact_samples,
+    get_weather,
+    train_one_step,
+)
 
 pytest.importorskip("torch")
-QUESTION = "What is the weather in Paris?"
+# The tiny model's engine and a gateway serving it over HTTP (fixtures).
+engine = framework_episode.engine
+gateway = framework_episode.gateway
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -52,77 +57,9 @@ def forget_the_sdk_package_afterwards():
             del sys.modules[name]
 
 
-TOOL_RESULTS: list[str] = []
-
-
 class Forecast(BaseModel):
     city: str = Field(max_length=12)
     sunny: bool
-
-
-def get_weather(city: Literal["Paris", "Rome", "Oslo"]) -> str:
-    """Get the current weather in a city."""
-    # A closed set of cities: the tiny model's arguments stay short under the constraint.
-    TOOL_RESULTS.append(city)
-    return f"sunny in {city}"
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    module = pytest.importorskip("ajet_backbone_debug.engine")
-    engine = module.TransformersEngine.from_path(str(tiny_model_dir), device="cpu")
-    yield engine
-    engine.close()
-
-
-@pytest.fixture
-async def gateway(engine):
-    config = AjetConfig.model_validate({"rollout": {"temperature": 1.0, "max_tokens_per_call": 48}})
-    gateway = Gateway(engine, config, mode="train")
-    await gateway.start_http()
-    TOOL_RESULTS.clear()
-    yield gateway
-    await gateway.stop_http()
-
-
-def check_episode(recording, engine, min_calls=2):
-    """Captured, no drift, one merged sample over the whole conversation, one train step."""
-    assert len(recording.calls) >= min_calls and not recording.errors
-    assert recording.drift_fallbacks == 0
-    samples = exact_samples(recording, engine)
-    assert len(samples) == 1, [s.call_ids for s in samples]
-    train_one_step(engine, samples)
-
-
-def exact_samples(recording, engine):
-    """The tracker's samples of the episode, each training exactly the tokens it sampled."""
-    record = EpisodeRecord(episode_id="ep", task=Task(main_query=QUESTION), calls=recording.calls)
-    samples = TimelineMergeTracker().build_samples(record)
-    assert_samples_train_exactly_the_sampled_tokens(samples, recording.calls, engine.tokenizer)
-    return samples
-
-
-def train_one_step(engine, samples):
-    """One policy update on the episode's samples (a copy of the served model, so the other
-    tests keep sampling from the same weights)."""
-    from ajet_backbone_debug.training.trainer import PolicyTrainer
-
-    for sample in samples:
-        sample.advantage = 1.0
-    with engine.paused() as model:
-        policy = copy.deepcopy(model)
-    trainer = PolicyTrainer(policy, TrainerConfig(lr=1e-3), temperature=1.0)
-    before = {name: p.detach().clone() for name, p in trainer.trainable_parameters()}
-    trainer.train_step(samples)
-    moved = max(
-        float((p.detach() - before[name]).abs().max()) for name, p in trainer.trainable_parameters()
-    )
-    assert trainer.step == 1 and moved > 0
-
-
-def client_for(handle) -> openai.AsyncOpenAI:
-    endpoint = handle.tuner.as_oai_baseurl_apikey()
-    return openai.AsyncOpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, max_retries=0)
 
 
 # ---------------------------------------------------------------------- openai-agents
@@ -199,10 +136,8 @@ async def test_langgraph_react_agent_with_response_format(gateway, engine):
     assert recording.fallback_reasons == {"tools_changed": 1} and not recording.errors
     final = recording.calls[-1]
     assert final.tools is None and json.loads(final.reply["content"])
-    record = EpisodeRecord(episode_id="ep", task=Task(main_query=QUESTION), calls=recording.calls)
-    samples = TimelineMergeTracker().build_samples(record)
+    samples = exact_samples(recording, engine)
     assert len(samples) == 2  # the agent's conversation, and the structured answer
-    assert_samples_train_exactly_the_sampled_tokens(samples, recording.calls, engine.tokenizer)
     train_one_step(engine, samples)
 
 

@@ -82,7 +82,13 @@ READER_MAPPING: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "random_dummy": ("random_dummy", {}),
+    # AgentJet's options sit under ``feedback_tracing`` (READER_SECTIONS); its filters name
+    # hosted models and are reported, not translated (set ``llm_filter`` to filter).
+    "tracing": ("tracing", {"base_url": "path"}),
 }
+
+# The section holding a reader's options when it is not named after the reader type.
+READER_SECTIONS: dict[str, str] = {"tracing": "feedback_tracing"}
 
 # Options our reader gets so that rows read as AgentJet's reader reads them: a row without the
 # query field is kept with AgentJet's placeholder query (countdown's {nums, target} rows), its
@@ -91,6 +97,8 @@ READER_FIXED_OPTIONS: dict[str, dict[str, Any]] = {
     "huggingface_dat_repo": {"default_query": "Empty"},
     "jsonl_dataset_file": {"default_query": "[not defined]"},
     "dataset_file": {"default_query": "[not defined]"},
+    # AgentJet's tracing reader puts 30% of the tasks in validation (train_ratio 0.7).
+    "tracing": {"validation_fraction": 0.3},
 }
 
 # Judges inside AgentJet's own package (``ajet.task_judge.<module>``), which an AgentJet project
@@ -198,15 +206,16 @@ def _translate_reader(
     _set(out, "task_reader.type", our_type)
     for key, value in READER_FIXED_OPTIONS.get(reader_type, {}).items():
         _set(out, f"task_reader.{key}", value)
-    for key, value in _flatten(section.get(reader_type) or {}).items():
+    options_key = READER_SECTIONS.get(reader_type, reader_type)
+    for key, value in _flatten(section.get(options_key) or {}).items():
         if key in renames:
             _set(out, f"task_reader.{renames[key]}", value)
         else:
             warnings.append(
-                f"{root}.task_reader.{reader_type}.{key} is not applied (no counterpart)"
+                f"{root}.task_reader.{options_key}.{key} is not applied (no counterpart)"
             )
     for other in section:
-        if other not in ("type", reader_type):
+        if other not in ("type", options_key):
             # Options for readers that are not selected: inert in AgentJet as well.
             warnings.append(
                 f"{root}.task_reader.{other} is ignored (reader {reader_type!r} is selected)"

@@ -210,8 +210,6 @@ class TracingTaskReader(TaskReader):
     # -- the LLM filter -------------------------------------------------------------------------
     def _verdict(self, client: Any, cache: DiskCache | None, task: Task) -> bool | None:
         """Whether the filter model accepts ``task``; None when no reply held a verdict."""
-        import openai
-
         f = self.options.llm_filter
         assert f is not None
         fields = {
@@ -230,9 +228,27 @@ class TracingTaskReader(TaskReader):
         }
         key = cache_key(request)
         entry = cache.get(key) if cache is not None else None
-        if isinstance(entry, dict) and isinstance(entry.get("verdict"), bool):
-            return entry["verdict"]
-        replies = []
+        if isinstance(entry, dict) and entry.get("verdict") in (True, False, None):
+            verdict, replies = entry["verdict"], [str(entry.get("reply", ""))]
+        else:
+            verdict, replies = self._ask(client, request)
+            if cache is not None:  # a reply without a verdict too: the same request repeats it
+                cache.put(key, {"verdict": verdict, "reply": replies[-1], "task_id": task.task_id})
+        if verdict is None and f.on_no_verdict == "error":
+            raise LlmError(
+                f"tracing reader llm_filter: no YES/NO verdict in {len(replies)} repl(ies) of "
+                f"{f.model!r} for task {task.task_id!r} (last: {replies[-1][:200]!r}); use a "
+                "model that follows the prompt, change llm_filter.prompt, or set "
+                "llm_filter.on_no_verdict to keep or drop"
+            )
+        return verdict
+
+    def _ask(self, client: Any, request: dict[str, Any]) -> tuple[bool | None, list[str]]:
+        import openai
+
+        f = self.options.llm_filter
+        assert f is not None
+        replies: list[str] = []
         for _ in range(f.parse_retries + 1):
             try:
                 response = client.chat.completions.create(**request)
@@ -241,17 +257,8 @@ class TracingTaskReader(TaskReader):
             replies.append((response.choices[0].message.content or "") if response.choices else "")
             verdict = parse_verdict(replies[-1])
             if verdict is not None:
-                if cache is not None:
-                    cache.put(key, {"verdict": verdict, "reply": replies[-1]})
-                return verdict
-        if f.on_no_verdict == "error":
-            raise LlmError(
-                f"tracing reader llm_filter: no YES/NO verdict in {len(replies)} repl(ies) of "
-                f"{f.model!r} for task {task.task_id!r} (last: {replies[-1][:200]!r}); use a "
-                "model that follows the prompt, change llm_filter.prompt, or set "
-                "llm_filter.on_no_verdict to keep or drop"
-            )
-        return None
+                return verdict, replies
+        return None, replies
 
     def _filter(self, tasks: list[Task]) -> list[Task]:
         import openai

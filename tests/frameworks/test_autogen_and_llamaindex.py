@@ -29,8 +29,9 @@ gateway = framework_episode.gateway
 # ------------------------------------------------------------------------------ AutoGen
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "create_stream"])
 @pytest.mark.parametrize("after_the_tool", ["tool_iterations", "reflection"])
-async def test_autogen_assistant_agent_tool_episode(gateway, engine, after_the_tool):
+async def test_autogen_assistant_agent_tool_episode(gateway, engine, after_the_tool, stream):
     from autogen_agentchat.agents import AssistantAgent
     from autogen_agentchat.messages import ToolCallExecutionEvent
     from autogen_core.models import ModelInfo
@@ -66,6 +67,7 @@ async def test_autogen_assistant_agent_tool_episode(gateway, engine, after_the_t
         # a second call with tool_choice "none" and no tools.
         max_tool_iterations=2 if after_the_tool == "tool_iterations" else 1,
         reflect_on_tool_use=after_the_tool == "reflection",
+        model_client_stream=stream,  # SSE: the same calls, the same record
     )
     try:
         result = await agent.run(task=QUESTION)

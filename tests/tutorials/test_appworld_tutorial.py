@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ajet_core.metric_loggers.jsonl import read_metrics
+from ajet_core.training.records import read_records
 from ajet_core.workflow import WorkflowOutput
 
 REPO = Path(__file__).resolve().parents[2]
@@ -214,3 +216,63 @@ async def test_the_server_serves_the_apps_and_the_judge_rewards_state_not_a_text
     assert (claimed.reward, claimed.is_success) == (0.0, False)
     assert (worked.reward, worked.is_success) == (1.0, True)
     reader.close()
+
+
+def env_answer(text: str) -> bool:
+    """What the env server sends back for a call: a JSON result or an app's ``Error: ...``."""
+    if text.startswith("Error: "):
+        return True
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
+def test_run_py_trains_two_steps_on_the_tiny_model_with_the_server_it_starts(
+    tmp_path, tiny_model_dir, data_dir
+):
+    max_turns = 3
+    overrides = [
+        f"model.path={tiny_model_dir}",
+        f"experiment.output_dir={tmp_path / 'runs'}",
+        "trainer.total_steps=2", "rollout.batch_size=2", "rollout.num_repeat=2",
+        "rollout.equal_reward_groups=keep",  # the tiny model's rewards are all zero
+        "rollout.max_tokens_per_call=48", "eval.before_train=false", "eval.after_train=false",
+        "checkpoint.every_n_steps=0", "logging.loggers=[jsonl]", "logging.records=all",
+        f"workflow.options.max_turns={max_turns}",
+    ]  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(TUTORIAL / "run.py"), "--data", str(data_dir), "train", "--conf"]
+        + [str(TUTORIAL / "appworld.yaml"), *overrides],
+        capture_output=True,
+        text=True,
+        cwd=REPO,  # the YAML names the workflow by its repository path
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run_dir] = list((tmp_path / "runs").glob("*/*"))
+    rows = [r for r in read_metrics(run_dir) if "rollout/episodes" in r]
+    assert [r["step"] for r in rows] == [1, 2]
+    for row in rows:
+        assert row["train/tokens"] > 0  # a policy update ran on the episodes' tokens
+        assert row["rollout/drift_fallbacks"] == 0 and row["samples/per_episode"] == 1.0
+        records = list(read_records(run_dir / "records" / f"train_step_{row['step']:06d}.jsonl.gz"))
+        assert len(records) == 4 and all(r["error"] is None for r in records)
+        for record in records:
+            calls = record["calls"]
+            # The tiny model never calls supervisor_complete_task: every turn is used, and each
+            # call's conversation extends the one before (merged into the one sample).
+            assert len(calls) == max_turns
+            for before, after in zip(calls, calls[1:], strict=False):
+                assert after["messages"][: len(before["messages"])] == before["messages"]
+            # Every tool call the model made went to the env server, whose answer came back as
+            # the tool message of the next call.
+            tool_calls = [tc for c in calls for tc in (c["reply"] or {}).get("tool_calls") or []]
+            assert record["log_metrics"]["api_calls"] == len(tool_calls)
+            answers = [m for m in calls[-1]["messages"] if m["role"] == "tool"]
+            assert all(env_answer(m["content"]) for m in answers)
+            # The reward is the server's state judge (nothing was changed: 0), not the text.
+            assert record["judger_metrics"]["env_score"] == record["reward"] == 0.0

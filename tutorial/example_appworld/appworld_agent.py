@@ -9,11 +9,12 @@ the server for the state judge's score of the apps' final state.
 from __future__ import annotations
 
 # A sibling module: the workflow loader puts this file's folder on sys.path.
-from appworld_apps import action_message, openai_tools
+from appworld_apps import COMPLETE, action_message, openai_tools
 
 from ajet import AjetTuner, Workflow, WorkflowOutput, WorkflowTask
 
 TOOLS = openai_tools()
+NUDGE = f"No API was called. Use the tools to make the changes, then call {COMPLETE}."
 
 
 class AppWorldAgent(Workflow):
@@ -32,16 +33,20 @@ class AppWorldAgent(Workflow):
         messages = [dict(m) for m in task.task.init_messages]
         extra = {} if self.max_tokens is None else {"max_tokens": self.max_tokens}
         api_calls = api_errors = turns = 0
-        while turns < self.max_turns:
+        completed = False
+        while turns < self.max_turns and not completed:
             turns += 1
             reply = await client.chat.completions.create(messages=messages, tools=TOOLS, **extra)
             message = reply.choices[0].message
             messages.append(message.model_dump(exclude_none=True))
             if not message.tool_calls:
-                break
+                # As in AppWorld, only the completion call ends the task: a text reply is not
+                # an answer the apps can see.
+                messages.append({"role": "user", "content": NUDGE})
+                continue
             for call in message.tool_calls:
                 api_calls += 1
-                observation, _, _, info = await env.astep(
+                observation, _, completed, info = await env.astep(
                     {
                         "role": "assistant",
                         "content": action_message(call.function.name, call.function.arguments),
@@ -49,11 +54,14 @@ class AppWorldAgent(Workflow):
                 )
                 api_errors += 0 if info.get("ok") else 1
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": observation})
+                if completed:  # the task is marked done (or the API-call budget is spent)
+                    break
         return WorkflowOutput(
-            metadata={"final_reply": messages[-1].get("content") or "", "api_calls": api_calls},
+            metadata={"api_calls": api_calls, "completed": completed},
             log_metrics={
                 "api_calls": float(api_calls),
                 "api_errors": float(api_errors),
                 "turns": float(turns),
+                "completed": float(completed),
             },
         )

@@ -34,8 +34,8 @@ from typing import Annotated, Any
 from ajet_plugins_std.envs.base import StepResult, TextEnv
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-TIME = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="24-hour HH:MM")]
-EMAIL = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]+$")]
+TIME = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM")]
+EMAIL = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]+$", description="email address")]
 
 
 class Strict(BaseModel):
@@ -247,17 +247,42 @@ def _calendar_cancel(state: AppState, a: CalendarCancel) -> dict[str, Any]:
     return {"cancelled": event.id}
 
 
-def _compact_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The arguments' JSON schema without pydantic's titles: fewer prompt tokens, same meaning."""
+# What a tool schema keeps: enough for the model to form a valid call; the rest (patterns, lengths,
+# titles) stays in the validation, whose errors name it. Fewer prompt tokens for small models.
+_SCHEMA_KEYS = {"type", "description", "properties", "required", "items", "format", "default"}
 
-    def strip(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items() if k != "title"}
-        if isinstance(node, list):
-            return [strip(v) for v in node]
+
+class NoArguments(Strict):
+    pass
+
+
+COMPLETE = "supervisor_complete_task"
+
+
+@_api(COMPLETE, NoArguments, "Say the task is done; this ends the episode.")
+def _complete_task(state: AppState, a: NoArguments) -> dict[str, Any]:
+    return {"completed": True}
+
+
+def _compact(node: Any) -> Any:
+    if not isinstance(node, dict):
         return node
+    options = [o for o in node.get("anyOf", []) if o.get("type") != "null"]
+    if len(options) == 1:  # 'X or null' (an optional argument) is X with a default
+        node = {**options[0], **{k: v for k, v in node.items() if k != "anyOf"}}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "properties":
+            out[key] = {name: _compact(spec) for name, spec in value.items()}
+        elif key == "items":
+            out[key] = _compact(value)
+        elif key in _SCHEMA_KEYS and not (key == "default" and value is None):
+            out[key] = value
+    return out
 
-    return strip(model.model_json_schema())
+
+def _compact_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return _compact(model.model_json_schema())
 
 
 def openai_tools() -> list[dict[str, Any]]:
@@ -376,8 +401,8 @@ class AppTask(Strict):
 SYSTEM_PROMPT = (
     "You are a personal assistant with access to the user's apps: a to-do list, a contacts book "
     "and a calendar. Use the tools to look things up and make the changes the user asks for; "
-    "record ids come from the list and search tools. When everything is done, reply with a "
-    "short summary and no tool call."
+    "record ids come from the list and search tools. When everything is done, call "
+    f"{COMPLETE}."
 )
 
 
@@ -426,6 +451,7 @@ class AppWorldEnv(TextEnv):
         except ApiError as exc:
             self.api_errors += 1
             return StepResult(f"Error: {exc}", 0.0, done, {"ok": False, "api": name})
+        done = done or name == COMPLETE
         return StepResult(json.dumps(result), 0.0, done, {"ok": True, "api": name})
 
     def judge(self) -> StateScore:

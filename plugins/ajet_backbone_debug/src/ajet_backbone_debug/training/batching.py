@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -170,6 +170,49 @@ def token_weight(sample: Sample, loss_agg: LossAgg, batch_tokens: int, batch_sam
     return 1.0 / (batch_samples * sample.num_trained_tokens)
 
 
+@dataclass
+class TrainedTokens:
+    """The per-token columns of a micro-batch (see `MicroBatch`), gathered sample by sample: the
+    row and position of every trained token, its id, old logprob, advantage and weight."""
+
+    rows: list[int] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    targets: list[int] = field(default_factory=list)
+    old_logprobs: list[float] = field(default_factory=list)
+    advantages: list[float] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+
+    def add(
+        self, sample: Sample, row: int, weight: float, slot_of: Sequence[int] | None = None
+    ) -> int:
+        """Add the trained tokens of ``sample``, laid out in ``row``; token ``i`` is predicted by
+        the logits at slot ``slot_of[i - 1]`` of the row (``i - 1`` when None). Returns how
+        many tokens were added."""
+        added = 0
+        for i, trained in enumerate(sample.loss_mask):
+            if trained:
+                self.rows.append(row)
+                self.positions.append(i - 1 if slot_of is None else slot_of[i - 1])
+                self.targets.append(sample.input_ids[i])
+                self.old_logprobs.append(sample.old_logprobs[i])
+                self.advantages.append(sample.advantage)
+                self.weights.append(weight)
+                added += 1
+        return added
+
+    def tensors(self, device: torch.device | str) -> dict[str, torch.Tensor]:
+        """The columns as `MicroBatch` keyword arguments."""
+        long, f32 = torch.long, torch.float32
+        return {
+            "rows": torch.tensor(self.rows, dtype=long, device=device),
+            "positions": torch.tensor(self.positions, dtype=long, device=device),
+            "targets": torch.tensor(self.targets, dtype=long, device=device),
+            "old_logprobs": torch.tensor(self.old_logprobs, dtype=f32, device=device),
+            "advantages": torch.tensor(self.advantages, dtype=f32, device=device),
+            "weights": torch.tensor(self.weights, dtype=f32, device=device),
+        }
+
+
 def _build(
     samples: Sequence[Sample],
     group: list[int],
@@ -182,34 +225,15 @@ def _build(
     width = max(len(samples[i]) for i in group)
     input_ids = torch.full((len(group), width), pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros((len(group), width), dtype=torch.long)
-    rows: list[int] = []
-    positions: list[int] = []
-    targets: list[int] = []
-    old: list[float] = []
-    advantages: list[float] = []
-    weights: list[float] = []
+    trained = TrainedTokens()
     for row, index in enumerate(group):
         sample = samples[index]
         input_ids[row, : len(sample)] = torch.tensor(sample.input_ids, dtype=torch.long)
         attention_mask[row, : len(sample)] = 1
-        weight = token_weight(sample, loss_agg, batch_tokens, batch_samples)
-        for i, m in enumerate(sample.loss_mask):
-            if m:
-                rows.append(row)
-                positions.append(i - 1)
-                targets.append(sample.input_ids[i])
-                old.append(sample.old_logprobs[i])
-                advantages.append(sample.advantage)
-                weights.append(weight)
-    f32 = torch.float32
+        trained.add(sample, row, token_weight(sample, loss_agg, batch_tokens, batch_samples))
     return MicroBatch(
         input_ids=input_ids.to(device),
         attention_mask=attention_mask.to(device),
-        rows=torch.tensor(rows, dtype=torch.long, device=device),
-        positions=torch.tensor(positions, dtype=torch.long, device=device),
-        targets=torch.tensor(targets, dtype=torch.long, device=device),
-        old_logprobs=torch.tensor(old, dtype=f32, device=device),
-        advantages=torch.tensor(advantages, dtype=f32, device=device),
-        weights=torch.tensor(weights, dtype=f32, device=device),
+        **trained.tensors(device),
         sample_indices=list(group),
     )

@@ -32,6 +32,7 @@ from ajet_backbone_debug.training.batching import (
     LossAgg,
     MicroBatch,
     PackedBatch,
+    TrainedTokens,
     canonical_order,
     plan_micro_batches,
     token_weight,
@@ -179,7 +180,8 @@ def _build(
     input_ids = torch.full((len(trees), width), pad_token_id, dtype=torch.long)
     padding = torch.zeros((len(trees), width), dtype=torch.long)
     position_ids = torch.zeros((len(trees), width), dtype=torch.long)
-    rows, positions, targets, old, advantages, weights, owners = [], [], [], [], [], [], []
+    trained = TrainedTokens()
+    owners: list[int] = []
     sample_indices: list[int] = []
     for row, tree in enumerate(trees):
         input_ids[row, : len(tree)] = torch.tensor(tree.tokens, dtype=torch.long)
@@ -190,31 +192,17 @@ def _build(
             weight = token_weight(sample, loss_agg, batch_tokens, batch_samples)
             owner = len(sample_indices)
             sample_indices.append(index)
-            for i, m in enumerate(sample.loss_mask):
-                if m:
-                    rows.append(row)
-                    positions.append(nodes[i - 1])
-                    targets.append(sample.input_ids[i])
-                    old.append(sample.old_logprobs[i])
-                    advantages.append(sample.advantage)
-                    weights.append(weight)
-                    owners.append(owner)
+            owners += [owner] * trained.add(sample, row, weight, slot_of=nodes)
     if all(tree.is_chain for tree in trees):
         # Nothing branches: the ordinary causal mask over right-padded rows is the tree mask.
         attention_mask, position_ids_or_none = padding, None
     else:
         attention_mask = torch.stack([t.ancestor_mask(width) for t in trees]).unsqueeze(1)
         position_ids_or_none = position_ids.to(device)
-    f32 = torch.float32
     return MicroBatch(
         input_ids=input_ids.to(device),
         attention_mask=attention_mask.to(device),
-        rows=torch.tensor(rows, dtype=torch.long, device=device),
-        positions=torch.tensor(positions, dtype=torch.long, device=device),
-        targets=torch.tensor(targets, dtype=torch.long, device=device),
-        old_logprobs=torch.tensor(old, dtype=f32, device=device),
-        advantages=torch.tensor(advantages, dtype=f32, device=device),
-        weights=torch.tensor(weights, dtype=f32, device=device),
+        **trained.tensors(device),
         sample_indices=sample_indices,
         owners=torch.tensor(owners, dtype=torch.long, device=device),
         position_ids=position_ids_or_none,

@@ -1,5 +1,6 @@
 # AgentJet developer commands. Every target creates the virtual environments it needs.
-#   make setup          create/update .venvs/main, .venvs/verl and .venvs/trinity, then the
+#   make setup          create/update .venvs/main, .venvs/verl, .venvs/trinity and
+#                       .venvs/frameworks (AutoGen, LlamaIndex), then the
 #                       test models (tiny model, SmolLM2) in .cache/ (setup-models alone)
 #   make test           set up everything, then run each environment's tests (the CI command)
 #   make quickstart     set up main and run the quickstart

@@ -6,12 +6,14 @@
 #   make quickstart     set up main and run the quickstart
 #   make tutorial-self-correction   the multi-turn tutorial (train + before/after eval)
 #   make test-under-load  `make test` from a fresh clone of HEAD with two CPU busy loops running
-# Single environments: make setup-main | setup-verl | setup-trinity, make test-main | test-verl |
-# test-trinity. Extra pytest arguments: make test-main PYTEST_ARGS="-k config -x".
+# Single environments: make setup-main | setup-verl | setup-trinity | setup-frameworks, make
+# test-main | test-verl | test-trinity | test-frameworks. Extra pytest arguments:
+# make test-main PYTEST_ARGS="-k config -x". AJET_TEST_WORKERS=N: pytest-xdist workers per
+# environment (default 2).
 
 SHELL := /bin/bash
 PYTEST_ARGS ?=
-ENVS := main verl trinity
+ENVS := main verl trinity frameworks
 
 .PHONY: setup setup-models test test-under-load quickstart tutorial-self-correction browser env-status clean-venvs help \
 	$(addprefix setup-,$(ENVS)) $(addprefix test-,$(ENVS))

@@ -27,6 +27,7 @@ from ajet_core.config.loader import load_config
 from ajet_core.config.plugin_sections import validate_plugin_sections
 from ajet_core.errors import ConfigError, DataError
 from ajet_core.plugins.manager import get_plugin_manager
+from ajet_core.testing import TaskReaderConformance
 from ajet_core.training.components import instantiate
 
 from ..adapters.helpers import trinity_python_with_agentscope_1
@@ -145,6 +146,15 @@ def test_dedupe_modes_and_run_selection(recorded):
     assert queries(reader(db, validation_fraction=0.5, split_seed=3), "validation") == validation
 
 
+@pytest.mark.slow
+class TestTracingReaderConformance(TaskReaderConformance):
+    registered_name = "tracing"
+
+    @pytest.fixture
+    def reader(self, recorded):
+        return reader(recorded[0], dedupe="none", include_nested=True, include_failed=True)
+
+
 @pytest.fixture(scope="module")
 def smollm2_judge(ajet_serve, smollm2_dir, tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp("trace_filter")
@@ -158,8 +168,14 @@ def test_llm_filter_keeps_what_a_served_model_accepts(recorded, smollm2_judge, t
         base_url=smollm2_judge,
         model="judge",
         criteria="The query is a question about arithmetic.",
+        # A prompt SmolLM2 answers with a verdict for most of these tasks (checked by hand).
+        prompt=(
+            "Query: {query}\nAnswer: {answer}\nCriteria: {criteria}\n"
+            "Does the query meet the criteria? Answer Yes or No."
+        ),
         on_no_verdict="drop",
         parse_retries=0,  # greedy replies repeat themselves
+        concurrency=1,
     )
     r = reader(db, llm_filter=TraceFilterConfig(**options, cache_dir=str(tmp_path)))
     kept = {t.task_id for t in r.iter_tasks("train")}

@@ -108,7 +108,7 @@ class TracingReaderConfig(TaskReaderConfig):
     llm_filter: TraceFilterConfig | None = None
 
     def required_files(self) -> list[tuple[str, str]]:
-        return [("path", self.path)]
+        return [("path", str(Path(self.path).expanduser()))]
 
 
 def dedupe_key(query: str, mode: str) -> str:

@@ -192,27 +192,36 @@ class ResponsesAPI:
             sequence += 1
             return sse({"type": kind, "sequence_number": sequence - 1, **fields}, event=kind)
 
+        message_id, streamed = new_id("msg"), ""
+
+        def open_message() -> list[bytes]:
+            """The events that open the reply's message item and its one text part: before the
+            first text delta, or before the final text when nothing was streamed."""
+            return [
+                event(
+                    "response.output_item.added",
+                    output_index=0,
+                    item=message_item(message_id, "", status="in_progress", parts=False),
+                ),
+                event(
+                    "response.content_part.added",
+                    item_id=message_id,
+                    output_index=0,
+                    content_index=0,
+                    part=text_part(""),
+                ),
+            ]
+
         shell = self.response(None, echo, rid, [], status="in_progress")
         yield event("response.created", response=shell)
         yield event("response.in_progress", response=shell)
-        message_id, streamed = new_id("msg"), ""
         completion: Completion | None = None
         try:
             async for piece in self.pipeline.stream(binding, request, call_id=rid):
                 if isinstance(piece, TextDelta):
                     if not streamed:
-                        yield event(
-                            "response.output_item.added",
-                            output_index=0,
-                            item=message_item(message_id, "", status="in_progress", parts=False),
-                        )
-                        yield event(
-                            "response.content_part.added",
-                            item_id=message_id,
-                            output_index=0,
-                            content_index=0,
-                            part=text_part(""),
-                        )
+                        for opening in open_message():
+                            yield opening
                     streamed += piece.text
                     yield event(
                         "response.output_text.delta",
@@ -235,18 +244,8 @@ class ResponsesAPI:
         output: list[dict[str, Any]] = []
         if streamed or content or not reply.get("tool_calls"):
             if not streamed:
-                yield event(
-                    "response.output_item.added",
-                    output_index=0,
-                    item=message_item(message_id, "", status="in_progress", parts=False),
-                )
-                yield event(
-                    "response.content_part.added",
-                    item_id=message_id,
-                    output_index=0,
-                    content_index=0,
-                    part=text_part(""),
-                )
+                for opening in open_message():
+                    yield opening
             if len(content) > len(streamed) and content.startswith(streamed):
                 yield event(
                     "response.output_text.delta",

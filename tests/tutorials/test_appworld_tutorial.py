@@ -154,17 +154,19 @@ def test_partial_credit_and_collateral_damage(apps, data_dir):
 
 @pytest.fixture(scope="module")
 def appworld_server(data_dir):
-    """The tutorial's server as users start it, on a free port."""
+    """The tutorial's server as ``run.py`` starts it: on a socket bound here (port 0, no race)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
     port = sock.getsockname()[1]
-    sock.close()
     process = subprocess.Popen(
         [sys.executable, str(TUTORIAL / "appworld_server.py"), "--data", str(data_dir)]
-        + ["--port", str(port)],
+        + ["--fd", str(sock.fileno())],
+        pass_fds=[sock.fileno()],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    sock.close()
     url = f"http://127.0.0.1:{port}"
     try:
         while True:  # readiness: /health answers (or the server died, with its reason)
@@ -276,3 +278,80 @@ def test_run_py_trains_two_steps_on_the_tiny_model_with_the_server_it_starts(
             assert all(env_answer(m["content"]) for m in answers)
             # The reward is the server's state judge (nothing was changed: 0), not the text.
             assert record["judger_metrics"]["env_score"] == record["reward"] == 0.0
+
+
+def scripted_replies(calls: list[tuple[str, dict]]):
+    """Model text for each turn in order: one Hermes ``<tool_call>`` per API call."""
+    replies = iter(
+        f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
+        for name, arguments in calls
+    )
+    return lambda _prompt: next(replies, "All done.")
+
+
+@pytest.mark.parametrize("does_the_work", [True, False], ids=["makes_the_calls", "only_claims"])
+async def test_the_workflow_routes_each_tool_call_to_the_server_and_is_judged_by_state(
+    apps, appworld_server, data_dir, tiny_model_dir, does_the_work
+):
+    """The workflow's whole path with every model reply scripted (the plumbing around the model:
+    no local model produces these tool calls, see the README): the gateway parses the tool calls,
+    the workflow sends each to the server as one step and feeds the answer back, the episode
+    ends at supervisor_complete_task, the server's judge scores the state, and the episode's
+    calls merge into one sample without drift."""
+    from ajet_plugins_std.judgers.env_service import EnvServiceJudger
+    from ajet_plugins_std.readers.env_service import EnvServiceReaderConfig, EnvServiceTaskReader
+    from transformers import AutoTokenizer
+
+    from ajet_core.config.models import AjetConfig
+    from ajet_core.gateway.core import Gateway
+    from ajet_core.gateway.scripted_engine import ScriptedEngine
+    from ajet_core.importing import import_object
+    from ajet_core.schema import EpisodeRecord
+    from ajet_core.tracking.timeline_merge import TimelineMergeTracker
+    from ajet_core.workflow import WorkflowTask
+
+    truth = next(t for t in tasks_of(apps, data_dir) if t.kind == "meeting_with_contacts")
+    script = [(c.name, c.arguments) for c in truth.solution]
+    # A wrong first call, answered with the app's error, then the right ones.
+    script = [("calendar_create", {"title": truth.solution[-1].arguments["title"]}), *script]
+    script.append((apps.COMPLETE, {}))
+    if not does_the_work:
+        script = []  # every reply is the text claim "All done."
+    engine = ScriptedEngine(AutoTokenizer.from_pretrained(tiny_model_dir), scripted_replies(script))
+    config = AjetConfig.model_validate({"rollout": {"max_tokens_per_call": 128}})
+    gateway = Gateway(engine, config, mode="train")
+    handle = gateway.open_episode("ep", seed=0)
+    reader = EnvServiceTaskReader(EnvServiceReaderConfig(url=appworld_server, env_type="appworld"))
+    [task] = [t for t in reader.iter_tasks("train") if t.task_id == truth.task_id]
+    agent_class = import_object(f"{TUTORIAL / 'appworld_agent.py'}:AppWorldAgent")
+    agent = agent_class(max_turns=6)
+    async with reader.episode_env(task, "ep") as (episode_task, gym_env):
+        workflow_task = WorkflowTask(task_id=task.task_id, task=episode_task, gym_env=gym_env)
+        output = await agent.execute(workflow_task, handle.tuner)
+        judged = await EnvServiceJudger().ajudge(episode_task, output)
+    reader.close()
+    recording = handle.close()
+
+    if not does_the_work:
+        assert judged.reward == 0.0 and not judged.is_success
+        assert len(recording.calls) == 6 and output.log_metrics["api_calls"] == 0
+        return
+    assert judged.reward == 1.0 and judged.is_success
+    assert output.log_metrics == {
+        "api_calls": len(script), "api_errors": 1.0, "turns": len(script), "completed": 1.0,
+    }  # fmt: skip
+    # Every turn's reply was a parsed tool call, in the order of the script.
+    assert [c.finish_reason for c in recording.calls] == ["tool_calls"] * len(script)
+    names = [c.reply["tool_calls"][0]["function"]["name"] for c in recording.calls]
+    assert names == [name for name, _ in script]
+    # Each next call saw the server's answer to the previous one as its tool message.
+    first_answer = recording.calls[1].messages[-1]
+    assert first_answer["role"] == "tool"
+    assert first_answer["content"].startswith("Error: calendar_create: argument date: Field")
+    search_answer = json.loads(recording.calls[2].messages[-1]["content"])
+    assert truth.solution[-1].arguments["attendees"][0] in [c["email"] for c in search_answer]
+    # Multi-turn tool calls captured at token level: one merged sample, no drift.
+    assert recording.drift_fallbacks == 0 and recording.malformed_tool_calls == 0
+    record = EpisodeRecord(episode_id="ep", task=task, calls=recording.calls)
+    [sample] = TimelineMergeTracker.from_config(config).build_samples(record)
+    assert sum(sample.loss_mask) == sum(len(c.response_ids) for c in recording.calls)

@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=HERE / "data")
     parser.add_argument("--max-api-calls", type=int, default=40)
+    # Idle seconds before the server drops an instance: long enough for a slow CPU episode.
+    parser.add_argument("--instance-ttl", type=float, default=3600.0)
     args, ajet_args = parser.parse_known_args(argv)
     if not ajet_args:
         ajet_args = ["train", "--conf", str(HERE / "appworld.yaml")]
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     server = subprocess.Popen(
         [sys.executable, str(HERE / "appworld_server.py"), "--data", str(args.data)]
-        + ["--max-api-calls", str(args.max_api_calls), "--fd", str(listener.fileno())],
+        + ["--max-api-calls", str(args.max_api_calls), "--instance-ttl", str(args.instance_ttl)]
+        + ["--fd", str(listener.fileno())],
         pass_fds=[listener.fileno()],
     )
     listener.close()  # the server holds its own copy of the socket

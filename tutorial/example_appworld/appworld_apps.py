@@ -17,7 +17,8 @@ Scoring (documented in the README): a task's *checks* are the records it must cr
 (each must be in the final state) and the records it must remove or change (each must be gone).
 ``score = checks met / checks``, halved when the final state has *collateral damage*: a record
 that should have stayed as it was is gone or changed, or a record is there that the ground truth
-does not have. ``score == 1.0`` exactly when the final state equals the ground truth. Record ids
+does not have (other than one the task should have removed: that is only a missed check).
+``score == 1.0`` exactly when the final state equals the ground truth. Record ids
 are ignored in the comparison (the apps number new records in call order, and two correct
 solutions may add records in different orders); names and titles are unique within a task.
 """

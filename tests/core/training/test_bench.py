@@ -210,6 +210,9 @@ def test_unknown_suite_names_the_suite_the_file_and_the_known_ones(project):
     [line] = result.stderr.strip().splitlines()
     assert "unknown bench suite 'tinny'" in line and "did you mean 'tiny'" in line
     assert "'suites.yaml' defines tiny" in line and "ajet bench list" in line
+    listing = ajet(project, "bench", "list", "--suites", "suites.yaml")
+    assert listing.returncode == 0
+    assert listing.stdout.startswith(f"tiny: {TINY_SUITE['task']}, 1 steps")
 
 
 def test_bad_suites_files_and_overrides_are_named_errors_before_any_training(project):

@@ -81,6 +81,7 @@ def _machine(row: BenchRow) -> str:
 
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 640, 260, 48, 16, 16, 64
 BEFORE_COLOUR, AFTER_COLOUR = "#9aa0a6", "#1a73e8"
+HEADLINE_DISTRIBUTIONS = ("ajet-core", "torch", "transformers", "verl", "trinity-rft", "vllm")
 
 
 def chart(rows: list[BenchRow]) -> ET.Element:
@@ -176,7 +177,10 @@ def _html_table(rows: list[BenchRow]) -> str:
     )  # fmt: skip
     lines = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for row in rows:
-        versions = ", ".join(f"{k} {v}" for k, v in row.versions.items())
+        # The libraries that move numbers; every ajet-* plugin's version is in the store.
+        versions = ", ".join(
+            f"{k} {v}" for k, v in row.versions.items() if k in HEADLINE_DISTRIBUTIONS
+        )
         cells = [
             (f"{row.recorded_at:%Y-%m-%d %H:%M}", ""),
             (short_commit(row), ""),

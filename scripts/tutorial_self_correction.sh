@@ -2,7 +2,8 @@
 # `make tutorial-self-correction`: the multi-turn tutorial. Set up the main environment, import
 # SmolLM2-135M-Instruct, make the self-correction data, evaluate held-out success, train on CPU,
 # evaluate again, and print both numbers next to the best question-blind policy, the drift fallbacks
-# and the LLM calls per episode. Extra arguments are config overrides (trainer.total_steps=10).
+# and the LLM calls per episode and per training sample. Extra arguments are config overrides
+# (experiment.seed=1, trainer.total_steps=10).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

@@ -1,9 +1,12 @@
-"""Self-correction after verifier feedback: the model answers, the verifier says whether the
-answer is too high or too low, and the model tries again, up to ``max_attempts`` calls.
+"""Self-correction after verifier feedback, always ``turns`` dependent LLM calls per episode.
+
+The model answers; a verifier says whether that answer is right, too high or too low, and asks
+the question again; the model answers again, and so on for ``turns`` calls (3 by default). The
+last reply is the final answer. Every call depends on the earlier ones: the verifier's message is
+about the model's own previous answer, so a right answer must be kept and a wrong one revised.
 
 Every call extends the previous conversation (its messages plus the reply), so the gateway reuses
-the sampled tokens and the ``timeline_merge`` tracker merges the attempts into one sample. Each
-attempt depends on the earlier ones: the feedback is about the model's own last answer.
+the sampled tokens and the ``timeline_merge`` tracker merges the turns into one sample.
 """
 
 from __future__ import annotations
@@ -22,47 +25,60 @@ def last_number(text: str) -> int | None:
 
 
 def feedback(answer: int | None, truth: int, question: str) -> str:
+    """The verifier's turn: a verdict on the last answer, then the question again."""
+    if answer == truth:
+        return f"Yes, {answer} is right. {question}"
     if answer is None:
-        verdict = "I could not find a number in your answer."
-    else:
-        verdict = f"{answer} is too {'high' if answer > truth else 'low'}."
-    return f"That is wrong: {verdict} Try again. {question}"
+        return f"I could not find a number in your answer. Try again. {question}"
+    return f"No, {answer} is too {'high' if answer > truth else 'low'}. Try again. {question}"
+
+
+def streak_reward(answers: list[int | None], truth: int) -> float:
+    """The share of turns, counted back from the last, that were right in a row: 1 for a right
+    first answer kept to the end, 1/turns for a right final answer only, 0 for a wrong final
+    answer. It is positive exactly when the episode succeeds, and earlier right answers that are
+    kept earn more, so the policy learns to be right first and to revise after the feedback."""
+    streak = 0
+    for answer in reversed(answers):
+        if answer != truth:
+            break
+        streak += 1
+    return streak / len(answers)
 
 
 class SelfCorrectionAgent(Workflow):
-    def __init__(self, max_attempts: int = 3, max_tokens: int = 32, **kwargs) -> None:
+    def __init__(self, turns: int = 3, max_tokens: int = 24, **kwargs) -> None:
         super().__init__(**kwargs)
-        if max_attempts < 1:
+        if turns < 2:
             raise ValueError(
-                f"workflow.options.max_attempts must be at least 1, got {max_attempts}"
+                f"workflow.options.turns must be at least 2 (an answer, the verifier's feedback "
+                f"and a revised answer), got {turns}"
             )
-        self.max_attempts, self.max_tokens = max_attempts, max_tokens
+        self.turns, self.max_tokens = turns, max_tokens
 
     async def execute(self, task: WorkflowTask, tuner: AjetTuner) -> WorkflowOutput:
         question, truth = task.task.main_query, int(task.task.metadata["answer"])
         client = tuner.as_raw_openai_sdk_client()
         messages: list[dict] = [{"role": "user", "content": question}]
         answers: list[int | None] = []
-        for _ in range(self.max_attempts):
+        for turn in range(self.turns):
+            if turn:
+                messages.append({"role": "user", "content": feedback(answers[-1], truth, question)})
             reply = await client.chat.completions.create(
                 messages=messages, max_tokens=self.max_tokens
             )
             text = reply.choices[0].message.content or ""
             messages.append({"role": "assistant", "content": text})
             answers.append(last_number(text))
-            if answers[-1] == truth:
-                break
-            messages.append({"role": "user", "content": feedback(answers[-1], truth, question)})
-        solved = answers[-1] == truth
-        # Earlier success earns more, so the policy learns to be right first and to use the
-        # feedback when it is not.
-        reward = (self.max_attempts - len(answers) + 1) / self.max_attempts if solved else 0.0
+        right = [a == truth for a in answers]
         return WorkflowOutput(
-            reward=reward,
-            is_success=solved,
+            reward=streak_reward(answers, truth),
+            is_success=right[-1],
             metadata={"answers": answers, "answer": truth},
+            # Both keys are documented (docs/metrics.md): the framework turns them into
+            # turns/success_at_turn/<k> and turns/parse_failures in metrics.jsonl.
             log_metrics={
-                "attempts": float(len(answers)),
+                "turn_success": [float(r) for r in right],
                 "parse_failures": float(sum(a is None for a in answers)),
             },
         )

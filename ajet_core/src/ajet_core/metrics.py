@@ -115,6 +115,22 @@ def success_by_calls_metric(bucket: str) -> str:
     return f"turns/success_by_calls/{bucket}"
 
 
+# The WorkflowOutput.log_metrics key under which a workflow reports, turn by turn, whether that
+# turn's answer was right (a list of 0/1, one per turn): episodes of a fixed length all land in
+# one success_by_calls bucket, so this is how a researcher sees which turn fixed (or broke) it.
+TURN_SUCCESS_KEY = "turn_success"
+# Turn numbers from 1; later turns share the last bucket.
+TURN_BUCKETS = ("1", "2", "3", "4", "5", "6", "7", "8+")
+
+
+def turn_bucket(turn: int) -> str:
+    return str(turn) if turn < 8 else "8+"
+
+
+def success_at_turn_metric(bucket: str) -> str:
+    return f"turns/success_at_turn/{bucket}"
+
+
 # Per-agent metrics: f"agent/{agent}/{what}".
 AGENT_PREFIX = "agent/"
 AGENT_METRICS = ("reward_mean", "calls", "response_tokens", "samples")
@@ -144,4 +160,5 @@ def all_metric_names() -> list[str]:
         if k.isupper() and isinstance(v, str) and "/" in v and k != "AGENT_PREFIX"
     ]
     names += [success_by_calls_metric(bucket) for bucket in CALLS_BUCKETS]
+    names += [success_at_turn_metric(bucket) for bucket in TURN_BUCKETS]
     return sorted(names + [failed_metric(reason) for reason in FAILURE_REASONS])

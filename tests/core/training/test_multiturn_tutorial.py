@@ -1,7 +1,8 @@
-"""The multi-turn self-correction tutorial trains two steps on the tiny model: each episode's
-attempts (answer, verifier feedback, answer again) merge into one sample without drift, its
-per-turn diagnostics land in metrics.jsonl and agree with the episode records, and the report
-prints the before/after summary next to the best policy that ignores the question."""
+"""The multi-turn self-correction tutorial trains two steps on the tiny model: every episode makes
+three dependent calls (answer, verifier feedback, answer again, feedback, final answer) that
+merge into one sample without drift, its per-turn diagnostics land in metrics.jsonl and agree
+with the episode records, and the report prints the before/after summary next to the best
+policy that ignores the question."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ REPO = Path(__file__).resolve().parents[3]
 TUTORIAL = REPO / "tutorial" / "example_self_correction"
 
 
-def episode(calls: int, *, success: bool, parse_failures: int = 0, malformed: int = 0, **kw):
+def episode(
+    calls: int, *, success: bool, parse_failures: int = 0, malformed: int = 0, turns=None, **kw
+):
     call = LlmCall("c", "policy", "policy", True, [1], [2], [0.0], 1.0, "stop", [])
     return EpisodeRecord(
         episode_id=f"e{calls}{success}",
@@ -30,7 +33,8 @@ def episode(calls: int, *, success: bool, parse_failures: int = 0, malformed: in
         calls=[call] * calls,
         reward=1.0 if success else 0.0,
         is_success=success,
-        log_metrics={"parse_failures": parse_failures},
+        log_metrics={"parse_failures": parse_failures}
+        | ({} if turns is None else {"turn_success": turns}),
         metadata={"gateway": {"malformed_tool_calls": malformed}},
         **kw,
     )
@@ -38,11 +42,11 @@ def episode(calls: int, *, success: bool, parse_failures: int = 0, malformed: in
 
 def test_turn_metrics_split_success_by_calls_and_count_parse_failures():
     episodes = [
-        episode(1, success=True),
-        episode(3, success=True, parse_failures=1),
-        episode(3, success=False, parse_failures=2, malformed=1),
-        episode(12, success=False),  # long episodes share the last bucket
-        episode(2, success=True, parse_failures=5, error="boom"),  # failed: left out
+        episode(1, success=True, turns=1.0),  # a single number is one turn
+        episode(3, success=True, parse_failures=1, turns=[0.0, 1.0, 1.0]),
+        episode(3, success=False, parse_failures=2, malformed=1, turns=[1.0, 0.0, 0.0]),
+        episode(12, success=False),  # long episodes share the last bucket; no turns reported
+        episode(2, success=True, parse_failures=5, error="boom", turns=[1.0, 1.0]),  # failed
     ]
     result = rollout_metrics(episodes, seconds=1.0)
     turns = {k: v for k, v in result.items() if k.startswith("turns/")}
@@ -53,6 +57,10 @@ def test_turn_metrics_split_success_by_calls_and_count_parse_failures():
         m.success_by_calls_metric("1"): 1.0,
         m.success_by_calls_metric("3"): 0.5,
         m.success_by_calls_metric("8+"): 0.0,
+        # Per turn, over the episodes that reported that turn (turn 1: three, turns 2-3: two).
+        m.success_at_turn_metric("1"): 2 / 3,
+        m.success_at_turn_metric("2"): 0.5,
+        m.success_at_turn_metric("3"): 0.5,
     }
     assert rollout_metrics([episodes[-1]], seconds=1.0).keys().isdisjoint(turns)
 
@@ -93,11 +101,19 @@ def test_self_correction_tutorial_two_steps_on_the_tiny_model(tmp_path, tiny_mod
     for row in rows:
         records = list(read_records(run_dir / "records" / f"train_step_{row['step']:06d}.jsonl.gz"))
         assert all(r["error"] is None for r in records), [r["error"] for r in records]
-        attempts = [r["log_metrics"]["attempts"] for r in records]
-        assert row[m.CALLS_PER_EPISODE] == sum(attempts) / len(attempts)
-        assert row[m.LLM_CALLS] == sum(attempts) == sum(len(r["calls"]) for r in records)
+        # Every episode makes all three calls, each prompt extending the one before it (the
+        # verifier's message is about the previous reply), and they merge into one sample.
+        assert [len(r["calls"]) for r in records] == [3] * len(records)
+        for r in records:
+            prompts = [c["messages"] for c in r["calls"]]
+            for before, after in zip(prompts, prompts[1:]):
+                assert after[: len(before)] == before and len(after) == len(before) + 2
+            for call, turn in zip(r["calls"][:-1], prompts[1:]):
+                assert turn[-2]["content"] == (call["reply"]["content"] or "")
+        assert row[m.CALLS_PER_EPISODE] == 3.0
+        assert row[m.LLM_CALLS] == 3 * len(records)
         assert row[m.DRIFT_FALLBACKS] == 0
-        assert row[m.SAMPLES_PER_EPISODE] == 1.0  # the attempts merged into one sample
+        assert row[m.SAMPLES_PER_EPISODE] == 1.0  # the turns merged into one sample
         # The diagnostics agree with what the episodes themselves reported, bucket by bucket.
         reported = sum(r["log_metrics"]["parse_failures"] for r in records)
         assert row[m.PARSE_FAILURES] == reported
@@ -109,6 +125,12 @@ def test_self_correction_tutorial_two_steps_on_the_tiny_model(tmp_path, tiny_mod
         assert buckets == {
             m.success_by_calls_metric(b): sum(v) / len(v) for b, v in by_calls.items()
         }
+        # Turn by turn: the share of episodes whose k-th answer was right, and the last turn's
+        # is the episode's success.
+        for k in range(3):
+            rights = [r["log_metrics"]["turn_success"][k] for r in records]
+            assert row[m.success_at_turn_metric(str(k + 1))] == sum(rights) / len(rights)
+        assert all(r["log_metrics"]["turn_success"][-1] == r["is_success"] for r in records)
 
     report = subprocess.run(
         [sys.executable, str(TUTORIAL / "report.py"), str(run_dir), "--data", str(data)]
@@ -120,6 +142,6 @@ def test_self_correction_tutorial_two_steps_on_the_tiny_model(tmp_path, tiny_mod
     assert "held-out success before training" in report.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["drift_fallbacks"] == 0 and summary["steps"] == 2
-    assert 1.0 <= summary["calls_per_episode"] <= 3.0
-    # Two held-out tasks: a blind binary search over 7 values covers both answers.
+    assert summary["calls_per_episode"] == 3.0 and summary["calls_per_sample"] == 3.0
+    # Two held-out tasks: a blind binary search over 7 final answers covers both.
     assert summary["best_blind_policy_success"] == 1.0

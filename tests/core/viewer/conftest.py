@@ -1,7 +1,8 @@
 """Real run folders for the viewer tests: 2-step `ajet train` runs of the tiny model (made once).
 
 ``trained_run`` (the quickstart's addition agent: one call per episode, rewards that vary within
-groups) and ``multi_turn_run`` (FrozenLake: three calls per episode, merged into one sample).
+groups), ``multi_turn_run`` (FrozenLake: three calls per episode, merged into one sample) and
+``self_correction_run`` (the multi-turn tutorial, evaluated before and after its two steps).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[3]
-RUN_FIXTURES = {"trained_run", "multi_turn_run"}
+RUN_FIXTURES = {"trained_run", "multi_turn_run", "self_correction_run"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -100,4 +101,19 @@ def multi_turn_run(tmp_path_factory, tiny_model_dir) -> Path:
         task_reader={"missing_query": "empty"},  # the environment writes the prompt
         workflow={"options": {"max_steps": 3, "max_tokens": 12}},
         judger={"type": None},
+    )
+
+
+@pytest.fixture(scope="session")
+def self_correction_run(tmp_path_factory, tiny_model_dir) -> Path:
+    # Held-out success before and after training and the same held-out tasks at both ends: what
+    # the viewer's held-out curve and before/after panel show.
+    return train_tiny(
+        tmp_path_factory.mktemp("self_correction"),
+        tiny_model_dir,
+        "example_self_correction",
+        "self_correction_agent.py:SelfCorrectionAgent",
+        workflow={"options": {"turns": 3, "max_tokens": 12}},
+        judger={"type": None},
+        eval={"after_train": True},
     )

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ajet_core import metrics as m
+from ajet_core.metric_loggers.jsonl import read_metrics
 from ajet_core.training.records import read_records
 
 REPO = Path(__file__).resolve().parents[3]
@@ -29,6 +31,7 @@ webdriver = pytest.importorskip(
 # without selenium skips this module instead of failing to collect it.
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
+from selenium.webdriver.support.select import Select  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 for binary, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
@@ -42,14 +45,22 @@ for binary, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver"
 @pytest.fixture(scope="module")
 def viewer_url(multi_turn_run, trained_run):
     # Two runs: the page overlays their reward curves (what `ajet compare` would give).
+    yield from serve_viewer(multi_turn_run, trained_run)
+
+
+@pytest.fixture(scope="module")
+def tutorial_viewer_url(self_correction_run):
+    yield from serve_viewer(self_correction_run)
+
+
+def serve_viewer(*run_dirs: Path):
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "ajet_core.cli.main",
             "view",
-            str(multi_turn_run),
-            str(trained_run),
+            *map(str, run_dirs),
             "--no-browser",
         ],
         stdout=subprocess.PIPE,
@@ -201,3 +212,81 @@ def test_page_shows_steps_episodes_token_strips_and_merge_links(
             == sum(r["task"]["task_id"] == record["task"]["task_id"] for r in records)
         )
     )
+
+
+def chart_points(browser, box: str) -> list[str]:
+    """The hover titles of a chart's points ("<run> step <n>: <value>"), in drawing order."""
+    return browser.execute_script(
+        "return [...document.querySelectorAll(arguments[0] + ' circle title')]"
+        ".map((t) => t.textContent)",
+        box,
+    )
+
+
+def replies(column) -> list[str]:
+    return [b.get_attribute("textContent") for b in column.find_elements(By.CSS_SELECTOR, ".reply")]
+
+
+def test_tutorial_run_shows_reward_and_held_out_curves_and_one_task_before_and_after(
+    browser, tutorial_viewer_url, self_correction_run
+):
+    wait = WebDriverWait(browser, 30)
+    browser.get(tutorial_viewer_url)
+    name = f"{self_correction_run.parent.name}/{self_correction_run.name}"
+    rows = read_metrics(self_correction_run)
+
+    # Both curves, point for point what metrics.jsonl holds: reward per training step, held-out
+    # success before training (step 0) and after the last step.
+    def expected(metric: str) -> list[str]:
+        return [f"{name} step {r['step']}: {r[metric]:.4f}" for r in rows if metric in r]
+
+    assert len(expected(m.EVAL_PASS_AT_1)) == 2 and len(expected(m.REWARD_MEAN)) == 2
+    wait.until(lambda d: chart_points(d, "#heldout") == expected(m.EVAL_PASS_AT_1))
+    assert chart_points(browser, "#curves") == expected(m.REWARD_MEAN)
+    assert browser.find_elements(By.CSS_SELECTOR, "#heldout polyline.curve")
+    assert browser.find_elements(By.CSS_SELECTOR, "#curves polyline.curve")
+
+    # One held-out task at the first and the last evaluation, side by side: the whole
+    # conversation of each, its three replies those the records hold.
+    before = {
+        r["task"]["task_id"]: r
+        for r in read_records(self_correction_run / "records" / "eval_step_000000.jsonl.gz")
+    }
+    after = {
+        r["task"]["task_id"]: r
+        for r in read_records(self_correction_run / "records" / "eval_step_000002.jsonl.gz")
+    }
+    assert list(before) == list(after) and len(before) == 2
+    changed = [t for t in before if before[t]["is_success"] != after[t]["is_success"]]
+    box = wait.until(ec.visibility_of_element_located((By.ID, "before-after-box")))
+    select = box.find_element(By.ID, "ba-task")
+    options = [o.get_attribute("value") for o in select.find_elements(By.TAG_NAME, "option")]
+    assert sorted(options) == sorted(before)
+    shown = (changed or list(before))[0]  # a task whose outcome training changed comes first
+    assert select.get_attribute("value") == shown
+
+    def columns_show(task: str) -> bool:
+        cols = browser.find_elements(By.CSS_SELECTOR, "#before-after .ba-col")
+        return [c.get_attribute("data-eval-step") for c in cols] == ["0", "2"] and [
+            replies(c) for c in cols
+        ] == [
+            [f"assistant · reply{c['reply']['content'] or ''}" for c in side[task]["calls"]]
+            for side in (before, after)
+        ]
+
+    wait.until(lambda d: columns_show(shown))
+    assert all(len(side[shown]["calls"]) == 3 for side in (before, after))
+    first_question = before[shown]["calls"][0]["messages"][0]["content"]
+    assert first_question in box.find_element(By.CSS_SELECTOR, ".bubble.user").text
+    ARTIFACTS.mkdir(exist_ok=True)
+    box.screenshot(str(ARTIFACTS / "viewer_before_after.png"))
+
+    other = next(t for t in before if t != shown)
+    Select(select).select_by_value(other)
+    wait.until(lambda d: columns_show(other))
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+    # A task that is not in both evaluations is a named 404, not an empty panel.
+    api = f"{tutorial_viewer_url.rstrip('/')}/api/runs/0/before_after"
+    answer = httpx.get(api, params={"task": "nope"}, timeout=30)
+    assert answer.status_code == 404 and "'nope'" in answer.json()["error"]

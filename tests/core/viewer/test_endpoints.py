@@ -40,6 +40,13 @@ def test_steps_list_every_records_file_with_counts_and_mean_reward(client, train
         assert summary["successes"] == sum(bool(r["is_success"]) for r in records)
 
 
+def test_before_after_waits_for_a_second_evaluation(client):
+    # This run was evaluated once (before training): nothing to compare yet, and no made-up
+    # "after" side. The tutorial run's two evaluations are checked in the browser test.
+    answer = client.get("/api/runs/0/before_after").json()
+    assert answer == {"available": False, "evals": [0], "tasks": []}
+
+
 def test_episode_pages_filters_sorting_and_search(client, trained_run):
     records = train_records(trained_run, 1)
     first = client.get("/api/runs/0/steps/train/1/episodes", params={"limit": 4}).json()

@@ -4,6 +4,7 @@ Endpoints (``RUN`` is the run's index in the command line, 0 first):
 ``/api/runs``; ``/api/runs/RUN/steps``; ``/api/runs/RUN/steps/MODE/STEP/episodes`` with
 ``filter``, ``sort``, ``task``, ``offset``, ``limit``;
 ``/api/runs/RUN/steps/MODE/STEP/episodes/ID``;
+``/api/runs/RUN/before_after`` with ``task`` (one held-out task at the first and last evaluation);
 ``/api/metrics`` (every run's ``metrics.jsonl`` rows, for the overlaid reward curves).
 """
 
@@ -90,6 +91,9 @@ def create_app(run_dirs: list[Path]) -> Starlette:
         )
         return with_token_strips(record, load_tokenizer(store.model_path()))
 
+    def before_after(request: Request):
+        return store_of(request).before_after(request.query_params.get("task", ""))
+
     def metrics(request: Request):
         return {
             "runs": [
@@ -109,6 +113,7 @@ def create_app(run_dirs: list[Path]) -> Starlette:
             Route(run + "/steps", guarded(steps)),
             Route(step + "/episodes", guarded(episodes)),
             Route(step + "/episodes/{episode_id:str}", guarded(episode)),
+            Route(run + "/before_after", guarded(before_after)),
             Route("/api/metrics", guarded(metrics)),
             Mount("/static", StaticFiles(directory=static_dir()), name="static"),
         ]

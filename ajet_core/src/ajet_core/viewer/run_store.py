@@ -18,6 +18,7 @@ import yaml
 
 from ajet_core.errors import AjetError
 from ajet_core.metric_loggers.jsonl import METRICS_FILE, read_metrics
+from ajet_core.rollout.runner import EVAL_MODE
 from ajet_core.training.records import RECORDS_DIR, read_records
 
 STEP_FILE = re.compile(r"^(?P<mode>[a-z]+)_step_(?P<step>\d+)\.jsonl\.gz$")
@@ -225,6 +226,48 @@ class RunStore:
             if episode.get("episode_id") == episode_id:
                 return episode
         raise KeyError(f"no episode {episode_id!r} in {mode} step {step}")
+
+    def before_after(self, task_id: str = "") -> dict[str, Any]:
+        """One held-out task at the run's first and last evaluation: what training changed.
+
+        ``tasks`` lists every task of the first evaluation with its success at both ends, the
+        tasks whose outcome changed first (those are the ones worth reading); without a
+        ``task_id`` the first of them is shown. ``available`` is false until the run has two
+        evaluations (``eval.before_train`` and a later one) with records.
+        """
+        evals = [f for f in self.step_files() if f.mode == EVAL_MODE]
+        if len(evals) < 2:
+            return {"available": False, "evals": [f.step for f in evals], "tasks": []}
+        first, last = evals[0], evals[-1]
+        # The first draw of each task (eval.num_repeat may draw several).
+        before: dict[str, dict[str, Any]] = {}
+        after: dict[str, dict[str, Any]] = {}
+        for episodes, into in ((self.episodes(first), before), (self.episodes(last), after)):
+            for episode in episodes:
+                into.setdefault((episode.get("task") or {}).get("task_id"), episode)
+        tasks = [
+            {
+                "task_id": key,
+                "before": bool(before[key].get("is_success")),
+                "after": bool(after[key].get("is_success")) if key in after else None,
+            }
+            for key in before
+        ]
+        tasks.sort(key=lambda t: t["before"] == t["after"])  # stable: changed outcomes first
+        chosen = task_id or (tasks[0]["task_id"] if tasks else "")
+        if chosen not in before or chosen not in after:
+            raise KeyError(
+                f"task {chosen!r} is not in both eval step {first.step} and eval step "
+                f"{last.step} of {self.run_dir}; pick one of the listed tasks"
+            )
+        return {
+            "available": True,
+            "evals": [f.step for f in evals],
+            "tasks": tasks,
+            "task_id": chosen,
+            "before": {"step": first.step, "episode": before[chosen]},
+            "after": {"step": last.step, "episode": after[chosen]},
+        }
 
     def metrics(self) -> list[dict[str, Any]]:
         return read_metrics(self.run_dir)

@@ -5,7 +5,8 @@ const PAGE = 50;
 const POLL_MS = 5000;  // a run still training writes new step files; the lists refresh on their own
 const COLORS = ["#2f6fde", "#d9534f", "#2e8b57", "#a05fd0", "#e08a1e", "#17a2b8"];
 const state = { run: 0, steps: [], step: null, filter: "all", sort: "order", task: "", offset: 0, total: 0,
-                episodeId: null, metrics: null, metric: "rollout/reward_mean" };
+                episodeId: null, metrics: null, metric: "rollout/reward_mean", baTask: "", baReady: false };
+const HELD_OUT = "eval/pass@1";
 
 const requests = { episodes: 0, episode: 0 };
 const $ = (sel) => document.querySelector(sel);
@@ -40,7 +41,7 @@ async function loadRuns() {
   $("#run-names").textContent = runs.map((r) => r.path).join("  ·  ");
   const select = $("#run-select");
   select.replaceChildren(...runs.map((r) => el("option", { value: r.index }, r.name)));
-  select.onchange = () => { state.run = Number(select.value); state.step = null; loadSteps(); };
+  select.onchange = () => { state.run = Number(select.value); state.step = null; state.baTask = ""; loadSteps(); loadBeforeAfter(); };
 }
 
 async function loadSteps() {
@@ -135,7 +136,7 @@ async function openEpisode(id) {
   ].filter((node) => node !== null));  // replaceChildren would print a null as text
 }
 
-function renderCalls(calls, sampleOfCall) {
+function renderCalls(calls, sampleOfCall, idPrefix = "call-") {
   const seen = {};  // per agent: the last call's messages and reply, to show each call's new messages only
   const key = (m) => `${m.role}\u0000${contentText(m.content)}`;
   return calls.map((call, i) => {
@@ -157,7 +158,7 @@ function renderCalls(calls, sampleOfCall) {
       shown ? el("div", { class: "kv" }, `… ${shown} earlier messages (shown above)`) : null,
       ...messages.slice(shown).map((m) => bubble(m, false)),
       call.reply ? bubble(call.reply, true) : null);
-    return el("div", { class: "call", id: `call-${call.call_id}` }, head, chat);
+    return el("div", { class: "call", id: `${idPrefix}${call.call_id}` }, head, chat);
   });
 }
 
@@ -246,13 +247,19 @@ async function loadMetrics() {
   drawCurves();
 }
 
+// The chosen metric (reward by default) and, always beside it, held-out success: the two curves
+// that say whether the run learned.
 function drawCurves() {
+  drawChart($("#curves"), state.metric);
+  drawChart($("#heldout"), HELD_OUT);
+}
+
+function drawChart(box, metric) {
   const W = 420, H = 150, L = 40, R = 10, T = 8, B = 22;
   const series = state.metrics.runs.map((run) => ({ name: run.name,
-    points: run.rows.filter((r) => typeof r[state.metric] === "number").map((r) => [r.step, r[state.metric]]) }));
+    points: run.rows.filter((r) => typeof r[metric] === "number").map((r) => [r.step, r[metric]]) }));
   const pts = series.flatMap((s) => s.points);
-  const box = $("#curves");
-  if (!pts.length) { box.replaceChildren(el("p", { class: "empty" }, `No ${state.metric} values yet.`)); return; }
+  if (!pts.length) { box.replaceChildren(el("p", { class: "empty" }, `No ${metric} values yet.`)); return; }
   const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
   const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1), y0 = Math.min(0, ...ys), y1 = Math.max(...ys, y0 + 1e-9);
   const sx = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R), sy = (y) => H - B - ((y - y0) / (y1 - y0)) * (H - T - B);
@@ -270,6 +277,31 @@ function drawCurves() {
   box.replaceChildren(svg, legend);
 }
 
+// ---- one held-out task before and after training --------------------------------------------
+async function loadBeforeAfter() {
+  const query = state.baTask ? `?task=${encodeURIComponent(state.baTask)}` : "";
+  const run = state.run;
+  const ba = await api(`${runBase()}/before_after${query}`);
+  if (run !== state.run) return;  // the run was switched while this was loading
+  const box = $("#before-after-box");
+  state.baReady = ba.available;
+  box.hidden = !ba.available;
+  if (!ba.available) return;
+  const mark = (ok) => (ok === null ? "?" : ok ? "✓" : "✗");
+  const select = $("#ba-task");
+  select.replaceChildren(...ba.tasks.map((t) => el("option", { value: t.task_id }, `${t.task_id}  ${mark(t.before)} → ${mark(t.after)}`)));
+  select.value = ba.task_id;
+  select.onchange = () => { state.baTask = select.value; loadBeforeAfter(); };
+  const column = (side, title) => {
+    const e = side.episode;
+    return el("div", { class: "ba-col", "data-eval-step": side.step },
+      el("h3", {}, `${title}: eval step ${side.step}`),
+      el("div", { class: "kv" }, `reward ${fmt(e.reward)} · ${e.is_success ? "success" : "failed"} · ${e.calls.length} calls`),
+      ...renderCalls(e.calls, {}, `ba-${side.step}-call-`));
+  };
+  $("#before-after").replaceChildren(column(ba.before, "before"), column(ba.after, "after"));
+}
+
 // ---- wiring ----------------------------------------------------------------------------------
 function wire() {
   $("#filter").onchange = (e) => { state.filter = e.target.value; state.offset = 0; loadEpisodes(); };
@@ -283,7 +315,10 @@ function wire() {
 async function start() {
   wire();
   await loadRuns();
-  await Promise.all([loadSteps(), loadMetrics()]);
-  setInterval(() => { loadSteps().catch(console.error); loadMetrics().catch(console.error); }, POLL_MS);
+  await Promise.all([loadSteps(), loadMetrics(), loadBeforeAfter()]);
+  setInterval(() => {
+    loadSteps().catch(console.error); loadMetrics().catch(console.error);
+    if (!state.baReady) loadBeforeAfter().catch(console.error);  // a training run's last eval arrives late
+  }, POLL_MS);
 }
 start().catch((err) => { document.body.prepend(el("div", { class: "error-box" }, `viewer error: ${err.message}`)); });

@@ -83,6 +83,22 @@ OWNED = {
     "actor_rollout_ref.rollout.calculate_log_probs": True,
     "data.return_raw_chat": True,
 }
+# The server settings under which an OutputConstraint is enforced as engine.py maps it, per
+# backbone.rollout_engine (backbone.* keys still override them). vLLM: the guidance backend for
+# every request (a request cannot choose one; verl passes engine_kwargs.vllm to `vllm serve`,
+# a JSON string as is). SGLang: the llguidance grammar backend, and its tokenizer, without which
+# SGLang aborts every grammar request (verl skips it by default).
+GUIDED_DECODING: dict[str, dict[str, Any]] = {
+    "vllm": {
+        "++actor_rollout_ref.rollout.engine_kwargs.vllm.structured_outputs_config": (
+            '{"backend": "guidance"}'
+        )
+    },
+    "sglang": {
+        "++actor_rollout_ref.rollout.engine_kwargs.sglang.grammar_backend": "llguidance",
+        "actor_rollout_ref.rollout.skip_tokenizer_init": False,
+    },
+}
 LOSS_AGG = {"token_mean": "token-mean", "seq_mean": "seq-mean-token-mean"}
 # Loggers verl runs itself. metrics.jsonl (and our TensorBoard files) are written by the
 # metrics bridge in the ajet process; any other ajet logger has no place under verl.
@@ -213,6 +229,8 @@ def translate(
     o["trainer.default_local_dir"] = str(run_files.parent / "checkpoints")
     # The cluster.
     o["actor_rollout_ref.rollout.name"] = options.rollout_engine
+    # Structured output (engine.py): the grammar backends that read llguidance's Lark dialect.
+    o.update(GUIDED_DECODING.get(options.rollout_engine, {}))
     o["actor_rollout_ref.rollout.tensor_model_parallel_size"] = options.tensor_parallel_size
     o["actor_rollout_ref.rollout.gpu_memory_utilization"] = options.gpu_memory_utilization
     o["actor_rollout_ref.actor.strategy"] = options.strategy

@@ -7,6 +7,10 @@ calls. This server answers them with ``TransformersEngine`` (continuous batching
 from ``ajet-backbone-debug``, imported when the actor starts so this module stays importable
 without it). Memory calls have nothing to free on a CPU.
 
+Structured output arrives as vLLM names it, ``structured_outputs={"json": schema}`` or
+``{"grammar": lark}`` (a plain dict: no vLLM here), and becomes the request's
+:class:`~ajet_core.engine.OutputConstraint`, which the debug engine enforces with llguidance.
+
 Weights arrive from the training worker's adapter (:mod:`ajet_backbone_verl.cpu.replica`) after
 every update; each load is appended to the run's engine log (``AJET_CPU_ENGINE_LOG``, set by the
 backbone) so a run can be checked afterwards: which step's weights were served, and how many
@@ -24,12 +28,26 @@ from typing import Any
 import torch
 from verl.workers.rollout.replica import TokenOutput
 
-from ajet_core.engine import SamplingParams
+from ajet_core.engine import ConstraintError, OutputConstraint, SamplingParams
 
 # Where the server appends its weight-sync events (JSON lines); unset: nowhere.
 ENGINE_LOG_VARIABLE = "AJET_CPU_ENGINE_LOG"
 # torch intra-op threads of the decode thread: one is fastest on a CPU shared with the trainer.
 THREADS_VARIABLE = "AJET_CPU_ENGINE_THREADS"
+
+
+def output_constraint(structured_outputs: Any) -> OutputConstraint | None:
+    """The request's ``structured_outputs`` (vLLM's field names) as an OutputConstraint."""
+    if structured_outputs is None:
+        return None
+    fields = dict(structured_outputs)
+    unknown = sorted(set(fields) - {"json", "grammar"})
+    if unknown or len(fields) != 1:
+        raise ConstraintError(
+            f"structured_outputs={fields!r}: the CPU rollout server takes exactly one of "
+            "'json' (a JSON schema) or 'grammar' (llguidance Lark)"
+        )
+    return OutputConstraint(json_schema=fields.get("json"), lark=fields.get("grammar"))
 
 
 def _setting(config: Any, key: str, default: Any = None) -> Any:
@@ -98,6 +116,7 @@ class CpuRolloutServer:
             stop=list(params.get("stop") or []),
             stop_token_ids=list(params.get("stop_token_ids") or []),
             seed=params.get("seed"),
+            constraint=output_constraint(params.get("structured_outputs")),
         )
         generation = await self.engine.generate(list(prompt_ids), sampling)
         return TokenOutput(

@@ -19,6 +19,15 @@ tokens.
 
 What vLLM does not return through that API is the finish reason; it is read off the tokens (an
 end-of-sequence or stop token, a stop string in the text, or the token limit).
+
+Structured output (:class:`~ajet_core.engine.OutputConstraint`) is vLLM's guided decoding:
+trinity's rollout model copies every keyword that names a ``vllm.SamplingParams`` field onto its
+default parameters (``vLLMRolloutModel._create_sampling_params``, trinity-rft 0.6.0 with vLLM
+0.19.1-0.23.0), so ``structured_outputs`` is sent as vLLM's ``StructuredOutputsParams``
+(``json=schema`` or ``grammar=lark``), built here since vLLM takes no plain dict for it. Lark
+grammars need vLLM's ``guidance`` backend, which the translation sets through
+``explorer.rollout_model.extra_engine_args``. vLLM masks the logits with the grammar before
+sampling, so the logprobs are those of the constrained distribution.
 """
 
 from __future__ import annotations
@@ -27,7 +36,13 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from ajet_core.engine import ContextLengthExceeded, EngineError, Generation, SamplingParams
+from ajet_core.engine import (
+    ContextLengthExceeded,
+    EngineError,
+    Generation,
+    OutputConstraint,
+    SamplingParams,
+)
 
 
 def load_tokenizer(model_path: str, trust_remote_code: bool = False) -> Any:
@@ -54,8 +69,26 @@ def end_of_sequence_ids(model_path: str, tokenizer: Any) -> frozenset[int]:
     return frozenset(ids)
 
 
+def structured_outputs(constraint: OutputConstraint) -> Any:
+    """vLLM's ``StructuredOutputsParams`` for ``constraint`` (vLLM runs trinity's rollouts, so it
+    is installed beside trinity)."""
+    try:
+        from vllm.sampling_params import StructuredOutputsParams
+    except ImportError as exc:
+        raise EngineError(
+            "structured output under trinity needs vllm importable in the workflow's process to "
+            f"build its StructuredOutputsParams ({exc}); install trinity-rft[vllm]"
+        ) from exc
+    if constraint.json_schema is not None:
+        return StructuredOutputsParams(json=constraint.json_schema)
+    return StructuredOutputsParams(grammar=constraint.lark)
+
+
 class TrinityModelEngine:
     """:class:`ajet_core.engine.Engine` over a trinity ``ModelWrapper`` (token in, token out)."""
+
+    # OutputConstraint becomes vLLM's structured_outputs (see the module docstring).
+    supports_constraints = True
 
     def __init__(
         self,
@@ -110,6 +143,8 @@ class TrinityModelEngine:
         }
         if sampling.seed is not None:
             kwargs["seed"] = sampling.seed
+        if sampling.constraint is not None:
+            kwargs["structured_outputs"] = structured_outputs(sampling.constraint)
         return kwargs
 
     async def _ensure_model_tokenizer(self) -> None:
@@ -132,10 +167,11 @@ class TrinityModelEngine:
         if room <= 0:
             raise ContextLengthExceeded(len(prompt_ids), self.max_model_len)
         sampling = replace(sampling, max_tokens=min(sampling.max_tokens, room))
+        kwargs = self.sampling_kwargs(sampling)
         try:
             await self._ensure_model_tokenizer()
             experiences = await self.model.generate_async(
-                [self.trinity_prompt(prompt_ids)], **self.sampling_kwargs(sampling)
+                [self.trinity_prompt(prompt_ids)], **kwargs
             )
         except (
             Exception

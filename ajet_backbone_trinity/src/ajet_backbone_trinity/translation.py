@@ -352,6 +352,14 @@ def translate(
         "model.dtype",
     )
     b.put("explorer.rollout_model.seed", config.experiment.seed, "experiment.seed")
+    # Structured output (engine.py): vLLM's guidance backend reads the gateway's Lark grammars;
+    # a request cannot choose a backend. trinity passes extra_engine_args to vLLM's
+    # AsyncEngineArgs, and vLLM's VllmConfig validation turns this dict into its config.
+    b.put(
+        "explorer.rollout_model.extra_engine_args",
+        {"structured_outputs_config": {"backend": "guidance"}},
+        "(fixed) structured output: vLLM's guidance backend",
+    )
     # A runner runs one task (one GRPO group of num_repeat episodes) at a time.
     runners = max(1, math.ceil(rollout.max_concurrency / rollout.num_repeat))
     b.put(

@@ -354,7 +354,9 @@ def translate(
     b.put("explorer.rollout_model.seed", config.experiment.seed, "experiment.seed")
     # Structured output (engine.py): vLLM's guidance backend reads the gateway's Lark grammars;
     # a request cannot choose a backend. trinity passes extra_engine_args to vLLM's
-    # AsyncEngineArgs, and vLLM's VllmConfig validation turns this dict into its config.
+    # AsyncEngineArgs, and vLLM's VllmConfig (a pydantic dataclass) validates this dict into its
+    # StructuredOutputsConfig. (vLLM writes a reasoning_parser into that field before; trinity
+    # passes explorer.rollout_model.reasoning_parser, which this translation leaves unset.)
     b.put(
         "explorer.rollout_model.extra_engine_args",
         {"structured_outputs_config": {"backend": "guidance"}},

@@ -84,6 +84,34 @@ def test_case_data_is_seeded_and_the_splits_are_disjoint(tmp_path):
     assert all(len(r["metadata"]["facts"]) == 3 for r in rows["train.jsonl"])
 
 
+def test_the_judger_asks_one_question_per_fact_and_checks_its_input(monkeypatch, patient_module):
+    from ajet_core.config.loader import load_config
+    from ajet_core.config.plugin_sections import validate_plugin_sections
+    from ajet_core.plugins.manager import get_plugin_manager
+    from ajet_core.schema import Task
+    from ajet_core.training.components import instantiate
+    from ajet_core.workflow import WorkflowOutput
+
+    monkeypatch.chdir(REPO)  # the YAML names the judger by its repository path
+    config = load_config(TUTORIAL / "learn2ask.yaml", []).config
+    judger = instantiate(validate_plugin_sections(config, get_plugin_manager())["judger"])
+    assert judger.options.coverage_weight == 0.5 and judger.options.answer_key == "transcript"
+    facts = {"fever": "No fever.", "location": "Behind my eyes."}
+    task = Task(task_id="t", main_query="My head hurts.", metadata={"facts": facts})
+    assert [(topic, weight) for topic, _, weight in judger.criteria(task)] == [
+        ("fever", 1.0),
+        ("location", 1.0),
+        (None, 1.0),
+    ]
+    assert "whether they have a fever" in judger.criteria(task)[0][1]
+    with pytest.raises(ValueError, match="no metadata\\['facts'\\]"):
+        judger.criteria(Task(task_id="t"))
+    with pytest.raises(ValueError, match="no metadata\\['revealed'\\]"):
+        import asyncio
+
+        asyncio.run(judger.ajudge(task, WorkflowOutput(metadata={"transcript": "x"})))
+
+
 def replay(patient_module, record: dict) -> list[str]:
     """Check each patient reply in the recorded calls against the simulated patient's answer to
     the question before it; returns the topics it revealed."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ajet_core.engine import EngineError, OutputConstraint, SamplingParams
+from ajet_core.engine import COMPACT_JSON, EngineError, OutputConstraint, SamplingParams
 
 from .standins import InProcessActor, make_rollout_model_class, vllm_import_stand_in
 
@@ -78,7 +78,10 @@ class VllmSamplingParams(types.SimpleNamespace):
 @pytest.mark.parametrize(
     ("constraint", "expected"),
     [
-        (OutputConstraint(json_schema=SCHEMA), StructuredOutputsParams(json=SCHEMA)),
+        (
+            OutputConstraint(json_schema=SCHEMA),
+            StructuredOutputsParams(json={**SCHEMA, "x-guidance": COMPACT_JSON}),
+        ),
         (OutputConstraint(lark=LARK), StructuredOutputsParams(grammar=LARK)),
     ],
 )

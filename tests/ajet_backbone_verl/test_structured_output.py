@@ -27,7 +27,7 @@ from verl.workers.rollout.llm_server import LLMServerClient
 from verl.workers.rollout.replica import TokenOutput
 
 from ajet_core.config.models import AjetConfig
-from ajet_core.engine import EngineError, OutputConstraint, SamplingParams
+from ajet_core.engine import COMPACT_JSON, EngineError, OutputConstraint, SamplingParams
 from ajet_core.gateway import Gateway
 
 from .helpers import make_addition_data, prepare, write_config
@@ -44,6 +44,8 @@ ANSWER = {
     "additionalProperties": False,
 }
 SCHEMA_FORMAT = {"type": "json_schema", "json_schema": {"name": "answer", "schema": ANSWER}}
+# What vLLM and SGLang get: the schema with the layout their llguidance backends read from it.
+COMPACT_ANSWER = {**ANSWER, "x-guidance": COMPACT_JSON}
 TIME = {
     "type": "function",
     "function": {
@@ -214,7 +216,7 @@ def test_vllm_gets_structured_outputs_params_with_json_or_grammar(vllm_stand_in,
         "max_tokens": 16,
         "logprobs": True,
         "seed": 3,
-        "structured_outputs": StructuredOutputsParams(json=ANSWER),
+        "structured_outputs": StructuredOutputsParams(json=COMPACT_ANSWER),
     }
     params = sent_params("vllm", tokenizer, OutputConstraint(lark=LARK))
     assert params["structured_outputs"] == StructuredOutputsParams(grammar=LARK)
@@ -223,7 +225,7 @@ def test_vllm_gets_structured_outputs_params_with_json_or_grammar(vllm_stand_in,
 def test_sglang_gets_json_schema_text_or_ebnf(cpu_server):
     tokenizer = cpu_server.engine.tokenizer
     params = sent_params("sglang", tokenizer, OutputConstraint(json_schema=ANSWER))
-    assert params["json_schema"] == json.dumps(ANSWER) and params["sampling_seed"] == 3
+    assert json.loads(params["json_schema"]) == COMPACT_ANSWER and params["sampling_seed"] == 3
     assert "structured_outputs" not in params and "seed" not in params
     params = sent_params("sglang", tokenizer, OutputConstraint(lark=LARK))
     assert params["ebnf"] == LARK and "json_schema" not in params
@@ -235,6 +237,29 @@ def test_their_llguidance_backends_read_our_lark_as_the_debug_engine_does():
     ours = llguidance.LLMatcher.grammar_from_lark(LARK)
     assert llguidance.grammar_from("grammar", LARK) == ours
     assert llguidance.grammar_from("ebnf", LARK) == ours
+
+
+@pytest.mark.parametrize("flexible", [True, False])
+def test_their_json_backends_write_the_debug_engines_compact_layout(cpu_server, flexible):
+    # vLLM's guidance / SGLang's llguidance backend: grammar_from_json_schema(schema,
+    # defaults={"whitespace_flexible": ...}) on the schema we send; the x-guidance it carries
+    # decides the layout whatever the server's whitespace setting.
+    import llguidance.hf
+
+    tokenizer = cpu_server.engine.tokenizer
+    grammar = llguidance.LLMatcher.grammar_from_json_schema(
+        json.dumps(COMPACT_ANSWER), defaults={"whitespace_flexible": flexible}
+    )
+    ll_tokenizer = llguidance.hf.from_tokenizer(tokenizer)
+
+    def accepts(text: str) -> bool:
+        matcher = llguidance.LLMatcher(ll_tokenizer, grammar)
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        return matcher.consume_tokens(ids) and not matcher.is_error()
+
+    assert accepts('{"answer": 4, "mood": "happy"}')
+    assert not accepts('{"answer":4,"mood":"happy"}')
+    assert not accepts('{ "answer": 4, "mood": "happy"}')
 
 
 def test_without_vllm_a_constrained_request_names_what_is_missing(cpu_server, monkeypatch):

@@ -80,7 +80,8 @@ def structured_outputs(constraint: OutputConstraint) -> Any:
             f"build its StructuredOutputsParams ({exc}); install trinity-rft[vllm]"
         ) from exc
     if constraint.json_schema is not None:
-        return StructuredOutputsParams(json=constraint.json_schema)
+        # With the compact layout the debug engine writes, read by vLLM's guidance backend.
+        return StructuredOutputsParams(json=constraint.compact_json_schema())
     return StructuredOutputsParams(grammar=constraint.lark)
 
 

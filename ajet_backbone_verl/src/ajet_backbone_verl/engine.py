@@ -11,7 +11,8 @@ vLLM 0.24.0 and SGLang 0.5.12 it pins):
 
 * vLLM: verl builds ``vllm.SamplingParams(max_tokens=..., **sampling_params)``, which takes
   ``structured_outputs`` only as a ``StructuredOutputsParams`` object (a plain dict is not
-  converted), so the object is built here: ``json=schema`` or ``grammar=lark``. Lark grammars
+  converted), so the object is built here: ``json=schema`` or ``grammar=lark``. The schema
+  carries the compact JSON layout (``OutputConstraint.compact_json_schema``). Lark grammars
   need the server's ``guidance`` backend (vLLM rejects a per-request backend; its ``auto`` mode
   rewrites Lark into xgrammar's EBNF first): the translation sets it.
 * SGLang: its sampling-params dict takes ``json_schema`` (a JSON string) and ``ebnf``; with the
@@ -99,9 +100,13 @@ class VerlServerEngine:
                 "backbone.rollout_engine vllm, sglang or cpu for structured output"
             )
         if constraint.json_schema is not None:
+            # The CPU server compiles the schema with the compact layout itself; the others'
+            # llguidance backends read it from the schema.
+            if self.rollout_engine == CPU_ROLLOUT_NAME:
+                return {"structured_outputs": {"json": constraint.json_schema}}
             if self.rollout_engine == "sglang":
-                return {"json_schema": json.dumps(constraint.json_schema)}
-            fields: dict[str, Any] = {"json": constraint.json_schema}
+                return {"json_schema": json.dumps(constraint.compact_json_schema())}
+            fields: dict[str, Any] = {"json": constraint.compact_json_schema()}
         elif constraint.lark is not None:
             if self.rollout_engine == "sglang":
                 return {"ebnf": constraint.lark}

@@ -32,6 +32,12 @@ class CallOrigin:
 call_origin: ContextVar[CallOrigin | None] = ContextVar("ajet_call_origin", default=None)
 
 
+# JSON as chat templates write it (", " and ": ", no free whitespace), in llguidance's option
+# names: every engine enforcing an OutputConstraint writes JSON this way, so a policy's samples
+# have one layout whichever backbone serves it.
+COMPACT_JSON = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+
+
 @dataclass(frozen=True)
 class OutputConstraint:
     """What a reply must match, enforced while sampling (constrained decoding).
@@ -50,6 +56,14 @@ class OutputConstraint:
 
     json_schema: dict[str, Any] | None = None
     lark: str | None = None
+
+    def compact_json_schema(self) -> dict[str, Any]:
+        """``json_schema`` carrying :data:`COMPACT_JSON` where llguidance reads options from a
+        schema (``x-guidance``): for servers whose llguidance backend compiles the schema itself
+        (vLLM's ``guidance``, SGLang's ``llguidance``), so they write the same layout."""
+        if self.json_schema is None:
+            raise ValueError("this OutputConstraint is a Lark grammar, not a JSON schema")
+        return {**self.json_schema, "x-guidance": COMPACT_JSON}
 
 
 @dataclass

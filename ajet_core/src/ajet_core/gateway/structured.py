@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ajet_core.engine import OutputConstraint
+from ajet_core.engine import COMPACT_JSON, OutputConstraint
 
 if TYPE_CHECKING:  # pragma: no cover
     from ajet_core.chat.render import ChatRenderer
@@ -65,11 +65,6 @@ def _strict(tool: dict[str, Any]) -> bool:
 
 def _parameters(tool: dict[str, Any]) -> dict[str, Any]:
     return tool["function"].get("parameters") or ANY_OBJECT
-
-
-# JSON as chat templates write it (", " and ": ", no free whitespace): fewer ways to spell one
-# value, so the policy's samples stay close to what its template shows it.
-COMPACT_JSON = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 
 
 def _json(schema: dict[str, Any]) -> str:

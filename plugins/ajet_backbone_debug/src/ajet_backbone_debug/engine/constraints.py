@@ -15,10 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ajet_core.engine import ConstraintError, OutputConstraint
-
-# JSON as chat templates write it (", " and ": ", no free whitespace between tokens).
-COMPACT_JSON = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+from ajet_core.engine import COMPACT_JSON, ConstraintError, OutputConstraint
 
 
 class GrammarCompiler:

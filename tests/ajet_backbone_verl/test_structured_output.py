@@ -300,3 +300,17 @@ def test_the_translation_sets_the_grammar_backend_the_mapping_needs(
     assert engine_kwargs[name] == kwargs
     # SGLang aborts grammar requests without its tokenizer, which verl skips by default.
     assert rollout.skip_tokenizer_init is (rollout_engine != "sglang")
+
+
+@pytest.mark.parametrize(
+    "structured_outputs", [{"regex": "a+"}, {"json": ANSWER, "grammar": LARK}, {}]
+)
+def test_the_cpu_server_refuses_structured_outputs_it_cannot_enforce(structured_outputs):
+    from ajet_backbone_verl.cpu.server import output_constraint
+
+    from ajet_core.engine import ConstraintError
+
+    with pytest.raises(ConstraintError, match="exactly one of 'json'"):
+        output_constraint(structured_outputs)
+    assert output_constraint(None) is None
+    assert output_constraint({"grammar": LARK}) == OutputConstraint(lark=LARK)

@@ -99,22 +99,18 @@ class VerlServerEngine:
                 f"verl's {self.rollout_engine!r} rollout has no guided decoding mapped; use "
                 "backbone.rollout_engine vllm, sglang or cpu for structured output"
             )
-        if constraint.json_schema is not None:
-            # The CPU server compiles the schema with the compact layout itself; the others'
-            # llguidance backends read it from the schema.
-            if self.rollout_engine == CPU_ROLLOUT_NAME:
-                return {"structured_outputs": {"json": constraint.json_schema}}
-            if self.rollout_engine == "sglang":
-                return {"json_schema": json.dumps(constraint.compact_json_schema())}
-            fields: dict[str, Any] = {"json": constraint.compact_json_schema()}
-        elif constraint.lark is not None:
-            if self.rollout_engine == "sglang":
-                return {"ebnf": constraint.lark}
-            fields = {"grammar": constraint.lark}
-        else:
+        schema, lark = constraint.json_schema, constraint.lark
+        if schema is None and lark is None:
             raise ConstraintError("an OutputConstraint needs json_schema or lark")
         if self.rollout_engine == CPU_ROLLOUT_NAME:
-            return {"structured_outputs": fields}
+            # A plain dict: our server compiles the schema with the compact layout itself.
+            return {"structured_outputs": {"json": schema} if lark is None else {"grammar": lark}}
+        # vLLM's and SGLang's llguidance backends read the layout from the schema.
+        if self.rollout_engine == "sglang":
+            if lark is None:
+                return {"json_schema": json.dumps(constraint.compact_json_schema())}
+            return {"ebnf": lark}
+        fields = {"json": constraint.compact_json_schema()} if lark is None else {"grammar": lark}
         return {"structured_outputs": vllm_structured_outputs(fields)}
 
     async def generate(self, prompt_ids: list[int], sampling: SamplingParams) -> Generation:

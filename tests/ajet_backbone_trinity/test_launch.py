@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -179,14 +180,20 @@ def test_ajet_train_refuses_without_vllm_or_gpu_and_says_why(
     assert not (tmp_path / "runs").exists()  # refused before creating anything
 
 
-def test_no_ray_cluster_and_no_permission_to_start_one_is_a_clear_error(tmp_path, monkeypatch):
-    # Ray finds a running cluster through the address file in its temp folder ($RAY_TMPDIR/ray):
-    # an empty one means no cluster, whatever else runs on the machine (verl's tests start theirs
-    # beside these).
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    env = {"RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": str(tmp_path)}
-    with pytest.raises(LaunchError, match="no Ray cluster is reachable"):
-        ensure_ray(TrinityBackboneConfig(start_ray=False), env)
+def test_an_unreachable_cluster_and_no_permission_to_start_one_is_a_clear_error():
+    # `ray status` finds any Ray cluster running on the machine by its processes (verl's tests run
+    # theirs beside these), so the cluster that cannot be reached is named: an address where no
+    # Ray listens (bound here and never listening, so no other test can take it), given up on
+    # after 3 s instead of Ray's 30.
+    with socket.socket() as reserved:
+        reserved.bind(("127.0.0.1", 0))
+        env = {
+            "RAY_AUTH_MODE": "disabled",
+            "RAY_ADDRESS": f"127.0.0.1:{reserved.getsockname()[1]}",
+            "RAY_py_gcs_connect_timeout_s": "3",
+        }
+        with pytest.raises(LaunchError, match="no Ray cluster is reachable"):
+            ensure_ray(TrinityBackboneConfig(start_ray=False), env)
 
 
 def test_a_failed_trinity_stage_is_a_failed_run(

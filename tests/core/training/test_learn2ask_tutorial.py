@@ -118,11 +118,11 @@ def replay(patient_module, record: dict) -> list[str]:
     patient = patient_module.Patient.from_case(record["task"]["metadata"])
     calls = record["calls"]
     for earlier, later in zip(calls, calls[1:]):
-        question = earlier["reply"]["choices"][0]["message"]["content"] or ""
+        question = earlier["reply"]["content"] or ""
         *_, asked, answered = later["messages"]
         assert asked == {"role": "assistant", "content": question}
         assert answered == {"role": "user", "content": patient.answer(question)}
-    patient.answer(calls[-1]["reply"]["choices"][0]["message"]["content"] or "")
+    patient.answer(calls[-1]["reply"]["content"] or "")
     return patient.revealed
 
 

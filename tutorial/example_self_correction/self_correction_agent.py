@@ -47,7 +47,7 @@ def streak_reward(answers: list[int | None], truth: int) -> float:
 
 
 class SelfCorrectionAgent(Workflow):
-    def __init__(self, turns: int = 3, max_tokens: int = 24, **kwargs) -> None:
+    def __init__(self, turns: int = 3, max_tokens: int = 32, **kwargs) -> None:
         super().__init__(**kwargs)
         if turns < 2:
             raise ValueError(

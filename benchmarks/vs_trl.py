@@ -6,7 +6,9 @@ Both trainers get the same machine, model (SmolLM2-135M-Instruct from the local 
 model hub), tasks (tutorial/quickstart/make_data.py), reward (the quickstart config's judger,
 built by AgentJet's plugin loader in both processes), group size, batch, learning rate, sampling
 and reply length; the settings of both are printed side by side. Each trainer runs in its own
-process for at most --budget-minutes and saves its weights every --save-every steps. Afterwards
+process for at most --budget-minutes and saves its weights every --save-every steps. The two run
+at the same time, each with --threads torch threads (default 1 each on this 2-core machine), so
+both see the same load from other work; --one-at-a-time runs them one after the other. Afterwards
 one function (`greedy_success`, batched greedy decoding with transformers, scored by the same
 judger) evaluates the base model and every saved model on the 120 held-out tasks. Time is the
 wall clock from launching the trainer's process to the moment the checkpoint's last file was
@@ -32,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -552,56 +555,55 @@ def race(args: argparse.Namespace) -> dict[str, Any]:
         "OMP_NUM_THREADS": threads,
         "MKL_NUM_THREADS": threads,
     }
-    runs: dict[str, dict] = {}
     budget_s = args.budget_minutes * 60
     # Made first: it also holds py-spy, which samples the AgentJet run too.
     python = ensure_trl_env()
-    if "ajet" in args.trainers:
-        runs["ajet"] = reuse_or_run(
-            out / "ajet",
-            [
-                sys.executable,
-                "-m",
-                "ajet_core.cli.main",
-                "train",
-                "--conf",
-                str(QUICKSTART),
-                "--backbone",
-                "debug",
-                *overrides,
-                f"experiment.output_dir={out / 'ajet'}",
-                # The race's evals happen afterwards, on saved weights, for both trainers alike.
-                "eval.before_train=false",
-                "eval.after_train=false",
-                f"checkpoint.every_n_steps={args.save_every}",
-                "checkpoint.keep_last=1000",
-                "logging.loggers=[jsonl]",
-                "logging.records=none",
-            ],
-            budget_s,
-            env,
-            args.profile,
+    job = out / "trl_job.json"
+    job.write_text(
+        json.dumps(
+            {
+                "config": str(QUICKSTART),
+                "overrides": overrides,
+                "model": str(args.model),
+                "train_path": str(data / "train.jsonl"),
+                "trl": trl,
+            }
         )
-    if "trl" in args.trainers:
-        job = out / "trl_job.json"
-        job.write_text(
-            json.dumps(
-                {
-                    "config": str(QUICKSTART),
-                    "overrides": overrides,
-                    "model": str(args.model),
-                    "train_path": str(data / "train.jsonl"),
-                    "trl": trl,
-                }
-            )
-        )
-        runs["trl"] = reuse_or_run(
-            out / "trl",
-            [str(python), str(Path(__file__).resolve()), "trl-worker", str(job)],
-            budget_s,
-            env,
-            args.profile,
-        )
+    )
+    commands = {
+        "ajet": [
+            sys.executable,
+            "-m",
+            "ajet_core.cli.main",
+            "train",
+            "--conf",
+            str(QUICKSTART),
+            "--backbone",
+            "debug",
+            *overrides,
+            f"experiment.output_dir={out / 'ajet'}",
+            # The race's evals happen afterwards, on saved weights, for both trainers alike.
+            "eval.before_train=false",
+            "eval.after_train=false",
+            f"checkpoint.every_n_steps={args.save_every}",
+            "checkpoint.keep_last=1000",
+            "logging.loggers=[jsonl]",
+            "logging.records=none",
+        ],
+        "trl": [str(python), str(Path(__file__).resolve()), "trl-worker", str(job)],
+    }
+
+    def run(name: str) -> dict:
+        return reuse_or_run(out / name, commands[name], budget_s, env, args.profile)
+
+    if args.one_at_a_time:
+        runs = {name: run(name) for name in args.trainers}
+    else:
+        # Side by side, each on its own torch threads: on a machine shared with other work both
+        # then see the same load, which running one after the other cannot promise.
+        with ThreadPoolExecutor(len(args.trainers)) as pool:
+            futures = {name: pool.submit(run, name) for name in args.trainers}
+            runs = {name: future.result() for name, future in futures.items()}
 
     import torch
 
@@ -635,6 +637,9 @@ def race(args: argparse.Namespace) -> dict[str, Any]:
         points[name] = [EvalPoint(name, 0, 0.0, base)] + [
             EvalPoint(name, step, written - run["launched_at"], evaluate(model_dir))
             for step, model_dir, written in finders[name]()
+            # AgentJet also saves when Ctrl-C stops it at the budget, TRL does not: only the
+            # every-N-steps saves count, so both are measured at the same steps.
+            if step % args.save_every == 0
         ]
         if args.drop_weights:
             drop_saved_weights(out / name)
@@ -644,6 +649,8 @@ def race(args: argparse.Namespace) -> dict[str, Any]:
         "runs": runs,
         "points": {name: [asdict(p) for p in pts] for name, pts in points.items()},
         "summary": race_summary(points["ajet"], points["trl"]) if len(points) == 2 else None,
+        "side_by_side": not args.one_at_a_time,
+        "threads": args.threads,
         "command": " ".join(sys.argv),
     }
     (out / "results.json").write_text(json.dumps(result, indent=2))
@@ -664,8 +671,7 @@ def reuse_or_run(
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     print(
-        f"running {command[2] if 'trl-worker' in command else 'ajet train'} "
-        f"(budget {budget_s / 60:.0f} min) -> {folder}",
+        f"running {folder.name} (budget {budget_s / 60:.0f} min) -> {folder}",
         flush=True,
     )
     profile_path = folder / "profile.txt" if profile else None
@@ -750,6 +756,11 @@ def main() -> None:
         default=1,
         help="torch threads for each trainer and the evals (default 1: the dev machine's two "
         "cores are shared with other work)",
+    )
+    parser.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="run the trainers one after the other (default: at the same time)",
     )
     parser.add_argument("--keep-weights", dest="drop_weights", action="store_false")
     parser.add_argument(

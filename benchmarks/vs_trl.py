@@ -313,17 +313,19 @@ def profile_buckets(raw: str) -> dict[str, float]:
 
 
 def greedy_success(
-    model_dir: Path, tasks: list[dict[str, Any]], judger: Any, max_tokens: int
+    model_dir: Path, tokenizer_dir: Path, tasks: list[dict[str, Any]], judger: Any, max_tokens: int
 ) -> float:
     """Held-out success of one model folder: greedy replies to each task's question in the
-    model's chat template, judged like an AgentJet episode. The one eval both trainers get."""
+    chat template, judged like an AgentJet episode. The one eval both trainers get. The
+    tokenizer (and template) come from the base model: training changes neither, and the two
+    trainers' saves need not copy the same tokenizer files."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from ajet_core.schema import Task
     from ajet_core.workflow import WorkflowOutput
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
@@ -411,7 +413,10 @@ def run_with_budget(
                 process.kill()
                 process.wait()
         if sampler is not None:
-            sampler.wait(timeout=60)  # py-spy writes its file when the process it samples ends
+            try:
+                sampler.wait(timeout=60)  # py-spy writes its file once its process has ended
+            except subprocess.TimeoutExpired:
+                sampler.kill()  # no profile, but the race's numbers stand
     return {
         "launched_at": started,
         "wall_seconds": time.time() - started,
@@ -618,7 +623,7 @@ def race(args: argparse.Namespace) -> dict[str, Any]:
         if key not in cache:
             began = time.perf_counter()
             cache[key] = greedy_success(
-                model_dir, held_out, judger, config.rollout.max_tokens_per_call
+                model_dir, args.model, held_out, judger, config.rollout.max_tokens_per_call
             )
             print(
                 f"  eval {model_dir}: {cache[key]:.3f} ({time.perf_counter() - began:.0f} s)",

@@ -8,6 +8,7 @@ keep process-wide state) gets a clean process, and the wall time includes start-
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -189,6 +190,8 @@ def _run_logged(command: list[str], log: Path, *, what: str, quiet: bool) -> Non
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
+            # A child writing into a pipe would buffer its progress for minutes otherwise.
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         assert process.stdout is not None
         tail: list[str] = []

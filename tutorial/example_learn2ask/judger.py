@@ -28,8 +28,8 @@ from pydantic import Field
 
 from ajet import JudgeResult, Task, WorkflowOutput
 
-# Criteria are direct questions: SmolLM2-135M echoes a statement back ("The patient says ...")
-# but answers a question with a verdict (measured; see the README).
+# Criteria are direct questions: SmolLM2-135M mostly echoes a statement back ("The patient says
+# ...") without a verdict, but mostly answers a question with one (measured; see the README).
 QUESTION_CRITERION = (
     "Is the doctor's last message one clear question about something the patient had not told yet?"
 )

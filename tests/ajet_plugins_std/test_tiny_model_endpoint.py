@@ -135,9 +135,16 @@ async def test_frozenlake_episode_over_the_env_service_with_the_tiny_model(endpo
     task = next(iter(reader.iter_tasks("validation")))
     client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key)
     calls_before = len(endpoint.calls())
-    # The server is shared by the session's tests: count only this episode's instance.
-    instances_before = httpx.get(f"{env_server}/health").json()["instances"]
+
+    # The server is shared by the session's tests (their instances come and go, and expire): ask
+    # about this episode's instance only. Without its token the server answers 403 while the
+    # instance lives and 404 once it is released.
+    def instance_status() -> int:
+        body = {"instance_id": "tiny-frozenlake"}
+        return httpx.post(f"{env_server}/get_info", json=body).status_code
+
     async with reader.episode_env(task, "tiny-frozenlake") as (episode_task, gym_env):
+        assert instance_status() == 403
         messages = list(episode_task.init_messages)
         turns = 0
         for _ in range(8):
@@ -159,4 +166,4 @@ async def test_frozenlake_episode_over_the_env_service_with_the_tiny_model(endpo
     await client.close()
     assert result.reward in (0.0, 1.0) and result.is_success == (result.reward == 1.0)
     assert len(endpoint.calls()) - calls_before == turns
-    assert httpx.get(f"{env_server}/health").json()["instances"] == instances_before
+    assert instance_status() == 404

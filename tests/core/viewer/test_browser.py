@@ -279,7 +279,8 @@ def test_tutorial_run_shows_reward_and_held_out_curves_and_one_task_before_and_a
     first_question = before[shown]["calls"][0]["messages"][0]["content"]
     assert first_question in box.find_element(By.CSS_SELECTOR, ".bubble.user").text
     ARTIFACTS.mkdir(exist_ok=True)
-    box.screenshot(str(ARTIFACTS / "viewer_before_after.png"))
+    shot = ARTIFACTS / "viewer_before_after.png"
+    assert box.screenshot(str(shot)) and shot.stat().st_size > 10_000
 
     other = next(t for t in before if t != shown)
     Select(select).select_by_value(other)

@@ -7,7 +7,6 @@ vLLM's fields; trinity's ModelWrapper and vLLMRolloutModel are real (standins.py
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import types
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from ajet_core.engine import COMPACT_JSON, EngineError, OutputConstraint, SamplingParams
+from ajet_core.testing.vllm import StructuredOutputsParams
 
 from .standins import InProcessActor, make_rollout_model_class, vllm_import_stand_in
 
@@ -26,29 +26,6 @@ from trinity.common.config import InferenceModelConfig
 
 SCHEMA = {"type": "object", "properties": {"zone": {"enum": ["UTC", "CET"]}}}
 LARK = 'start: "a" <[5]> %json{"type": "object"}\n'
-
-
-@dataclasses.dataclass
-class StructuredOutputsParams:
-    """vLLM's ``vllm.sampling_params.StructuredOutputsParams`` fields (0.19-0.24)."""
-
-    json: str | dict | None = None
-    regex: str | None = None
-    choice: list[str] | None = None
-    grammar: str | None = None
-    json_object: bool | None = None
-    disable_any_whitespace: bool = False
-    disable_additional_properties: bool = False
-    whitespace_pattern: str | None = None
-    structural_tag: str | None = None
-
-
-@pytest.fixture
-def vllm_stand_in(monkeypatch):
-    module = types.ModuleType("vllm.sampling_params")
-    module.StructuredOutputsParams = StructuredOutputsParams
-    monkeypatch.setitem(sys.modules, "vllm", types.ModuleType("vllm"))
-    monkeypatch.setitem(sys.modules, "vllm.sampling_params", module)
 
 
 @pytest.fixture

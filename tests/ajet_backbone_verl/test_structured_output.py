@@ -12,10 +12,8 @@ text is the one the debug engine builds.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
-import types
 from typing import Any
 
 import pytest
@@ -29,6 +27,7 @@ from verl.workers.rollout.replica import TokenOutput
 from ajet_core.config.models import AjetConfig
 from ajet_core.engine import COMPACT_JSON, EngineError, OutputConstraint, SamplingParams
 from ajet_core.gateway import Gateway
+from ajet_core.testing.vllm import StructuredOutputsParams
 
 from .helpers import make_addition_data, prepare, write_config
 
@@ -155,29 +154,6 @@ async def test_a_grammar_the_cpu_server_cannot_compile_is_the_clients_error(cpu_
     with pytest.raises(openai.BadRequestError):
         await client.chat.completions.create(messages=USER, response_format=bad)
     episode.close()
-
-
-@dataclasses.dataclass
-class StructuredOutputsParams:
-    """vLLM 0.24.0's ``vllm.sampling_params.StructuredOutputsParams`` fields (the stand-in)."""
-
-    json: str | dict | None = None
-    regex: str | None = None
-    choice: list[str] | None = None
-    grammar: str | None = None
-    json_object: bool | None = None
-    disable_any_whitespace: bool = False
-    disable_additional_properties: bool = False
-    whitespace_pattern: str | None = None
-    structural_tag: str | None = None
-
-
-@pytest.fixture
-def vllm_stand_in(monkeypatch):
-    module = types.ModuleType("vllm.sampling_params")
-    module.StructuredOutputsParams = StructuredOutputsParams
-    monkeypatch.setitem(sys.modules, "vllm", types.ModuleType("vllm"))
-    monkeypatch.setitem(sys.modules, "vllm.sampling_params", module)
 
 
 def recorded_server(tokenizer) -> ServerHandle:

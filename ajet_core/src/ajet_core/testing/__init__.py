@@ -11,6 +11,8 @@
   in a fresh interpreter; the conformance classes run it for your registered plugin).
 - :mod:`ajet_core.testing.samples`: ``assert_samples_train_exactly_the_sampled_tokens`` and
   ``sampled_ids`` — for adapters and trackers: samples train what the model sampled, nothing else.
+- :mod:`ajet_core.testing.vllm`: the fixture ``vllm_stand_in`` — vLLM's
+  ``StructuredOutputsParams`` for engines that map structured output to vLLM, tested without vLLM.
 """
 
 from ajet_core.testing.conformance import (

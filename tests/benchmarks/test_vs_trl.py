@@ -172,3 +172,20 @@ def test_profile_buckets_sort_pyspy_stacks_by_phase():
         "optimizer step": pytest.approx(1 / 16),
     }
     assert list(shares)[0] == "generation"  # largest first
+
+
+def test_the_recorded_race_summary_follows_from_its_points():
+    """benchmarks/results/vs_trl.json (the race published in benchmarks/README.md): its summary is
+    what race_summary computes from its own eval points, and the README quotes that summary."""
+    import json
+
+    recorded = json.loads((REPO / "benchmarks" / "results" / "vs_trl.json").read_text())
+    runs = {
+        trainer: [vs_trl.EvalPoint(**point) for point in points]
+        for trainer, points in recorded["points"].items()
+    }
+    summary = vs_trl.race_summary(runs["ajet"], runs["trl"])
+    assert summary == pytest.approx(recorded["summary"])
+    readme = (REPO / "benchmarks" / "README.md").read_text()
+    ratio = summary["time_ratio_ajet_over_trl"]
+    assert f"time ratio ajet/TRL: {ratio:.2f}; goal (<= 0.5) met: {summary['goal_met']}" in readme

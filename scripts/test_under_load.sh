@@ -46,6 +46,6 @@ wall=$((SECONDS - start))
 
 echo
 echo "================ [load] $COMMAND under $LOOPS busy loops ================"
-grep -E '^(phases|main|verl|trinity|lint|total):' "$LOG" || echo "(no summary lines: see $LOG)"
+grep -E '^(phases|main|verl|trinity|frameworks|lint|total):' "$LOG" || echo "(no summary lines: see $LOG)"
 echo "wall: ${wall} s ($((wall / 60)) min $((wall % 60)) s), exit status $status, load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit "$status"

@@ -46,6 +46,7 @@ from ajet_backbone_debug.training.logprobs import (
 )
 from ajet_backbone_debug.training.lora import is_peft_model, wrap_with_lora
 from ajet_backbone_debug.training.loss import kl_low_variance, ppo_clip_loss
+from ajet_backbone_debug.training.memory import release_freed_memory
 from ajet_backbone_debug.training.prefix_tree import pack_prefix_trees
 from ajet_backbone_debug.training.schedule import build_scheduler
 from ajet_core import metrics as m
@@ -225,6 +226,8 @@ class PolicyTrainer:
                 if gap is None:
                     gap = (stats.pop("logprob_gap"), stats.pop("logprob_gap_max"))
             self.optimizer.zero_grad(set_to_none=True)
+        # The step's activations are freed now; without this the C heap keeps them (memory.py).
+        release_freed_memory()
         # 5. The schedule advances once per train_step.
         self.scheduler.step()
         self.step += 1

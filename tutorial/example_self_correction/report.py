@@ -48,8 +48,11 @@ def summarise(run_dir: Path, data: Path, turns: int) -> dict:
     calls_per_episode = (
         sum(r.get(m.CALLS_PER_EPISODE, 0.0) for r in train) / len(train) if train else 0.0
     )
+    # samples/per_episode counts the episodes of kept groups, and is 0 in a step whose groups
+    # were all dropped (equal rewards): only the steps that trained say how episodes merged.
+    trained = [r for r in train if r.get(m.SAMPLES, 0)]
     samples_per_episode = (
-        sum(r.get(m.SAMPLES_PER_EPISODE, 0.0) for r in train) / len(train) if train else 0.0
+        sum(r[m.SAMPLES_PER_EPISODE] for r in trained) / len(trained) if trained else 0.0
     )
     return {
         "held_out_before": evals[0][m.EVAL_PASS_AT_1],

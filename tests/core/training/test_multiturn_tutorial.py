@@ -145,3 +145,40 @@ def test_self_correction_tutorial_two_steps_on_the_tiny_model(tmp_path, tiny_mod
     assert summary["calls_per_episode"] == 3.0 and summary["calls_per_sample"] == 3.0
     # Two held-out tasks: a blind binary search over 7 final answers covers both.
     assert summary["best_blind_policy_success"] == 1.0
+
+
+def test_report_counts_calls_per_sample_over_the_steps_that_trained(tmp_path):
+    """A step whose groups were all dropped has no samples (samples/per_episode 0): it says
+    nothing about merging and must not lower the samples-per-episode average."""
+    run_dir, data = tmp_path / "run", tmp_path / "data"
+    run_dir.mkdir()
+    data.mkdir()
+    (data / "validation.jsonl").write_text(
+        "".join(json.dumps({"metadata": {"answer": a}}) + "\n" for a in (3, 4))
+    )
+
+    def step(number: int, samples: int) -> dict:
+        return {
+            "step": number,
+            m.EPISODES: 4,
+            m.LLM_CALLS: 12,
+            m.CALLS_PER_EPISODE: 3.0,
+            m.SAMPLES: samples,
+            m.SAMPLES_PER_EPISODE: samples / 4,
+            m.DRIFT_FALLBACKS: 0,
+            m.STEP_SECONDS: 1.0,
+        }
+
+    rows = [{"step": 0, m.EVAL_PASS_AT_1: 0.0}, step(1, 0), step(2, 4), step(3, 4)]
+    rows.append({"step": 3, m.EVAL_PASS_AT_1: 0.5})
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    subprocess.run(
+        [sys.executable, str(TUTORIAL / "report.py"), str(run_dir), "--data", str(data)]
+        + ["--json", str(tmp_path / "summary.json")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["samples_per_episode"] == 1.0 and summary["calls_per_sample"] == 3.0
+    assert summary["steps"] == 3 and summary["samples"] == 8

@@ -75,8 +75,9 @@ index_requirements() {
                    "${AGENTJET_TUTORIAL_DEPS[@]}" ;;
         verl) echo torch==2.13.0 "verl[verl-core]" "${TEST_TOOLS[@]}" ;;
         # greenlet: AgentScope 1.x opens SQLAlchemy's asyncio engine on import, which needs it
-        # and which trinity-rft[agent] does not declare.
-        trinity) echo torch==2.13.0 "trinity-rft[agent]" greenlet "${TEST_TOOLS[@]}" \
+        # and which trinity-rft[agent] does not declare. einops: verl's pure-torch (un)padding
+        # helpers, which the CPU rollout engine's runs use instead of flash-attn's.
+        trinity) echo torch==2.13.0 "trinity-rft[agent]" greenlet einops "${TEST_TOOLS[@]}" \
                       "${AGENTJET_TUTORIAL_DEPS[@]}" ;;
         # Not in main (pip's resolver finds no fit): every autogen-core release up to 0.7.5 pins
         # protobuf~=5.29 while main's swanlab 0.10 needs protobuf>=6.31, and every

@@ -17,51 +17,23 @@ Trinity's own ``ModelWrapper`` then wraps it unchanged, exactly as trinity's wor
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import inspect
-import sys
 import types
 from collections.abc import Iterator
 from typing import Any
 
+from ajet_backbone_trinity.cpu.imports import vllm_names, vllm_stand_in
+
 
 @contextlib.contextmanager
 def vllm_import_stand_in() -> Iterator[None]:
-    """Let trinity's model-wrapper modules import without vLLM, for the imports inside the block.
-
-    The placeholders leave ``sys.modules`` afterwards, so the rest of the session (e.g. the test
-    that checks where the real vLLM boundary lies) sees the environment as it is. Where vLLM is
-    installed this does nothing.
-    """
-    if importlib.util.find_spec("vllm") is not None:
+    """Let trinity's model-wrapper modules import without vLLM, for the imports inside the block:
+    the CPU engine's own stand-in (ajet_backbone_trinity.cpu.imports), with
+    :class:`RecordedModelConfig` for vLLM's ``ModelConfig`` so tests can read what trinity's
+    multimodal render asked for. The names leave ``sys.modules`` afterwards, so the rest of the
+    session sees the environment as it is."""
+    with vllm_stand_in(vllm_names(model_config=RecordedModelConfig)):
         yield
-        return
-
-    class Unavailable:
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            raise RuntimeError("vLLM is not installed: this CPU test stands in for its import only")
-
-    names = {
-        "vllm": {},
-        "vllm.config": {"ModelConfig": RecordedModelConfig},
-        "vllm.entrypoints": {},
-        "vllm.entrypoints.chat_utils": {
-            "ChatTemplateContentFormat": str,
-            "ConversationMessage": dict,
-            "parse_chat_messages": Unavailable,
-            "parse_chat_messages_async": Unavailable,
-        },
-        "vllm.inputs": {"MultiModalDataDict": dict},
-    }
-    for name, attributes in names.items():
-        module = types.ModuleType(name)
-        module.__dict__.update(attributes)
-        sys.modules[name] = module
-    try:
-        yield
-    finally:
-        for name in names:
-            sys.modules.pop(name, None)
 
 
 class InProcessActor:

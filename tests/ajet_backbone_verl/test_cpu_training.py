@@ -17,22 +17,15 @@ process naming this test's Ray temp-dir prefix.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import uuid
 from pathlib import Path
 
-import psutil
 import pytest
 import yaml
 
+from ..support.cli_runs import RUN_TIMEOUT_S, AjetCommand, jsonl, newest_file
 from .helpers import REPO
 
-# Generous: start-up alone is minutes when other work holds the two cores.
-RUN_TIMEOUT_S = 1800
 # pytest-timeout's default (300 s) counts the module fixture's whole training run.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(RUN_TIMEOUT_S + 300)]
 STEPS, TASKS, SAMPLES = 2, 2, 4
@@ -81,73 +74,10 @@ def write_run_config(folder: Path, model_dir: Path) -> Path:
     return path
 
 
-class AjetCommand:
-    """``ajet ...`` in its own process group, with a Ray temp-dir prefix only it uses."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.marker = f"ajet-ray-test-{uuid.uuid4().hex[:8]}-"
-        self.left_behind: list[str] = []  # processes of its Ray head still alive after a run
-
-    def run(self, *args: str) -> subprocess.CompletedProcess:
-        env = {**os.environ, "AJET_RAY_TEMP_PREFIX": self.marker, "PYTHONUNBUFFERED": "1"}
-        command = [str(Path(sys.executable).with_name("ajet")), *args]
-        process = subprocess.Popen(
-            command,
-            cwd=self.workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            # Ctrl-C first: the backbone's own clean-up stops its Ray head.
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                output, _ = process.communicate(timeout=120)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                output, _ = process.communicate()
-            pytest.fail(f"ajet {' '.join(args)} ran past {RUN_TIMEOUT_S} s:\n{output[-6000:]}")
-        finally:
-            self.left_behind += [" ".join(p.cmdline()[:3]) for p in self.head_processes()]
-            self.clean_up(process.pid)
-        print(output[-20000:])
-        return subprocess.CompletedProcess(command, process.returncode, output, "")
-
-    def head_processes(self) -> list[psutil.Process]:
-        return [
-            p
-            for p in psutil.process_iter(["cmdline"])
-            if self.marker in " ".join(p.info["cmdline"] or [])
-        ]
-
-    def clean_up(self, group: int) -> None:
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        left = self.head_processes()
-        for process in left:
-            process.kill()
-        psutil.wait_procs(left, timeout=60)
-
-
-def jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def verl_metrics(run_dir: Path, launch: int) -> dict[int, dict]:
     """verl's own trainer metrics of one launch, by step (its file logger's lines)."""
     path = run_dir / "verl" / "trainer_metrics" / f"launch-{launch:02d}.jsonl"
     return {row["step"]: row["data"] for row in jsonl(path) if "actor/grad_norm" in row["data"]}
-
-
-def newest_file(folder: Path) -> int:
-    return max(p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file())
 
 
 def weight_syncs(run_dir: Path) -> list[dict]:

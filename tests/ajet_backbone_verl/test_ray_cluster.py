@@ -4,8 +4,8 @@ cannot start (its successful start and clean stop are exercised by test_cpu_trai
 from __future__ import annotations
 
 import pytest
-from ajet_backbone_verl.ray_cluster import PORT_OPTIONS, LocalRayHead, free_port_range, free_ports
 
+from ajet_core.cluster.ray_head import PORT_OPTIONS, LocalRayHead, free_port_range, free_ports
 from ajet_core.errors import AjetError
 
 pytestmark = pytest.mark.slow  # ray start, twice: a minute on a loaded machine

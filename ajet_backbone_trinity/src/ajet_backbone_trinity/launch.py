@@ -8,9 +8,13 @@ Stages (each one a function below, so the dry run and the tests stop where they 
    read back with trinity's own ``load_config`` — a config trinity rejects fails here, not on the
    cluster;
 4. the environment: vLLM and a GPU are required for a real run (trinity's explorer serves
-   rollouts with vLLM); without them training stops with what is missing;
+   rollouts with vLLM); without them training stops with what is missing. With
+   ``backbone.rollout_engine: cpu`` (:mod:`.cpu`) neither is needed;
 5. Ray: a running cluster (``cluster.ray_address``), or a local head started here with
-   ``RAY_AUTH_MODE=disabled`` (Ray >= 2.60 enables token auth by default);
+   ``RAY_AUTH_MODE=disabled`` (Ray >= 2.60 enables token auth by default). A CPU-engine run
+   starts a private head (``ajet_core.cluster.ray_head``: own temp dir and ports, the logical
+   GPUs trinity's placement groups ask for) unless ``backbone.ray_address`` names a cluster, and
+   stops exactly that head when the run ends;
 6. trinity itself: ``python -m ajet_backbone_trinity.run_trinity <run>/trinity.yaml`` (trinity's
    ``run`` command, exiting non-zero when the stage failed).
 
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ajet_backbone_trinity import environment
+from ajet_backbone_trinity.cpu import settings as cpu_settings
 from ajet_backbone_trinity.tasks import write_taskset
 from ajet_backbone_trinity.translation import (
     TrinityBackboneConfig,
@@ -35,6 +40,7 @@ from ajet_backbone_trinity.translation import (
     to_yaml,
     translate,
 )
+from ajet_core.cluster.ray_head import LocalRayHead
 from ajet_core.config.models import AjetConfig
 from ajet_core.config.plugin_sections import RunPlan
 from ajet_core.errors import AjetError, ConfigError
@@ -44,6 +50,8 @@ from ajet_core.training.run_dir import create_run_dir, latest_run_dir
 
 TRINITY_CONFIG_FILE = "trinity.yaml"
 TASKS_DIR = "tasks"
+# A CPU-engine run's engine events: weight versions loaded, and the version of each generation.
+CPU_ENGINE_LOG = "trinity_cpu_engine.jsonl"
 
 
 class LaunchError(AjetError):
@@ -161,6 +169,8 @@ def plan_launch(config: AjetConfig, resolved: RunPlan, *, resume: str | None = N
         str(config_path.resolve()),
     ]
     env = {"RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
+    if options.rollout_engine == cpu_settings.ENGINE_TYPE:
+        env[cpu_settings.ENGINE_LOG_VARIABLE] = str((run_dir / CPU_ENGINE_LOG).resolve())
     return LaunchPlan(run_dir, tasks_dir, config_path, translation, command, env)
 
 
@@ -223,17 +233,41 @@ def ensure_ray(options: TrinityBackboneConfig, env: dict[str, str]) -> None:
         raise LaunchError(f"`ray start --head` failed: {started.stderr.strip()[-500:]}")
 
 
+def private_cpu_head(options: TrinityBackboneConfig) -> LocalRayHead | None:
+    """The private Ray head a CPU-engine run starts, unless ``ray_address`` names a cluster."""
+    if options.rollout_engine != cpu_settings.ENGINE_TYPE:
+        return None
+    if options.ray_address not in ("auto", "local"):
+        return None
+    return LocalRayHead(
+        num_cpus=cpu_settings.RAY_CPUS,
+        num_gpus=cpu_settings.RAY_GPUS,
+        environment=cpu_settings.PROCESS_ENVIRONMENT,
+    )
+
+
 def launch(plan: LaunchPlan, options: TrinityBackboneConfig) -> int:
     """Stages 5-6: Ray, then trinity; returns trinity's exit status."""
-    ensure_ray(options, plan.env)
-    print(plan.describe(), flush=True)
-    return subprocess.run(plan.command, env={**os.environ, **plan.env}, check=False).returncode
+    env = dict(plan.env)
+    head = private_cpu_head(options)
+    try:
+        if head is not None:
+            # "auto" in trinity's config resolves through RAY_ADDRESS, for `ray status` too.
+            env["RAY_ADDRESS"] = head.start()
+        else:
+            ensure_ray(options, env)
+        print(plan.describe(), flush=True)
+        return subprocess.run(plan.command, env={**os.environ, **env}, check=False).returncode
+    finally:
+        if head is not None:
+            head.stop()
 
 
 def train(config: AjetConfig, resolved: RunPlan, *, resume: str | None = None) -> Path:
-    check_runnable()
-    plan = plan_launch(config, resolved, resume=resume)
     options = TrinityBackboneConfig.model_validate(config.backbone.plugin_options())
+    if options.rollout_engine != cpu_settings.ENGINE_TYPE:
+        check_runnable()
+    plan = plan_launch(config, resolved, resume=resume)
     code = launch(plan, options)
     if code != 0:
         raise LaunchError(

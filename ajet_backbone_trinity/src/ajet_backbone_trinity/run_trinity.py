@@ -18,8 +18,10 @@ traceback when either loop died.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 # The records trinity 0.6's loops write when they die and return normally (see the module doc).
 LOOP_FAILURE_MARKERS = ("Error in Explorer:", "Error in Trainer:")
@@ -60,6 +62,35 @@ def loop_failures(log_dir: Path, before: dict[Path, int]) -> list[str]:
     return found
 
 
+def uses_cpu_engine(config_path: Path) -> bool:
+    """Whether the run's rollout engine is the CPU one (read before trinity is imported)."""
+    import yaml
+
+    from ajet_backbone_trinity.cpu.settings import ENGINE_TYPE
+
+    data = yaml.safe_load(config_path.read_text()) or {}
+    engine = ((data.get("explorer") or {}).get("rollout_model") or {}).get("engine_type")
+    return engine == ENGINE_TYPE
+
+
+def connect_cpu_run(config: Any) -> None:
+    """Connect Ray as trinity's ``run_stage`` would (its own ``ray.init`` then finds it done),
+    with the CPU mode's set-up hook for every worker and the engine log's location."""
+    import ray
+
+    from ajet_backbone_trinity.cpu import process
+    from ajet_backbone_trinity.cpu.settings import ENGINE_LOG_VARIABLE
+
+    env_vars = dict(config.get_envs())
+    if os.environ.get(ENGINE_LOG_VARIABLE):
+        env_vars[ENGINE_LOG_VARIABLE] = os.environ[ENGINE_LOG_VARIABLE]
+    ray.init(
+        address=config.cluster.ray_address,
+        namespace=config.ray_namespace,
+        runtime_env=process.runtime_env(env_vars),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
@@ -68,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    cpu_engine = uses_cpu_engine(Path(args[0]))
+    if cpu_engine:
+        from ajet_backbone_trinity.cpu import process
+
+        # Before trinity's launcher imports its model module, which imports vLLM.
+        process.prepare()
     from trinity.cli.launcher import run_stage
     from trinity.common.config import load_config
     from trinity.utils.dlc_utils import is_running
@@ -89,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     config.check_and_update()
+    if cpu_engine:
+        connect_cpu_run(config)
     log_dir = Path(config.log.save_dir)
     before = log_sizes(log_dir)
     status = run_stage(config)

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from ajet_backbone_trinity.cpu import settings as cpu_settings
 from ajet_core.backbone import BackboneConfig
 from ajet_core.config.loader import config_to_dict
 from ajet_core.config.models import AjetConfig
@@ -88,12 +89,18 @@ MODES: dict[str, dict[str, Any]] = {
 }
 
 
+RolloutEngine = Literal["vllm", "cpu"]
+
+
 class TrinityBackboneConfig(BackboneConfig):
     """``backbone:`` for ``name: trinity``. Extra keys are trinity's own top-level sections."""
 
     model_config = ConfigDict(extra="allow")
 
     mode: Mode = "one_step_off"
+    # What serves rollouts: vLLM on GPUs, or "cpu" (transformers on the CPU, trinity's explorer
+    # and trainer otherwise unchanged: tests and debugging on a machine without a GPU).
+    rollout_engine: RolloutEngine = "vllm"
     # Cluster shape; None lets trinity ask Ray at launch.
     nodes: int | None = Field(default=None, gt=0)
     gpus_per_node: int | None = Field(default=None, gt=0)
@@ -108,6 +115,29 @@ class TrinityBackboneConfig(BackboneConfig):
     start_ray: bool = True
     # Where trinity writes checkpoints, buffers and logs (default: <run folder>/trinity).
     checkpoint_root_dir: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cpu_engine_shape(cls, data: Any) -> Any:
+        """The CPU engine runs on one machine's logical resources (cpu.settings): its shape is
+        fixed, and a different one is refused with the reason."""
+        if not isinstance(data, dict) or data.get("rollout_engine") != cpu_settings.ENGINE_TYPE:
+            return data
+        data = dict(data)
+        for key, value in cpu_settings.FIXED_OPTIONS.items():
+            if data.get(key) not in (None, value):
+                raise ValueError(
+                    f"backbone.{key}={data[key]!r}: with rollout_engine 'cpu' it is {value} (one "
+                    "CPU engine and one trainer worker on logical Ray GPUs); remove the key, or "
+                    "use rollout_engine 'vllm' on GPUs"
+                )
+            data[key] = value
+        if data.get("mode") == "colocate":
+            raise ValueError(
+                "backbone.mode 'colocate' shares one GPU between vLLM and the trainer; with "
+                "rollout_engine 'cpu' use mode sync, one_step_off or fully_async"
+            )
+        return data
 
     @model_validator(mode="after")
     def _known_trinity_sections(self) -> TrinityBackboneConfig:
@@ -238,6 +268,11 @@ def _check_combinations(config: AjetConfig, options: TrinityBackboneConfig) -> N
             "lower them, add GPUs, or use backbone.mode colocate on a single GPU"
         )
     lora = trainer.lora
+    if lora.rank and options.rollout_engine == cpu_settings.ENGINE_TYPE:
+        raise TranslationError(
+            f"trainer.lora.rank={lora.rank}: the CPU rollout engine loads full weights only; set "
+            "trainer.lora.rank=0, or use rollout_engine 'vllm'"
+        )
     if lora.rank and lora.dropout:
         raise TranslationError(
             f"trainer.lora.dropout={lora.dropout}: trinity's LoRA has no dropout; set it to 0"
@@ -334,7 +369,8 @@ def translate(
         b.put("cluster.node_num", options.nodes, "backbone.nodes")
     if options.gpus_per_node:
         b.put("cluster.gpu_per_node", options.gpus_per_node, "backbone.gpus_per_node")
-    b.put("explorer.rollout_model.engine_type", "vllm", "(fixed) vLLM serves rollouts")
+    cpu_engine = options.rollout_engine == cpu_settings.ENGINE_TYPE
+    b.put("explorer.rollout_model.engine_type", options.rollout_engine, "backbone.rollout_engine")
     b.put("explorer.rollout_model.engine_num", options.rollout_engines, "backbone.rollout_engines")
     b.put(
         "explorer.rollout_model.tensor_parallel_size",
@@ -346,22 +382,29 @@ def translate(
         options.gpu_memory_utilization,
         "backbone.gpu_memory_utilization",
     )
-    b.put(
-        "explorer.rollout_model.dtype",
-        "bfloat16" if config.model.dtype == "auto" else config.model.dtype,
-        "model.dtype",
-    )
+    if not cpu_engine:
+        b.put(
+            "explorer.rollout_model.dtype",
+            "bfloat16" if config.model.dtype == "auto" else config.model.dtype,
+            "model.dtype",
+        )
     b.put("explorer.rollout_model.seed", config.experiment.seed, "experiment.seed")
+    for key, value in cpu_settings.TRINITY_SETTINGS.items() if cpu_engine else ():
+        if key != "explorer.rollout_model.engine_type":
+            b.put(
+                key, value, "backbone.rollout_engine=cpu (see ajet_backbone_trinity.cpu.settings)"
+            )
     # Structured output (engine.py): vLLM's guidance backend reads the gateway's Lark grammars;
     # a request cannot choose a backend. trinity passes extra_engine_args to vLLM's
     # AsyncEngineArgs, and vLLM's VllmConfig (a pydantic dataclass) validates this dict into its
     # StructuredOutputsConfig. (vLLM writes a reasoning_parser into that field before; trinity
     # passes explorer.rollout_model.reasoning_parser, which this translation leaves unset.)
-    b.put(
-        "explorer.rollout_model.extra_engine_args",
-        {"structured_outputs_config": {"backend": "guidance"}},
-        "(fixed) structured output: vLLM's guidance backend",
-    )
+    if not cpu_engine:
+        b.put(
+            "explorer.rollout_model.extra_engine_args",
+            {"structured_outputs_config": {"backend": "guidance"}},
+            "(fixed) structured output: vLLM's guidance backend",
+        )
     # A runner runs one task (one GRPO group of num_repeat episodes) at a time.
     runners = max(1, math.ceil(rollout.max_concurrency / rollout.num_repeat))
     b.put(
@@ -491,7 +534,7 @@ def translate(
     )
     b.put("trainer.save_interval", config.checkpoint.every_n_steps, "checkpoint.every_n_steps")
     b.put("trainer.max_checkpoints_to_keep", config.checkpoint.keep_last, "checkpoint.keep_last")
-    if options.mode != "colocate":
+    if options.mode != "colocate" and not cpu_engine:
         b.put("synchronizer.sync_method", "nccl", f"backbone.mode={options.mode}")
     b.put("synchronizer.sync_style", mode["sync_style"], f"backbone.mode={options.mode}")
     b.put("synchronizer.sync_offset", mode["sync_offset"], f"backbone.mode={options.mode}")

@@ -1,8 +1,8 @@
 """Hand a prepared run to verl's trainer the way verl's ``main_ppo`` does, on a Ray we connect.
 
 verl's ``run_ppo`` starts Ray itself unless one is connected; we connect first so that the Ray
-head is one that survives a loaded machine (:mod:`.ray_cluster`) and every worker gets the
-environment this run needs: verl's own defaults (``get_ppo_ray_runtime_env``), the Transfer
+head is one that survives a loaded machine (:mod:`ajet_core.cluster.ray_head`) and every worker gets
+the environment this run needs: verl's own defaults (``get_ppo_ray_runtime_env``), the Transfer
 Queue switch ``run_ppo`` would add, the CPU mode's variables (:mod:`.cpu.settings`), and where
 verl's file logger and the CPU engine write in the run folder.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from ajet_backbone_verl.cpu import settings as cpu_settings
 from ajet_backbone_verl.cpu.server import ENGINE_LOG_VARIABLE
-from ajet_backbone_verl.ray_cluster import LocalRayHead
+from ajet_core.cluster.ray_head import LocalRayHead
 
 VERL_FOLDER = "verl"
 # verl's own trainer metrics, one file per launch (verl's file logger truncates its file).

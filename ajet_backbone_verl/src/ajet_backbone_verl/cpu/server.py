@@ -132,15 +132,13 @@ class CpuRolloutServer:
         self, state: dict[str, torch.Tensor], global_steps: int | None
     ) -> dict[str, Any]:
         """Load the trainer's full weights (between decode steps); refuse a partial set."""
-        expected = set(self.engine.model.state_dict())
-        missing = sorted(expected - set(state))
-        # Tied embeddings: the trainer sends the input embedding only.
-        missing = [name for name in missing if not self._tied(name)]
+        missing = self.engine.missing_weights(state)
         if missing:
             raise ValueError(
                 f"weight sync at step {global_steps} lacks {len(missing)} of the served model's "
                 f"tensors (first: {missing[:3]}); the trainer's model differs from the served one"
             )
+        expected = set(self.engine.model.state_dict())
         self.engine.update_weights({k: v for k, v in state.items() if k in expected})
         self.global_steps = global_steps
         event = {
@@ -153,10 +151,6 @@ class CpuRolloutServer:
             with Path(self.log_path).open("a") as log:
                 log.write(json.dumps(event) + "\n")
         return event
-
-    def _tied(self, name: str) -> bool:
-        tied = bool(getattr(self.engine.model.config, "tie_word_embeddings", False))
-        return tied and name == "lm_head.weight"
 
     async def set_global_steps(self, global_steps: int) -> None:
         self.global_steps = global_steps

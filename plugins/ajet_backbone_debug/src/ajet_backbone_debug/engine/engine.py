@@ -191,6 +191,16 @@ class TransformersEngine:
                 with torch.no_grad():
                     self.model.load_state_dict(state_dict, strict=False)
 
+    def missing_weights(self, state_dict: dict[str, torch.Tensor]) -> list[str]:
+        """The served model's tensors that ``state_dict`` lacks, sorted; an empty list means it is
+        a full set. A tied output embedding counts as present (trainers send the input one)."""
+        tied = bool(getattr(self.model.config, "tie_word_embeddings", False))
+        return sorted(
+            name
+            for name in self.model.state_dict()
+            if name not in state_dict and not (tied and name == "lm_head.weight")
+        )
+
     def close(self) -> None:
         """Stop the decode thread; waiting callers get an EngineError."""
         with self._wake:

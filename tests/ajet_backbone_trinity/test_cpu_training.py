@@ -164,6 +164,11 @@ def test_the_cpu_engine_serves_each_new_weight_version(sync_run):
     assert [e["version"] for e in loads][:1] == [1] and loads[0]["tensors"] > 0
     generated = [e["version"] for e in resumed if e["event"] == "generate"]
     assert generated and set(generated) == {1}
+    # verl's ppo_kl compares the engine's logprobs with the trainer's on step 2's samples: tiny,
+    # although step 1 moved the actor far from its reference (kl_loss) — the engine sampled with
+    # step 1's weights, not the base model's.
+    step_two = trainer_steps(run_dir)[2]
+    assert abs(step_two["actor/ppo_kl"]) < 0.01 * step_two["actor/kl_loss"]
 
 
 def test_full_batches_although_an_episode_fails_every_group(sync_run):

@@ -217,8 +217,12 @@ def test_the_readme_mapping_table_lists_every_translated_key(
         tiny_model_dir, quickstart_data, eval={"before_train": True}, trainer={"lora": {"rank": 8}}
     )
     _, translation = translated(tmp_path, ajet)
+    cpu = quickstart_config(tiny_model_dir, quickstart_data, eval={"before_train": True})
+    cpu["backbone"] = {"name": "trinity", "rollout_engine": "cpu"}
+    _, cpu_translation = translated(tmp_path, cpu)
     table = README.read_text()
-    missing = [key for key in translation.sources if f"`{key}`" not in table]
+    keys = {**translation.sources, **cpu_translation.sources}
+    missing = [key for key in keys if f"`{key}`" not in table]
     assert missing == [], f"add these trinity keys to the mapping table in {README}"
 
 
@@ -275,3 +279,46 @@ def test_the_trainer_reads_within_the_staleness_its_mode_allows(
     trinity = trinity_loads(tmp_path, translation)
     assert SAMPLE_STRATEGY.get(trinity.algorithm.sample_strategy) is AjetSampleStrategy
     assert trinity.algorithm.sample_strategy_args == {"max_staleness": max_staleness}
+
+
+@pytest.mark.parametrize("mode", ["sync", "one_step_off", "fully_async"])
+def test_the_cpu_engine_translates_to_a_config_trinity_validates(
+    tmp_path, tiny_model_dir, quickstart_data, mode
+):
+    ajet = quickstart_config(tiny_model_dir, quickstart_data, backbone={"mode": mode})
+    ajet["backbone"] = {"name": "trinity", "rollout_engine": "cpu", "mode": mode}
+    _, translation = translated(tmp_path, ajet)
+    trinity = trinity_loads(tmp_path, translation)  # the cluster shape is the mode's own
+    rollout_model = trinity.explorer.rollout_model
+    assert (rollout_model.engine_type, rollout_model.dtype) == ("cpu", "float32")
+    assert not rollout_model.extra_engine_args  # vLLM's options go nowhere
+    assert trinity.synchronizer.sync_method.value == "checkpoint"
+    assert (trinity.cluster.node_num, trinity.cluster.gpu_per_node) == (1, 2)
+    assert trinity.trainer.use_remove_padding is False
+    actor_rollout_ref = trinity.trainer.trainer_config["actor_rollout_ref"]
+    assert actor_rollout_ref["model"]["override_config"]["attn_implementation"] == "sdpa"
+    assert actor_rollout_ref["actor"]["use_torch_compile"] is False
+
+
+@pytest.mark.parametrize(
+    ("backbone", "message"),
+    [
+        ({"gpus_per_node": 4}, "backbone.gpus_per_node=4: with rollout_engine 'cpu' it is 2"),
+        ({"rollout_engines": 2}, "backbone.rollout_engines=2: with rollout_engine 'cpu' it is 1"),
+        ({"mode": "colocate"}, "with rollout_engine 'cpu' use mode sync"),
+    ],
+)
+def test_a_cluster_shape_the_cpu_engine_cannot_have_is_refused(
+    tmp_path, tiny_model_dir, quickstart_data, backbone, message
+):
+    ajet = quickstart_config(tiny_model_dir, quickstart_data)
+    ajet["backbone"] = {"name": "trinity", "rollout_engine": "cpu", **backbone}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        translated(tmp_path, ajet)
+
+
+def test_lora_is_refused_with_the_cpu_engine(tmp_path, tiny_model_dir, quickstart_data):
+    ajet = quickstart_config(tiny_model_dir, quickstart_data, trainer={"lora": {"rank": 8}})
+    ajet["backbone"] = {"name": "trinity", "rollout_engine": "cpu"}
+    with pytest.raises(TranslationError, match="the CPU rollout engine loads full weights only"):
+        translated(tmp_path, ajet)

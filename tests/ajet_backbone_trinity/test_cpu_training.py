@@ -26,59 +26,39 @@ nice -n 5 .venvs/trinity/bin/python -m pytest tests/ajet_backbone_trinity/test_c
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ajet_core import metrics as m
 
-from ..support.cli_runs import RUN_TIMEOUT_S, AjetCommand, jsonl
+from ..support.cli_runs import (
+    RUN_TIMEOUT_S,
+    TINY_RUN_SAMPLES,
+    TINY_RUN_TASKS,
+    jsonl,
+    train_from_elsewhere,
+    write_tiny_run_config,
+)
 from .helpers import JUDGERS
 
 # pytest-timeout's default (300 s) counts a module fixture's whole training runs.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3 * RUN_TIMEOUT_S)]
-TASKS, SAMPLES = 2, 4
+TASKS, SAMPLES = TINY_RUN_TASKS, TINY_RUN_SAMPLES
 WORKFLOWS = Path(__file__).with_name("workflows.py")
-# A large step: weights that changed are visible in the trainer's KL to its reference.
-LR = 0.02
 
 
 def write_run_config(folder: Path, model_dir: Path, *, name: str, mode: str, steps: int) -> Path:
-    conf = folder / "conf"
-    conf.mkdir()
-    shutil.copy(WORKFLOWS, conf / "workflows.py")
-    shutil.copy(JUDGERS, conf / "judgers.py")
-    data = folder / "data"
-    data.mkdir()
-    rows = [
-        {"task_id": f"add-{a}-{b}", "main_query": f"What is {a} + {b}?", "metadata": {}}
-        for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]
-    ]
-    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    config = {
-        "experiment": {"name": name, "output_dir": str(folder / "runs"), "seed": 5},
-        "model": {"path": str(model_dir), "max_model_len": 256},
-        "task_reader": {"type": "jsonl", "train_path": str(data / "train.jsonl")},
-        # Relative to this config file's folder, which is not where the command runs.
-        "workflow": {"name": "workflows.py:FlakyAgent"},
-        "judger": {"type": "judgers.py:ReplyLengthJudger"},
-        "rollout": {
-            "batch_size": TASKS,
-            "num_repeat": SAMPLES,
-            "max_tokens_per_call": 12,
-            "equal_reward_groups": "keep",
-        },
-        "trainer": {"total_steps": steps, "lr": LR, "kl_coef": 0.01},
-        "checkpoint": {"every_n_steps": 1},
-        "logging": {"loggers": ["console", "jsonl"]},
-        "backbone": {"name": "trinity", "rollout_engine": "cpu", "mode": mode},
-    }
-    path = conf / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_tiny_run_config(
+        folder,
+        model_dir,
+        name=name,
+        plugin_files=[WORKFLOWS, JUDGERS],
+        workflow="workflows.py:FlakyAgent",
+        judger="judgers.py:ReplyLengthJudger",
+        steps=steps,
+        backbone={"name": "trinity", "rollout_engine": "cpu", "mode": mode},
+    )
 
 
 def trainer_steps(run_dir: Path, lines: slice = slice(None)) -> dict[int, dict]:
@@ -101,12 +81,7 @@ def sync_run(tmp_path_factory, tiny_model_dir):
     """Step 1, a stop, then ``--resume`` to step 2."""
     folder = tmp_path_factory.mktemp("trinity_cpu_sync")
     config = write_run_config(folder, tiny_model_dir, name="sync", mode="sync", steps=1)
-    workdir = folder / "elsewhere"  # neither the config's folder nor the repository
-    workdir.mkdir()
-    command = AjetCommand(workdir)
-    first = command.run("train", "--conf", str(config))
-    assert first.returncode == 0, first.stdout[-8000:]
-    [run_dir] = (folder / "runs" / "sync").iterdir()
+    command, run_dir = train_from_elsewhere(folder, config)
     launched = {
         "metric_lines": len(jsonl(run_dir / "trinity_metrics.jsonl")),
         "engine_lines": len(jsonl(run_dir / "trinity_cpu_engine.jsonl")),
@@ -122,13 +97,7 @@ def sync_run(tmp_path_factory, tiny_model_dir):
 def async_run(tmp_path_factory, tiny_model_dir, sync_run):  # after sync_run: one heavy run at once
     folder = tmp_path_factory.mktemp("trinity_cpu_async")
     config = write_run_config(folder, tiny_model_dir, name="async", mode="one_step_off", steps=2)
-    workdir = folder / "elsewhere"
-    workdir.mkdir()
-    command = AjetCommand(workdir)
-    result = command.run("train", "--conf", str(config))
-    assert result.returncode == 0, result.stdout[-8000:]
-    [run_dir] = (folder / "runs" / "async").iterdir()
-    return command, run_dir
+    return train_from_elsewhere(folder, config)
 
 
 def test_trinity_trains_both_steps_and_checkpoints(sync_run):

@@ -16,62 +16,40 @@ process naming this test's Ray temp-dir prefix.
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
-from ..support.cli_runs import RUN_TIMEOUT_S, AjetCommand, jsonl, newest_file
+from ..support.cli_runs import (
+    RUN_TIMEOUT_S,
+    TINY_RUN_SAMPLES,
+    TINY_RUN_TASKS,
+    jsonl,
+    newest_file,
+    train_from_elsewhere,
+    write_tiny_run_config,
+)
 from .helpers import REPO
 
 # pytest-timeout's default (300 s) counts the module fixture's whole training run.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(RUN_TIMEOUT_S + 300)]
-STEPS, TASKS, SAMPLES = 2, 2, 4
-# A large step: the actor moves far from its reference, so a server that kept the old weights
-# would sample with logprobs far from the trainer's.
-LR = 0.02
+STEPS, TASKS, SAMPLES = 2, TINY_RUN_TASKS, TINY_RUN_SAMPLES
 
 
 def write_run_config(folder: Path, model_dir: Path) -> Path:
-    conf = folder / "conf"
-    conf.mkdir()
-    shutil.copy(REPO / "tutorial/quickstart/addition_agent.py", conf / "addition_agent.py")
-    shutil.copy(Path(__file__).with_name("digit_share_judger.py"), conf / "digit_share_judger.py")
-    data = folder / "data"
-    data.mkdir()
-    rows = [
-        {"task_id": f"add-{a}-{b}", "main_query": f"What is {a} + {b}?", "metadata": {}}
-        for a, b in [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12)]
-    ]
-    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:4]))
-    (data / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[4:]))
-    config = {
-        "experiment": {"name": "verlcpu", "output_dir": str(folder / "runs"), "seed": 5},
-        "model": {"path": str(model_dir), "max_model_len": 256},
-        "task_reader": {
-            "type": "jsonl",
-            "train_path": str(data / "train.jsonl"),
-            "validation_path": str(data / "validation.jsonl"),
-        },
-        # Relative to this config file's folder.
-        "workflow": {"name": "addition_agent.py:AdditionAgent"},
-        "judger": {"type": "digit_share_judger.py:DigitShareJudger"},
-        "rollout": {
-            "batch_size": TASKS,
-            "num_repeat": SAMPLES,
-            "max_tokens_per_call": 12,
-            "equal_reward_groups": "keep",
-        },
-        "trainer": {"total_steps": STEPS, "lr": LR, "kl_coef": 0.01},
-        "checkpoint": {"every_n_steps": 1},
-        "logging": {"loggers": ["console", "jsonl"]},
-        "backbone": {"name": "verl", "rollout_engine": "cpu"},
-    }
-    path = conf / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_tiny_run_config(
+        folder,
+        model_dir,
+        name="verlcpu",
+        plugin_files=[
+            REPO / "tutorial/quickstart/addition_agent.py",
+            Path(__file__).with_name("digit_share_judger.py"),
+        ],
+        workflow="addition_agent.py:AdditionAgent",
+        judger="digit_share_judger.py:DigitShareJudger",
+        steps=STEPS,
+        backbone={"name": "verl", "rollout_engine": "cpu"},
+    )
 
 
 def verl_metrics(run_dir: Path, launch: int) -> dict[int, dict]:
@@ -88,12 +66,7 @@ def weight_syncs(run_dir: Path) -> list[dict]:
 def trained(tmp_path_factory, tiny_model_dir):
     folder = tmp_path_factory.mktemp("verl_cpu")
     config = write_run_config(folder, tiny_model_dir)
-    workdir = folder / "elsewhere"  # neither the config's folder nor the repository
-    workdir.mkdir()
-    command = AjetCommand(workdir)
-    result = command.run("train", "--conf", str(config))
-    assert result.returncode == 0, result.stdout[-8000:]
-    [run_dir] = (folder / "runs" / "verlcpu").iterdir()
+    command, run_dir = train_from_elsewhere(folder, config)
     return command, config, run_dir
 
 

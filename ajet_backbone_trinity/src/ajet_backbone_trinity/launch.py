@@ -316,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
             print(report.format())
             if not report.ok:
                 return 1
+            if options.rollout_engine == cpu_settings.ENGINE_TYPE:
+                print("dry run: ok (rollout_engine cpu: no vLLM or GPU needed)")
+                return 0
             try:
                 check_runnable(report)
                 print("dry run: ok (this machine can run it)")

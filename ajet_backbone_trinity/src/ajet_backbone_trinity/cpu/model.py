@@ -55,7 +55,7 @@ class CpuRolloutModel(BaseInferenceModel):
         except ImportError as exc:
             raise ImportError(
                 "backbone.rollout_engine=cpu serves the policy with ajet-backbone-debug's engine, "
-                "which is not installed here: pip install ajet-backbone-debug"
+                "which is not installed here: pip install 'ajet-backbone-trinity[cpu]'"
             ) from exc
         threads = int(os.environ.get(THREADS_VARIABLE, "1"))
         config = self.config

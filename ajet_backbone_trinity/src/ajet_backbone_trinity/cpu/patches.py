@@ -193,7 +193,13 @@ def _pure_torch_unpadding(attention_utils: types.ModuleType) -> None:
     use those."""
     if is_patched(attention_utils._get_attention_functions):
         return
-    from verl.utils import npu_flash_attn_utils as pure
+    try:
+        from verl.utils import npu_flash_attn_utils as pure
+    except ImportError as exc:  # einops, which verl does not declare
+        raise ImportError(
+            f"the CPU rollout engine unpads with verl's pure-torch helpers, which need {exc.name}: "
+            "pip install 'ajet-backbone-trinity[cpu]'"
+        ) from exc
 
     functions = (pure.index_first_axis, pure.pad_input, pure.rearrange, pure.unpad_input)
 

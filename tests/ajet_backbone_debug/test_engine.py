@@ -96,6 +96,28 @@ async def test_concurrent_requests_share_a_batch_without_changing_results(endles
         assert together.logprobs == pytest.approx(single.logprobs, abs=1e-4)
 
 
+async def test_a_batch_invariant_request_is_bitwise_the_same_under_any_load(endless):
+    """What evaluation relies on: the same tokens and logprobs, bit for bit, alone on an idle
+    engine and among a busy shared batch in another arrival order — which the shared batch
+    itself does not give (its batched kernels round differently)."""
+    prompts = [prompt(endless, q) for q in QUESTIONS]
+    invariant = SamplingParams(temperature=0, max_tokens=24, batch_invariant=True)
+    shared = SamplingParams(temperature=0, max_tokens=24)
+    alone = [await endless.generate(p, invariant) for p in prompts]
+    endless.max_rows_seen = 0
+    crowd = await asyncio.gather(
+        *(endless.generate(p, shared) for p in prompts * 2),
+        *(endless.generate(p, invariant) for p in reversed(prompts)),
+    )
+    assert endless.max_rows_seen == 2 * len(prompts)  # the invariant ones never joined the batch
+    loaded = list(reversed(crowd[2 * len(prompts) :]))
+    assert [(g.token_ids, g.logprobs) for g in loaded] == [(g.token_ids, g.logprobs) for g in alone]
+    batched = crowd[: len(prompts)]
+    assert any(b.logprobs != a.logprobs for b, a in zip(batched, alone))
+    for b, a in zip(batched, alone):
+        assert b.logprobs == pytest.approx(a.logprobs, abs=1e-4)
+
+
 async def test_a_request_arriving_mid_decode_joins_the_running_batch(endless):
     long_prompt, late_prompt = prompt(endless, QUESTIONS[4]), prompt(endless, QUESTIONS[0])
     alone = await endless.generate(late_prompt, SamplingParams(temperature=0, max_tokens=10))

@@ -80,6 +80,12 @@ class SamplingParams:
     # How many most likely tokens to report per position (OpenAI's top_logprobs); engines that
     # cannot report them leave Generation.top_logprobs None.
     top_logprobs: int = 0
+    # Compute this request with shapes that depend on it alone, so its tokens and logprobs do
+    # not depend on what else the engine serves at the time (batched kernels round differently
+    # for different batch sizes and padding, and a greedy near-tie then flips). The gateway asks
+    # for it in evaluation, where results must not depend on load or timing; engines that batch
+    # only across requests they cannot separate (vLLM, SGLang) ignore it.
+    batch_invariant: bool = False
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """`ajet serve` and `ajet eval --endpoint`: an external OpenAI-compatible model evaluated with the
-same tasks, workflow, judger and metrics as the policy.
+same tasks, workflow, judger and metrics as the policy. And evaluation itself: its results do not
+depend on concurrency, load or timing.
 
 The external model is the tiny model served by `ajet serve` in its own process: a real server
 over real HTTP. Greedy decoding with one episode at a time makes its replies identical to the
@@ -67,8 +68,8 @@ def test_served_model_answers_openai_clients_and_checks_the_key(served):
         openai.OpenAI(base_url=served, api_key="wrong", max_retries=0).models.list()
 
 
-def _episodes(config_path: Path, **kwargs):
-    loaded = load_config(str(config_path), [])
+def _episodes(config_path: Path, overrides: tuple[str, ...] = (), **kwargs):
+    loaded = load_config(str(config_path), list(overrides))
     plugins = get_plugin_manager()
     resolved = validate_plugin_sections(loaded.config, plugins)
     return asyncio.run(
@@ -140,3 +141,71 @@ def test_bad_endpoints_are_clear_errors(served, eval_config):
     assert normalise_base_url("http://h:1/v1/chat/completions") == "http://h:1/v1"
     with pytest.raises(Exception, match="not an http"):
         normalise_base_url("localhost:8000")
+
+
+async def _evaluate_beside_training_load(config_path: Path, engine, overrides: list[str]):
+    """The validation episodes while sampled, non-invariant requests keep the engine's shared batch
+    busy (what a training rollout or another user does to a served model)."""
+    from ajet_core.engine import SamplingParams
+
+    loaded = load_config(str(config_path), overrides)
+    plugins = get_plugin_manager()
+    resolved = validate_plugin_sections(loaded.config, plugins)
+    finished = asyncio.Event()
+    story = engine.tokenizer.encode("Tell me a long story about a cat.")
+
+    async def load() -> int:
+        rounds = 0
+        while not finished.is_set() and rounds < 500:  # bounded; ends with the evaluation
+            sampled = SamplingParams(temperature=1.0, max_tokens=16)
+            await asyncio.gather(*(engine.generate(story, sampled) for _ in range(4)))
+            rounds += 1
+        return rounds
+
+    background = asyncio.ensure_future(load())
+    try:
+        episodes = await run_episodes(
+            loaded.config,
+            resolved,
+            plugins,
+            engine,
+            mode=EVAL_MODE,
+            split="validation",
+            num_tasks=5,
+            num_repeat=1,
+            printer=None,
+        )
+    finally:
+        finished.set()
+        rounds = await background
+    return episodes, rounds
+
+
+def _per_task(episodes) -> dict:
+    return {
+        e.task.task_id: (
+            e.reward,
+            [(list(c.response_ids), list(c.response_logprobs)) for c in e.calls],
+        )
+        for e in episodes
+    }
+
+
+def test_evaluation_is_the_same_at_any_concurrency_and_under_load(eval_config):
+    """The gateway asks for batch-invariant decoding in evaluation: each episode's calls are
+    computed with shapes that depend on them alone, so one episode at a time on an idle engine and
+    five at once beside a busy shared batch give the same tokens and logprobs, bit for bit."""
+    from ajet_backbone_debug.engine import TransformersEngine
+
+    loaded = load_config(str(eval_config), [])
+    engine = TransformersEngine.from_path(loaded.config.model.path, dtype="float32", device="cpu")
+    try:
+        alone = _episodes(eval_config, engine=engine)  # rollout.max_concurrency 1, idle engine
+        crowded, rounds = asyncio.run(
+            _evaluate_beside_training_load(eval_config, engine, ["rollout.max_concurrency=8"])
+        )
+    finally:
+        engine.close()
+    assert rounds >= 1 and engine.max_rows_seen >= 4  # the shared batch was busy meanwhile
+    assert all(e.ok for e in alone + crowded)
+    assert _per_task(crowded) == _per_task(alone)

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from ajet_backbone_debug.cpu_device import CpuDeviceModule
 from verl.plugin.platform.platform_base import PlatformBase
 from verl.plugin.platform.platform_manager import PlatformRegistry
 
@@ -23,7 +22,7 @@ PLATFORM_NAME = "cpu"
 
 
 class CpuPlatform(PlatformBase):
-    _device_module = CpuDeviceModule()
+    _device_module: Any = None
 
     @property
     def device_name(self) -> str:
@@ -35,7 +34,12 @@ class CpuPlatform(PlatformBase):
 
     @property
     def device_module(self) -> Any:
-        return self._device_module
+        if CpuPlatform._device_module is None:
+            # The debug backbone's (the [cpu] extra), imported only when the platform is used.
+            from ajet_backbone_debug.cpu_device import CpuDeviceModule
+
+            CpuPlatform._device_module = CpuDeviceModule()
+        return CpuPlatform._device_module
 
     def is_available(self) -> bool:
         return True

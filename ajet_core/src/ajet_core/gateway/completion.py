@@ -287,6 +287,8 @@ class CompletionPipeline:
             stop_token_ids=list(self.renderer.facts.stop_token_ids),  # type: ignore[union-attr]
             seed=request.seed if request.seed is not None else session.next_seed(),
             top_logprobs=request.top_logprobs,
+            # Evaluation numbers must not depend on load or timing (see SamplingParams).
+            batch_invariant=self.mode == "eval",
         )
 
     def _constraint(self, request: ChatRequest) -> OutputConstraint | None:

@@ -10,6 +10,12 @@ A background thread owns the model and runs the decode loop:
 A request with an output constraint (structured output) samples only the tokens its grammar
 allows (:mod:`ajet_backbone_debug.engine.constraints`).
 
+A batch-invariant request (``SamplingParams.batch_invariant``, which the gateway sets in
+evaluation) never joins the shared batch: it decodes as its own batch of one, with no padding, so
+every matrix it goes through has the same shape whatever else is being served, and its tokens and
+logprobs are the same under any load or arrival order (the thread count is fixed per engine).
+Evaluation gives up some throughput for that; training keeps the shared batch.
+
 Requests that arrive while the batch decodes join it at the next step (continuous batching). The
 event loops of the callers never run model code, so a gateway stays responsive while it decodes.
 The served module is ``engine.model``; a trainer on the same device updates it in place inside
@@ -78,6 +84,9 @@ class TransformersEngine:
         # Held for each step of the decode loop; hold it to change the weights between steps.
         self._weights = threading.RLock()
         self._batch = RunningBatch()
+        # One batch of one per batch-invariant request (SamplingParams.batch_invariant): its
+        # shapes, and so its rounding, depend on that request alone.
+        self._solo: list[RunningBatch] = []
         self._closed = False
         self._thread: threading.Thread | None = None
         # transformers 5.x names the KV-cache argument `cache`; earlier versions `past_key_values`.
@@ -265,13 +274,13 @@ class TransformersEngine:
             torch.set_num_threads(self.num_threads)
         while True:
             with self._wake:
-                while not self._closed and not self._pending and not len(self._batch):
+                while not self._closed and not self._pending and not self._decoding():
                     self._wake.wait()
                 if self._closed:
                     self._fail_all(EngineError("the engine was closed while serving this request"))
                     return
                 admitted = []
-                while self._pending and len(self._batch) + len(admitted) < self.max_batch_size:
+                while self._pending and self._decoding() + len(admitted) < self.max_batch_size:
                     admitted.append(self._pending.popleft())
             try:
                 with self._weights, torch.inference_mode():
@@ -279,16 +288,17 @@ class TransformersEngine:
                         if not request.cancelled:
                             self._prefill(request, prompt)
                     if len(self._batch):
-                        self._decode_step()
+                        self._decode_step(self._batch)
+                    for solo in self._solo:
+                        self._decode_step(solo)
+                    self._solo = [solo for solo in self._solo if len(solo)]
             except Exception as exc:  # noqa: BLE001 - every waiting caller must hear about it
                 failure = EngineError(f"generation failed: {type(exc).__name__}: {exc}")
                 failure.__cause__ = exc
                 for request, _ in admitted:
                     if not request.finished:
                         self._finish(request, error=failure)
-                for request in self._batch.rows:
-                    self._finish(request, error=failure)
-                self._batch = RunningBatch()
+                self._fail_decoding(failure)
 
     def _prefill(self, request: Request, prompt: list[int]) -> None:
         from transformers import DynamicCache
@@ -304,11 +314,19 @@ class TransformersEngine:
             self._finish(request, *ended)
             return
         # The DynamicCache is filled in place by the forward pass.
+        if request.params.batch_invariant:
+            solo = RunningBatch()
+            solo.join(request, cache, len(prompt), token, self.device)
+            self._solo.append(solo)
+            return
         self._batch.join(request, cache, len(prompt), token, self.device)
         self.max_rows_seen = max(self.max_rows_seen, len(self._batch))
 
-    def _decode_step(self) -> None:
-        batch = self._batch
+    def _decoding(self) -> int:
+        """Requests being decoded: the shared batch's rows and the batches of one."""
+        return len(self._batch) + len(self._solo)
+
+    def _decode_step(self, batch: RunningBatch) -> None:
         mask = torch.cat([batch.mask, torch.ones_like(batch.mask[:, :1])], dim=1)
         out = self.model(
             input_ids=batch.last_tokens[:, None],
@@ -362,6 +380,11 @@ class TransformersEngine:
         for request, _ in self._pending:
             self._finish(request, error=error)
         self._pending.clear()
-        for request in self._batch.rows:
-            self._finish(request, error=error)
+        self._fail_decoding(error)
+
+    def _fail_decoding(self, error: Exception) -> None:
+        for batch in (self._batch, *self._solo):
+            for request in batch.rows:
+                self._finish(request, error=error)
         self._batch = RunningBatch()
+        self._solo = []

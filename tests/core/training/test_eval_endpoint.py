@@ -152,7 +152,11 @@ async def _evaluate_beside_training_load(config_path: Path, engine, overrides: l
     plugins = get_plugin_manager()
     resolved = validate_plugin_sections(loaded.config, plugins)
     finished = asyncio.Event()
-    story = engine.tokenizer.encode("Tell me a long story about a cat.")
+    story = engine.tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Tell me a long story about a cat."}],
+        add_generation_prompt=True,
+        return_dict=False,
+    )
 
     async def load() -> int:
         rounds = 0

@@ -160,6 +160,9 @@ class EvalConfig(Section):
     num_repeat: int = Field(default=1, gt=0)  # k of pass@k
     temperature: float = Field(default=0.0, ge=0)
     max_tasks: int | None = Field(default=None, gt=0)
+    # Each evaluation call decoded on its own (SamplingParams.batch_invariant): results do not
+    # depend on load, timing or concurrency, at the cost of batching (docs/gateway.md, Sampling).
+    batch_invariant: bool = True
 
 
 class CheckpointConfig(Section):

@@ -288,7 +288,7 @@ class CompletionPipeline:
             seed=request.seed if request.seed is not None else session.next_seed(),
             top_logprobs=request.top_logprobs,
             # Evaluation numbers must not depend on load or timing (see SamplingParams).
-            batch_invariant=self.mode == "eval",
+            batch_invariant=self.mode == "eval" and self.config.eval.batch_invariant,
         )
 
     def _constraint(self, request: ChatRequest) -> OutputConstraint | None:

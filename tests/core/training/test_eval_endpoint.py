@@ -213,3 +213,15 @@ def test_evaluation_is_the_same_at_any_concurrency_and_under_load(eval_config):
     assert rounds >= 1 and engine.max_rows_seen >= 4  # the shared batch was busy meanwhile
     assert all(e.ok for e in alone + crowded)
     assert _per_task(crowded) == _per_task(alone)
+
+
+def test_serve_needs_no_task_files(tmp_path, tiny_model_dir, ajet_serve):
+    """Serving reads no tasks: a config whose data files are elsewhere (another machine's paths)
+    still serves."""
+    config = write_config(tmp_path, tiny_model_dir, tmp_path / "not-here")
+    served = ajet_serve(config, "--model-name", "no-data")
+    client = openai.OpenAI(base_url=served, api_key="unused")
+    assert [model.id for model in client.models.list()] == ["no-data"]
+    # Training with the same config still refuses at once, naming the file.
+    refused = ajet("train", "--conf", str(config))
+    assert refused.returncode == 2 and "not-here" in refused.stderr

@@ -33,8 +33,12 @@ def _warn(loaded: LoadedConfig) -> None:
         print(f"ajet: warning: {warning}", file=sys.stderr)
 
 
-def prepare_run(args: argparse.Namespace) -> tuple[LoadedConfig, RunPlan]:
-    """Load and fully validate a config, including the plugin-owned sections."""
+def prepare_run(
+    args: argparse.Namespace, *, reads_tasks: bool = True
+) -> tuple[LoadedConfig, RunPlan]:
+    """Load and fully validate a config, including the plugin-owned sections. ``reads_tasks``
+    False (``ajet serve``): the task reader's data files are not checked, since nothing reads
+    them."""
     from ajet_core.config.loader import load_config
     from ajet_core.config.plugin_sections import (
         check_data_files,
@@ -48,7 +52,8 @@ def prepare_run(args: argparse.Namespace) -> tuple[LoadedConfig, RunPlan]:
     _warn(loaded)
     plugins = get_plugin_manager()
     resolved = validate_plugin_sections(loaded.config, plugins)
-    check_data_files(resolved.task_reader)  # a missing file fails now, not after model loading
+    if reads_tasks:
+        check_data_files(resolved.task_reader)  # a missing file fails now, not after loading
     resolve_loggers(
         loaded.config, plugins
     )  # a bad logger option fails now, not after model loading
@@ -98,7 +103,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    loaded, resolved = prepare_run(args)
+    loaded, resolved = prepare_run(args, reads_tasks=False)
     backbone = _backbone(loaded, resolved)
     backbone.serve(
         checkpoint=args.checkpoint,

@@ -12,6 +12,7 @@ from ajet_backbone_debug.training.trainer import PolicyTrainer
 
 from ajet_core import metrics as m
 from ajet_core.config.models import TrainerConfig
+from ajet_core.errors import TrainingDiverged
 
 from .trainer_support import (
     TEMPERATURE,
@@ -151,6 +152,21 @@ def test_interrupted_save_is_a_clear_error(model_dir, saved_full):
     (saved_full / "ajet_checkpoint.json").unlink()
     with pytest.raises(CheckpointError, match="not a complete debug-backbone checkpoint"):
         new_trainer(model_dir, FULL).load(saved_full)
+
+
+def test_a_non_finite_optimizer_state_is_neither_saved_nor_loaded(model_dir, batches, tmp_path):
+    trainer = new_trainer(model_dir, FULL)
+    _train(trainer, batches[:1])
+    state = trainer.state_dict()
+    first = next(iter(trainer.optimizer.state.values()))
+    first["exp_avg_sq"].fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match=r"optimizer state \S*exp_avg_sq holds NaN"):
+        trainer.save(tmp_path / "diverged")
+    assert not (tmp_path / "diverged").exists()
+    # A snapshot taken before the damage still loads; one holding the NaN is refused.
+    state["optimizer"]["state"][0]["exp_avg_sq"].fill_(float("nan"))
+    with pytest.raises(CheckpointError, match="holds NaN or infinity in .*exp_avg_sq"):
+        new_trainer(model_dir, FULL).load_state_dict(state)
 
 
 def test_full_checkpoint_into_lora_trainer_is_a_clear_error(model_dir, saved_full):

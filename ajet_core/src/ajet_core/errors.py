@@ -34,3 +34,10 @@ class CheckpointError(AjetError):
     One class for the core and every backbone: the core passes a backbone's CheckpointError (and
     its advice) through unchanged and wraps anything else.
     """
+
+
+class TrainingDiverged(AjetError):
+    """An update left the policy's weights or optimizer state non-finite (NaN or infinity).
+
+    Raised instead of training on, or saving, a broken model: the last checkpoint stays the one
+    to resume from."""

@@ -3,12 +3,18 @@ user unchanged instead of being replaced by the core's generic (and contradictin
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from ajet_core.errors import CheckpointError
-from ajet_core.training.checkpoints import TRAINER_DIR, load_trainer_state
+from ajet_core.training.checkpoints import (
+    CHECKSUMS_FILE,
+    TRAINER_DIR,
+    checksums,
+    load_trainer_state,
+)
 
 
 class _ManifestCheckingTrainer:
@@ -26,6 +32,9 @@ class _ManifestCheckingTrainer:
 def test_a_backbone_checkpoint_error_keeps_its_own_advice(tmp_path):
     pytest.importorskip("ajet_backbone_debug.training.checkpoint")
     (tmp_path / TRAINER_DIR).mkdir()  # a trainer folder without the debug backbone's manifest
+    (tmp_path / TRAINER_DIR / "weights.bin").write_bytes(b"saved")
+    # Intact as saved: the core's checksums verify, so the backbone's own check speaks.
+    (tmp_path / CHECKSUMS_FILE).write_text(json.dumps(checksums(tmp_path)))
     with pytest.raises(CheckpointError) as info:
         load_trainer_state(tmp_path, _ManifestCheckingTrainer())
     message = str(info.value)

@@ -19,6 +19,7 @@ import yaml
 
 from ajet_core import metrics as m
 from ajet_core.metric_loggers.jsonl import read_metrics
+from ajet_core.training.checkpoints import CHECKSUMS_FILE, checksums
 from ajet_core.training.records import episode_from_json, episode_to_json, read_records
 
 from .hosted_runs import swanlab_history, wandb_history
@@ -253,6 +254,10 @@ def test_resume_from_a_missing_folder_or_a_corrupt_loop_state_is_a_clear_error(
     fake = tmp_path / "runs" / "looptest" / "x" / "checkpoints" / "step_000001"
     (fake / "trainer").mkdir(parents=True)
     (fake / "loop_state.json").write_text("{not json")
+    unverifiable = ajet("train", "--conf", str(config), "--resume", str(fake))
+    assert unverifiable.returncode == 2 and "has no checksums.json" in unverifiable.stderr
+    # With checksums that match, what is saved is read — and a corrupt loop state is named.
+    (fake / CHECKSUMS_FILE).write_text(json.dumps(checksums(fake)))
     corrupt = ajet("train", "--conf", str(config), "--resume", str(fake))
     assert corrupt.returncode == 2 and "is corrupt" in corrupt.stderr
     assert "Traceback" not in corrupt.stderr
@@ -298,19 +303,107 @@ def test_resume_with_another_model_says_the_checkpoint_does_not_fit(
 
 
 @pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
-def test_resume_from_an_interrupted_save_says_it_is_incomplete(
+def test_resume_from_a_checkpoint_missing_a_file_names_it(
     tmp_path, real_checkpoint, tiny_model_dir, task_files
 ):
-    # The trainer writes its manifest last: a save killed before it leaves weights and state
-    # but no manifest. The same run's config, so nothing else differs.
+    # The trainer's manifest gone after the save (the core's checksums list it). The same run's
+    # config, so nothing else differs.
     import shutil
 
-    interrupted = tmp_path / "runs" / "looptest" / "x" / "checkpoints" / "step_000002"
-    shutil.copytree(real_checkpoint, interrupted)
-    (interrupted / "trainer" / "ajet_checkpoint.json").unlink()
+    damaged = tmp_path / "runs" / "looptest" / "x" / "checkpoints" / "step_000002"
+    shutil.copytree(real_checkpoint, damaged)
+    (damaged / "trainer" / "ajet_checkpoint.json").unlink()
     config = write_config(tmp_path, tiny_model_dir, task_files)
-    result = ajet("train", "--conf", str(config), "--resume", str(interrupted))
+    result = ajet("train", "--conf", str(config), "--resume", str(damaged))
     assert result.returncode == 2, result.stderr[-3000:]
-    assert "not a complete debug-backbone checkpoint" in result.stderr
-    assert "interrupted" in result.stderr and "pick an earlier checkpoint" in result.stderr
+    assert "is corrupt: trainer/ajet_checkpoint.json is missing" in result.stderr
+    assert "pick an earlier checkpoint" in result.stderr
     assert "does not match" not in result.stderr and "does not fit" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def two_checkpoints(tmp_path_factory, tiny_model_dir, task_files) -> Path:
+    """A real 2-step run of the tiny model with a checkpoint after each step."""
+    root = tmp_path_factory.mktemp("two_checkpoints")
+    config = write_config(
+        root,
+        tiny_model_dir,
+        task_files,
+        trainer={"total_steps": 2},
+        checkpoint={"every_n_steps": 1},
+    )
+    result = ajet("train", "--conf", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run_dir] = run_dirs(root)
+    assert [p.name for p in sorted((run_dir / "checkpoints").iterdir())] == [
+        "step_000001",
+        "step_000002",
+    ]
+    return run_dir
+
+
+def _copy_run(run_dir: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    copy = tmp_path / "runs" / "looptest" / run_dir.name
+    shutil.copytree(run_dir, copy)
+    return copy
+
+
+def _flip_bytes(path: Path, count: int = 64) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + count] = bytes(b ^ 0xFF for b in data[middle : middle + count])
+    path.write_bytes(bytes(data))
+
+
+def test_a_corrupt_checkpoint_is_never_loaded_and_resume_falls_back(
+    tmp_path, two_checkpoints, tiny_model_dir, task_files
+):
+    run_dir = _copy_run(two_checkpoints, tmp_path)
+    _flip_bytes(run_dir / "checkpoints" / "step_000002" / "trainer" / "trainer_state.pt")
+    config = write_config(tmp_path, tiny_model_dir, task_files, trainer={"total_steps": 2})
+    # Named directly, it is refused with the file that changed.
+    named = ajet(
+        "train", "--conf", str(config), "--resume", str(run_dir / "checkpoints/step_000002")
+    )
+    assert named.returncode == 2, named.stderr[-3000:]
+    assert "is corrupt: trainer/trainer_state.pt has changed since it was saved" in named.stderr
+    # The run folder: the newest checkpoint that verifies (step 1), said aloud; step 2 re-runs.
+    resumed = ajet("train", "--conf", str(config), "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "step_000002' is corrupt" in resumed.stderr
+    assert "trying the checkpoint before it" in resumed.stderr
+    rows = [row for row in read_metrics(run_dir) if m.LOSS in row]
+    assert [row["step"] for row in rows] == [1, 2]
+    assert all(math.isfinite(row[m.LOSS]) for row in rows)
+    # Both corrupt: nothing is loaded, and the error says why for each.
+    for step in ("step_000001", "step_000002"):
+        _flip_bytes(run_dir / "checkpoints" / step / "trainer" / "trainer_state.pt")
+    refused = ajet("train", "--conf", str(config), "--resume", str(run_dir))
+    assert refused.returncode == 2
+    assert "no complete checkpoint that verifies" in refused.stderr
+    assert refused.stderr.count("is corrupt") >= 2
+
+
+def test_an_update_that_overflows_the_weights_stops_the_run_unsaved(
+    tmp_path, tiny_model_dir, task_files
+):
+    config = write_config(
+        tmp_path,
+        tiny_model_dir,
+        task_files,
+        trainer={"total_steps": 2, "lr": 1e308},
+        checkpoint={"every_n_steps": 1},
+    )
+    result = ajet("train", "--conf", str(config))
+    assert result.returncode != 0
+    assert "holds NaN or infinity" in result.stderr and "Lower trainer.lr" in result.stderr
+    assert "Traceback" not in result.stderr
+    [run_dir] = run_dirs(tmp_path)
+    # No checkpoint of the broken weights (the crash handler's save is refused too).
+    assert (
+        not list((run_dir / "checkpoints").glob("step_*"))
+        if (run_dir / "checkpoints").exists()
+        else True
+    )

@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from ajet_core.training.checkpoints import (
     CheckpointManager,
     load_trainer_state,
     read_loop_state,
+    verify_checkpoint,
 )
 from ajet_core.training.records import write_step_records
 from ajet_core.training.run_dir import create_run_dir, latest_run_dir
@@ -121,13 +123,19 @@ def resolve_resume(config: AjetConfig, resume: str | None) -> tuple[Path, Path] 
         if not path.exists():
             raise CheckpointError(f"--resume {resume!r}: no such folder")
         if (path / "loop_state.json").exists():
+            # The checkpoint the user named: a corrupt one is an error, not a silent substitute.
+            verify_checkpoint(path)
             return path.parent.parent, path
         run_dir = path
-    checkpoint = CheckpointManager(run_dir).latest()
+    manager = CheckpointManager(run_dir)
+    checkpoint, passed_over = manager.latest_verified()
+    for reason in passed_over:
+        print(f"ajet: warning: {reason}; trying the checkpoint before it", file=sys.stderr)
     if checkpoint is None:
         raise CheckpointError(
-            f"--resume: run folder {str(run_dir)!r} has no complete checkpoint; start a new run "
-            "or set checkpoint.every_n_steps so the next one leaves some"
+            f"--resume: run folder {str(run_dir)!r} has no complete checkpoint that verifies"
+            + (f" ({'; '.join(passed_over)})" if passed_over else "")
+            + "; start a new run, or set checkpoint.every_n_steps so the next one leaves some"
         )
     return run_dir, checkpoint
 

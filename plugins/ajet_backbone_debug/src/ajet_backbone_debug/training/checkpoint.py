@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ajet_core.errors import CheckpointError
+from ajet_core.errors import CheckpointError, TrainingDiverged
 
 if TYPE_CHECKING:  # pragma: no cover
     from ajet_backbone_debug.training.trainer import PolicyTrainer
@@ -114,6 +114,37 @@ def _training_state(trainer: PolicyTrainer) -> dict[str, Any]:
     }
 
 
+def first_non_finite(tensors: dict[str, Any]) -> str | None:
+    """The name of the first floating-point tensor holding a NaN or an infinity, nested dicts
+    (an optimizer's per-parameter state) included; None when every one is finite."""
+    for name, value in tensors.items():
+        if isinstance(value, dict):
+            inner = first_non_finite({f"{name}.{k}": v for k, v in value.items()})
+            if inner is not None:
+                return inner
+        elif (
+            isinstance(value, torch.Tensor)
+            and value.is_floating_point()
+            and not bool(torch.isfinite(value).all())
+        ):
+            return str(name)
+    return None
+
+
+def check_finite(trainer: PolicyTrainer, when: str) -> None:
+    """Raise TrainingDiverged when a trainable weight or the optimizer's state is non-finite."""
+    weights = first_non_finite(dict(trainer.trainable_parameters()))
+    moments = None if weights else first_non_finite(trainer.optimizer.state_dict()["state"])
+    broken = f"weight {weights}" if weights else f"optimizer state {moments}" if moments else None
+    if broken:
+        raise TrainingDiverged(
+            f"{when}: the {broken} holds NaN or infinity, so the policy can no longer train "
+            f"(step {trainer.step}, trainer.lr={trainer.config.lr}); nothing was saved from it. "
+            "Lower trainer.lr (or trainer.grad_clip) and --resume "
+            "from the last checkpoint"
+        )
+
+
 def load_trainer_state_dict(
     trainer: PolicyTrainer, state: dict[str, Any], source: str = "the state dict"
 ) -> None:
@@ -136,6 +167,14 @@ def load_trainer_state_dict(
         raise CheckpointError(f"{source} is incomplete: it lacks {', '.join(missing)}")
     _check_signature(trainer, state["signature"], source)
     _check_model_state(trainer, state["model"], source)
+    broken = first_non_finite(state["model"]) or first_non_finite(
+        state["optimizer"].get("state", {})
+    )
+    if broken:
+        raise CheckpointError(
+            f"{source} holds NaN or infinity in {broken}: it was saved from a diverged run; "
+            "resume from an earlier checkpoint"
+        )
     try:
         _load_model_state(trainer, state["model"])
         trainer.optimizer.load_state_dict(state["optimizer"])
@@ -230,7 +269,9 @@ def _load_model_state(trainer: PolicyTrainer, saved: dict[str, torch.Tensor]) ->
 
 
 def save_checkpoint(trainer: PolicyTrainer, directory: str | Path) -> Path:
-    """Write the trainer into ``directory`` (created); the manifest is written last."""
+    """Write the trainer into ``directory`` (created); the manifest is written last. A trainer
+    whose weights or optimizer state are non-finite is refused (TrainingDiverged)."""
+    check_finite(trainer, "not saving a checkpoint")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     manifest_path = directory / MANIFEST

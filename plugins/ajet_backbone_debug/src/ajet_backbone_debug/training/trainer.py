@@ -226,6 +226,10 @@ class PolicyTrainer:
                 if gap is None:
                     gap = (stats.pop("logprob_gap"), stats.pop("logprob_gap_max"))
             self.optimizer.zero_grad(set_to_none=True)
+            if skipped < self.config.ppo_epochs:
+                # A finite gradient can still overflow the weights (a huge learning rate): stop
+                # here, before the engine samples from them or a checkpoint saves them.
+                ckpt.check_finite(self, f"after the update of step {self.step + 1}")
         # The step's activations are freed now; without this the C heap keeps them (memory.py).
         release_freed_memory()
         # 5. The schedule advances once per train_step.

@@ -116,6 +116,55 @@ def test_backbone_flag_and_shorthand(tmp_path):
     assert load_config(None, [], backbone="trinity").config.backbone.name == "trinity"
 
 
+def _alias_bomb(levels: int = 9, width: int = 9) -> str:
+    lines = ["a: &a [" + ", ".join(['"lol"'] * width) + "]"]
+    previous = "a"
+    for level in range(1, levels):
+        name = f"l{level}"
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * width) + "]")
+        previous = name
+    return "\n".join(lines) + f"\nexperiment: {{name: *{previous}}}\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (_alias_bomb(), r"expands to [\d,]{11} values through its YAML aliases"),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "is nested too deeply to read"),
+    ],
+    ids=["alias-bomb", "5000-deep"],
+)
+def test_yaml_that_would_hang_or_crash_the_loader_is_refused_at_once(tmp_path, content, message):
+    path = tmp_path / "config.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path)
+    assert str(path) in str(caught.value) and len(str(caught.value)) < 500
+    # The same through an override, as one flow mapping.
+    flow = "{" + content.strip().replace("\n", ", ") + "}"
+    with pytest.raises(ConfigError, match=message.split(" ")[0]):
+        load_config(None, [f"workflow.options={flow}"])
+
+
+def test_a_config_that_is_not_utf8_names_the_byte(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("experiment: {name: caf\u00e9}\n".encode("latin-1"))
+    with pytest.raises(
+        ConfigError, match=r"is not UTF-8 text \(byte 22: b'\\xe9'\); save it as UTF-8"
+    ):
+        load_config(path)
+
+
+def test_an_output_dir_that_is_a_file_is_a_config_error(tmp_path):
+    from ajet_core.training.run_dir import create_run_dir
+
+    occupied = tmp_path / "a-file"
+    occupied.write_text("not a folder")
+    config = AjetConfig.model_validate({"experiment": {"output_dir": str(occupied)}})
+    with pytest.raises(ConfigError, match="experiment.output_dir=.*is a file"):
+        create_run_dir(config)
+
+
 def test_agentjet_yaml_maps_keys_and_reports_the_rest(tmp_path):
     loaded = load_config(write(tmp_path, AGENTJET_MATH_YAML))
     config = loaded.config

@@ -24,13 +24,71 @@ class LoadedConfig:
     source: Path | None = None
 
 
+# How many nodes a config may hold once its aliases are expanded. YAML aliases share one object,
+# so a few lines can stand for billions of nodes ("billion laughs"); validating or printing such
+# a config would never end. Real configs hold a few hundred.
+MAX_EXPANDED_NODES = 100_000
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Nodes ``node`` stands for with every alias expanded (memoised: shared nodes count once
+    per use, computed once)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # a node reached again while being sized (a recursive alias)
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    else:
+        children = []
+    total = 1 + sum(_expanded_size(child, sizes) for child in children)
+    sizes[id(node)] = total
+    return total
+
+
+def load_yaml_text(text: str, origin: str) -> Any:
+    """YAML, refusing what would hang or crash the loader, each with a message naming
+    ``origin``: aliases that expand past MAX_EXPANDED_NODES, and nesting deeper than Python's
+    recursion allows."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            return None
+        expanded = _expanded_size(node, {})
+        if expanded > MAX_EXPANDED_NODES:
+            raise ConfigError(
+                f"{origin} expands to {expanded:,} values through its YAML aliases (&anchor / "
+                f"*alias); configs are limited to {MAX_EXPANDED_NODES:,}: write the values out "
+                "instead of aliasing aliases"
+            )
+        loader = yaml.SafeLoader("")
+        try:
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except RecursionError:
+        raise ConfigError(
+            f"{origin} is nested too deeply to read (thousands of levels); a config's sections "
+            "are a few levels deep"
+        ) from None
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(
             f"config file {str(path)!r} does not exist; pass --conf path/to/config.yaml"
         )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {str(path)!r} is not UTF-8 text (byte {exc.start}: "
+            f"{exc.object[exc.start : exc.start + 1]!r}); save it as UTF-8"
+        ) from None
+    try:
+        data = load_yaml_text(text, f"config file {str(path)!r}")
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
     if data is None:
@@ -51,7 +109,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
             f"override {text!r} is not of the form section.key=value (e.g. rollout.num_repeat=8)"
         )
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml_text(raw, f"override {text!r}") if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key.split("."), value

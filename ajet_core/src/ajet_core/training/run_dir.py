@@ -29,10 +29,22 @@ def create_run_dir(config: AjetConfig, *, now: float | None = None) -> Path:
         try:
             candidate.mkdir(parents=True, exist_ok=False)
         except FileExistsError:
+            if not base.is_dir():  # experiment.output_dir (or its experiment folder) is a file
+                raise _not_a_folder(config, base) from None
             continue
+        except NotADirectoryError:
+            raise _not_a_folder(config, base) from None
         write_run_files(candidate, config)
         return candidate
     raise ConfigError(f"could not create a new run folder under {str(base)!r}; clean it up")
+
+
+def _not_a_folder(config: AjetConfig, base: Path) -> ConfigError:
+    return ConfigError(
+        f"cannot create run folders under {str(base)!r}: experiment.output_dir="
+        f"{config.experiment.output_dir!r} (or a folder in it) is a file; point "
+        "experiment.output_dir at a folder"
+    )
 
 
 def write_run_files(run_dir: Path, config: AjetConfig) -> None:

@@ -41,3 +41,7 @@ class TrainingDiverged(AjetError):
 
     Raised instead of training on, or saving, a broken model: the last checkpoint stays the one
     to resume from."""
+
+
+class RunFolderBusy(AjetError):
+    """Another ajet process is writing the run folder (two ``--resume`` of one run at once)."""

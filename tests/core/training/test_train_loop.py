@@ -407,3 +407,39 @@ def test_an_update_that_overflows_the_weights_stops_the_run_unsaved(
         if (run_dir / "checkpoints").exists()
         else True
     )
+
+
+def test_one_writer_per_run_folder_and_a_crashed_one_leaves_it_free(
+    tmp_path, two_checkpoints, tiny_model_dir, task_files
+):
+    from ajet_core.training.run_dir import RunLock
+
+    run_dir = _copy_run(two_checkpoints, tmp_path)
+    metrics_before = (run_dir / "metrics.jsonl").read_bytes()
+    config = write_config(tmp_path, tiny_model_dir, task_files, trainer={"total_steps": 3})
+    lock = RunLock(run_dir)  # this process is "the first resume"
+    try:
+        second = ajet("train", "--conf", str(config), "--resume", str(run_dir))
+    finally:
+        lock.release()
+    assert second.returncode == 2, second.stderr[-3000:]
+    assert "is being written by ajet pid" in second.stderr and "Traceback" not in second.stderr
+    assert (run_dir / "metrics.jsonl").read_bytes() == metrics_before  # nothing truncated
+    # A holder killed with SIGKILL leaves no stuck lock.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom pathlib import Path\n"
+            "from ajet_core.training.run_dir import RunLock\n"
+            f"RunLock(Path({str(run_dir)!r}))\nprint('held', flush=True)\ntime.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=60)
+    RunLock(run_dir).release()  # free again

@@ -42,7 +42,7 @@ from ajet_core.training.checkpoints import (
     verify_checkpoint,
 )
 from ajet_core.training.records import write_step_records
-from ajet_core.training.run_dir import create_run_dir, latest_run_dir
+from ajet_core.training.run_dir import RunLock, create_run_dir, latest_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,7 @@ class TrainingLoop:
         self.resume = resume
         self.show_progress = show_progress
         self._stop_requested = False
+        self._run_lock: RunLock | None = None
 
     # ------------------------------------------------------------------------------- setup
 
@@ -167,8 +168,12 @@ class TrainingLoop:
         """Stage 1: the run folder — a new one, or the resumed run's own."""
         resumed = resolve_resume(self.config, self.resume)
         if resumed is None:
-            return create_run_dir(self.config), None
+            run_dir = create_run_dir(self.config)
+            self._run_lock = RunLock(run_dir)
+            return run_dir, None
         run_dir, checkpoint = resumed
+        # Before anything is read or truncated: a second writer stops here.
+        self._run_lock = RunLock(run_dir)
         state = read_loop_state(checkpoint)
         load_trainer_state(checkpoint, self.trainer)
         _restore_rng_state(state["python_rng"])
@@ -239,7 +244,11 @@ class TrainingLoop:
     # -------------------------------------------------------------------------------- run
 
     def run(self) -> LoopResult:
-        return asyncio.run(self._run())
+        try:
+            return asyncio.run(self._run())
+        finally:
+            if self._run_lock is not None:
+                self._run_lock.release()
 
     async def _run(self) -> LoopResult:
         from ajet_core.gateway.core import Gateway

@@ -13,10 +13,45 @@ import yaml
 
 from ajet_core.config.loader import config_to_dict
 from ajet_core.config.models import AjetConfig
-from ajet_core.errors import ConfigError
+from ajet_core.errors import ConfigError, RunFolderBusy
 
 CONFIG_FILE = "config.yaml"
 RUN_INFO_FILE = "run.json"
+LOCK_FILE = ".ajet-run.lock"
+
+
+class RunLock:
+    """One writer per run folder: an exclusive ``flock`` on ``<run>/.ajet-run.lock`` held while
+    a run trains. The kernel releases it when the holder exits, however it exits, so a crashed
+    run never leaves the folder stuck; a second writer gets :class:`RunFolderBusy` at once,
+    before it reads a checkpoint or touches ``metrics.jsonl``."""
+
+    def __init__(self, run_dir: Path) -> None:
+        import fcntl
+
+        self.path = run_dir / LOCK_FILE
+        self._handle = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._handle.seek(0)
+            holder = self._handle.read().strip() or "another process"
+            self._handle.close()
+            raise RunFolderBusy(
+                f"run folder {str(run_dir)!r} is being written by {holder}; two runs writing one "
+                "folder would interleave their steps in metrics.jsonl and checkpoints. Wait for "
+                "it to finish (or stop it), then --resume"
+            ) from None
+        self._handle.seek(0)
+        self._handle.truncate()
+        self._handle.write(
+            f"ajet pid {os.getpid()} on {platform.node()} since {time.strftime('%H:%M:%S')}"
+        )
+        self._handle.flush()
+
+    def release(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()  # closing the descriptor drops the flock
 
 
 def create_run_dir(config: AjetConfig, *, now: float | None = None) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -242,3 +243,25 @@ def test_resolved_config_round_trips_with_plugin_options(tmp_path):
     assert data["task_reader"] == {"type": "jsonl", "train_path": "a.jsonl"}
     again = load_config(write(tmp_path, yaml.safe_dump(data)))
     assert config_to_dict(again.config) == data
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("rollout.num_repeat=1000000000", "less than or equal to 4096"),
+        ("experiment.seed=1180591620717411303424", "less than or equal to 9223372036854775807"),
+        ("experiment.seed=-1", "greater than or equal to 0"),
+        ("experiment.name=../../x", "must be one non-empty folder name"),
+        ("experiment.name=''", "must be one non-empty folder name"),
+    ],
+)
+def test_counts_seeds_and_names_are_bounded_at_load(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, [override])
+
+
+def test_a_nul_byte_in_a_path_is_refused_at_load():
+    for field in ("experiment.output_dir", "model.path"):
+        data = {field.split(".")[0]: {field.split(".")[1]: "runs\x00x"}}
+        with pytest.raises(ValueError, match=re.escape(f"{field} holds a NUL byte")):
+            AjetConfig.model_validate(data)

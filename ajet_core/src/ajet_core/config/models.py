@@ -26,12 +26,43 @@ class PluginSection(BaseModel):
         return dict(self.model_extra or {})
 
 
+# Upper bounds on counts: far above any real run, low enough that a typo (an extra few zeros)
+# is an error at load instead of an out-of-memory crash minutes later.
+MAX_GROUP_SIZE = 4096
+MAX_BATCH = 1_000_000
+# Seeds reach torch's and the task stream's generators, which take 64-bit signed values.
+MAX_SEED = 2**63 - 1
+
+
+def _no_nul(value: str | None, field: str) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError(f"{field} holds a NUL byte (\\x00), which no file path can contain")
+    return value
+
+
 class ExperimentConfig(Section):
     name: str = "ajet_experiment"
     project: str = "ajet"
     # Every run writes runs/<name>/<time>/ under this folder.
     output_dir: str = "runs"
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, le=MAX_SEED)
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder_name(cls, value: str) -> str:
+        # The run folder is <output_dir>/<name>/<time>: a name must stay inside output_dir.
+        _no_nul(value, "experiment.name")
+        if not value.strip() or value in (".", "..") or "/" in value or "\\" in value:
+            raise ValueError(
+                f"experiment.name {value!r} must be one non-empty folder name (no '/', '\\', "
+                "'.' or '..'): runs are written to <output_dir>/<name>/<time>/"
+            )
+        return value
+
+    @field_validator("output_dir")
+    @classmethod
+    def _output_dir_path(cls, value: str) -> str:
+        return _no_nul(value, "experiment.output_dir")  # type: ignore[return-value]
 
 
 class ModelConfig(Section):
@@ -44,6 +75,11 @@ class ModelConfig(Section):
     # Prompt + reply; below 64 tokens no chat-templated prompt leaves room for a reply.
     max_model_len: int = Field(default=4096, ge=64)
     trust_remote_code: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def _model_path(cls, value: str | None) -> str | None:
+        return _no_nul(value, "model.path")
 
 
 class WorkflowConfig(Section):
@@ -76,9 +112,9 @@ class GatewayConfig(Section):
 
 class RolloutConfig(Section):
     # Tasks per training step; each runs num_repeat times (one GRPO group).
-    batch_size: int = Field(default=8, gt=0)
-    num_repeat: int = Field(default=4, gt=0)
-    max_concurrency: int = Field(default=16, gt=0)
+    batch_size: int = Field(default=8, gt=0, le=MAX_BATCH)
+    num_repeat: int = Field(default=4, gt=0, le=MAX_GROUP_SIZE)
+    max_concurrency: int = Field(default=16, gt=0, le=MAX_BATCH)
     episode_timeout: float = Field(default=600.0, gt=0)
     # Retries of an episode that failed with an engine error (never for workflow errors).
     engine_error_retries: int = Field(default=1, ge=0)
@@ -157,7 +193,7 @@ class EvalConfig(Section):
     every_n_steps: int = Field(default=0, ge=0)  # 0: only before/after training
     before_train: bool = False
     after_train: bool = False
-    num_repeat: int = Field(default=1, gt=0)  # k of pass@k
+    num_repeat: int = Field(default=1, gt=0, le=MAX_GROUP_SIZE)  # k of pass@k
     temperature: float = Field(default=0.0, ge=0)
     max_tasks: int | None = Field(default=None, gt=0)
     # Each evaluation call decoded on its own (SamplingParams.batch_invariant): results do not

@@ -214,7 +214,11 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(
 
 
 @pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
-def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, tiny_model_dir, task_files):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_exits_cleanly(
+    tmp_path, tiny_model_dir, task_files, stop
+):
+    # SIGTERM is how clusters preempt: it must not lose finished steps either.
     config = write_config(
         tmp_path,
         tiny_model_dir,
@@ -235,7 +239,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, tiny_model_dir, t
         if runs and len(read_metrics(runs[0])) >= 1:
             break
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr[-3000:]
     [run_dir] = run_dirs(tmp_path)

@@ -443,18 +443,21 @@ class TrainingLoop:
     # -------------------------------------------------------------------------- ctrl-c
 
     def _install_interrupt_handler(self) -> None:
-        """First Ctrl-C: finish the current step, save a checkpoint, exit cleanly. Second: abort."""
+        """First Ctrl-C or SIGTERM (how clusters preempt a job): finish the current step, save a
+        checkpoint, exit cleanly. A second one: abort (the last finished step is still saved)."""
         try:
             loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGINT, self._on_interrupt)
+            for stop in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(stop, self._on_interrupt, stop)
         except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
             pass
 
-    def _on_interrupt(self) -> None:
+    def _on_interrupt(self, stop: signal.Signals = signal.SIGINT) -> None:
         if self._stop_requested:
             raise KeyboardInterrupt
         self._stop_requested = True
-        log.warning("Ctrl-C: finishing this step, then saving a checkpoint (Ctrl-C again aborts)")
+        name = "Ctrl-C" if stop == signal.SIGINT else stop.name
+        log.warning("%s: finishing this step, then saving a checkpoint (a second one aborts)", name)
 
     # ------------------------------------------------------------------------ progress
 

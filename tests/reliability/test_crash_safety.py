@@ -210,6 +210,29 @@ def test_a_run_whose_every_episode_fails_stops_with_a_checkpoint(tmp_path, tiny_
     assert read_loop_state(checkpoint)["step"] == 2
 
 
+def test_a_short_run_in_which_no_episode_succeeds_fails_and_says_why(tmp_path, tiny_model_dir):
+    """Fewer steps than rollout.max_failed_steps: the run still ends non-zero, and the console
+    names the cause, not only a count; `ajet rollout` likewise."""
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(rows(4)) + "\n")
+    config = write_config(
+        tmp_path,
+        tiny_model_dir,
+        train,
+        workflow={"name": f"{MISBEHAVING}:SysExit"},
+        rollout={"max_failed_steps": 5},
+        trainer={"total_steps": 2},
+    )
+    result = ajet("train", "--conf", str(config))
+    assert result.returncode != 0, result.stderr[-3000:]
+    assert "no training episode of this run succeeded in 2 steps" in result.stderr
+    assert "ajet: step 1: an episode of task 't0' failed (workflow_exit)" in result.stderr
+    assert "SystemExit" in result.stderr or "sys.exit" in result.stderr
+    rolled = ajet("rollout", "--conf", str(config))
+    assert rolled.returncode == 1, rolled.stderr[-3000:]
+    assert "every episode failed (1 of 1); causes: workflow called sys.exit(0)" in rolled.stderr
+
+
 def test_a_thread_left_running_by_a_workflow_does_not_keep_ajet_train_alive(
     tmp_path, tiny_model_dir
 ):

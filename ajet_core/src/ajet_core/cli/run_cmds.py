@@ -75,9 +75,18 @@ def train(args: argparse.Namespace) -> int:
 def rollout(args: argparse.Namespace) -> int:
     loaded, resolved = prepare_run(args)
     backbone = _backbone(loaded, resolved)
-    backbone.rollout(
+    episodes = backbone.rollout(
         resolved=resolved, split=args.split, num_tasks=args.num_tasks, num_repeat=args.num_repeat
     )
+    failed = [e for e in episodes or [] if not e.ok]
+    if episodes and len(failed) == len(episodes):
+        causes = sorted({(e.error or "unknown").strip().splitlines()[0][:300] for e in failed})
+        print(
+            f"ajet: every episode failed ({len(failed)} of {len(episodes)}); causes: "
+            + "; ".join(causes[:3]),
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

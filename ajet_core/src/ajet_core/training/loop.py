@@ -30,7 +30,7 @@ from ajet_core.loggers import LoggerSet
 from ajet_core.plugins.manager import PluginManager
 from ajet_core.readers import TRAIN_SPLIT, VALIDATION_SPLIT, TaskReader
 from ajet_core.rollout.advantages import assign_grpo_advantages
-from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE, RolloutRunner
+from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE, RolloutRunner, failure_reason
 from ajet_core.rollout.summary import eval_metrics, group_metrics, rollout_metrics, sample_metrics
 from ajet_core.schema import EpisodeRecord, Sample
 from ajet_core.training import components
@@ -46,6 +46,8 @@ from ajet_core.training.run_dir import RunLock, create_run_dir, latest_run_dir
 
 log = logging.getLogger(__name__)
 
+# How many distinct episode-failure causes a run prints on the console.
+MAX_FAILURES_SHOWN = 3
 # The refill policy asks for at most this many extra rounds of tasks per step.
 MAX_REFILL_ROUNDS = 2
 
@@ -161,6 +163,9 @@ class TrainingLoop:
         self.show_progress = show_progress
         self._stop_requested = False
         self._run_lock: RunLock | None = None
+        # Training episodes of this launch that succeeded, and the failure causes shown so far.
+        self._episodes_ok = 0
+        self._failures_shown: list[str] = []
 
     # ------------------------------------------------------------------------------- setup
 
@@ -338,6 +343,13 @@ class TrainingLoop:
                             "--resume from the checkpoint kept"
                         )
 
+                if step > start_step and self._episodes_ok == 0 and not self._stop_requested:
+                    raise RunFailed(
+                        f"no training episode of this run succeeded in {step - start_step} "
+                        f"steps; first causes: {'; '.join(self._failures_shown) or 'unknown'}. "
+                        "Fix the workflow/judger/engine (see records/ or `ajet view`), then "
+                        "--resume"
+                    )
                 # 6. The end (or Ctrl-C): a final checkpoint, then the closing evaluation.
                 last = checkpoints.latest()
                 if step > start_step and (last is None or last.name != f"step_{step:06d}"):
@@ -360,6 +372,22 @@ class TrainingLoop:
             loggers.close()
             reader.close()
         return result
+
+    def _show_failures(self, step: int, episodes: list[EpisodeRecord]) -> None:
+        """The first few distinct failure causes of the run, on the console: a count in the
+        progress line says that episodes fail, not why (records/ and `ajet view` hold all)."""
+        for episode in episodes:
+            if episode.ok or len(self._failures_shown) >= MAX_FAILURES_SHOWN:
+                continue
+            cause = (episode.error or "").strip().splitlines()[0][:300] if episode.error else ""
+            if cause in self._failures_shown:
+                continue
+            self._failures_shown.append(cause)
+            print(
+                f"ajet: step {step}: an episode of task {episode.task.task_id!r} failed "
+                f"({failure_reason(episode)}): {cause}",
+                file=sys.stderr,
+            )
 
     def _save_after_crash(self, checkpoints: CheckpointManager, step: int, start_step: int) -> None:
         """A fatal error (bad data, a full disk, every episode failing) must not lose the steps
@@ -405,6 +433,8 @@ class TrainingLoop:
                 min_valid_group_size=self.config.rollout.min_valid_group_size,
             )
         rollout_seconds = time.perf_counter() - started
+        self._episodes_ok += sum(1 for episode in episodes if episode.ok)
+        self._show_failures(step, episodes)
         samples: list[Sample] = [s for episode in kept for s in episode.samples]
         metrics: dict[str, Any] = {}
         metrics.update(rollout_metrics(episodes, rollout_seconds))

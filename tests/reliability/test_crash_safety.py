@@ -191,17 +191,22 @@ def test_settings_that_make_every_call_fail_are_refused_at_load(data, key):
         validate_config(data)
 
 
-def test_a_run_whose_every_episode_fails_stops_with_a_checkpoint(tmp_path, tiny_model_dir):
+def failing_run(tmp_path: Path, model_dir: Path, *, tasks: int, steps: int, limit: int) -> Path:
+    """A config whose every episode fails (the workflow calls sys.exit)."""
     train = tmp_path / "train.jsonl"
-    train.write_text("\n".join(rows(20)) + "\n")
-    config = write_config(
+    train.write_text("\n".join(rows(tasks)) + "\n")
+    return write_config(
         tmp_path,
-        tiny_model_dir,
+        model_dir,
         train,
         workflow={"name": f"{MISBEHAVING}:SysExit"},
-        rollout={"max_failed_steps": 2},
-        trainer={"total_steps": 10},
+        rollout={"max_failed_steps": limit},
+        trainer={"total_steps": steps},
     )
+
+
+def test_a_run_whose_every_episode_fails_stops_with_a_checkpoint(tmp_path, tiny_model_dir):
+    config = failing_run(tmp_path, tiny_model_dir, tasks=20, steps=10, limit=2)
     result = ajet("train", "--conf", str(config))
     assert result.returncode != 0
     assert "every episode failed in 2 consecutive steps" in result.stderr
@@ -213,16 +218,7 @@ def test_a_run_whose_every_episode_fails_stops_with_a_checkpoint(tmp_path, tiny_
 def test_a_short_run_in_which_no_episode_succeeds_fails_and_says_why(tmp_path, tiny_model_dir):
     """Fewer steps than rollout.max_failed_steps: the run still ends non-zero, and the console
     names the cause, not only a count; `ajet rollout` likewise."""
-    train = tmp_path / "train.jsonl"
-    train.write_text("\n".join(rows(4)) + "\n")
-    config = write_config(
-        tmp_path,
-        tiny_model_dir,
-        train,
-        workflow={"name": f"{MISBEHAVING}:SysExit"},
-        rollout={"max_failed_steps": 5},
-        trainer={"total_steps": 2},
-    )
+    config = failing_run(tmp_path, tiny_model_dir, tasks=4, steps=2, limit=5)
     result = ajet("train", "--conf", str(config))
     assert result.returncode != 0, result.stderr[-3000:]
     assert "no training episode of this run succeeded in 2 steps" in result.stderr

@@ -268,20 +268,9 @@ def test_resume_from_a_missing_folder_or_a_corrupt_loop_state_is_a_clear_error(
 
 
 @pytest.fixture(scope="module")
-def real_checkpoint(tmp_path_factory, tiny_model_dir, task_files) -> Path:
-    """A checkpoint written by a real 2-step run of the tiny model."""
-    root = tmp_path_factory.mktemp("resume")
-    config = write_config(
-        root,
-        tiny_model_dir,
-        task_files,
-        trainer={"total_steps": 2},
-        checkpoint={"every_n_steps": 2},
-    )
-    result = ajet("train", "--conf", str(config))
-    assert result.returncode == 0, result.stderr[-3000:]
-    [run_dir] = run_dirs(root)
-    return run_dir / "checkpoints" / "step_000002"
+def real_checkpoint(two_checkpoints) -> Path:
+    """A checkpoint written by a real 2-step run of the tiny model (its last)."""
+    return two_checkpoints / "checkpoints" / "step_000002"
 
 
 @pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load

@@ -23,7 +23,7 @@ from trinity.common.config import load_config
 
 from ajet_core.config.loader import validate_config
 from ajet_core.config.plugin_sections import validate_plugin_sections
-from ajet_core.errors import ConfigError
+from ajet_core.errors import ConfigError, RunFolderBusy
 from ajet_core.plugins.manager import get_plugin_manager
 
 from .helpers import REPO, quickstart_config
@@ -74,8 +74,16 @@ def test_resume_points_trinity_back_at_its_checkpoints(tmp_path, tiny_model_dir,
     config, resolved = resolved_config(tmp_path, quickstart_config(tiny_model_dir, quickstart_data))
     with pytest.raises(ConfigError, match="no trinity run under"):
         plan_launch(config, resolved, resume="latest")
-    first = plan_launch(config, resolved)
-    resumed = plan_launch(config, resolved, resume="latest")
+    first = plan_launch(config, resolved, lock=True)
+    # While the first launch holds its run folder, a resume of it stops before rewriting
+    # trinity.yaml; once it is released, the resume goes ahead.
+    written = first.config_path.read_bytes()
+    with pytest.raises(RunFolderBusy, match="is being written by ajet pid"):
+        plan_launch(config, resolved, resume="latest", lock=True)
+    assert first.config_path.read_bytes() == written
+    first.lock.release()
+    resumed = plan_launch(config, resolved, resume="latest", lock=True)
+    resumed.lock.release()
     assert resumed.run_dir == first.run_dir
     assert load_config(str(resumed.config_path)).continue_from_checkpoint is True
 

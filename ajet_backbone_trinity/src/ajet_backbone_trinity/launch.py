@@ -46,7 +46,7 @@ from ajet_core.config.plugin_sections import RunPlan
 from ajet_core.errors import AjetError, ConfigError
 from ajet_core.readers import VALIDATION_SPLIT
 from ajet_core.training import components
-from ajet_core.training.run_dir import create_run_dir, latest_run_dir
+from ajet_core.training.run_dir import RunLock, create_run_dir, latest_run_dir
 
 TRINITY_CONFIG_FILE = "trinity.yaml"
 TASKS_DIR = "tasks"
@@ -66,6 +66,8 @@ class LaunchPlan:
     translation: TrinityTranslation
     command: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    # Held while the run trains (one writer per run folder; see ajet_core.training.run_dir).
+    lock: RunLock | None = None
 
     def describe(self) -> str:
         lines = [
@@ -146,13 +148,17 @@ def validate_with_trinity(plan: LaunchPlan, options: TrinityBackboneConfig) -> s
     return "trinity's validation (load_config + check_and_update): ok"
 
 
-def plan_launch(config: AjetConfig, resolved: RunPlan, *, resume: str | None = None) -> LaunchPlan:
-    """Stages 1-3: everything a launch needs, without touching Ray or a GPU."""
+def plan_launch(
+    config: AjetConfig, resolved: RunPlan, *, resume: str | None = None, lock: bool = False
+) -> LaunchPlan:
+    """Stages 1-3: everything a launch needs, without touching Ray or a GPU. ``lock``: take the
+    run folder's writer lock first (a real launch), before the trinity config is rewritten."""
     assert resolved.backbone is not None  # the launcher resolves every section
     options = resolved.backbone.options
     if not isinstance(options, TrinityBackboneConfig):
         options = TrinityBackboneConfig.model_validate(config.backbone.plugin_options())
     run_dir, resuming = resolve_run_dir(config, resume)
+    run_lock = RunLock(run_dir) if lock else None
     tasks_dir = run_dir / TASKS_DIR
     if not resuming:
         materialise_tasks(config, resolved, tasks_dir)
@@ -171,7 +177,7 @@ def plan_launch(config: AjetConfig, resolved: RunPlan, *, resume: str | None = N
     env = {"RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
     if options.rollout_engine == cpu_settings.ENGINE_TYPE:
         env[cpu_settings.ENGINE_LOG_VARIABLE] = str((run_dir / CPU_ENGINE_LOG).resolve())
-    return LaunchPlan(run_dir, tasks_dir, config_path, translation, command, env)
+    return LaunchPlan(run_dir, tasks_dir, config_path, translation, command, env, run_lock)
 
 
 def check_runnable(
@@ -267,8 +273,12 @@ def train(config: AjetConfig, resolved: RunPlan, *, resume: str | None = None) -
     options = TrinityBackboneConfig.model_validate(config.backbone.plugin_options())
     if options.rollout_engine != cpu_settings.ENGINE_TYPE:
         check_runnable()
-    plan = plan_launch(config, resolved, resume=resume)
-    code = launch(plan, options)
+    plan = plan_launch(config, resolved, resume=resume, lock=True)
+    try:
+        code = launch(plan, options)
+    finally:
+        if plan.lock is not None:
+            plan.lock.release()
     if code != 0:
         raise LaunchError(
             f"trinity exited with status {code}; its logs are under "

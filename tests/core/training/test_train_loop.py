@@ -423,10 +423,12 @@ def test_one_writer_per_run_folder_and_a_crashed_one_leaves_it_free(
         [
             sys.executable,
             "-c",
-            "import sys, time\nfrom pathlib import Path\n"
+            "import sys\nfrom pathlib import Path\n"
             "from ajet_core.training.run_dir import RunLock\n"
-            f"RunLock(Path({str(run_dir)!r}))\nprint('held', flush=True)\ntime.sleep(600)\n",
+            # Holds the lock until killed: it waits for input that never comes.
+            f"RunLock(Path({str(run_dir)!r}))\nprint('held', flush=True)\nsys.stdin.read()\n",
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -191,8 +191,13 @@ def read_loop_state(checkpoint: Path) -> dict[str, Any]:
     return state
 
 
-def load_trainer_state(checkpoint: Path, trainer: CheckpointableTrainer) -> None:
-    verify_checkpoint(checkpoint)  # never load bytes that are not the ones saved
+def load_trainer_state(
+    checkpoint: Path, trainer: CheckpointableTrainer, *, verified: bool = False
+) -> None:
+    """``verified``: the caller has just run :func:`verify_checkpoint` (``--resume`` picks the
+    checkpoint by verifying it), so its files are not hashed a second time."""
+    if not verified:
+        verify_checkpoint(checkpoint)  # never load bytes that are not the ones saved
     try:
         trainer.load_checkpoint(checkpoint / TRAINER_DIR)
     except CheckpointError:

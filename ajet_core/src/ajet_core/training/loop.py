@@ -180,7 +180,8 @@ class TrainingLoop:
         # Before anything is read or truncated: a second writer stops here.
         self._run_lock = RunLock(run_dir)
         state = read_loop_state(checkpoint)
-        load_trainer_state(checkpoint, self.trainer)
+        # resolve_resume verified it: named, or the newest one that verifies.
+        load_trainer_state(checkpoint, self.trainer, verified=True)
         _restore_rng_state(state["python_rng"])
         self._truncate_metrics(run_dir, state["step"])
         log.info("resuming %s from step %d", run_dir, state["step"])

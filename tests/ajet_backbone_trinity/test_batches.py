@@ -24,6 +24,8 @@ from trinity.algorithm import SAMPLE_STRATEGY
 from trinity.buffer.pipelines.experience_pipeline import ExperiencePipeline
 from trinity.common.experience import Experience
 
+from ajet_core.cluster.ray_head import LocalRayHead
+
 from .helpers import quickstart_config
 from .trinity_run import run_one_task, run_tasks, trinity_config_for
 
@@ -35,12 +37,18 @@ READ_TIMEOUT_S = 20
 
 @pytest.fixture(scope="module")
 def local_ray():
+    """trinity's queue is a Ray actor. A head of our own (own temp dir and ports, Ray's start-up
+    waits stretched): a bare ``ray.init()`` shares Ray's default ports and waits with the other
+    clusters the test suites start, and on a loaded machine its queue actor once never started."""
     import ray
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+    with LocalRayHead(num_cpus=2) as head:
+        ray.init(address=head.address, log_to_driver=False)
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
 
 
 def trainer_reads(trinity_config, steps) -> list[tuple[list[Experience], dict]]:

@@ -102,6 +102,10 @@ class Generation:
     # Per sampled token, the ``SamplingParams.top_logprobs`` most likely (token id, logprob)
     # pairs of the distribution it was sampled from; None when not asked or not supported.
     top_logprobs: list[list[tuple[int, float]]] | None = None
+    # Per sampled token, the policy version whose weights computed it. An engine that takes new
+    # weights mid-request (asynchronous training) reports a reply spanning two versions here;
+    # None when the engine does not know.
+    token_versions: list[int] | None = None
 
 
 @runtime_checkable
@@ -156,6 +160,8 @@ class GenerationChunk:
 
     token_ids: list[int]
     logprobs: list[float]
+    # Per token, the policy version that computed it (see Generation.token_versions).
+    token_versions: list[int] | None = None
     # Set on the last chunk only.
     finish_reason: str | None = None
     matched_stop: str | None = None

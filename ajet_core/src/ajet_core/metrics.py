@@ -66,9 +66,12 @@ TRAINED_TOKENS = "samples/trained_tokens"
 SAMPLES_PER_EPISODE = "samples/per_episode"
 # Zero-weight experiences sent for episodes without samples (trinity keeps its batches whole).
 PLACEHOLDERS = "samples/placeholders"
-# Weight versions between the policy that sampled a trained experience and the trainer's (trinity).
+# Weight versions between the policy that sampled a trained experience and the trainer's
+# (trinity; the in-process loop in async mode, counted from each sample's oldest token).
 STALENESS_MEAN = "samples/staleness_mean"
 STALENESS_MAX = "samples/staleness_max"
+# Async mode: samples left out because a token was more than trainer.max_staleness versions old.
+DROPPED_STALE = "samples/dropped_stale"
 
 # Training: the optimiser step.
 LOSS = "train/loss"
@@ -85,6 +88,10 @@ MICRO_BATCHES = "train/micro_batches"
 # Token positions the forward pass computed (padding excluded; a shared prefix counts once).
 COMPUTED_TOKENS = "train/computed_tokens"
 SKIPPED_STEPS = "train/skipped_steps"
+# Off-policy correction (async mode): the share of trained tokens sampled by older weights, and
+# the mean of their truncated behaviour importance weights pi_proximal / pi_behaviour.
+STALE_TOKEN_FRACTION = "train/stale_token_fraction"
+BEHAVIOUR_WEIGHT_MEAN = "train/behaviour_weight_mean"
 TRAIN_SECONDS = "train/seconds"
 
 # Evaluation on the validation tasks.
@@ -96,6 +103,10 @@ EVAL_TGC_AT_N = "eval/tgc@n"
 EVAL_EPISODES_FAILED = "eval/episodes_failed"
 
 STEP_SECONDS = "time/step_seconds"
+# Shares of the step's wall time the trainer spent waiting for samples, and the engine spent
+# with nothing to decode (engines that count their busy time); async training shrinks both.
+TRAINER_IDLE_SHARE = "time/trainer_idle_share"
+ENGINE_IDLE_SHARE = "time/engine_idle_share"
 
 # Turns: per-turn diagnostics of multi-turn episodes (ajet_core/rollout/turn_metrics.py).
 CALLS_PER_EPISODE = "turns/calls_per_episode"

@@ -59,6 +59,9 @@ class LlmCall:
     fixed_endpoint: str | None = None
     # The policy version the engine generated with, when it reports one (see Generation).
     weight_version: int | None = None
+    # Per response token, the policy version that sampled it (Generation.token_versions); a
+    # reply the engine served across a weight update spans two versions. None: not reported.
+    response_versions: list[int] | None = None
 
     def __post_init__(self) -> None:
         if self.response_mask is None:
@@ -83,6 +86,10 @@ class Sample:
     agent: str = ""
     target_tag: str = ""
     call_ids: list[str] = field(default_factory=list)
+    # Aligned with input_ids: the policy version that sampled each trained token, -1 where
+    # loss_mask is 0. None when the engine reports no versions (then every token counts as
+    # sampled by the weights being trained: synchronous training).
+    versions: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -90,6 +97,13 @@ class Sample:
     @property
     def num_trained_tokens(self) -> int:
         return sum(self.loss_mask)
+
+    def oldest_version(self) -> int | None:
+        """The version of the sample's oldest trained token (what its staleness counts from)."""
+        if self.versions is None:
+            return None
+        trained = [v for v, mask in zip(self.versions, self.loss_mask) if mask]
+        return min(trained) if trained else None
 
     @property
     def prompt_length(self) -> int:

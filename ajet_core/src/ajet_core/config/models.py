@@ -173,6 +173,14 @@ class LoraConfig(Section):
 class TrainerConfig(Section):
     total_steps: int | None = Field(default=None, gt=0)
     total_epochs: int = Field(default=1, gt=0)
+    # "sync": roll out a batch, train on it, repeat. "async": rollouts keep running while the
+    # trainer trains on completed groups, the engine takes each new version between decode
+    # steps, and a sample whose oldest token is more than max_staleness versions behind the
+    # trainer is dropped (docs/architecture.md, "Asynchronous training").
+    mode: Literal["sync", "async"] = "sync"
+    max_staleness: int = Field(default=1, ge=0)
+    # Async mode: the truncation of pi_proximal / pi_behaviour on stale tokens (decoupled PPO).
+    behaviour_weight_cap: float = Field(default=5.0, gt=0)
     lr: float = Field(default=1e-5, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)

@@ -166,6 +166,7 @@ class CompletionPipeline:
                 markers.append(self.tool_parser.start_marker)
             ids: list[int] = []
             logprobs: list[float] = []
+            versions: list[int] | None = []
             finish_reason, matched_stop, emitted = "length", None, ""
             prepared.engine_started = time.perf_counter()
             engine_prompt = prepared.engine_prompt
@@ -174,6 +175,10 @@ class CompletionPipeline:
             async for piece in self.engine.generate_stream(engine_prompt, prepared.sampling):  # type: ignore[union-attr]
                 ids.extend(piece.token_ids)
                 logprobs.extend(piece.logprobs)
+                if versions is not None and piece.token_versions is not None:
+                    versions.extend(piece.token_versions)
+                elif piece.token_ids:
+                    versions = None  # an engine that does not know its versions
                 if piece.finish_reason is not None:
                     finish_reason, matched_stop = piece.finish_reason, piece.matched_stop
                     continue
@@ -182,7 +187,14 @@ class CompletionPipeline:
                 if len(visible) > len(emitted) and visible.startswith(emitted):
                     yield TextDelta(visible[len(emitted) :])
                     emitted = visible
-            generation = Generation(ids, logprobs, finish_reason, matched_stop)
+            generation = Generation(
+                ids,
+                logprobs,
+                finish_reason,
+                matched_stop,
+                weight_version=versions[0] if versions else None,
+                token_versions=versions or None,
+            )
             yield Completion([self.finish(prepared, generation, call_id)], request)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a client error
             raise self.failed(binding, exc) from exc
@@ -415,6 +427,7 @@ class CompletionPipeline:
             malformed_tool_call=parsed.malformed,
             started_at=time.time() - (time.perf_counter() - prepared.started),
             weight_version=generation.weight_version,
+            response_versions=response_versions(generation, len(forced), len(closing.closing_ids)),
         )
         prepared.builder.remember(
             call.call_id, request.messages, request.tools, plan, call.response_ids, closing, reply
@@ -466,3 +479,13 @@ def held_back(text: str, markers: list[str]) -> str:
                 cut = min(cut, len(text) - size)
                 break
     return text[:cut]
+
+
+def response_versions(generation: Generation, forced: int, closing: int) -> list[int] | None:
+    """The policy version of every response token (the tokens the gateway added around the
+    sampled ones take their neighbours' versions; they train nothing), or None when the engine
+    does not report versions."""
+    versions = generation.token_versions
+    if not versions or len(versions) != len(generation.token_ids):
+        return None
+    return [versions[0]] * forced + list(versions) + [versions[-1]] * closing

@@ -144,11 +144,16 @@ class RolloutRunner:
         step: int,
         mode: str = TRAIN_MODE,
         num_repeat: int | None = None,
+        limit: asyncio.Semaphore | None = None,
     ) -> list[EpisodeRecord]:
-        """Run every task ``num_repeat`` times; return one record per episode, failures included."""
+        """Run every task ``num_repeat`` times; return one record per episode, failures included.
+
+        ``limit`` bounds the episodes running at once across several concurrent calls (the
+        asynchronous loop starts one call per group); by default each call has its own bound
+        of ``rollout.max_concurrency``."""
         await self.warm_up()
         repeats = num_repeat or self.settings.num_repeat
-        limit = asyncio.Semaphore(self.settings.max_concurrency)
+        limit = limit or asyncio.Semaphore(self.settings.max_concurrency)
 
         async def bounded(task: Task, batch_index: int, draw: int) -> EpisodeRecord:
             async with limit:

@@ -97,6 +97,9 @@ class Tracker:
         input_ids = last.prompt_ids + last.response_ids
         loss_mask = [0] * len(input_ids)
         old_logprobs = [0.0] * len(input_ids)
+        # Versions only when every call of the chain reports them (one engine serves a run).
+        versioned = all(call.response_versions is not None for call in chain)
+        versions = [-1] * len(input_ids) if versioned else None
         for call in chain:
             start = len(call.prompt_ids)
             for offset, (mask, logprob) in enumerate(
@@ -105,6 +108,8 @@ class Tracker:
                 if mask:
                     loss_mask[start + offset] = 1
                     old_logprobs[start + offset] = logprob
+                    if versions is not None:
+                        versions[start + offset] = call.response_versions[offset]  # type: ignore[index]
         limit = self.max_sample_tokens
         if len(input_ids) > limit:
             stats.truncated_samples += 1
@@ -114,6 +119,7 @@ class Tracker:
                 loss_mask[:limit],
                 old_logprobs[:limit],
             )
+            versions = versions[:limit] if versions is not None else None
         if not any(loss_mask):
             return None
         return Sample(
@@ -127,6 +133,7 @@ class Tracker:
             agent=last.agent,
             target_tag=last.target_tag,
             call_ids=[c.call_id for c in chain],
+            versions=versions,
         )
 
 

@@ -34,6 +34,7 @@ from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE, RolloutRunner, failu
 from ajet_core.rollout.summary import eval_metrics, group_metrics, rollout_metrics, sample_metrics
 from ajet_core.schema import EpisodeRecord, Sample
 from ajet_core.training import components
+from ajet_core.training.async_rollouts import AsyncBatch, AsyncRollouts
 from ajet_core.training.checkpoints import (
     CheckpointError,
     CheckpointManager,
@@ -166,6 +167,10 @@ class TrainingLoop:
         # Training episodes of this launch that succeeded, and the failure causes shown so far.
         self._episodes_ok = 0
         self._failures_shown: list[str] = []
+        # trainer.mode=async: the rollouts running ahead of the trainer (None in sync mode).
+        self._async: AsyncRollouts | None = None
+        self._step_ended: float | None = None
+        self._engine_busy = 0.0
 
     # ------------------------------------------------------------------------------- setup
 
@@ -284,6 +289,8 @@ class TrainingLoop:
         train_runner = self._runner(train_gateway, TRAIN_MODE)
         eval_runner = self._runner(eval_gateway, EVAL_MODE)
         self._install_interrupt_handler()
+        if self.config.trainer.mode == "async":
+            self._async = self._async_rollouts(train_runner, train_stream, resumed_state)
 
         result = LoopResult(run_dir=run_dir, last_step=start_step)
         total_steps = self.config.trainer.total_steps
@@ -306,14 +313,26 @@ class TrainingLoop:
                     self._log(loggers, 0, metrics, result)
 
                 # 5. Steps: rollout -> advantages -> update -> log -> eval -> checkpoint.
+                # (In async mode the rollouts run on meanwhile; see _train_async_step.)
+                if self._async is not None:
+                    self._async.start()
+                self._step_ended = time.perf_counter()
+                self._engine_busy = getattr(self.engine, "busy_seconds", 0.0)
                 while not self._stop_requested and (total_steps is None or step < total_steps):
-                    tasks = train_stream.next_batch()
-                    if tasks is None:
-                        break  # trainer.total_epochs done
-                    step += 1
-                    metrics = await self._train_step(
-                        step, tasks, train_runner, train_stream, run_dir
-                    )
+                    if self._async is not None:
+                        batch = await self._async.next_batch()
+                        if batch is None:
+                            break  # trainer.total_epochs done
+                        step += 1
+                        metrics = await self._train_async_step(step, batch, run_dir)
+                    else:
+                        tasks = train_stream.next_batch()
+                        if tasks is None:
+                            break  # trainer.total_epochs done
+                        step += 1
+                        metrics = await self._train_step(
+                            step, tasks, train_runner, train_stream, run_dir
+                        )
                     failed_in_a_row = failed_in_a_row + 1 if _all_failed(metrics) else 0
                     metrics[m.FAILED_STEPS_IN_A_ROW] = failed_in_a_row
                     if (
@@ -370,6 +389,8 @@ class TrainingLoop:
             self._save_after_crash(checkpoints, result.last_step, start_step)
             raise
         finally:
+            if self._async is not None:
+                await self._async.close()
             loggers.close()
             reader.close()
         return result
@@ -441,14 +462,113 @@ class TrainingLoop:
         metrics.update(rollout_metrics(episodes, rollout_seconds))
         metrics.update(group_metrics(stats))
         metrics.update(sample_metrics(samples, len(kept)))
-        # c. Update the policy. The engine serves the same module, so no weight copy is needed.
+        # c. Update the policy (the trainer publishes the new version to the engine).
+        metrics.update(await self._update(samples))
+        step_seconds = time.perf_counter() - started
+        metrics[m.STEP_SECONDS] = step_seconds
+        metrics[m.TRAINER_IDLE_SHARE] = rollout_seconds / step_seconds if step_seconds else 0.0
+        metrics.update(self._engine_idle(step_seconds))
+        write_step_records(run_dir, step, "train", episodes, self.config.logging)
+        return metrics
+
+    async def _update(self, samples: list[Sample]) -> dict[str, Any]:
         train_started = time.perf_counter()
+        metrics: dict[str, Any] = {}
         if samples:
             self._updating = True
             metrics.update(await asyncio.to_thread(self.trainer.train_step, samples))
             self._updating = False
         metrics[m.TRAIN_SECONDS] = time.perf_counter() - train_started
-        metrics[m.STEP_SECONDS] = time.perf_counter() - started
+        return metrics
+
+    def _engine_idle(self, seconds: float) -> dict[str, Any]:
+        """The engine's idle share since the last call, for engines that count busy time."""
+        busy = getattr(self.engine, "busy_seconds", None)
+        if busy is None or seconds <= 0:
+            return {}
+        previous, self._engine_busy = self._engine_busy, busy
+        return {m.ENGINE_IDLE_SHARE: max(0.0, 1.0 - (busy - previous) / seconds)}
+
+    # ------------------------------------------------------------------------- async mode
+
+    def _async_rollouts(
+        self, runner: RolloutRunner, stream: TaskStream, resumed: dict[str, Any] | None
+    ) -> AsyncRollouts:
+        rollout = self.config.rollout
+        # Every group's episodes share one bound, as one synchronous batch's do.
+        limit = asyncio.Semaphore(rollout.max_concurrency)
+
+        async def run_group(task: Any, nominal_step: int) -> list[EpisodeRecord]:
+            return await runner.run_tasks([task], step=nominal_step, limit=limit)
+
+        def judge_group(episodes: list[EpisodeRecord]) -> tuple[list[EpisodeRecord], Any]:
+            # "refill" is what async mode does anyway: a group without signal frees its place.
+            policy = "keep" if rollout.equal_reward_groups == "keep" else "drop"
+            return assign_grpo_advantages(
+                episodes,
+                equal_reward_groups=policy,
+                min_valid_group_size=rollout.min_valid_group_size,
+            )
+
+        def take_task() -> Any:
+            tasks = stream.take(1)
+            return tasks[0] if tasks else None
+
+        return AsyncRollouts(
+            run_group=run_group,
+            judge_group=judge_group,
+            take_task=take_task,
+            batch_size=rollout.batch_size,
+            max_staleness=self.config.trainer.max_staleness,
+            version=resumed["step"] if resumed else 0,
+            state=(resumed or {}).get("async_rollouts"),
+        )
+
+    async def _train_async_step(
+        self, step: int, batch: AsyncBatch, run_dir: Path
+    ) -> dict[str, Any]:
+        """Train on completed groups while later groups roll out; publish version ``step``.
+
+        The weights are at version ``step - 1``. A sample counts from its oldest token's version
+        (tokens without one: the version its group started on); one more than
+        ``trainer.max_staleness`` versions old is dropped and counted."""
+        assert self._async is not None
+        started = time.perf_counter()
+        episodes, kept = batch.episodes, batch.kept
+        self._episodes_ok += sum(1 for episode in episodes if episode.ok)
+        self._show_failures(step, episodes)
+        current, bound = step - 1, self.config.trainer.max_staleness
+        samples: list[Sample] = []
+        ages: list[int] = []
+        dropped = 0
+        for group in batch.groups:
+            for episode in group.kept:
+                for sample in episode.samples:
+                    oldest = sample.oldest_version()
+                    age = current - (group.started_version if oldest is None else oldest)
+                    if age > bound:
+                        dropped += 1
+                        continue
+                    samples.append(sample)
+                    ages.append(age)
+        metrics: dict[str, Any] = {}
+        metrics.update(rollout_metrics(episodes, batch.window_seconds))
+        metrics.update(group_metrics(batch.stats))
+        metrics.update(sample_metrics(samples, len(kept)))
+        metrics[m.DROPPED_STALE] = dropped
+        metrics[m.STALENESS_MEAN] = sum(ages) / len(ages) if ages else 0.0
+        metrics[m.STALENESS_MAX] = float(max(ages)) if ages else 0.0
+        metrics.update(await self._update(samples))
+        # The new version is served now: the step's groups leave, the next ones may start.
+        await self._async.finish_step(step)
+        # The step's wall time: from the end of the last step (its evaluation and checkpoint
+        # included, as in sync mode) to now.
+        ended = time.perf_counter()
+        seconds = ended - (self._step_ended or started)
+        self._step_ended = ended
+        metrics[m.STEP_SECONDS] = seconds
+        metrics[m.TRAINER_IDLE_SHARE] = min(1.0, batch.waited_seconds / seconds) if seconds else 0.0
+        metrics.update(self._engine_idle(seconds))
         write_step_records(run_dir, step, "train", episodes, self.config.logging)
         return metrics
 
@@ -462,7 +582,11 @@ class TrainingLoop:
         return eval_metrics(episodes)
 
     def _loop_state(self, stream: TaskStream) -> dict[str, Any]:
-        return {"train_stream": stream.state_dict(), "python_rng": _json_rng_state()}
+        state = {"train_stream": stream.state_dict(), "python_rng": _json_rng_state()}
+        if self._async is not None:
+            # The stream has read ahead; the tasks of groups not yet trained start again.
+            state["async_rollouts"] = self._async.state_dict()
+        return state
 
     def _log(
         self, loggers: LoggerSet, step: int, metrics: dict[str, Any], result: LoopResult

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import os
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -9,6 +11,11 @@ from pydantic import Field, field_validator
 from ajet_core.backbone import BackboneConfig
 from ajet_core.errors import ConfigError
 from ajet_core.training.inprocess import InProcessBackbone
+
+# Async mode on a CPU: the decode thread keeps one core and the trainer takes the rest. Decoding a
+# small batch is latency-bound and gains little from a second thread, while the trainer's large
+# matrix products use every core they get; and two thread pools sharing cores only spin.
+ASYNC_ENGINE_THREADS = 1
 
 
 class DebugBackboneConfig(BackboneConfig):
@@ -42,6 +49,9 @@ class DebugBackbone(InProcessBackbone):
     name = "debug"
     options_model = DebugBackboneConfig
 
+    def _async(self) -> bool:
+        return self.config.trainer.mode == "async"
+
     def build_engine(self) -> Any:
         """A :class:`TransformersEngine` serving ``model.path`` with ``model.dtype``/``device``."""
         from ajet_backbone_debug.engine import TransformersEngine
@@ -64,20 +74,38 @@ class DebugBackbone(InProcessBackbone):
             trust_remote_code=model.trust_remote_code,
             max_batch_size=options.max_batch_size,
             seed=seed,
-            num_threads=options.engine_threads,
+            num_threads=options.engine_threads or (ASYNC_ENGINE_THREADS if self._async() else None),
         )
 
     def build_trainer(self, engine: Any) -> Any:
-        """A :class:`PolicyTrainer` on the engine's own module; each step pauses decoding."""
+        """A :class:`PolicyTrainer`. Sync mode: on the engine's own module, each step pausing
+        decoding (no copy). Async mode: on its own copy, so the engine decodes while it trains;
+        after each step the engine takes the new weights between two decode steps."""
         from ajet_backbone_debug.training.trainer import PolicyTrainer
 
         options: DebugBackboneConfig = self.options  # type: ignore[assignment]
-        return PolicyTrainer(
-            engine.model,
-            self.config.trainer,
+        common = dict(
             temperature=self.config.rollout.temperature,
             tokenizer=engine.tokenizer,
             mixed_precision=options.mixed_precision,
-            exclusive=engine.paused,
             packing=options.packing,
+            publish=engine.update_weights,
+        )
+        if not self._async():
+            return PolicyTrainer(
+                engine.model, self.config.trainer, exclusive=engine.paused, **common
+            )
+        if self.config.trainer.lora.rank > 0:
+            raise ConfigError(
+                f"trainer.mode=async with trainer.lora.rank={self.config.trainer.lora.rank}: the "
+                "debug backbone's asynchronous trainer publishes full weights to the engine and "
+                "does not merge LoRA adapters yet; set trainer.lora.rank=0 or trainer.mode=sync"
+            )
+        engine_threads = engine.num_threads or ASYNC_ENGINE_THREADS
+        return PolicyTrainer(
+            copy.deepcopy(engine.model),
+            self.config.trainer,
+            own_copy=True,
+            num_threads=max(1, (os.cpu_count() or 2) - engine_threads),
+            **common,
         )

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
@@ -95,7 +96,11 @@ class TransformersEngine:
         params = inspect.signature(model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
         self._grammars = GrammarCompiler(tokenizer, self.vocab_size)
+        # The policy version of the weights served now; every sampled token records it.
+        self.version = 0
         self.steps = 0  # decode steps run (diagnostics and tests)
+        # Seconds spent computing (prefills and decode steps): the loop reports the idle share.
+        self.busy_seconds = 0.0
         self.max_rows_seen = 0
 
     # -- construction ---------------------------------------------------------------------------
@@ -159,6 +164,8 @@ class TransformersEngine:
             finish,
             matched,
             top_logprobs=list(request.top_logprobs) if sampling.top_logprobs else None,
+            weight_version=request.versions[0] if request.versions else self.version,
+            token_versions=list(request.versions),
         )
 
     async def generate_stream(
@@ -170,12 +177,13 @@ class TransformersEngine:
             while True:
                 kind, *payload = await request.queue.get()
                 if kind == "tokens":
-                    ids, logprobs = payload
+                    ids, logprobs, versions = payload
                     # Merge whatever else is already queued, so a slow reader gets fewer chunks.
                     while not request.queue.empty() and request.queue._queue[0][0] == "tokens":  # type: ignore[attr-defined]
-                        _, more_ids, more_lps = request.queue.get_nowait()
+                        _, more_ids, more_lps, more_versions = request.queue.get_nowait()
                         ids, logprobs = ids + more_ids, logprobs + more_lps
-                    yield GenerationChunk(ids, logprobs)
+                        versions = versions + more_versions
+                    yield GenerationChunk(ids, logprobs, token_versions=versions)
                 elif kind == "error":
                     raise payload[0]
                 else:
@@ -192,13 +200,19 @@ class TransformersEngine:
         with self._weights:
             yield self.model
 
-    def update_weights(self, state_dict: dict[str, torch.Tensor] | None = None) -> None:
-        """Load new weights between decode steps. With no argument it only waits for a step
-        boundary: a trainer that updated ``engine.model`` in place needs nothing more."""
+    def update_weights(
+        self, state_dict: dict[str, torch.Tensor] | None = None, version: int | None = None
+    ) -> None:
+        """Load new weights between decode steps (an in-flight update: running requests go on
+        with them, and their later tokens record ``version``). With no ``state_dict`` it only
+        waits for a step boundary: a trainer that updated ``engine.model`` in place needs
+        nothing more."""
         with self._weights:
             if state_dict is not None:
                 with torch.no_grad():
                     self.model.load_state_dict(state_dict, strict=False)
+            if version is not None:
+                self.version = version
 
     def missing_weights(self, state_dict: dict[str, torch.Tensor]) -> list[str]:
         """The served model's tensors that ``state_dict`` lacks, sorted; an empty list means it is
@@ -283,7 +297,7 @@ class TransformersEngine:
                 while self._pending and self._decoding() + len(admitted) < self.max_batch_size:
                     admitted.append(self._pending.popleft())
             try:
-                with self._weights, torch.inference_mode():
+                with self._weights, torch.inference_mode(), self._timed():
                     for request, prompt in admitted:
                         if not request.cancelled:
                             self._prefill(request, prompt)
@@ -300,6 +314,14 @@ class TransformersEngine:
                         self._finish(request, error=failure)
                 self._fail_decoding(failure)
 
+    @contextlib.contextmanager
+    def _timed(self) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.busy_seconds += time.perf_counter() - started
+
     def _prefill(self, request: Request, prompt: list[int]) -> None:
         from transformers import DynamicCache
 
@@ -309,7 +331,7 @@ class TransformersEngine:
             input_ids=ids, use_cache=True, logits_to_keep=1, **{self._cache_arg: cache}
         )
         token, logprob = self._choose(request, out.logits[0, -1].float())
-        ended = request.add(token, logprob)
+        ended = request.add(token, logprob, self.version)
         if ended is not None:
             self._finish(request, *ended)
             return
@@ -344,7 +366,7 @@ class TransformersEngine:
                 request.finished = True
                 continue
             token, logprob = self._choose(request, logits[row])
-            ended = request.add(token, logprob)
+            ended = request.add(token, logprob, self.version)
             if ended is not None:
                 self._finish(request, *ended)
                 continue

@@ -25,6 +25,8 @@ class Request:
     tokenizer: Any
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
+    # Per token, the engine's weight version when it was sampled (in-flight updates).
+    versions: list[int] = field(default_factory=list)
     cancelled: bool = False
     finished: bool = False
     # The request's grammar state under an OutputConstraint (constraints.GrammarMatcher).
@@ -32,12 +34,14 @@ class Request:
     # Per token, the most likely alternatives when params.top_logprobs is set.
     top_logprobs: list[list[tuple[int, float]]] = field(default_factory=list)
 
-    def add(self, token: int, logprob: float) -> tuple[str, str | None] | None:
-        """Record a sampled token; returns (finish_reason, matched_stop) when the request ends."""
+    def add(self, token: int, logprob: float, version: int = 0) -> tuple[str, str | None] | None:
+        """Record a sampled token and the weight version that computed it; returns
+        (finish_reason, matched_stop) when the request ends."""
         self.token_ids.append(token)
         self.logprobs.append(logprob)
+        self.versions.append(version)
         if self.stream:
-            self.emit(("tokens", [token], [logprob]))
+            self.emit(("tokens", [token], [logprob], [version]))
         if token in self.stop_ids:
             return "stop", None
         if self.params.stop:

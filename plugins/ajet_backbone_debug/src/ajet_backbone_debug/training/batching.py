@@ -42,6 +42,9 @@ class MicroBatch:
     position_ids: torch.Tensor | None = None
     # tokens the model computes, padding excluded (None: every entry of input_ids is real)
     real_tokens: int | None = None
+    # (n,) the policy version that sampled each trained token, -1 where unknown (see
+    # Sample.versions); None when no sample of the micro-batch carries versions
+    versions: torch.Tensor | None = None
 
     @property
     def sample_of_token(self) -> torch.Tensor:
@@ -88,6 +91,11 @@ def validate_samples(samples: Sequence[Sample], vocab_size: int | None = None) -
             )
         if any(m not in (0, 1) for m in sample.loss_mask):
             raise ValueError(f"{where}: loss_mask values must be 0 or 1")
+        if sample.versions is not None and len(sample.versions) != n:
+            raise ValueError(
+                f"{where}: versions has {len(sample.versions)} entries for {n} tokens; it is "
+                "aligned with input_ids (-1 where loss_mask is 0)"
+            )
         if not math.isfinite(sample.advantage):
             raise ValueError(f"{where}: advantage is {sample.advantage}; it must be finite")
         for i, (m, lp) in enumerate(zip(sample.loss_mask, sample.old_logprobs)):
@@ -181,6 +189,8 @@ class TrainedTokens:
     old_logprobs: list[float] = field(default_factory=list)
     advantages: list[float] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)
+    versioned: bool = False
 
     def add(
         self, sample: Sample, row: int, weight: float, slot_of: Sequence[int] | None = None
@@ -197,7 +207,9 @@ class TrainedTokens:
                 self.old_logprobs.append(sample.old_logprobs[i])
                 self.advantages.append(sample.advantage)
                 self.weights.append(weight)
+                self.versions.append(sample.versions[i] if sample.versions is not None else -1)
                 added += 1
+        self.versioned = self.versioned or sample.versions is not None
         return added
 
     def tensors(self, device: torch.device | str) -> dict[str, torch.Tensor]:
@@ -210,6 +222,9 @@ class TrainedTokens:
             "old_logprobs": torch.tensor(self.old_logprobs, dtype=f32, device=device),
             "advantages": torch.tensor(self.advantages, dtype=f32, device=device),
             "weights": torch.tensor(self.weights, dtype=f32, device=device),
+            "versions": (
+                torch.tensor(self.versions, dtype=long, device=device) if self.versioned else None
+            ),
         }
 
 

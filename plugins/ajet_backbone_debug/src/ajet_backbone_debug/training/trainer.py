@@ -13,7 +13,11 @@ One ``train_step`` reads top to bottom:
    (the default) samples that share a token prefix become one tree, the shared tokens computed
    once (see ``prefix_tree``); with ``"none"`` each sample is its own right-padded row;
 2. old logprobs: the engine's, or recomputed by the current weights when configured; their gap
-   to the trainer's own logprobs is the off-policy alarm (``logprob_gap``, ~0 on this backbone);
+   to the trainer's own logprobs is the off-policy alarm (``logprob_gap``, ~0 on this backbone).
+   Tokens an older policy version sampled (asynchronous training, ``Sample.versions`` behind
+   ``self.step``) use the decoupled objective: the clip is taken around the *proximal* policy
+   (these weights, recomputed here) and the token's loss is weighted by the truncated
+   behaviour importance weight ``min(pi_proximal / pi_behaviour, behaviour_weight_cap)``;
 3. reference logprobs for the KL term, only when ``kl_coef > 0``;
 4. ``ppo_epochs`` times: accumulate the gradients of all micro-batches (their losses sum to the
    loss of one big batch), clip the gradient norm, take one AdamW step;
@@ -71,6 +75,8 @@ _NAMES = {
     "num_micro_batches": m.MICRO_BATCHES,
     "computed_tokens": m.COMPUTED_TOKENS,
     "skipped_steps": m.SKIPPED_STEPS,
+    "stale_token_fraction": m.STALE_TOKEN_FRACTION,
+    "behaviour_weight_mean": m.BEHAVIOUR_WEIGHT_MEAN,
 }
 
 
@@ -99,6 +105,13 @@ class PolicyTrainer:
             e.g. ``TransformersEngine.paused``, so the engine never decodes mid-update.
         packing: ``"prefix_tree"`` forwards samples that share a prefix as one tree (same loss
             and gradient, fewer tokens computed); ``"none"`` one padded row per sample.
+        publish: called with ``(tensors, version)`` after every update and every checkpoint
+            load, e.g. ``TransformersEngine.update_weights``: ``tensors`` are the trainable
+            parameters by name when the trainer trains its own copy of the served model
+            (``own_copy``), None when it trains the served module itself (only the version
+            changes then).
+        own_copy: the model is the trainer's own, not the engine's (asynchronous training).
+        num_threads: torch threads for the update (the engine decodes on the others meanwhile).
     """
 
     def __init__(
@@ -114,6 +127,9 @@ class PolicyTrainer:
         selected_logits: bool = True,
         exclusive: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
         packing: Packing = "prefix_tree",
+        publish: Callable[[dict[str, torch.Tensor] | None, int], None] | None = None,
+        own_copy: bool = False,
+        num_threads: int | None = None,
     ) -> None:
         if not temperature > 0:
             raise ValueError(
@@ -139,6 +155,9 @@ class PolicyTrainer:
         self.tokenizer = tokenizer
         self.compute_entropy = compute_entropy
         self._exclusive = exclusive or contextlib.nullcontext
+        self._publish_to = publish
+        self.own_copy = own_copy
+        self.num_threads = num_threads
         self.autocast_dtype = torch.bfloat16 if mixed_precision == "bf16" else None
         self.step = 0
 
@@ -200,6 +219,8 @@ class PolicyTrainer:
 
         A batch without any trained token changes nothing and reports ``num_tokens = 0``.
         """
+        if self.num_threads is not None:
+            torch.set_num_threads(self.num_threads)  # this thread's; the engine has its own
         packed = self._pack(samples)
         if packed.num_tokens == 0:
             return _named({"num_tokens": 0.0, "skipped_steps": 1.0, "lr": self.lr})
@@ -207,13 +228,16 @@ class PolicyTrainer:
         epoch_stats: list[dict[str, float]] = []
         skipped = 0
         with self._exclusive(), self._mode(train=True):
-            # 2-3. Old and reference logprobs, fixed for all PPO epochs of this step.
+            # 2-3. Old (proximal) and reference logprobs, fixed for all PPO epochs of this step.
             old, gap = self._old_logprobs(packed)
+            behaviour = self._behaviour_weights(packed, old)
             ref = self._reference_logprobs(packed) if self.config.kl_coef > 0 else None
             # 4. PPO epochs: one optimizer step per pass over the whole batch.
             for epoch in range(self.config.ppo_epochs):
                 self.optimizer.zero_grad(set_to_none=True)
-                stats = self._accumulate(packed, old, ref, measure_gap=gap is None and epoch == 0)
+                stats = self._accumulate(
+                    packed, old, ref, behaviour, measure_gap=gap is None and epoch == 0
+                )
                 grad_norm = torch.nn.utils.clip_grad_norm_(
                     [p for _, p in self.trainable_parameters()], self.config.grad_clip
                 )
@@ -235,6 +259,7 @@ class PolicyTrainer:
         # 5. The schedule advances once per train_step.
         self.scheduler.step()
         self.step += 1
+        self.publish()
         metrics = {k: sum(s[k] for s in epoch_stats) / len(epoch_stats) for k in epoch_stats[0]}
         metrics.update(
             lr=lr,
@@ -245,6 +270,7 @@ class PolicyTrainer:
             computed_tokens=float(sum(mb.computed_tokens for mb in packed.micro_batches)),
             skipped_steps=float(skipped),
         )
+        metrics.update(self._off_policy_stats(packed, behaviour))
         return _named(metrics)
 
     def compute_gradients(self, samples: Sequence[Sample]) -> dict[str, float]:
@@ -259,8 +285,10 @@ class PolicyTrainer:
             return _named({"loss": 0.0, "num_tokens": 0.0})
         with self._exclusive(), self._mode(train=True):
             old, gap = self._old_logprobs(packed)
+            behaviour = self._behaviour_weights(packed, old)
             ref = self._reference_logprobs(packed) if self.config.kl_coef > 0 else None
-            stats = self._accumulate(packed, old, ref, measure_gap=gap is None)
+            stats = self._accumulate(packed, old, ref, behaviour, measure_gap=gap is None)
+        stats.update(self._off_policy_stats(packed, behaviour))
         if gap is not None:
             stats.update(logprob_gap=gap[0], logprob_gap_max=gap[1])
         stats["num_tokens"] = float(packed.num_tokens)
@@ -292,6 +320,7 @@ class PolicyTrainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         with self._exclusive():
             ckpt.load_trainer_state_dict(self, state)
+        self.publish()
 
     def save(self, directory: str | Path) -> Path:
         return ckpt.save_checkpoint(self, directory)
@@ -299,6 +328,17 @@ class PolicyTrainer:
     def load(self, directory: str | Path) -> None:
         with self._exclusive():
             ckpt.load_checkpoint(self, directory)
+        self.publish()
+
+    def publish(self) -> None:
+        """Hand the engine this version (and, with ``own_copy``, its weights): the engine
+        takes them between two decode steps, so running requests go on with them."""
+        if self._publish_to is None:
+            return
+        tensors = (
+            {name: p.detach() for name, p in self.trainable_parameters()} if self.own_copy else None
+        )
+        self._publish_to(tensors, self.step)
 
     # The names the core's CheckpointManager calls.
     save_checkpoint = save
@@ -336,22 +376,79 @@ class PolicyTrainer:
         finally:
             self.model.train(was_training)
 
+    def stale_tokens(self, mb: MicroBatch) -> torch.Tensor | None:
+        """Where ``mb``'s tokens were sampled by an older policy version than these weights
+        (``self.step`` updates so far); None when none were (synchronous training)."""
+        if mb.versions is None:
+            return None
+        stale = (mb.versions >= 0) & (mb.versions < self.step)
+        return stale if bool(stale.any()) else None
+
     @torch.no_grad()
     def _old_logprobs(
         self, packed: PackedBatch
     ) -> tuple[list[torch.Tensor], tuple[float, float] | None]:
-        """Old logprobs per micro-batch, and their gap when recomputed here (else None)."""
-        if not self.config.recompute_logprobs:
+        """The logprobs the clip is taken around, per micro-batch, and their gap to the engine's
+        when recomputed here (else None).
+
+        On-policy tokens use the engine's logprobs (or all are recomputed, when configured).
+        Stale tokens always use the proximal policy, these weights before the update: the
+        decoupled objective clips the update around it, not around the older behaviour policy,
+        so a stale token does not push the new weights back toward the old ones.
+        """
+        recompute_all = self.config.recompute_logprobs
+        stale_masks = [self.stale_tokens(mb) for mb in packed.micro_batches]
+        if not recompute_all and all(stale is None for stale in stale_masks):
             return [mb.old_logprobs for mb in packed.micro_batches], None
-        recomputed, total, worst = [], 0.0, 0.0
+        old, total, worst = [], 0.0, 0.0
         with self._mode(train=False):
-            for mb in packed.micro_batches:
+            for mb, stale in zip(packed.micro_batches, stale_masks):
+                if not recompute_all and stale is None:
+                    old.append(mb.old_logprobs)
+                    continue
                 logp, _ = self._logprobs(self.model, mb)
-                diff = (logp - mb.old_logprobs).abs()
-                total += float(diff.sum())
-                worst = max(worst, float(diff.max()))
-                recomputed.append(logp)
-        return recomputed, (total / packed.num_tokens, worst)
+                if recompute_all:
+                    diff = (logp - mb.old_logprobs).abs()
+                    total += float(diff.sum())
+                    worst = max(worst, float(diff.max()))
+                    old.append(logp)
+                else:
+                    old.append(torch.where(stale, logp, mb.old_logprobs))  # type: ignore[arg-type]
+        return old, ((total / packed.num_tokens, worst) if recompute_all else None)
+
+    def _behaviour_weights(
+        self, packed: PackedBatch, proximal: list[torch.Tensor]
+    ) -> list[torch.Tensor | None]:
+        """Per micro-batch, each token's behaviour importance weight: 1 on tokens these weights
+        sampled, ``min(pi_proximal / pi_behaviour, cap)`` on stale ones (truncated, so one
+        token the old policy found unlikely cannot dominate the step); None when no token of
+        the micro-batch is stale."""
+        weights: list[torch.Tensor | None] = []
+        for mb, prox in zip(packed.micro_batches, proximal):
+            stale = self.stale_tokens(mb)
+            if stale is None:
+                weights.append(None)
+                continue
+            ratio = torch.exp((prox - mb.old_logprobs).clamp(max=20.0))
+            capped = ratio.clamp(max=self.config.behaviour_weight_cap)
+            weights.append(torch.where(stale, capped, torch.ones_like(capped)))
+        return weights
+
+    def _off_policy_stats(
+        self, packed: PackedBatch, behaviour: list[torch.Tensor | None]
+    ) -> dict[str, float]:
+        if all(mb.versions is None for mb in packed.micro_batches):
+            return {}
+        stale_tokens, weight_sum = 0, 0.0
+        for mb, weights in zip(packed.micro_batches, behaviour):
+            stale = self.stale_tokens(mb)
+            if stale is not None and weights is not None:
+                stale_tokens += int(stale.sum())
+                weight_sum += float(weights[stale].sum())
+        return {
+            "stale_token_fraction": stale_tokens / packed.num_tokens,
+            "behaviour_weight_mean": weight_sum / stale_tokens if stale_tokens else 1.0,
+        }
 
     @torch.no_grad()
     def _reference_logprobs(self, packed: PackedBatch) -> list[torch.Tensor]:
@@ -369,6 +466,7 @@ class PolicyTrainer:
         packed: PackedBatch,
         old: list[torch.Tensor],
         ref: list[torch.Tensor] | None,
+        behaviour: list[torch.Tensor | None],
         measure_gap: bool,
     ) -> dict[str, float]:
         """Backward every micro-batch's share of the batch loss; return the batch's stats."""
@@ -380,6 +478,8 @@ class PolicyTrainer:
             pg, clipped = ppo_clip_loss(
                 logp, old[index], mb.advantages, cfg.clip_ratio_low, cfg.clip_ratio_high
             )
+            if behaviour[index] is not None:
+                pg = behaviour[index] * pg
             per_token = pg
             if ref is not None:
                 kl = kl_low_variance(logp, ref[index])
@@ -393,7 +493,12 @@ class PolicyTrainer:
             if entropy is not None:
                 sums["entropy"] += float(entropy.sum())
             if measure_gap:
+                # The engine/trainer mismatch alarm, on tokens these weights sampled: a stale
+                # token's gap is the policy's own change, not a mismatch.
                 diff = (logp.detach() - mb.old_logprobs).abs()
+                stale = self.stale_tokens(mb)
+                if stale is not None:
+                    diff = diff.masked_fill(stale, 0.0)
                 gap_sum += float(diff.sum())
                 gap_max = max(gap_max, float(diff.max()))
         stats = dict(sums)

@@ -12,6 +12,7 @@ from ajet_backbone_debug.engine.sampling import filter_logits
 from ajet_core.engine import ContextLengthExceeded, Engine, EngineError, SamplingParams
 
 GREEDY = SamplingParams(temperature=0, max_tokens=40)
+LONG = 300
 
 QUESTIONS = [
     [{"role": "user", "content": "What is 12 + 30?"}],
@@ -262,6 +263,42 @@ async def test_weights_updated_in_place_are_served_at_the_next_request(tiny_mode
             model.get_output_embeddings().weight[forced] *= 50
         after = await eng.generate(ids, SamplingParams(temperature=0, max_tokens=5))
         assert before.token_ids[0] != forced and after.token_ids == [forced] * 5
+    finally:
+        eng.close()
+
+
+async def test_an_in_flight_weight_update_changes_a_running_reply_from_the_next_token(
+    tiny_model_dir,
+):
+    """Asynchronous training: new weights arrive while a reply decodes. The request is neither
+    dropped nor restarted; its tokens record the version that computed each of them: the reply
+    follows the old weights up to the switch and the new ones after it."""
+    eng = TransformersEngine.from_path(str(tiny_model_dir), eos_token_ids=[])
+    try:
+        ids = prompt(eng, QUESTIONS[0])
+        # Long enough that the update lands mid-reply even when the machine is busy.
+        greedy = SamplingParams(temperature=0, max_tokens=LONG)
+        old_reply = (await eng.generate(ids, greedy)).token_ids
+        generator = torch.Generator().manual_seed(0)
+        new_weights = {
+            name: tensor + 0.5 * tensor.std() * torch.randn(tensor.shape, generator=generator)
+            for name, tensor in eng.model.state_dict().items()
+            if name.endswith("weight") and tensor.ndim == 2
+        }
+        stream = eng.generate_stream(ids, greedy)
+        first = await anext(stream)
+        assert eng.version == 0 and set(first.token_versions) == {0}
+        await asyncio.to_thread(eng.update_weights, new_weights, 1)
+        chunks = [first] + [chunk async for chunk in stream]
+        tokens = [t for c in chunks for t in c.token_ids]
+        versions = [v for c in chunks for v in (c.token_versions or [])]
+        assert len(tokens) == LONG and len(versions) == LONG  # nothing dropped or restarted
+        switch = versions.index(1)
+        assert 0 < switch < LONG and versions == [0] * switch + [1] * (LONG - switch)
+        assert tokens[:switch] == old_reply[:switch] and tokens[switch:] != old_reply[switch:]
+        # The non-streaming reply reports its versions too (all of the current one now).
+        reply = await eng.generate(ids, SamplingParams(temperature=0, max_tokens=4))
+        assert reply.token_versions == [1] * 4 and reply.weight_version == 1
     finally:
         eng.close()
 

@@ -70,6 +70,8 @@ PLACEHOLDERS = "samples/placeholders"
 # (trinity; the in-process loop in async mode, counted from each sample's oldest token).
 STALENESS_MEAN = "samples/staleness_mean"
 STALENESS_MAX = "samples/staleness_max"
+# Async mode: the policy version (weight updates applied so far) the step trained from.
+POLICY_VERSION = "train/policy_version"
 # Async mode: samples left out because a token was more than trainer.max_staleness versions old.
 DROPPED_STALE = "samples/dropped_stale"
 

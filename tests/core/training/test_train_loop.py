@@ -27,7 +27,15 @@ from .hosted_runs import swanlab_history, wandb_history
 REPO = Path(__file__).resolve().parents[3]
 
 # Wall-clock metrics differ between any two runs; everything else must match exactly.
-TIMING_METRICS = {"time", m.ROLLOUT_SECONDS, m.TRAIN_SECONDS, m.STEP_SECONDS, m.TOKENS_PER_SECOND}
+TIMING_METRICS = {
+    "time",
+    m.ROLLOUT_SECONDS,
+    m.TRAIN_SECONDS,
+    m.STEP_SECONDS,
+    m.TOKENS_PER_SECOND,
+    m.TRAINER_IDLE_SHARE,
+    m.ENGINE_IDLE_SHARE,
+}
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,10 @@ from ajet_core.training.loop import LoopResult, TrainingLoop
 class Trainer(Protocol):
     """What the core's training loop needs from a backbone's trainer."""
 
+    # The policy version: weight updates applied so far (restored with a checkpoint). The
+    # engine's tokens carry the version that sampled them; async mode measures staleness in it.
+    step: int
+
     def train_step(self, samples: list[Sample]) -> dict[str, float]: ...
 
     def save_checkpoint(self, path: Path) -> None: ...

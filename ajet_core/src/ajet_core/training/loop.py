@@ -520,7 +520,7 @@ class TrainingLoop:
             take_task=take_task,
             batch_size=rollout.batch_size,
             max_staleness=self.config.trainer.max_staleness,
-            version=resumed["step"] if resumed else 0,
+            version=self.trainer.step,
             state=(resumed or {}).get("async_rollouts"),
         )
 
@@ -529,7 +529,7 @@ class TrainingLoop:
     ) -> dict[str, Any]:
         """Train on completed groups while later groups roll out; publish version ``step``.
 
-        The weights are at version ``step - 1``. A sample counts from its oldest token's version
+        A sample counts from its oldest token's version
         (tokens without one: the version its group started on); one more than
         ``trainer.max_staleness`` versions old is dropped and counted."""
         assert self._async is not None
@@ -537,7 +537,9 @@ class TrainingLoop:
         episodes, kept = batch.episodes, batch.kept
         self._episodes_ok += sum(1 for episode in episodes if episode.ok)
         self._show_failures(step, episodes)
-        current, bound = step - 1, self.config.trainer.max_staleness
+        # The version of the weights now: updates applied (a step with nothing to train leaves
+        # the weights, and so the version, as they were).
+        current, bound = self.trainer.step, self.config.trainer.max_staleness
         samples: list[Sample] = []
         ages: list[int] = []
         dropped = 0
@@ -555,12 +557,13 @@ class TrainingLoop:
         metrics.update(rollout_metrics(episodes, batch.window_seconds))
         metrics.update(group_metrics(batch.stats))
         metrics.update(sample_metrics(samples, len(kept)))
+        metrics[m.POLICY_VERSION] = current
         metrics[m.DROPPED_STALE] = dropped
         metrics[m.STALENESS_MEAN] = sum(ages) / len(ages) if ages else 0.0
         metrics[m.STALENESS_MAX] = float(max(ages)) if ages else 0.0
         metrics.update(await self._update(samples))
         # The new version is served now: the step's groups leave, the next ones may start.
-        await self._async.finish_step(step)
+        await self._async.finish_step(self.trainer.step)
         # The step's wall time: from the end of the last step (its evaluation and checkpoint
         # included, as in sync mode) to now.
         ended = time.perf_counter()

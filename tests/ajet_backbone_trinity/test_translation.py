@@ -105,6 +105,58 @@ def test_every_mode_passes_trinitys_load_config_and_validation(
         assert trinity.explorer.eval_on_startup is True
 
 
+@pytest.mark.parametrize(
+    ("trainer", "sync_interval", "expected"),
+    [
+        ({"mode": "sync"}, 1, ("both", "fixed", 0, 0)),
+        ({"mode": "async", "max_staleness": 0}, 1, ("both", "fixed", 0, 0)),
+        ({"mode": "async", "max_staleness": 2}, 1, ("both", "fixed", 2, 2)),
+        ({"mode": "async", "max_staleness": 3}, 2, ("both", "fixed", 2, 3)),
+    ],
+)
+def test_trainer_mode_maps_onto_trinitys_sync_offset_and_its_staleness_bound(
+    tmp_path, tiny_model_dir, quickstart_data, trainer, sync_interval, expected
+):
+    """The portable trainer.mode / max_staleness: the explorer runs ahead by sync_offset, and
+    sync_offset + sync_interval - 1 (the oldest experience trinity's read keeps) is the bound."""
+    ajet = quickstart_config(
+        tiny_model_dir,
+        quickstart_data,
+        backbone={"gpus_per_node": 2, "sync_interval": sync_interval},
+        trainer=trainer,
+    )
+    _, translation = translated(tmp_path, ajet)
+    trinity = trinity_loads(tmp_path, translation)
+    sync = trinity.synchronizer
+    bound = trinity.algorithm.sample_strategy_args["max_staleness"]
+    assert (trinity.mode, sync.sync_style.value, sync.sync_offset, bound) == expected
+    assert sync.sync_interval == sync_interval
+    assert translation.sources["synchronizer.sync_offset"].startswith(
+        f"trainer.mode={trainer['mode']}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"trainer": {"mode": "async"}, "backbone": {"mode": "one_step_off"}},
+            "trainer.mode='async' and backbone.mode='one_step_off' are both set",
+        ),
+        (
+            {"trainer": {"mode": "async", "max_staleness": 1}, "backbone": {"sync_interval": 3}},
+            "raise trainer.max_staleness or lower backbone.sync_interval",
+        ),
+    ],
+)
+def test_trainer_mode_conflicts_are_refused_with_the_way_out(
+    tmp_path, tiny_model_dir, quickstart_data, changes, message
+):
+    ajet = quickstart_config(tiny_model_dir, quickstart_data, **changes)
+    with pytest.raises(TranslationError, match=re.escape(message)):
+        translated(tmp_path, ajet)
+
+
 def test_trinitys_top_level_sections_are_the_ones_we_allow():
     assert set(TRINITY_SECTIONS) == {f.name for f in dataclasses.fields(Config)}
 

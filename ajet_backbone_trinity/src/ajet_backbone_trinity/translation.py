@@ -158,6 +158,39 @@ class TranslationError(ConfigError):
     """The AgentJet config asks for something this trinity setup cannot do (CLI exit 2)."""
 
 
+def resolve_mode(config: AjetConfig, options: TrinityBackboneConfig) -> tuple[dict[str, Any], str]:
+    """Trinity's mode, sync style and offset, and the keys they come from.
+
+    The portable ``trainer.mode`` / ``trainer.max_staleness``, when set, map onto trinity's own
+    settings: ``async`` lets the explorer run ``max_staleness - (sync_interval - 1)`` steps
+    ahead (``sync_offset``), so that no experience is older than ``max_staleness`` versions,
+    the bound trinity's read keeps; ``sync`` waits for every sync. ``backbone.mode`` names
+    trinity's arrangements directly; setting both is refused, since they could disagree.
+    """
+    trainer = config.trainer
+    backbone_set = "mode" in options.model_fields_set
+    if "mode" not in trainer.model_fields_set and "max_staleness" not in trainer.model_fields_set:
+        return MODES[options.mode], f"backbone.mode={options.mode}"
+    if backbone_set:
+        raise TranslationError(
+            f"trainer.mode={trainer.mode!r} and backbone.mode={options.mode!r} are both set; "
+            "keep one: trainer.mode/max_staleness (the same on every backbone) or backbone.mode "
+            "(trinity's own arrangements: sync, one_step_off, fully_async, colocate)"
+        )
+    if trainer.mode == "sync":
+        return MODES["sync"], "trainer.mode=sync"
+    offset = trainer.max_staleness - (options.sync_interval - 1)
+    if offset < 0:
+        raise TranslationError(
+            f"trainer.max_staleness={trainer.max_staleness} with backbone.sync_interval="
+            f"{options.sync_interval}: trinity's explorer syncs every {options.sync_interval} "
+            f"steps, so its experiences are up to {options.sync_interval - 1} versions old "
+            "already; raise trainer.max_staleness or lower backbone.sync_interval"
+        )
+    source = f"trainer.mode=async, trainer.max_staleness={trainer.max_staleness}"
+    return {"mode": "both", "sync_style": "fixed", "sync_offset": offset}, source
+
+
 @dataclass
 class TrinityTranslation:
     data: dict[str, Any]
@@ -319,12 +352,13 @@ def translate(
     _check_combinations(config, options)
     b = _Builder()
     notes: list[str] = []
-    rollout, trainer, mode = config.rollout, config.trainer, MODES[options.mode]
+    rollout, trainer = config.rollout, config.trainer
+    mode, mode_source = resolve_mode(config, options)
     worker = worker_config(config)
     base_dir = str(config.base_dir)
 
     # -- run identity and folders ------------------------------------------------------------
-    b.put("mode", mode["mode"], f"backbone.mode={options.mode}")
+    b.put("mode", mode["mode"], mode_source)
     b.put("project", config.experiment.project, "experiment.project")
     b.put("name", config.experiment.name, "experiment.name")
     root = options.checkpoint_root_dir or str(run_dir / "trinity")
@@ -535,9 +569,9 @@ def translate(
     b.put("trainer.save_interval", config.checkpoint.every_n_steps, "checkpoint.every_n_steps")
     b.put("trainer.max_checkpoints_to_keep", config.checkpoint.keep_last, "checkpoint.keep_last")
     if options.mode != "colocate" and not cpu_engine:
-        b.put("synchronizer.sync_method", "nccl", f"backbone.mode={options.mode}")
-    b.put("synchronizer.sync_style", mode["sync_style"], f"backbone.mode={options.mode}")
-    b.put("synchronizer.sync_offset", mode["sync_offset"], f"backbone.mode={options.mode}")
+        b.put("synchronizer.sync_method", "nccl", mode_source)
+    b.put("synchronizer.sync_style", mode["sync_style"], mode_source)
+    b.put("synchronizer.sync_offset", mode["sync_offset"], mode_source)
     b.put("synchronizer.sync_interval", options.sync_interval, "backbone.sync_interval")
     b.put(
         "algorithm.sample_strategy",
@@ -554,7 +588,7 @@ def translate(
     b.put(
         "algorithm.sample_strategy_args",
         {"max_staleness": max_staleness},
-        "backbone.mode, backbone.sync_interval (fully_async: unbounded)",
+        f"{mode_source}, backbone.sync_interval (fully_async: unbounded)",
     )
     hosted = [name for name in config.logging.loggers if name in ("wandb", "swanlab")]
     b.put(

@@ -168,7 +168,7 @@ def test_page_shows_steps_episodes_token_strips_and_merge_links(
     )
     assert record["calls"][0]["messages"][0]["content"] in first_prompt.get_attribute("textContent")
 
-    # Hover on a trained token shows its id, logprob and the advantage.
+    # Hover on a trained token shows its id, logprob, policy version and the advantage.
     first_trained = tokens[classes.index("trained")]
     browser.execute_script(
         "arguments[0].scrollIntoView({block: 'center'})", first_trained
@@ -178,6 +178,7 @@ def test_page_shows_steps_episodes_token_strips_and_merge_links(
     position = classes.index("trained")
     assert f"id        {sample['input_ids'][position]}" in tip
     assert f"{sample['old_logprobs'][position]:.4f}" in tip and f"{sample['advantage']:.4f}" in tip
+    assert f"version   {sample['versions'][position]}" in tip
 
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "viewer_episode.png"

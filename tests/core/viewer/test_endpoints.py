@@ -107,6 +107,12 @@ def test_one_episode_in_full_with_decoded_token_strips(client, trained_run):
     assert [t["id"] for t in tokens] == record["samples"][0]["input_ids"]
     assert [t["mask"] for t in tokens] == record["samples"][0]["loss_mask"]
     assert [t["logprob"] for t in tokens] == record["samples"][0]["old_logprobs"]
+    # The policy version that sampled each trained token (step 2 samples from version 1).
+    versions = record["samples"][0]["versions"]
+    assert [t["version"] for t in tokens] == [
+        v if t["mask"] else None for t, v in zip(tokens, versions)
+    ]
+    assert {t["version"] for t in tokens if t["mask"]} == {1}
     assert "".join(t["text"] for t in tokens) == tokenizer.decode(record["samples"][0]["input_ids"])
     assert sample["call_ids"] == [record["calls"][0]["call_id"]]
 

@@ -32,8 +32,13 @@ def token_texts(tokenizer: Any | None, ids: list[int]) -> list[str] | None:
     return tokenizer.batch_decode([[token_id] for token_id in ids])
 
 
+# A sample's lists aligned with its tokens: the strip carries them, token by token.
+PER_TOKEN = ("input_ids", "loss_mask", "old_logprobs", "versions")
+
+
 def with_token_strips(episode: dict[str, Any], tokenizer: Any | None) -> dict[str, Any]:
-    """Replace each sample's parallel lists by ``tokens``: id, text, loss mask, old logprob each.
+    """Replace each sample's parallel lists by ``tokens``: id, text, loss mask, old logprob and
+    the policy version that sampled it (None where the engine reported none) each.
 
     The lists themselves are left out of the answer: ``tokens`` carries them all, and a long
     merged sample would otherwise travel twice.
@@ -43,13 +48,12 @@ def with_token_strips(episode: dict[str, Any], tokenizer: Any | None) -> dict[st
         ids = sample.get("input_ids") or []
         mask = sample.get("loss_mask") or [0] * len(ids)
         logprobs = sample.get("old_logprobs") or [None] * len(ids)
+        versions = sample.get("versions") or [None] * len(ids)
         texts = token_texts(tokenizer, ids) or [None] * len(ids)
         tokens = [
-            {"id": i, "text": t, "mask": m, "logprob": lp}
-            for i, t, m, lp in zip(ids, texts, mask, logprobs)
+            {"id": i, "text": t, "mask": m, "logprob": lp, "version": v if m else None}
+            for i, t, m, lp, v in zip(ids, texts, mask, logprobs, versions)
         ]
-        rest = {
-            k: v for k, v in sample.items() if k not in ("input_ids", "loss_mask", "old_logprobs")
-        }
+        rest = {k: v for k, v in sample.items() if k not in PER_TOKEN}
         samples.append({**rest, "tokens": tokens})
     return {**episode, "samples": samples, "decoded": tokenizer is not None}

@@ -210,6 +210,7 @@ function hoverDetails(strip, sample) {
     showTip(ev, [
       `position  ${position}`, `id        ${token.id}`, `text      ${JSON.stringify(token.text)}`,
       `loss mask ${token.mask}`, `logprob   ${token.mask ? fmt(token.logprob, 4) : "– (context)"}`,
+      ...(token.version === null || token.version === undefined ? [] : [`version   ${token.version}`]),
       `advantage ${fmt(sample.advantage, 4)}`].join("\n"));
   });
   strip.addEventListener("mouseleave", hideTip);

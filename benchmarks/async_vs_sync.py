@@ -68,6 +68,9 @@ def train(mode: str, seed: int, args: argparse.Namespace, out: Path) -> dict[str
         "checkpoint.every_n_steps=0",
         "logging.loggers=[jsonl]",
         "logging.records=none",
+        # The tiny model never answers right: every group has equal rewards, and the
+        # quickstart's `drop` would leave nothing to train. Kept, they train at zero advantage.
+        *(["rollout.equal_reward_groups=keep"] if args.model == "tiny" else []),
         *args.overrides,
     ]
     env = {
@@ -159,7 +162,7 @@ def main() -> None:
                 + (f"   seed {seed}" if len(args.seeds) > 1 else "")
             )
     speed = [
-        a["samples_per_minute"] / s["samples_per_minute"]
+        a["samples_per_minute"] / s["samples_per_minute"] if s["samples_per_minute"] else 0.0
         for s, a in zip(results["sync"], results["async"])
     ]
     print(f"async / sync samples per minute: {', '.join(f'{x:.2f}x' for x in speed)}")

@@ -10,16 +10,21 @@ Loading rules (DESIGN section 5, docs/plugins.md "What AgentJet checks"):
    function without ``@hookimpl`` marks the plugin *failed* instead of doing nothing silently.
 3. ``AJET_DISABLE_PLUGINS="a, b"`` blocks plugins by entry-point name (or distribution name);
    names matching no plugin are warned about.
-4. Registration hooks are called plugin by plugin, so the registry knows who registers what and a
-   duplicate name names both plugins (status *conflict*). A plugin whose registration hook raises
-   keeps none of its entries.
+4. Registration hooks are called plugin by plugin, so the registry knows who registers what. A
+   name claimed twice costs that name only, never the claimant's other names: when one claimant
+   is one of this project's own distributions (``FIRST_PARTY_DISTRIBUTIONS``) it keeps the name
+   and the newcomer loses it (status *conflict*, saying so); otherwise both are named and the
+   name is unusable until one goes. A plugin whose registration hook raises keeps none of its
+   entries.
 5. Lifecycle hooks are called implementation by implementation; one that raises is logged and
    skipped, never taking the run down.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata as importlib_metadata
+import io
 import logging
 import os
 import re
@@ -59,6 +64,23 @@ STATUS_FAILED = "failed"
 STATUS_BLOCKED = "blocked"
 # Loaded, but a name it registers is claimed by another plugin too (unusable until one goes).
 STATUS_CONFLICT = "conflict"
+
+# The distributions this project ships: a name they register is theirs, and a third-party plugin
+# registering it too is the one that loses it.
+FIRST_PARTY_DISTRIBUTIONS = frozenset(
+    {
+        "ajet",
+        "ajet-core",
+        "ajet-plugins-std",
+        "ajet-backbone-debug",
+        "ajet-backbone-verl",
+        "ajet-backbone-trinity",
+        "ajet-plugins-agentscope",
+        "ajet-plugins-langchain",
+    }
+)
+# Lines of what a plugin printed while it was imported, quoted in its listing.
+PRINTED_LINES_SHOWN = 3
 
 # CPU seconds an entry-point import may take before `ajet plugins list` flags it: every `ajet`
 # command pays it. A module that imports only ajet_core.hookspecs takes a few milliseconds.
@@ -121,7 +143,13 @@ def check_requirements(requires: Iterable[str]) -> str | None:
     from ajet_core.environment import requirement_problem
 
     for text in requires:
-        problem = requirement_problem(text)
+        try:
+            problem = requirement_problem(text)
+        except Exception as exc:  # noqa: BLE001 - packaging's InvalidRequirement, and worse
+            return (
+                f"its declared requirement {text!r} is not a valid requirement string ({exc}); "
+                "a bug in the plugin: report it to its author"
+            )
         if problem:
             return problem
     return None
@@ -181,12 +209,28 @@ class PluginManager:
     ) -> None:
         # CPU time, not wall time: on a busy machine a light module must not look slow.
         started = time.process_time()
+        # What the import prints is kept apart: a plugin's output must not mix into a command's
+        # (`plugins list --json`), and argparse at module level prints its usage there.
+        printed = io.StringIO()
         try:
-            plugin = entry_point.load()
+            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+                plugin = entry_point.load()
             info.import_seconds = time.process_time() - started
             self._pm.register(plugin, name=entry_point.name)
+        except SystemExit as exc:
+            # sys.exit at import (or argparse parsing the command line there) must cost this
+            # plugin, not end the command with the plugin's exit code and no word of who.
+            info.status = STATUS_FAILED
+            info.error = f"importing it called sys.exit({exc.code!r})" + _printed(printed)
+            package = " ".join(filter(None, (info.distribution, info.version))) or "the plugin"
+            info.hint = (
+                f"a plugin must not exit or parse the command line when imported (argparse at "
+                f"module level does both): a bug in {package}; report it to its author, or block "
+                f"the plugin with {DISABLE_ENV_VAR}={info.name}"
+            )
+            return
         except BaseException as exc:  # noqa: BLE001 - a broken plugin must not stop the CLI
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            if isinstance(exc, KeyboardInterrupt):
                 raise
             info.status = STATUS_FAILED
             info.error = f"{type(exc).__name__}: {exc}"
@@ -194,6 +238,9 @@ class PluginManager:
             info.traceback = traceback.format_exc()
             log.debug("plugin %s failed to load", entry_point.name, exc_info=True)
             return
+        if printed.getvalue().strip():
+            info.warnings.append("it printed while being imported" + _printed(printed))
+            log.warning("ajet: warning: plugin %r: %s", info.name, info.warnings[-1])
         problems = hook_problems(self._pm, plugin)
         if problems:
             self._pm.unregister(plugin)
@@ -284,18 +331,8 @@ class PluginManager:
                 if info is None or info.status not in (STATUS_OK, STATUS_CONFLICT):
                     continue
                 registry.set_source(PluginSource(impl.plugin_name, info.distribution, info.version))
-                before = set(registry.names())
                 try:
                     impl.function(**{arg: registry for arg in impl.argnames})
-                except DuplicateNameError as exc:
-                    # Both plugins stay listed; the name is unusable until one goes.
-                    duplicate = _duplicate_name(exc, registry, before)
-                    if duplicate:
-                        self._conflicts.setdefault(registry.kind, {})[duplicate] = str(exc)
-                        other = registry.get(duplicate)
-                        if other is not None and other.source.plugin in self.plugins:
-                            self._mark_conflict(self.plugins[other.source.plugin], str(exc))
-                    self._mark_conflict(info, str(exc))
                 except Exception as exc:  # noqa: BLE001
                     info.status = STATUS_FAILED
                     info.error = f"{registry_class.hook_name} raised {type(exc).__name__}: {exc}"
@@ -306,18 +343,50 @@ class PluginManager:
                     )
                     info.traceback = traceback.format_exc()
                     return True
-                added = sorted(set(registry.names()) - before)
-                if added:
-                    info.registers.setdefault(registry.kind, []).extend(added)
-                for name in added:
-                    entry = registry.get(name)
-                    assert entry is not None
-                    info.entries.append(entry)
-                    problem = check_requirements(entry.requires) if entry.requires else None
-                    if problem:
-                        hint = f"; {entry.install_hint}" if entry.install_hint else ""
-                        info.unavailable[f"{registry.kind}:{name}"] = problem + hint
+            self._settle_duplicates(registry)
+            for entry in registry.entries():
+                owner = self.plugins.get(entry.source.plugin)
+                if owner is None:
+                    continue
+                owner.registers.setdefault(registry.kind, []).append(entry.name)
+                owner.entries.append(entry)
+                problem = check_requirements(entry.requires) if entry.requires else None
+                if problem:
+                    hint = f"; {entry.install_hint}" if entry.install_hint else ""
+                    owner.unavailable[f"{registry.kind}:{entry.name}"] = problem + hint
         return False
+
+    def _settle_duplicates(self, registry: Registry) -> None:
+        """Decide every name claimed twice: the owner keeps it, else nobody does."""
+        for claim in registry.duplicates:
+            holder = registry.get(claim.name)
+            assert holder is not None
+            holder_owns, claim_owns = _first_party(holder), _first_party(claim)
+            if holder_owns == claim_owns:
+                message = registry.duplicate_message(holder, claim)
+                self._conflicts.setdefault(registry.kind, {})[claim.name] = message
+                for entry in (holder, claim):
+                    if entry.source.plugin in self.plugins:
+                        self._mark_conflict(self.plugins[entry.source.plugin], message)
+                continue
+            winner, loser = (holder, claim) if holder_owns else (claim, holder)
+            registry.replace(winner)
+            info = self.plugins.get(loser.source.plugin)
+            if info is None:
+                continue
+            lost = (
+                f"its {registry.kind} {claim.name!r} was dropped: {winner.source.describe()} "
+                "owns that name (the plugin's other names work)"
+            )
+            # Every name it lost, not just the last.
+            earlier = info.error if info.status == STATUS_CONFLICT and info.error else None
+            info.status = STATUS_CONFLICT
+            info.error = f"{earlier}; {lost}" if earlier else lost
+            info.hint = (
+                f"rename the {registry.kind} in {loser.source.distribution or 'the plugin'}, or "
+                f"block the plugin with {DISABLE_ENV_VAR}={info.name}"
+            )
+            log.warning("ajet: warning: plugin %r: %s", info.name, info.error)
 
     @staticmethod
     def _mark_conflict(info: PluginInfo, message: str) -> None:
@@ -361,6 +430,13 @@ class PluginManager:
         entry = self.resolve(kind, name, config_key=config_key)
         try:
             obj = entry.load()
+        except SystemExit as exc:
+            raise PluginUnavailableError(
+                f"{kind} {name!r} from {entry.source.describe()}: importing "
+                f"{entry.target_path!r} called sys.exit({exc.code!r}); a bug in "
+                f"{entry.source.distribution or 'the plugin'}: report it to its author, or "
+                f"choose another {kind}"
+            ) from None
         except (ImportError, ConfigError) as exc:
             # A target that does not import or names nothing ('pkg.judger:Nope') is the
             # plugin's mistake: say whose, with the version, and what the user can do.
@@ -449,12 +525,20 @@ class PluginManager:
         return hookspec_names()
 
 
-def _duplicate_name(exc: DuplicateNameError, registry: Registry, before: set[str]) -> str | None:
-    message = str(exc)
-    for name in sorted(before, key=len, reverse=True):
-        if f"{registry.kind} {name!r} is registered twice" in message:
-            return name
-    return None
+def _first_party(entry: RegistryEntry) -> bool:
+    return entry.source.distribution in FIRST_PARTY_DISTRIBUTIONS
+
+
+def _printed(output: io.StringIO) -> str:
+    lines = [line for line in output.getvalue().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    more = (
+        f" (+{len(lines) - PRINTED_LINES_SHOWN} more lines)"
+        if len(lines) > PRINTED_LINES_SHOWN
+        else ""
+    )
+    return "; it printed: " + " | ".join(lines[:PRINTED_LINES_SHOWN]) + more
 
 
 _default_manager: PluginManager | None = None

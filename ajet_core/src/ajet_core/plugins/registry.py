@@ -12,8 +12,6 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ajet_core.errors import DuplicateNameError
-
 
 @dataclass
 class PluginSource:
@@ -91,6 +89,10 @@ class Registry:
     def __init__(self) -> None:
         self._entries: dict[str, RegistryEntry] = {}
         self._current: PluginSource = PluginSource(plugin="<direct>")
+        # Later claims on names already taken, in the order they came: the plugin manager
+        # decides who keeps each name (a clash must not stop the claimant's hook half-way and
+        # lose the names it would have registered after it).
+        self.duplicates: list[RegistryEntry] = []
 
     def set_source(self, source: PluginSource) -> None:
         """Who registers next (the manager sets it before calling each plugin's hook)."""
@@ -107,14 +109,7 @@ class Registry:
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
-        if name in self._entries:
-            existing = self._entries[name]
-            raise DuplicateNameError(
-                f"{self.kind} {name!r} is registered twice: by {existing.source.describe()} and "
-                f"by {self._current.describe()}; uninstall one of them or block one with "
-                f"AJET_DISABLE_PLUGINS={self._current.plugin}"
-            )
-        self._entries[name] = RegistryEntry(
+        entry = RegistryEntry(
             kind=self.kind,
             name=name,
             target=target,
@@ -122,6 +117,22 @@ class Registry:
             description=description,
             requires=list(requires),
             install_hint=install_hint,
+        )
+        if name in self._entries:
+            self.duplicates.append(entry)
+            return
+        self._entries[name] = entry
+
+    def replace(self, entry: RegistryEntry) -> None:
+        """Give ``entry.name`` to ``entry`` (the manager settling a clash)."""
+        self._entries[entry.name] = entry
+
+    def duplicate_message(self, holder: RegistryEntry, claim: RegistryEntry) -> str:
+        """Two plugins, neither of which owns the name: both named, the name unusable."""
+        return (
+            f"{self.kind} {claim.name!r} is registered twice: by {holder.source.describe()} and "
+            f"by {claim.source.describe()}; uninstall one of them or block one with "
+            f"AJET_DISABLE_PLUGINS={claim.source.plugin}"
         )
 
     def get(self, name: str) -> RegistryEntry | None:

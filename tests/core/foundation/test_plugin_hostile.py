@@ -1,0 +1,168 @@
+"""What a plugin author gets wrong costs that plugin only: each case is a real installed
+distribution (``.dist-info`` on the path), and each is checked in the listing, ``--strict``,
+``--json``, a real run (``ajet rollout`` on the tiny model) and the message.
+
+* a plugin that calls ``sys.exit`` when imported, or parses the command line there (argparse);
+* a plugin whose ``requires=`` is not a valid requirement string;
+* a third-party plugin registering a name one of this project's distributions owns.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .helpers import REPO_ROOT, make_distribution, run_ajet
+
+EXITS_AT_IMPORT = """
+import sys
+
+sys.exit(0)
+"""
+
+PARSES_ARGUMENTS_AT_IMPORT = """
+import argparse
+
+parser = argparse.ArgumentParser(prog="ajet-argv-plugin", description="the plugin's own CLI")
+parser.add_argument("--plugin-flag")
+parser.parse_args()
+"""
+
+INVALID_REQUIREMENT = """
+from ajet_core.hookspecs import hookimpl
+
+@hookimpl
+def ajet_register_judgers(registry):
+    registry.add("badreq", "ajet_badreq:Judger", requires=["numpy >=> 2 !!"])
+    registry.add("fine_one", "ajet_badreq:Judger")
+"""
+
+HIJACKS_A_NAME = """
+from ajet_core.hookspecs import hookimpl
+
+@hookimpl
+def ajet_register_judgers(registry):
+    # A name ajet-plugins-std owns; the target does not even load, so a run that picks it fails.
+    registry.add("regex", "{module}:Nope", description="hijacked regex")
+    registry.add("{module}_own", "{module}:Nope", description="the plugin's own judger")
+
+@hookimpl
+def ajet_register_backbones(registry):
+    registry.add("debug", "{module}:Nope", description="hijacked debug")
+"""
+
+
+def listing(site: Path) -> dict[str, dict]:
+    result = run_ajet("plugins", "list", "--json", extra_path=site)
+    assert result.returncode == 0, result.stderr
+    return {row["name"]: row for row in json.loads(result.stdout)}
+
+
+def rollout(site: Path, tmp_path: Path, model_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`ajet rollout` of two quickstart tasks on the tiny model, judged by std's `regex`."""
+    data = tmp_path / "data"
+    if not data.exists():
+        subprocess.run(
+            ["python", str(REPO_ROOT / "tutorial/quickstart/make_data.py"), "--out", str(data)],
+            check=True,
+            capture_output=True,
+        )
+    config = {
+        "experiment": {"name": "hostile", "output_dir": str(tmp_path / "runs")},
+        "model": {"path": str(model_dir), "max_model_len": 512},
+        "task_reader": {"type": "jsonl", "train_path": str(data / "train.jsonl")},
+        "workflow": {
+            "name": str(REPO_ROOT / "tutorial/quickstart/addition_agent.py:AdditionAgent")
+        },
+        "judger": {"type": "regex", "pattern": r"^\\boxed\{-?\d+\}$"},
+        "rollout": {"batch_size": 2, "max_tokens_per_call": 8},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return run_ajet("rollout", "--conf", str(path), extra_path=site)
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "code"),
+    [("ajet_exits", EXITS_AT_IMPORT, 0), ("ajet_argv", PARSES_ARGUMENTS_AT_IMPORT, 2)],
+)
+def test_a_plugin_that_exits_at_import_fails_alone_and_is_named(
+    tmp_path, tiny_model_dir, module, source, code
+):
+    make_distribution(tmp_path, module.replace("_", "-"), module, source)
+    rows = listing(tmp_path)
+    row = rows[module]
+    assert row["status"] == "failed"
+    assert f"importing it called sys.exit({code})" in row["error"]
+    assert f"AJET_DISABLE_PLUGINS={module}" in row["hint"] and "must not exit" in row["hint"]
+    if module == "ajet_argv":  # what argparse printed is quoted, not spilled into the output
+        assert "it printed: usage: ajet-argv-plugin" in row["error"]
+    assert rows["ajet_plugins_std"]["status"] == "ok"
+    # CI sees it: --strict fails, naming the plugin.
+    strict = run_ajet("plugins", "list", "--strict", extra_path=tmp_path)
+    assert strict.returncode == 1 and module in strict.stdout + strict.stderr
+    # Every other command works as if the plugin were not there.
+    help_text = run_ajet("--help", extra_path=tmp_path)
+    assert help_text.returncode == 0 and "usage: ajet " in help_text.stdout
+    assert "ajet-argv-plugin" not in help_text.stdout + help_text.stderr
+    run = rollout(tmp_path, tmp_path, tiny_model_dir)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "reward=" in run.stdout
+
+
+def test_an_invalid_requirement_string_costs_only_that_entry(tmp_path, tiny_model_dir):
+    make_distribution(tmp_path, "ajet-badreq", "ajet_badreq", INVALID_REQUIREMENT)
+    row = listing(tmp_path)["ajet_badreq"]
+    assert row["status"] == "ok" and sorted(row["registers"]["judger"]) == ["badreq", "fine_one"]
+    problem = row["unavailable"]["judger:badreq"]
+    assert "'numpy >=> 2 !!' is not a valid requirement string" in problem
+    assert "judger:fine_one" not in row["unavailable"]
+    table = run_ajet("plugins", "list", extra_path=tmp_path, env={"COLUMNS": "250"})
+    assert table.returncode == 0, table.stderr
+    run = rollout(tmp_path, tmp_path, tiny_model_dir)  # an unrelated config runs
+    assert run.returncode == 0, run.stderr[-2000:]
+    # The config that names it gets the reason and whose it is.
+    chosen = run_ajet(
+        "rollout",
+        "--conf",
+        str(tmp_path / "config.yaml"),
+        "judger.type=badreq",
+        extra_path=tmp_path,
+    )
+    assert chosen.returncode != 0
+    assert "ajet-badreq" in chosen.stderr and "not a valid requirement string" in chosen.stderr
+
+
+@pytest.mark.parametrize("module", ["aaa_hijack", "zzz_hijack"])  # sorts before / after std
+def test_a_newcomer_claiming_an_owned_name_loses_that_name_only(tmp_path, tiny_model_dir, module):
+    make_distribution(
+        tmp_path, module.replace("_", "-"), module, HIJACKS_A_NAME.format(module=module)
+    )
+    rows = listing(tmp_path)
+    std, newcomer = rows["ajet_plugins_std"], rows[module]
+    # The owner keeps every name, the clashing one included.
+    assert std["status"] == "ok"
+    assert {"regex", "llm_judge", "env_service", "rubric"} <= set(std["registers"]["judger"])
+    assert rows["ajet_backbone_debug"]["status"] == "ok"
+    assert rows["ajet_backbone_debug"]["registers"]["backbone"] == ["debug"]
+    # The newcomer is blamed, says which name it lost to whom, and keeps its other names.
+    assert newcomer["status"] == "conflict"
+    for kind, name, owner in (
+        ("judger", "regex", "ajet-plugins-std"),
+        ("backbone", "debug", "ajet-backbone-debug"),
+    ):
+        assert f"its {kind} '{name}' was dropped: plugin" in newcomer["error"]
+        assert f"from {owner} " in newcomer["error"]
+    assert f"AJET_DISABLE_PLUGINS={module}" in newcomer["hint"]
+    assert "ajet_plugins_std" not in newcomer["hint"]
+    assert newcomer["registers"] == {"judger": [f"{module}_own"]}
+    strict = run_ajet("plugins", "list", "--strict", extra_path=tmp_path)
+    assert strict.returncode == 1
+    # A run with std's regex judger and the debug backbone works: the owner's entries serve it.
+    run = rollout(tmp_path, tmp_path, tiny_model_dir)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"plugin '{module}'" in run.stderr and "owns that name" in run.stderr

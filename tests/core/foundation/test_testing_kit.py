@@ -154,3 +154,30 @@ def test_heavy_imports_reports_only_what_the_entry_point_pulls_in(tmp_path, monk
     # The packages this repository ships keep their entry points light.
     assert heavy_imports("ajet-plugins-std") == {}
     assert heavy_imports("ajet-backbone-debug") == {}
+
+
+def test_the_kits_result_check_accepts_and_refuses_what_a_run_does():
+    """The kit and the runtime agree: numpy's float and bool scalars pass both; a string
+    reward or success fails both (the kit says a run would fail the episode)."""
+    import numpy as np
+    import pytest
+
+    from ajet_core.judging import Judger, JudgeResult
+    from ajet_core.schema import Task
+    from ajet_core.testing import JudgerConformance
+    from ajet_core.workflow import WorkflowOutput
+
+    def judger_returning(reward, is_success):
+        class Fixed(Judger):
+            def judge(self, task, output):
+                return JudgeResult(reward=reward, is_success=is_success)
+
+        return Fixed()
+
+    case = (Task(task_id="1"), WorkflowOutput())
+    kit = JudgerConformance()
+    kit.test_result_types(judger_returning(np.float32(1.0), np.True_), case)
+    kit.test_result_types(judger_returning(1, True), case)
+    for reward, success in (("1.0", True), (1.0, "yes")):
+        with pytest.raises(AssertionError, match="a run would fail this episode"):
+            kit.test_result_types(judger_returning(reward, success), case)

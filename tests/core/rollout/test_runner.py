@@ -202,3 +202,31 @@ def test_sampling_is_reproducible_from_the_run_seed(engine):
     assert [e.calls[0].response_ids for e in sorted(first, key=key)] == [
         e.calls[0].response_ids for e in sorted(second, key=key)
     ]
+
+
+class NumpyJudger(Judger):
+    """numpy's own scalars, as judgers built on numpy return them (numpy 2 names its bool
+    scalar type `bool`, not `bool_`)."""
+
+    def judge(self, task, output):
+        import numpy as np
+
+        return JudgeResult(reward=np.float32(0.5), is_success=np.True_)
+
+
+class DictJudger(Judger):
+    def judge(self, task, output):
+        return {"reward": 1.0}
+
+
+def test_numpy_rewards_and_truth_values_are_accepted(engine):
+    episodes = run(make_runner(engine, AskOnce, judger=NumpyJudger()), TASKS[:1])
+    assert all(e.ok and e.reward == 0.5 and e.is_success is True for e in episodes)
+
+
+def test_a_judger_returning_the_wrong_type_is_named_with_what_it_returned(engine):
+    episodes = run(make_runner(engine, AskOnce, judger=DictJudger()), TASKS[:1])
+    for episode in episodes:
+        assert not episode.ok and episode.metadata["failure_reason"] == "judger_error"
+        assert episode.error.startswith("judger DictJudger returned dict ({'reward': 1.0})")
+        assert "JudgeResult(reward=..., is_success=...)" in episode.error

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ajet_core import metrics as m
-from ajet_core.judging import Judger
+from ajet_core.judging import Judger, JudgeResult
 from ajet_core.readers import TaskReader
 from ajet_core.rollout.isolation import InProcessExecutor, WorkflowExecutor, workflow_failure
 from ajet_core.schema import EpisodeRecord, Sample, Task
@@ -392,6 +392,12 @@ class RolloutRunner:
                         traceback.format_exc(),
                     ) from None
                 who = f"judger {type(self.judger).__name__}"
+                if not isinstance(result, JudgeResult):
+                    raise EpisodeFailure(
+                        m.FAILED_JUDGER_ERROR,
+                        f"{who} returned {type(result).__name__} ({result!r:.80}); a judger "
+                        "returns ajet_core.judging.JudgeResult(reward=..., is_success=...)",
+                    )
                 record.reward = checked_reward(result.reward, f"{who}'s reward")
                 record.is_success = checked_success(result.is_success, f"{who}'s is_success")
                 record.judger_metrics = dict(result.metrics)
@@ -452,8 +458,12 @@ def checked_reward(value: Any, what: str) -> float:
 
 
 def checked_success(value: Any, what: str) -> bool:
-    # numpy's bool_ is not a bool subclass but is an honest truth value; strings are not.
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    # numpy's bool scalars (np.bool_, named np.bool in numpy 2) are not bool subclasses but are
+    # honest truth values, known by their dtype without importing numpy; strings are not.
+    dtype = getattr(value, "dtype", None)
+    if isinstance(value, bool) or (
+        getattr(dtype, "kind", None) == "b" and getattr(value, "ndim", None) == 0
+    ):
         return bool(value)
     raise EpisodeFailure(
         m.FAILED_BAD_REWARD, f"{what} is {value!r} ({type(value).__name__}); it must be a bool"

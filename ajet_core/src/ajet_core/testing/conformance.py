@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import math
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -236,10 +235,17 @@ class JudgerConformance:
         assert isinstance(judger, Judger)
 
     def test_result_types(self, judger: Judger, passing_case: tuple[Task, WorkflowOutput]) -> None:
+        from ajet_core.rollout.runner import EpisodeFailure, checked_reward, checked_success
+
         result = self._judge(judger, passing_case)
         assert isinstance(result, JudgeResult)
-        assert isinstance(result.reward, (int, float)) and math.isfinite(result.reward)
-        assert isinstance(result.is_success, bool)
+        # The checks a run applies, so the kit passes exactly what training accepts (a numpy
+        # float reward or bool success included) and fails what it refuses.
+        try:
+            checked_reward(result.reward, "reward")
+            checked_success(result.is_success, "is_success")
+        except EpisodeFailure as exc:
+            raise AssertionError(f"a run would fail this episode: {exc}") from None
         assert isinstance(result.metrics, dict)
 
     def test_passing_case_succeeds(

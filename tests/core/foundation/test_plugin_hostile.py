@@ -166,3 +166,53 @@ def test_a_newcomer_claiming_an_owned_name_loses_that_name_only(tmp_path, tiny_m
     run = rollout(tmp_path, tmp_path, tiny_model_dir)
     assert run.returncode == 0, run.stderr[-2000:]
     assert f"plugin '{module}'" in run.stderr and "owns that name" in run.stderr
+
+
+RETURNS_A_LIST = """
+from ajet_core.hookspecs import hookimpl
+
+@hookimpl
+def ajet_register_judgers(registry):
+    return [("listed", "ajet_returns_list:Judger")]
+"""
+
+IS_A_GENERATOR = """
+from ajet_core.hookspecs import hookimpl
+
+@hookimpl
+def ajet_register_judgers(registry):
+    yield registry.add("yielded", "ajet_generator:Judger")
+"""
+
+IS_ASYNC = """
+from ajet_core.hookspecs import hookimpl
+
+@hookimpl
+async def ajet_register_judgers(registry):
+    registry.add("awaited", "ajet_async_hook:Judger")
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "message"),
+    [
+        ("ajet_returns_list", RETURNS_A_LIST, "it returned list ([('listed'"),
+        (
+            "ajet_generator",
+            IS_A_GENERATOR,
+            "contains `yield`, so calling it only makes a generator",
+        ),
+        ("ajet_async_hook", IS_ASYNC, "is `async def`: AgentJet calls hooks synchronously"),
+    ],
+)
+def test_a_registration_hook_that_registers_nothing_fails_and_says_why(
+    tmp_path, module, source, message
+):
+    make_distribution(tmp_path, module.replace("_", "-"), module, source)
+    row = listing(tmp_path)[module]
+    assert row["status"] == "failed" and message in row["error"], row
+    assert row["registers"] == {}
+    strict = run_ajet("plugins", "list", "--strict", extra_path=tmp_path)
+    assert strict.returncode == 1
+    # Nothing half-run leaks a warning into every command (an un-awaited coroutine would).
+    assert "never awaited" not in strict.stderr

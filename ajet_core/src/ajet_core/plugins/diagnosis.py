@@ -57,6 +57,18 @@ def hook_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
                     "(it calls each plugin's implementation on its own, so there is nothing to "
                     "wrap); drop the option and return the result"
                 )
+            elif inspect.iscoroutinefunction(impl.function) or inspect.isasyncgenfunction(
+                impl.function
+            ):
+                problems.append(
+                    f"hook {caller.name!r} is `async def`: AgentJet calls hooks synchronously, so "
+                    "its body would never run; make it a plain `def`"
+                )
+            elif inspect.isgeneratorfunction(impl.function):
+                problems.append(
+                    f"hook {caller.name!r} contains `yield`, so calling it only makes a generator "
+                    "and its body never runs; call registry.add(...) without yielding"
+                )
     module_name = getattr(plugin, "__name__", None)
     for attribute in dir(plugin):
         if not attribute.startswith("ajet_") or attribute in implemented:

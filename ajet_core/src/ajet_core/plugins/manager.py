@@ -332,7 +332,15 @@ class PluginManager:
                     continue
                 registry.set_source(PluginSource(impl.plugin_name, info.distribution, info.version))
                 try:
-                    impl.function(**{arg: registry for arg in impl.argnames})
+                    returned = impl.function(**{arg: registry for arg in impl.argnames})
+                    if returned is not None:
+                        # A list of names or entries returned is lost: registering means
+                        # calling registry.add, and a plugin doing otherwise registers nothing.
+                        raise TypeError(
+                            f"it returned {type(returned).__name__} ({returned!r:.60}), which "
+                            "AgentJet ignores; register each entry with registry.add(name, "
+                            "target, ...) and return nothing"
+                        )
                 except Exception as exc:  # noqa: BLE001
                     info.status = STATUS_FAILED
                     info.error = f"{registry_class.hook_name} raised {type(exc).__name__}: {exc}"

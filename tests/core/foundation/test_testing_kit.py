@@ -10,7 +10,8 @@ import textwrap
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from ajet_core.testing.entry_points import heavy_imports
+from ajet_core.plugins.manager import SLOW_IMPORT_SECONDS
+from ajet_core.testing.entry_points import entry_point_costs, heavy_imports
 
 from .helpers import make_distribution
 
@@ -133,9 +134,8 @@ def test_the_kit_fails_a_judger_the_framework_could_not_run(tmp_path):
     assert "SloppyJudger.options_model (SloppyConfig) must reject unknown keys" in (
         outcomes["test_options_model_forbids_unknown_keys"] or ""
     )
-    assert "ajet_sloppy_plugin imports openai" in (
-        outcomes["test_entry_point_imports_nothing_heavy"] or ""
-    )
+    light = outcomes["test_entry_point_imports_nothing_heavy"] or ""
+    assert "ajet_sloppy_plugin takes" in light and "pulls in openai" in light
 
 
 def test_heavy_imports_reports_only_what_the_entry_point_pulls_in(tmp_path, monkeypatch):
@@ -154,6 +154,26 @@ def test_heavy_imports_reports_only_what_the_entry_point_pulls_in(tmp_path, monk
     # The packages this repository ships keep their entry points light.
     assert heavy_imports("ajet-plugins-std") == {}
     assert heavy_imports("ajet-backbone-debug") == {}
+
+
+def test_entry_point_costs_are_measured_not_looked_up_in_a_list(tmp_path, monkeypatch):
+    """datasets (pandas, pyarrow) is on no list of heavy modules; its import cost is measured."""
+    make_distribution(
+        tmp_path,
+        "ajet-slow-reader",
+        "ajet_slow_plugin",
+        "import datasets  # noqa: F401\nfrom ajet_core.hookspecs import hookimpl\n",
+    )
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    )
+    [(name, cost)] = entry_point_costs("ajet-slow-reader").items()
+    assert name == "ajet_slow_plugin" and cost.heavy() == []
+    assert cost.cpu_seconds > SLOW_IMPORT_SECONDS
+    assert {"datasets", "pandas", "pyarrow"} <= set(cost.modules)
+    for shipped in ("ajet-plugins-std", "ajet-backbone-debug", "ajet-judger-example"):
+        for cost in entry_point_costs(shipped).values():
+            assert cost.cpu_seconds < SLOW_IMPORT_SECONDS, (shipped, cost)
 
 
 def test_the_kits_result_check_accepts_and_refuses_what_a_run_does():

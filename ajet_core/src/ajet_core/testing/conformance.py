@@ -79,22 +79,35 @@ def _assert_registered(kind: str, name: str | None, implementation: type) -> Non
     )
 
 
+# Modules named when a slow entry point pulls in none of the usual culprits.
+MODULES_SHOWN = 8
+
+
 def _assert_entry_point_is_light(kind: str, name: str | None) -> None:
     if name is None:
         pytest.skip("registered_name not set: the entry-point module is not known")
-    from ajet_core.testing.entry_points import HEAVY_MODULES, heavy_imports
+    from ajet_core.plugins.manager import SLOW_IMPORT_SECONDS
+    from ajet_core.testing.entry_points import HEAVY_MODULES, entry_point_costs
 
     entry = _installed_manager().resolve(kind, name)
     distribution = entry.source.distribution
     if distribution is None:
         pytest.skip(f"{kind} {name!r} does not come from an installed distribution")
-    heavy = heavy_imports(distribution)
-    if heavy:
-        found = "; ".join(f"{ep} imports {', '.join(mods)}" for ep, mods in heavy.items())
+    problems = []
+    for entry_point, cost in entry_point_costs(distribution).items():
+        # Measured, so any heavy library counts; the usual culprits are named when present.
+        if cost.cpu_seconds > SLOW_IMPORT_SECONDS or cost.heavy():
+            pulled = cost.heavy() or cost.modules[:MODULES_SHOWN]
+            problems.append(
+                f"{entry_point} takes {cost.cpu_seconds:.2f} s of CPU to import (at most "
+                f"{SLOW_IMPORT_SECONDS} s) and pulls in {', '.join(pulled)}"
+            )
+    if problems:
         pytest.fail(
-            f"{distribution}'s entry-point modules must import none of "
-            f"{', '.join(HEAVY_MODULES)} (every `ajet` command imports them): {found}. Register "
-            "targets as 'module:Object' paths and import heavy libraries inside them",
+            f"{distribution}'s entry-point modules must stay light (every `ajet` command imports "
+            f"them; none of {', '.join(HEAVY_MODULES)} or anything as slow): "
+            f"{'; '.join(problems)}. Register targets as 'module:Object' paths and import heavy "
+            "libraries inside them",
             pytrace=False,
         )
 

@@ -41,6 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def build(args: argparse.Namespace):
     import subprocess
 
+    from ajet_core.backbone import build_backbone
     from ajet_core.config.loader import load_config
     from ajet_core.config.plugin_sections import validate_plugin_sections
     from ajet_core.plugins.manager import get_plugin_manager
@@ -66,7 +67,7 @@ def build(args: argparse.Namespace):
     ]
     loaded = load_config(str(QUICKSTART / "quickstart.yaml"), overrides)
     resolved = validate_plugin_sections(loaded.config, get_plugin_manager())
-    return resolved.build_backbone(), resolved
+    return build_backbone(resolved), resolved
 
 
 def summarise(run_dir: Path) -> list[dict]:

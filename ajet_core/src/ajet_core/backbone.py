@@ -93,3 +93,12 @@ class BackboneNotReady(NotImplementedError):
             f"backbone {backbone!r} does not support {what} yet in this release; use "
             "`--backbone debug` or follow the backbone package's README"
         )
+
+
+def build_backbone(plan: RunPlan) -> Backbone:
+    """The backbone a run plan selects, built as every run command builds it."""
+    from ajet_core.errors import ConfigError
+
+    if plan.backbone is None:
+        raise ConfigError("this run plan was made without its backbone section")
+    return plan.backbone.implementation(plan.config, plan.backbone.options)

@@ -296,7 +296,7 @@ def test_each_registry_checks_its_base_class_when_an_entry_loads(
 def test_a_workflow_named_by_path_is_checked_like_a_registered_one(tmp_path, ajet_plugins):
     from ajet_core.config.loader import load_config
     from ajet_core.errors import ConfigError
-    from ajet_core.training.components import resolve_workflow
+    from ajet_core.rollout.workflows import resolve_workflow
 
     (tmp_path / "agent.py").write_text("class Agent:\n    pass\n")
     config = load_config(None, [f"workflow.name={tmp_path / 'agent.py'}:Agent"]).config

@@ -8,6 +8,7 @@ import json
 import pytest
 import yaml
 
+from ajet_core.backbone import build_backbone
 from ajet_core.config.loader import load_config
 from ajet_core.config.plugin_sections import resolve_loggers, validate_plugin_sections
 from ajet_core.testing import isolated_plugin_manager
@@ -86,7 +87,7 @@ def test_the_run_plan_is_typed_and_builds_the_backbone():
     assert plan["judger"] is plan.judger
     with pytest.raises(KeyError, match="no plugin section 'judge'"):
         plan["judge"]
-    backbone = plan.build_backbone()
+    backbone = build_backbone(plan)
     assert type(backbone).__name__ == "DebugBackbone" and backbone.options is plan.backbone.options
     # The contract says what each command returns; the in-process result is one of them.
     train = Backbone.train.__annotations__  # strings: the module postpones annotations

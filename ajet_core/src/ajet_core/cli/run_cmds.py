@@ -62,7 +62,9 @@ def prepare_run(
 
 
 def _backbone(loaded: LoadedConfig, resolved: RunPlan) -> Backbone:
-    return resolved.build_backbone()
+    from ajet_core.backbone import build_backbone
+
+    return build_backbone(resolved)
 
 
 def train(args: argparse.Namespace) -> int:

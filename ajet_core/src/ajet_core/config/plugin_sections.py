@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 
@@ -20,9 +20,6 @@ from ajet_core.errors import ConfigError
 from ajet_core.importing import import_object, looks_like_object_path
 from ajet_core.plugin_options import options_model_of
 from ajet_core.plugins.manager import PluginManager
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from ajet_core.backbone import Backbone
 
 # config section -> (registry kind, the key that selects the plugin)
 # The backbone first: it decides whether anything else can run at all.
@@ -167,12 +164,6 @@ class RunPlan:
         if section not in PLUGIN_SECTIONS:
             raise KeyError(f"no plugin section {section!r}; sections: {', '.join(PLUGIN_SECTIONS)}")
         return getattr(self, section)
-
-    def build_backbone(self) -> Backbone:
-        """The selected backbone, built as every run command builds it."""
-        if self.backbone is None:
-            raise ConfigError("this run plan was made without its backbone section")
-        return self.backbone.implementation(self.config, self.backbone.options)
 
 
 def validate_plugin_sections(

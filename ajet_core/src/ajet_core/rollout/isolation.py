@@ -147,7 +147,7 @@ class _WorkerGateway:
 async def _worker_episode(conn: Any, payload: dict[str, Any]) -> Any:
     from ajet_core.gateway.episode import EpisodeSession
     from ajet_core.plugins.manager import get_plugin_manager
-    from ajet_core.training.components import resolve_workflow, workflow_factory
+    from ajet_core.rollout.workflows import resolve_workflow, workflow_factory
     from ajet_core.tuner import AjetTuner
 
     config = payload["config"]

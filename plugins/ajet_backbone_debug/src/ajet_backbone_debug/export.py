@@ -21,7 +21,7 @@ from ajet_backbone_debug.training.checkpoint import CheckpointError, read_manife
 from ajet_core.errors import AjetError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ajet_backbone_debug.training.trainer import PolicyTrainer
+    from ajet_backbone_debug.training.trained_state import TrainedState
 
 
 class ExportError(AjetError):
@@ -52,7 +52,7 @@ def export_checkpoint(
     return out_dir
 
 
-def export_trainer_model(trainer: PolicyTrainer, out_dir: str | Path) -> Path:
+def export_trainer_model(trainer: TrainedState, out_dir: str | Path) -> Path:
     """Write the trainer's current policy (LoRA merged into a copy) as a full model directory."""
     out_dir = Path(out_dir)
     _check_target(out_dir)

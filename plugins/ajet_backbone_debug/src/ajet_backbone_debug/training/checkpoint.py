@@ -27,7 +27,7 @@ import torch
 from ajet_core.errors import CheckpointError, TrainingDiverged
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ajet_backbone_debug.training.trainer import PolicyTrainer
+    from ajet_backbone_debug.training.trained_state import TrainedState
 
 FORMAT = "ajet-debug-trainer"
 VERSION = 1
@@ -71,7 +71,7 @@ def restore_rng(state: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------- in memory
 
 
-def signature(trainer: PolicyTrainer) -> dict[str, Any]:
+def signature(trainer: TrainedState) -> dict[str, Any]:
     """What a checkpoint must match: full/LoRA, and each trainable parameter's name and shape."""
     lora = None
     if trainer.is_lora:
@@ -84,7 +84,7 @@ def signature(trainer: PolicyTrainer) -> dict[str, Any]:
     }
 
 
-def model_state(trainer: PolicyTrainer) -> dict[str, torch.Tensor]:
+def model_state(trainer: TrainedState) -> dict[str, torch.Tensor]:
     if trainer.is_lora:
         from peft import get_peft_model_state_dict
 
@@ -92,7 +92,7 @@ def model_state(trainer: PolicyTrainer) -> dict[str, torch.Tensor]:
     return trainer.model.state_dict()
 
 
-def trainer_state_dict(trainer: PolicyTrainer) -> dict[str, Any]:
+def trainer_state_dict(trainer: TrainedState) -> dict[str, Any]:
     """A snapshot (deep copy: later training does not change it) of the whole trainer."""
     return copy.deepcopy(
         {
@@ -105,7 +105,7 @@ def trainer_state_dict(trainer: PolicyTrainer) -> dict[str, Any]:
     )
 
 
-def _training_state(trainer: PolicyTrainer) -> dict[str, Any]:
+def _training_state(trainer: TrainedState) -> dict[str, Any]:
     return {
         "optimizer": trainer.optimizer.state_dict(),
         "scheduler": trainer.scheduler.state_dict(),
@@ -131,7 +131,7 @@ def first_non_finite(tensors: dict[str, Any]) -> str | None:
     return None
 
 
-def check_finite(trainer: PolicyTrainer, when: str) -> None:
+def check_finite(trainer: TrainedState, when: str) -> None:
     """Raise TrainingDiverged when a trainable weight or the optimizer's state is non-finite."""
     weights = first_non_finite(dict(trainer.trainable_parameters()))
     moments = None if weights else first_non_finite(trainer.optimizer.state_dict()["state"])
@@ -146,7 +146,7 @@ def check_finite(trainer: PolicyTrainer, when: str) -> None:
 
 
 def load_trainer_state_dict(
-    trainer: PolicyTrainer, state: dict[str, Any], source: str = "the state dict"
+    trainer: TrainedState, state: dict[str, Any], source: str = "the state dict"
 ) -> None:
     """Restore a snapshot; validates everything first, then loads."""
     if not isinstance(state, dict) or state.get("format") != FORMAT:
@@ -185,7 +185,7 @@ def load_trainer_state_dict(
     trainer.step = int(state["step"])
 
 
-def _check_signature(trainer: PolicyTrainer, saved: dict[str, Any], source: str) -> None:
+def _check_signature(trainer: TrainedState, saved: dict[str, Any], source: str) -> None:
     current = signature(trainer)
     if saved.get("kind") != current["kind"]:
         raise CheckpointError(
@@ -222,7 +222,7 @@ def _compare_shapes(saved: dict[str, Any], current: dict[str, Any], source: str,
         )
 
 
-def _check_model_state(trainer: PolicyTrainer, saved: dict[str, torch.Tensor], source: str) -> None:
+def _check_model_state(trainer: TrainedState, saved: dict[str, torch.Tensor], source: str) -> None:
     current = model_state(trainer)
     if not trainer.is_lora:
         # Tied weights (e.g. lm_head = embed_tokens) may be stored under one name only.
@@ -252,7 +252,7 @@ def _tied_aliases(model: torch.nn.Module, present: dict[str, Any]) -> dict[str, 
     return aliases
 
 
-def _load_model_state(trainer: PolicyTrainer, saved: dict[str, torch.Tensor]) -> None:
+def _load_model_state(trainer: TrainedState, saved: dict[str, torch.Tensor]) -> None:
     if trainer.is_lora:
         from peft import set_peft_model_state_dict
 
@@ -268,7 +268,7 @@ def _load_model_state(trainer: PolicyTrainer, saved: dict[str, torch.Tensor]) ->
 # ---------------------------------------------------------------------------- on disk
 
 
-def save_checkpoint(trainer: PolicyTrainer, directory: str | Path) -> Path:
+def save_checkpoint(trainer: TrainedState, directory: str | Path) -> Path:
     """Write the trainer into ``directory`` (created); the manifest is written last. A trainer
     whose weights or optimizer state are non-finite is refused (TrainingDiverged)."""
     check_finite(trainer, "not saving a checkpoint")
@@ -328,7 +328,7 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def load_checkpoint(trainer: PolicyTrainer, directory: str | Path) -> None:
+def load_checkpoint(trainer: TrainedState, directory: str | Path) -> None:
     directory = Path(directory)
     manifest = read_manifest(directory)
     weights = _read_weights(directory / str(manifest.get("weights", "")), manifest)

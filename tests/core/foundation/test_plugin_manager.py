@@ -92,6 +92,36 @@ def test_blocked_plugins_are_not_imported(tmp_path, monkeypatch):
     assert "AJET_DISABLE_PLUGINS" in info.error
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    ["ajet-broken", "ajet_broken", "AJET.Broken", "ajet_broken_plugin", "Ajet-Broken-Plugin"],
+)
+def test_blocking_matches_names_as_pip_does(tmp_path, monkeypatch, spelling):
+    """`-`, `_`, `.` and case do not matter, for the distribution or the entry-point name."""
+    make_distribution(tmp_path, "ajet-broken", "ajet_broken_plugin", BROKEN_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    manager = _manager_for(tmp_path, disabled={spelling})
+    info = manager.plugins["ajet_broken_plugin"]
+    assert info.status == "blocked" and repr(spelling) in info.hint
+    assert manager.warnings == []  # the name matched: no "matches no installed plugin"
+
+
+def test_an_unknown_name_among_hundreds_lists_a_few_and_says_how_many_more(
+    ajet_plugins, register_ajet_plugin
+):
+    many = SimpleNamespace(
+        ajet_register_judgers=hookimpl(
+            lambda registry: [registry.add(f"judge_{i:03d}", "x:J") for i in range(500)] and None
+        )
+    )
+    register_ajet_plugin(many, name="many_judgers")
+    with pytest.raises(PluginUnavailableError) as info:
+        ajet_plugins.resolve("judger", "no_such_judger")
+    message = str(info.value)
+    assert "judge_000" in message and "judge_499" not in message
+    assert f"and {len(ajet_plugins.names('judger')) - 20} more (`ajet plugins list`)" in message
+
+
 def test_duplicate_names_name_both_plugins_and_block_the_name(ajet_plugins, register_ajet_plugin):
     first = SimpleNamespace(
         ajet_register_judgers=hookimpl(lambda registry: registry.add("same", "x:First"))

@@ -31,7 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     _suites_argument(run)
     _store_argument(run)
-    run.add_argument("--backbone", help="debug, verl or trinity (default: the suite's config)")
+    run.add_argument(
+        "--backbone", help="a registered backbone, e.g. debug (default: the suite's config)"
+    )
     run.add_argument("--model", help="model.path to train (default: the suite's config)")
     run.add_argument("--steps", type=int, help="training steps (default: the suite's steps)")
     run.add_argument(

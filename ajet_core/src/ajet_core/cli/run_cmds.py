@@ -19,7 +19,11 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conf", "--config", dest="conf", help="the run's YAML config")
-    parser.add_argument("--backbone", help="debug, verl or trinity (overrides backbone.name)")
+    parser.add_argument(
+        "--backbone",
+        help="a registered backbone, e.g. debug (overrides backbone.name; `ajet plugins list` "
+        "shows the installed ones)",
+    )
     parser.add_argument(
         "overrides",
         nargs="*",

@@ -90,7 +90,8 @@ def hook_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     return problems
 
 
-def _canonical(name: str) -> str:
+def canonical_name(name: str) -> str:
+    """A package or plugin name as pip compares them: case, '-', '_' and '.' do not matter."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -114,11 +115,11 @@ def _unmet_declared(
             continue
         if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
             continue  # an optional extra: not what a plain install brings
-        names.append(_canonical(requirement.name))
+        names.append(canonical_name(requirement.name))
         try:
             importlib_metadata.distribution(requirement.name)
         except importlib_metadata.PackageNotFoundError:
-            unmet.append((_canonical(requirement.name), str(requirement)))
+            unmet.append((canonical_name(requirement.name), str(requirement)))
     return unmet, names
 
 
@@ -143,7 +144,7 @@ def load_failure_hint(
             unmet, declared = _unmet_declared(dist)
             # The import name is often the distribution's name; when it is not (yaml/PyYAML),
             # every declared requirement that is not installed is a candidate.
-            matching = [text for name, text in unmet if name == _canonical(missing)]
+            matching = [text for name, text in unmet if name == canonical_name(missing)]
             candidates = matching or [text for _, text in unmet]
             if candidates:
                 wanted = " ".join(f"'{r}'" for r in candidates)
@@ -152,7 +153,7 @@ def load_failure_hint(
                     f"`pip install {wanted}` (or reinstall {package} with its dependencies), "
                     f"{block}"
                 )
-            if _canonical(missing) not in declared:
+            if canonical_name(missing) not in declared:
                 return (
                     f"{package} imports {missing!r} but declares no requirement that provides "
                     f"it: a packaging error in {package}; install the package that provides "

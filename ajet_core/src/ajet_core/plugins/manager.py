@@ -45,6 +45,7 @@ from ajet_core.errors import (
 )
 from ajet_core.plugins.diagnosis import (
     DISABLE_ENV_VAR,
+    canonical_name,
     hook_problems,
     hookspec_names,
     load_failure_hint,
@@ -79,6 +80,8 @@ FIRST_PARTY_DISTRIBUTIONS = frozenset(
         "ajet-plugins-langchain",
     }
 )
+# Registered names an unknown-name error lists (an installation may register hundreds).
+NAMES_SHOWN = 20
 # Lines of what a plugin printed while it was imported, quoted in its listing.
 PRINTED_LINES_SHOWN = 3
 
@@ -181,6 +184,8 @@ class PluginManager:
         if entry_points is None:
             entry_points = importlib_metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP)
         disabled = disabled_plugins_from_env() if disabled is None else disabled
+        # Names as pip compares them: `ajet-foo`, `ajet_foo` and `Ajet.Foo` block the same plugin.
+        by_canonical = {canonical_name(name): name for name in disabled}
         matched: set[str] = set()
         for entry_point in sorted(entry_points, key=lambda ep: ep.name):
             if entry_point.name in self.plugins:
@@ -190,7 +195,11 @@ class PluginManager:
             dist_version = dist.version if dist is not None else None
             info = PluginInfo(entry_point.name, dist_name, dist_version)
             self.plugins[entry_point.name] = info
-            blocked_by = {entry_point.name, dist_name} & disabled
+            blocked_by = {
+                by_canonical[canonical]
+                for canonical in {canonical_name(n) for n in (entry_point.name, dist_name) if n}
+                if canonical in by_canonical
+            }
             if blocked_by:
                 matched |= blocked_by
                 info.status = STATUS_BLOCKED
@@ -490,7 +499,13 @@ class PluginManager:
         close = difflib.get_close_matches(name, known, n=1)
         if close:
             message += f"; did you mean {close[0]!r}?"
-        message += f" Registered: {', '.join(known) or 'none'}."
+        shown = ", ".join(known[:NAMES_SHOWN]) or "none"
+        more = (
+            f" and {len(known) - NAMES_SHOWN} more (`ajet plugins list`)"
+            if len(known) > NAMES_SHOWN
+            else ""
+        )
+        message += f" Registered: {shown}{more}."
         broken = [p for p in self.plugins.values() if p.status in (STATUS_FAILED, STATUS_BLOCKED)]
         # A failed plugin's registrations never ran; point at the one that plausibly owns the name.
         suspects = [

@@ -154,7 +154,7 @@ def build_as_the_framework_does(section: str, plugin: Any) -> Any:
         pytest.fail(
             f"the framework builds this plugin as {call} from the config section, which raised "
             f"TypeError: {exc}. Keep the base class's constructor signature "
-            "(__init__(self, config=None) calling super().__init__(config))",
+            "(__init__(self, options=None) calling super().__init__(options))",
             pytrace=False,
         )
 

@@ -216,3 +216,81 @@ def test_a_registration_hook_that_registers_nothing_fails_and_says_why(
     assert strict.returncode == 1
     # Nothing half-run leaks a warning into every command (an un-awaited coroutine would).
     assert "never awaited" not in strict.stderr
+
+
+TARGET_DOES_NOT_LOAD = """
+from ajet_core.hookspecs import hookimpl
+
+@hookimpl
+def ajet_register_judgers(registry):
+    registry.add("ghost", "ajet_ghost_module_nowhere:Judger")
+"""
+
+NOT_A_JUDGER = """
+from ajet_core.hookspecs import hookimpl
+
+@hookimpl
+def ajet_register_judgers(registry):
+    registry.add("not_a_judger", "json:loads")
+"""
+
+MISSPELT_OPTIONAL_HOOK = """
+from ajet_core.hookspecs import hookimpl
+
+@hookimpl(optionalhook=True)
+def ajet_register_judger(registry):  # the spec is ajet_register_judgers
+    registry.add("never", "ajet_optional_misspelt:Judger")
+"""
+
+LIGHT = """
+from ajet_core.hookspecs import hookimpl
+
+@hookimpl
+def ajet_register_judgers(registry):
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "requires", "problem"),
+    [
+        ("ajet_ghost", TARGET_DOES_NOT_LOAD, (), "which does not load"),
+        (
+            "ajet_not_judger",
+            NOT_A_JUDGER,
+            (),
+            "which is not a subclass of ajet_core.judging.Judger",
+        ),
+        ("ajet_needs_future", LIGHT, ("ajet-core>=99",), "requires ajet-core>=99, but ajet-core"),
+        (
+            "ajet_optional_misspelt",
+            MISSPELT_OPTIONAL_HOOK,
+            (),
+            "marked optionalhook=True but AgentJet has no such hook; did you mean "
+            "'ajet_register_judgers'?",
+        ),
+    ],
+)
+def test_strict_does_what_a_run_would_and_fails_on_what_it_finds(
+    tmp_path, module, source, requires, problem
+):
+    make_distribution(tmp_path, module.replace("_", "-"), module, source, requires=requires)
+    assert listing(tmp_path)[module]["status"] == "ok"  # nothing a plain listing can see
+    strict = run_ajet("plugins", "list", "--json", "--strict", extra_path=tmp_path)
+    assert strict.returncode == 1, strict.stderr
+    row = {r["name"]: r for r in json.loads(strict.stdout)}[module]
+    assert any(w.startswith("--strict: ") and problem in w for w in row["warnings"]), row
+
+
+@pytest.mark.parametrize("name", ["my judger", "team/judger"])
+def test_a_name_no_config_could_write_fails_the_plugin_and_says_why(tmp_path, name):
+    source = f"""
+from ajet_core.hookspecs import hookimpl
+
+@hookimpl
+def ajet_register_judgers(registry):
+    registry.add({name!r}, "ajet_bad_name:Judger")
+"""
+    make_distribution(tmp_path, "ajet-bad-name", "ajet_bad_name", source)
+    row = listing(tmp_path)["ajet_bad_name"]
+    assert row["status"] == "failed" and "holds whitespace or a slash" in row["error"]

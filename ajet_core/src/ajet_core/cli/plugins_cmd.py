@@ -1,6 +1,8 @@
 """``ajet plugins list``: what is installed, what it registers, and what is broken.
 
-``--strict`` exits 1 when a plugin failed or conflicts with another (for CI); ``-v`` adds each
+``--strict`` exits 1 when a plugin failed or conflicts with another, or when doing what a run
+would (importing each registered target, checking the declared requirements) fails (for CI);
+``-v`` adds each
 registration's description and the entry-point import time.
 """
 
@@ -49,7 +51,12 @@ def list_plugins(args: argparse.Namespace) -> int:
     plugins = sorted(manager.plugins.values(), key=lambda p: p.name)
     verbose = bool(getattr(args, "show_details", False))
     strict = bool(getattr(args, "strict", False))
-    exit_code = 1 if strict and any(p.status in STRICT_FAILURES for p in plugins) else 0
+    # --strict also does what a run would: import every target, check declared requirements.
+    deep = manager.strict_problems() if strict else {}
+    for name, problems in deep.items():
+        manager.plugins[name].warnings.extend(f"--strict: {problem}" for problem in problems)
+    failed = any(p.status in STRICT_FAILURES for p in plugins) or bool(deep)
+    exit_code = 1 if strict and failed else 0
     if args.json:
         json.dump([p.to_json() for p in plugins], sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -89,7 +96,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     list_parser.add_argument(
         "--strict",
         action="store_true",
-        help="exit 1 when a plugin failed or conflicts with another (for CI)",
+        help="exit 1 when a plugin failed or conflicts with another, or when a registered "
+        "target does not load, a declared requirement is unmet or an optional ajet_ hook "
+        "matches nothing (for CI; imports every target)",
     )
     list_parser.add_argument(
         "--verbose",

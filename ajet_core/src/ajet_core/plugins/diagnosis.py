@@ -90,6 +90,23 @@ def hook_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     return problems
 
 
+def optional_hooks_matching_nothing(pm: pluggy.PluginManager, plugin_name: str) -> list[str]:
+    """``ajet_*`` implementations marked ``optionalhook=True`` that no spec matches: the option
+    is for hooks of other projects, so on an ``ajet_`` name it hides a misspelling."""
+    plugin = pm.get_plugin(plugin_name)
+    problems = []
+    for caller in pm.get_hookcallers(plugin) or []:
+        if caller.has_spec() or not caller.name.startswith("ajet_"):
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin and impl.optionalhook:
+                problems.append(
+                    f"hook {caller.name!r} is marked optionalhook=True but AgentJet has no such "
+                    f"hook{_nearest_hook(caller.name)}; it is never called"
+                )
+    return problems
+
+
 def canonical_name(name: str) -> str:
     """A package or plugin name as pip compares them: case, '-', '_' and '.' do not matter."""
     return re.sub(r"[-_.]+", "-", name).lower()

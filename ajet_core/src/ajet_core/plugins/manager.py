@@ -49,6 +49,7 @@ from ajet_core.plugins.diagnosis import (
     hook_problems,
     hookspec_names,
     load_failure_hint,
+    optional_hooks_matching_nothing,
 )
 from ajet_core.plugins.registry import (
     REGISTRY_BY_KIND,
@@ -404,6 +405,31 @@ class PluginManager:
                 f"block the plugin with {DISABLE_ENV_VAR}={info.name}"
             )
             log.warning("ajet: warning: plugin %r: %s", info.name, info.error)
+
+    def strict_problems(self) -> dict[str, list[str]]:
+        """Plugin name -> what a CI check should fail on beyond the statuses, found by doing
+        what a run would (``plugins list --strict``): each registered target is imported and
+        type-checked (entries whose requirements are unmet are reported already and skipped),
+        the distribution's declared requirements are checked against what is installed, and an
+        ``ajet_*`` hook marked ``optionalhook=True`` that matches no spec is named."""
+        from ajet_core.environment import unmet_requirements
+
+        problems: dict[str, list[str]] = {}
+        for info in self.plugins.values():
+            if info.status != STATUS_OK and info.status != STATUS_CONFLICT:
+                continue
+            found = problems.setdefault(info.name, [])
+            for entry in info.entries:
+                if f"{entry.kind}:{entry.name}" in info.unavailable:
+                    continue
+                try:
+                    self.load_object(entry.kind, entry.name)
+                except (PluginError, ConfigError) as exc:
+                    found.append(str(exc))
+            if info.distribution:
+                found += unmet_requirements(info.distribution)
+            found += optional_hooks_matching_nothing(self._pm, info.name)
+        return {name: found for name, found in problems.items() if found}
 
     @staticmethod
     def _mark_conflict(info: PluginInfo, message: str) -> None:

@@ -109,6 +109,12 @@ class Registry:
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
+        if any(character.isspace() or character in "/\\" for character in name):
+            # A name is written in configs and on command lines (judger.type=NAME).
+            raise ValueError(
+                f"{self.kind} name {name!r} holds whitespace or a slash; use letters, digits, "
+                "'_', '-' or '.'"
+            )
         entry = RegistryEntry(
             kind=self.kind,
             name=name,

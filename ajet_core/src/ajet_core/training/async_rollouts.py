@@ -8,12 +8,13 @@ batch_size``. A step's groups stay outstanding until the trainer has published t
 the new weights and the loop trains exactly what the synchronous loop trains; with ``k > 0`` up
 to ``k`` further batches are already rolling out while the trainer trains.
 
-A group is judged (GRPO advantages) the moment its last episode ends, and the trainer takes the
-first ``batch_size`` complete groups with signal, in the order they completed: a slow episode
-holds back only its own group. Groups without signal (equal rewards, too few valid episodes) are
-discarded and free their place at once; a step also closes after ``MAX_GROUPS_PER_STEP``
-batches' worth of groups have completed, so a run where every episode fails still makes steps
-(and fails as the synchronous loop does).
+A group is judged (GRPO advantages) the moment its last episode ends, and a step takes groups
+in the order they completed: a slow episode holds back only its own group. As in the
+synchronous loop, a step is ``batch_size`` groups, of which those without signal (equal
+rewards, too few valid episodes) train nothing and free their place at once. With ``refill``
+(``rollout.equal_reward_groups: refill``) a step instead waits for ``batch_size`` groups with
+signal, closing after ``MAX_GROUPS_PER_STEP`` batches' worth of groups (the synchronous refill's
+bound), so a run where every episode fails still makes steps (and fails as sync mode does).
 
 State for checkpoints (:meth:`state_dict`): the tasks of every outstanding group, which a resumed
 run starts again before it reads on — a crash loses the in-flight episodes, never their tasks.
@@ -96,6 +97,7 @@ class AsyncRollouts:
         max_staleness: int,
         version: int = 0,
         state: dict[str, Any] | None = None,
+        refill: bool = False,
     ) -> None:
         self.run_group = run_group
         self.judge_group = judge_group
@@ -103,13 +105,15 @@ class AsyncRollouts:
         self.batch_size = batch_size
         self.max_staleness = max_staleness
         self.version = version
+        self.refill = refill
         state = state or {}
         # Tasks of a resumed run's outstanding groups: started again before reading on.
         self._restart = [Task.model_validate(t) for t in state.get("outstanding_tasks", [])]
         self._next_index = int(state.get("next_group", 0))
         self._running: dict[int, Group] = {}
-        self._ready: list[Group] = []  # complete, with signal, not yet handed to the trainer
-        self._discarded: list[Group] = []  # complete without signal, since the last step
+        # Complete and not yet handed to the trainer, in completion order. One without signal
+        # (``kept`` empty) is no longer outstanding; it only counts toward the next step.
+        self._completed: list[Group] = []
         self._training: list[Group] = []  # handed to the trainer, weights not yet published
         self._tasks: set[asyncio.Task] = set()
         self._changed = asyncio.Condition()
@@ -126,7 +130,8 @@ class AsyncRollouts:
 
     @property
     def outstanding(self) -> int:
-        return len(self._running) + len(self._ready) + len(self._training)
+        waiting = sum(1 for group in self._completed if group.kept)
+        return len(self._running) + waiting + len(self._training)
 
     def start(self) -> None:
         self._last_handout = time.perf_counter()
@@ -165,7 +170,7 @@ class AsyncRollouts:
             return
         async with self._changed:
             self._running.pop(group.index, None)
-            (self._ready if group.kept else self._discarded).append(group)
+            self._completed.append(group)
             self._changed.notify_all()
 
     async def _fail(self, exc: BaseException) -> None:
@@ -175,12 +180,25 @@ class AsyncRollouts:
 
     # ------------------------------------------------------------------------- the trainer
 
+    def _step_size(self) -> int | None:
+        """How many of the completed groups the next step takes; None: not ready yet."""
+        if not self.refill:
+            if len(self._completed) >= self.batch_size:
+                return self.batch_size
+        else:
+            with_signal = 0
+            for taken, group in enumerate(self._completed, start=1):
+                with_signal += bool(group.kept)
+                if with_signal == self.batch_size:
+                    return taken
+            if len(self._completed) >= MAX_GROUPS_PER_STEP * self.batch_size:
+                return MAX_GROUPS_PER_STEP * self.batch_size
+        if self._exhausted and not self._running and not self._restart:
+            return len(self._completed)  # the last, short step (0: nothing left)
+        return None
+
     def _step_ready(self) -> bool:
-        if self._error is not None or len(self._ready) >= self.batch_size:
-            return True
-        if len(self._ready) + len(self._discarded) >= MAX_GROUPS_PER_STEP * self.batch_size:
-            return True
-        return self._exhausted and not self._running and not self._restart
+        return self._error is not None or self._step_size() is not None
 
     async def next_batch(self) -> AsyncBatch | None:
         """The next step's groups (at most ``batch_size``, in the order they started); None
@@ -190,16 +208,15 @@ class AsyncRollouts:
             await self._changed.wait_for(self._step_ready)
             if self._error is not None:
                 raise self._error
-            if not self._ready and not self._discarded:
+            size = self._step_size() or 0
+            if size == 0:
                 return None
-            taken = self._ready[: self.batch_size]
-            self._ready = self._ready[self.batch_size :]
-            discarded, self._discarded = self._discarded, []
-            self._training = list(taken)
+            step, self._completed = self._completed[:size], self._completed[size:]
+            self._training = [group for group in step if group.kept]
         now = time.perf_counter()
         batch = AsyncBatch(
-            groups=sorted(taken, key=lambda g: g.index),
-            discarded=discarded,
+            groups=sorted(self._training, key=lambda g: g.index),
+            discarded=[group for group in step if not group.kept],
             waited_seconds=now - waited,
             window_seconds=now - self._last_handout,
         )
@@ -218,7 +235,7 @@ class AsyncRollouts:
     def state_dict(self) -> dict[str, Any]:
         """The tasks of every outstanding group, oldest first, and the group counter."""
         outstanding = sorted(
-            [*self._running.values(), *self._ready, *self._training], key=lambda g: g.index
+            [*self._running.values(), *self._completed, *self._training], key=lambda g: g.index
         )
         return {
             "outstanding_tasks": [g.task.model_dump() for g in outstanding]

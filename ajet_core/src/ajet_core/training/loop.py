@@ -502,7 +502,7 @@ class TrainingLoop:
             return await runner.run_tasks([task], step=nominal_step, limit=limit)
 
         def judge_group(episodes: list[EpisodeRecord]) -> tuple[list[EpisodeRecord], Any]:
-            # "refill" is what async mode does anyway: a group without signal frees its place.
+            # "refill" waits for groups with signal (AsyncRollouts); each group is judged alone.
             policy = "keep" if rollout.equal_reward_groups == "keep" else "drop"
             return assign_grpo_advantages(
                 episodes,
@@ -522,6 +522,7 @@ class TrainingLoop:
             max_staleness=self.config.trainer.max_staleness,
             version=self.trainer.step,
             state=(resumed or {}).get("async_rollouts"),
+            refill=rollout.equal_reward_groups == "refill",
         )
 
     async def _train_async_step(

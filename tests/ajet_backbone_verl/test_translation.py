@@ -74,6 +74,7 @@ def test_translated_config_is_verl_valid_and_carries_our_values(tmp_path, tiny_m
     ("override", "message"),
     [
         ("rollout.equal_reward_groups=refill", "refill"),
+        ("trainer.mode=async", "trainer.mode='async' is not available under the verl backbone"),
         ("rollout.num_repeat=1", "min_valid_group_size"),
         ("trainer.lr_scheduler=linear", "constant"),
         ("backbone.algorithm.adv_estimator=grpo", "sets algorithm.adv_estimator='ajet' itself"),

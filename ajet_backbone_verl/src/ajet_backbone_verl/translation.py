@@ -283,6 +283,14 @@ def _refuse_impossible(config: AjetConfig, options: VerlBackboneConfig) -> None:
         )
     if options.rollout_engine == cpu_settings.ENGINE_NAME:
         _refuse_for_cpu_engine(config, options)
+    if config.trainer.mode == "async":
+        # verl's own asynchronous trainers (experimental/one_step_off_policy,
+        # fully_async_policy) are not mapped yet: say so rather than train synchronously.
+        raise ConfigError(
+            "trainer.mode='async' is not available under the verl backbone yet (its synchronous "
+            "trainer runs); use trainer.mode=sync, or the debug or trinity backbone for "
+            "asynchronous training"
+        )
     if rollout.equal_reward_groups == "refill":
         raise ConfigError(
             "rollout.equal_reward_groups='refill' is not available under verl: verl's dataloader "

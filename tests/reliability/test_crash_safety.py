@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ajet_core import metrics as m
 from ajet_core.config.loader import validate_config
 from ajet_core.errors import CheckpointError, ConfigError
 from ajet_core.training.checkpoints import CheckpointManager, read_loop_state
+
+from ..support.configs import write_config_file
 
 REPO = Path(__file__).resolve().parents[2]
 MISBEHAVING = Path(__file__).resolve().parent / "misbehaving.py"
@@ -46,11 +47,7 @@ def write_config(tmp_path: Path, model_dir: Path, train: Path, **sections) -> Pa
         "checkpoint": {"every_n_steps": 0},
         "logging": {"loggers": ["jsonl"]},
     }
-    for section, values in sections.items():
-        config.setdefault(section, {}).update(values)
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_config_file(tmp_path / "config.yaml", config, sections)
 
 
 def ajet(*args: str, driver: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -109,6 +109,17 @@ STEP_SECONDS = "time/step_seconds"
 # with nothing to decode (engines that count their busy time); async training shrinks both.
 TRAINER_IDLE_SHARE = "time/trainer_idle_share"
 ENGINE_IDLE_SHARE = "time/engine_idle_share"
+# Metrics measured on the wall clock: they differ between two runs of the same config.
+WALL_CLOCK_METRICS = frozenset(
+    {
+        ROLLOUT_SECONDS,
+        TRAIN_SECONDS,
+        STEP_SECONDS,
+        TOKENS_PER_SECOND,
+        TRAINER_IDLE_SHARE,
+        ENGINE_IDLE_SHARE,
+    }
+)
 
 # Turns: per-turn diagnostics of multi-turn episodes (ajet_core/rollout/turn_metrics.py).
 CALLS_PER_EPISODE = "turns/calls_per_episode"

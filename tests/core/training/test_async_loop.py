@@ -18,7 +18,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ajet_core import metrics as m
 from ajet_core.data.task_stream import TaskStream
@@ -27,6 +26,8 @@ from ajet_core.readers import TaskReader
 from ajet_core.schema import Task
 from ajet_core.training.records import read_records
 
+from ..support.configs import write_config_file
+
 REPO = Path(__file__).resolve().parents[3]
 WORKFLOW = str(Path(__file__).resolve().parent / "async_workflows.py") + ":OneSlowTask"
 SEED = 3
@@ -34,15 +35,7 @@ NUM_TASKS = 6
 MAX_STALENESS = 2
 # Metrics only async mode reports, and those that are wall-clock times.
 ASYNC_ONLY = {m.DROPPED_STALE, m.STALENESS_MEAN, m.STALENESS_MAX, m.POLICY_VERSION}
-TIMING = {
-    "time",
-    m.ROLLOUT_SECONDS,
-    m.TRAIN_SECONDS,
-    m.STEP_SECONDS,
-    m.TOKENS_PER_SECOND,
-    m.TRAINER_IDLE_SHARE,
-    m.ENGINE_IDLE_SHARE,
-}
+TIMING = {"time", *m.WALL_CLOCK_METRICS}
 
 
 class ListReader(TaskReader):
@@ -82,11 +75,7 @@ def write_config(tmp_path: Path, model_dir: Path, **sections) -> Path:
         "checkpoint": {"every_n_steps": 1, "keep_last": 10},
         "logging": {"loggers": ["jsonl"]},
     }
-    for section, values in sections.items():
-        config.setdefault(section, {}).update(values)
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_config_file(tmp_path / "config.yaml", config, sections)
 
 
 def environment(tmp_path: Path) -> dict[str, str]:

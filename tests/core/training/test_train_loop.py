@@ -27,15 +27,7 @@ from .hosted_runs import swanlab_history, wandb_history
 REPO = Path(__file__).resolve().parents[3]
 
 # Wall-clock metrics differ between any two runs; everything else must match exactly.
-TIMING_METRICS = {
-    "time",
-    m.ROLLOUT_SECONDS,
-    m.TRAIN_SECONDS,
-    m.STEP_SECONDS,
-    m.TOKENS_PER_SECOND,
-    m.TRAINER_IDLE_SHARE,
-    m.ENGINE_IDLE_SHARE,
-}
+TIMING_METRICS = {"time", *m.WALL_CLOCK_METRICS}
 
 
 @pytest.fixture(scope="module")

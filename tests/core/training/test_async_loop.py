@@ -26,7 +26,7 @@ from ajet_core.readers import TaskReader
 from ajet_core.schema import Task
 from ajet_core.training.records import read_records
 
-from ..support.configs import write_config_file
+from ...support.configs import write_config_file
 
 REPO = Path(__file__).resolve().parents[3]
 WORKFLOW = str(Path(__file__).resolve().parent / "async_workflows.py") + ":OneSlowTask"

@@ -125,6 +125,13 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=1.0)
     parser.add_argument("--eval-tasks", type=int, default=60)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=["sync", "async"],
+        default=["sync", "async"],
+        help="which modes to run (both by default; one alone is for trying async settings)",
+    )
     parser.add_argument("overrides", nargs="*", help="config overrides passed to every run")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="ajet-async-vs-sync-"))
@@ -135,9 +142,9 @@ def main() -> None:
         check=True,
         capture_output=True,
     )
-    results: dict[str, list[dict[str, Any]]] = {"sync": [], "async": []}
+    results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in args.modes}
     for seed in args.seeds:
-        for mode in ("sync", "async"):
+        for mode in args.modes:
             results[mode].append(train(mode, seed, args, out))
     (out / "results.json").write_text(
         json.dumps({"settings": vars(args) | {"out": str(out)}, "results": results}, indent=2)
@@ -161,11 +168,12 @@ def main() -> None:
                 f"{row['staleness_max']:>9.0f} {row['dropped_stale']:>7d} {held_out:>8}"
                 + (f"   seed {seed}" if len(args.seeds) > 1 else "")
             )
-    speed = [
-        a["samples_per_minute"] / s["samples_per_minute"] if s["samples_per_minute"] else 0.0
-        for s, a in zip(results["sync"], results["async"])
-    ]
-    print(f"async / sync samples per minute: {', '.join(f'{x:.2f}x' for x in speed)}")
+    if len(results) == 2:
+        speed = [
+            a["samples_per_minute"] / s["samples_per_minute"] if s["samples_per_minute"] else 0.0
+            for s, a in zip(results["sync"], results["async"])
+        ]
+        print(f"async / sync samples per minute: {', '.join(f'{x:.2f}x' for x in speed)}")
     print(f"results: {out / 'results.json'}")
 
 

@@ -62,17 +62,24 @@ class InProcessBackbone(Backbone):
         show_progress: bool = True,
     ) -> LoopResult:
         engine = self.build_engine()
-        trainer = self.build_trainer(engine)
-        loop = TrainingLoop(
-            self.config,
-            resolved,
-            plugins or get_plugin_manager(),
-            engine=engine,
-            trainer=trainer,
-            resume=resume,
-            show_progress=show_progress,
-        )
-        result = loop.run()
+        try:
+            trainer = self.build_trainer(engine)
+            loop = TrainingLoop(
+                self.config,
+                resolved,
+                plugins or get_plugin_manager(),
+                engine=engine,
+                trainer=trainer,
+                resume=resume,
+                show_progress=show_progress,
+            )
+            result = loop.run()
+        finally:
+            # Async mode leaves requests of cancelled groups decoding: the decode thread must
+            # stop before the interpreter does (a thread inside torch at exit aborts the process).
+            close = getattr(engine, "close", None)
+            if close is not None:
+                close()
         print(f"run folder: {result.run_dir}")
         return result
 

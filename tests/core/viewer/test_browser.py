@@ -29,10 +29,15 @@ webdriver = pytest.importorskip(
 )
 # E402 cannot hold here: these imports must come after the skip above, so that an environment
 # without selenium skips this module instead of failing to collect it.
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.select import Select  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+# A panel re-rendered between finding an element and reading it: the wait tries again (it once
+# failed a run here, reading a before/after column the page had just replaced).
+RE_RENDERED = (StaleElementReferenceException,)
 
 for binary, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
     if not Path(binary).exists():
@@ -113,7 +118,7 @@ def browser(tmp_path_factory):
 def test_page_shows_steps_episodes_token_strips_and_merge_links(
     browser, viewer_url, multi_turn_run
 ):
-    wait = WebDriverWait(browser, 30)
+    wait = WebDriverWait(browser, 30, ignored_exceptions=RE_RENDERED)
     browser.get(viewer_url)
     steps = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#steps .step"))
     assert [s.get_attribute("data-step") for s in steps] == ["eval-0", "train-1", "train-2"]
@@ -231,7 +236,7 @@ def replies(column) -> list[str]:
 def test_tutorial_run_shows_reward_and_held_out_curves_and_one_task_before_and_after(
     browser, tutorial_viewer_url, self_correction_run
 ):
-    wait = WebDriverWait(browser, 30)
+    wait = WebDriverWait(browser, 30, ignored_exceptions=RE_RENDERED)
     browser.get(tutorial_viewer_url)
     name = f"{self_correction_run.parent.name}/{self_correction_run.name}"
     rows = read_metrics(self_correction_run)

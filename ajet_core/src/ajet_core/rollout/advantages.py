@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 
 from ajet_core.schema import EpisodeRecord
 
@@ -24,6 +25,15 @@ class GroupStats:
     dropped_equal_reward: int = 0
     dropped_too_small: int = 0
     kept_keys: list[str] = field(default_factory=list)
+
+    @classmethod
+    def combined(cls, parts: Iterable[GroupStats]) -> GroupStats:
+        """The stats of several batches judged apart (async mode judges each group alone)."""
+        total = cls()
+        for part in parts:
+            for name in (f.name for f in fields(cls)):
+                setattr(total, name, getattr(total, name) + getattr(part, name))
+        return total
 
 
 def group_episodes(episodes: list[EpisodeRecord]) -> dict[str, list[EpisodeRecord]]:

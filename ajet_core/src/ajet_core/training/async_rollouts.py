@@ -76,14 +76,7 @@ class AsyncBatch:
 
     @property
     def stats(self) -> GroupStats:
-        total = GroupStats()
-        for group in self.groups + self.discarded:
-            total.groups += group.stats.groups
-            total.kept += group.stats.kept
-            total.dropped_equal_reward += group.stats.dropped_equal_reward
-            total.dropped_too_small += group.stats.dropped_too_small
-            total.kept_keys += group.stats.kept_keys
-        return total
+        return GroupStats.combined(group.stats for group in self.groups + self.discarded)
 
 
 class AsyncRollouts:
@@ -246,13 +239,10 @@ class AsyncRollouts:
     async def close(self) -> None:
         """Cancel the producer and every running group (their episodes are lost, their tasks
         are in the last checkpoint's state)."""
-        jobs = [self._producer, *self._tasks] if self._producer else list(self._tasks)
+        jobs = [job for job in (self._producer, *self._tasks) if job is not None]
         for job in jobs:
-            if job is not None:
-                job.cancel()
+            job.cancel()
         for job in jobs:
-            if job is None:
-                continue
             try:
                 await asyncio.wait_for(asyncio.shield(job), timeout=10)
             except (asyncio.CancelledError, asyncio.TimeoutError):

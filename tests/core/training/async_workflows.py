@@ -40,10 +40,13 @@ class OneSlowTask(Workflow):
             runs = Path(os.environ["AJET_TEST_RUNS"])
             kill_at = int(os.environ.get("AJET_TEST_KILL_AT_STEPS", "0"))
             deadline = time.monotonic() + SLOW_LIMIT_S
-            while (logged := logged_steps(runs)) < SLOW_UNTIL_STEPS:
+            while True:
+                logged = logged_steps(runs)
+                # Checked first: the tiny model's steps can log two lines within one poll, past
+                # both kill_at and SLOW_UNTIL_STEPS.
                 if kill_at and logged >= kill_at:
                     os.kill(os.getpid(), signal.SIGKILL)
-                if time.monotonic() > deadline:
+                if logged >= SLOW_UNTIL_STEPS or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.1)
         # Rewards that vary within a group, so advantages are non-zero.

@@ -2,6 +2,9 @@
 
     junit_counts.py FILE            ->  "N passed, N failed, N skipped"
     junit_counts.py --total FILE..  ->  "total: N passed, N failed, N skipped"
+    junit_counts.py --failures FILE..  ->  one line per failed test: its id and the first line
+                                          of its message (CI keeps only the log's tail: the
+                                          summary must name what failed)
 
 Errors (failures outside a test body, e.g. in a fixture) count as failed. A missing file (pytest
 never ran, or collected nothing) counts as zero tests.
@@ -32,12 +35,37 @@ def describe(totals: dict[str, int]) -> str:
     return f"{passed} passed, {totals['failed']} failed, {totals['skipped']} skipped"
 
 
+MESSAGE_CHARS = 240
+
+
+def failures(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
+    lines = []
+    for case in ET.parse(path).getroot().iter("testcase"):
+        for outcome in ("failure", "error"):
+            found = case.find(outcome)
+            if found is None:
+                continue
+            message = (found.get("message") or found.text or "").strip().splitlines()
+            first = message[0][:MESSAGE_CHARS] if message else ""
+            name = f"{case.get('classname', '')}::{case.get('name', '')}"
+            lines.append(f"{outcome.upper()} {name} ({case.get('time', '?')} s): {first}")
+    return lines
+
+
 def main(argv: list[str]) -> int:
-    total = argv[:1] == ["--total"]
-    files = [Path(arg) for arg in (argv[1:] if total else argv)]
+    mode = argv[0] if argv[:1] and argv[0] in ("--total", "--failures") else None
+    files = [Path(arg) for arg in (argv[1:] if mode else argv)]
+    total = mode == "--total"
     if not files:
         print(__doc__, file=sys.stderr)
         return 2
+    if mode == "--failures":
+        for path in files:
+            for line in failures(path):
+                print(line)
+        return 0
     sums = {"tests": 0, "failed": 0, "skipped": 0}
     for path in files:
         for key, value in count(path).items():

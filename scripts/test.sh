@@ -184,10 +184,12 @@ echo "phases: set-up (environments, Debian packages, models) ${setup_seconds} s,
 for env in "${envs[@]}"; do
     printf '%s: %s\n' "$env" "${summary[$env]}"
 done
-if [[ -n $lint_line ]]; then echo "$lint_line"; fi
-# The last line is the plain closing line CI reads: "total: N passed, N failed, N skipped".
 junit_files=()
 for env in "${envs[@]}"; do junit_files+=("$ARTIFACTS/junit-$env.xml"); done
+# Each failed test by name, here at the end: a CI log may keep only its tail.
+[[ ${#envs[@]} -eq 0 ]] || python3 "$ROOT/scripts/junit_counts.py" --failures "${junit_files[@]}"
+if [[ -n $lint_line ]]; then echo "$lint_line"; fi
+# The last line is the plain closing line CI reads: "total: N passed, N failed, N skipped".
 # (`test.sh lint` alone runs no tests: its lint line closes the summary.)
 [[ ${#envs[@]} -eq 0 ]] || python3 "$ROOT/scripts/junit_counts.py" --total "${junit_files[@]}"
 exit $overall

@@ -76,3 +76,26 @@ def test_total_line_adds_environments_and_counts_a_missing_report_as_empty(tmp_p
     junit_b = run_pytest(second, "def test_c(): assert False\n")
     total = counts("--total", str(junit_a), str(junit_b), str(tmp_path / "never-written.xml"))
     assert total == "total: 2 passed, 1 failed, 0 skipped"
+
+
+def test_failures_are_named_with_their_message(tmp_path):
+    junit = run_pytest(
+        tmp_path,
+        """
+        import pytest
+
+        @pytest.fixture
+        def broken():
+            raise RuntimeError("fixture went wrong")
+
+        def test_fine(): pass
+        def test_fails(): assert 1 == 2, "one is not two"
+        def test_errors(broken): pass
+    """,
+    )
+    lines = counts("--failures", str(junit), str(tmp_path / "never-written.xml")).splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("FAILURE ") and "::test_fails (" in lines[0]
+    assert "one is not two" in lines[0]
+    assert lines[1].startswith("ERROR ") and "::test_errors (" in lines[1]
+    assert "fixture went wrong" in lines[1]

@@ -48,18 +48,18 @@ LINT_TOOLS=(ruff)
 # Local packages installed editable (paths relative to the repository root).
 local_packages() {
     case $1 in
-        main) echo ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug \
+        main) echo ajet_client ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug \
                    plugins/ajet_judger_example ajet_plugins_agentscope ajet_plugins_langchain \
                    ajet_backbone_verl ajet_backbone_trinity . ;;
         # Both thin backbone packages go everywhere: each env then shows the other backbone as
         # unavailable for a real reason (trinity's env holds verl 0.8, a version mismatch).
         # verl also gets the meta package (`ajet`): workflows import it inside verl's Ray workers.
-        verl) echo ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug \
+        verl) echo ajet_client ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug \
                    ajet_backbone_verl ajet_backbone_trinity . ;;
         # The `ajet` meta package (.) too: AgentScope 1.x users (AgentJet's tutorials) run here.
-        trinity) echo ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug \
+        trinity) echo ajet_client ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug \
                       ajet_backbone_trinity ajet_backbone_verl ajet_plugins_agentscope . ;;
-        frameworks) echo ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug . ;;
+        frameworks) echo ajet_client ajet_core plugins/ajet_plugins_std plugins/ajet_backbone_debug . ;;
     esac
 }
 

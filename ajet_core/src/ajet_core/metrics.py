@@ -12,6 +12,9 @@ SUCCESS_RATE = "rollout/success_rate"
 EPISODES = "rollout/episodes"
 EPISODES_FAILED = "rollout/episodes_failed"
 EPISODES_TIMED_OUT = "rollout/episodes_timed_out"
+# rollout.isolation=remote: leases that ran out without a heartbeat (the episode went back in the
+# queue with its calls discarded; it is counted once per expiry, whatever came of it after).
+EPISODES_EXPIRED = "rollout/episodes_expired"
 ENGINE_RETRIES = "rollout/engine_retries"
 LLM_CALLS = "rollout/llm_calls"
 RESPONSE_TOKENS = "rollout/response_tokens"
@@ -34,6 +37,7 @@ FAILED_WORKFLOW_ERROR = "workflow_error"  # the workflow raised an exception
 FAILED_WORKFLOW_EXIT = "workflow_exit"  # sys.exit / KeyboardInterrupt inside the workflow
 FAILED_WORKFLOW_CANCELLED = "workflow_cancelled"  # the workflow raised CancelledError itself
 FAILED_WORKER_DIED = "worker_died"  # rollout.isolation=process: os._exit, a crash, a signal
+FAILED_REMOTE_ABORTED = "remote_aborted"  # rollout.isolation=remote: the worker aborted it
 FAILED_BAD_OUTPUT = "bad_output"  # not a WorkflowOutput (or one that failed validation)
 FAILED_BAD_REWARD = "bad_reward"  # NaN, infinite or non-numeric reward / is_success
 FAILED_NO_REWARD = "no_reward"  # reward=None and no judger
@@ -46,6 +50,7 @@ FAILURE_REASONS = (
     FAILED_WORKFLOW_EXIT,
     FAILED_WORKFLOW_CANCELLED,
     FAILED_WORKER_DIED,
+    FAILED_REMOTE_ABORTED,
     FAILED_BAD_OUTPUT,
     FAILED_BAD_REWARD,
     FAILED_NO_REWARD,

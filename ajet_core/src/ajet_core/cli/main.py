@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ajet_core.cli import bench_cmd, plugins_cmd, run_cmds, view_cmd
+from ajet_core.cli import bench_cmd, plugins_cmd, run_cmds, view_cmd, worker_cmd
 from ajet_core.cli.commands import CommandRegistry
 from ajet_core.errors import AjetError
 
@@ -45,6 +45,12 @@ def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
         "serve the policy or a checkpoint as an OpenAI-compatible endpoint",
         run_cmds.serve,
         run_cmds.configure_serve,
+    )
+    cli.add_command(
+        "worker",
+        "run a workflow on episodes claimed from a run that serves remote workers",
+        worker_cmd.worker,
+        worker_cmd.configure,
     )
     plugins_parser = cli.add_command(
         "plugins", "inspect installed plugins", plugins_cmd.list_plugins, plugins_cmd.configure

@@ -110,6 +110,21 @@ class GatewayConfig(Section):
     max_request_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
 
 
+class RemoteWorkersConfig(Section):
+    """``rollout.isolation: remote``: workers anywhere claim episodes over the gateway's episode
+    API (docs/remote_agents.md)."""
+
+    # A claimed episode stays its worker's while heartbeats arrive; past this many seconds
+    # without one it expires: its calls are discarded and its task is handed out again.
+    lease_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Episodes the run executes itself at once (workflow.name), claiming from the same queue as
+    # the remote workers; 0 leaves every episode to remote workers.
+    local_workers: int = Field(default=0, ge=0, le=MAX_BATCH)
+    # The environment variable that holds the run token workers claim with; unset, the run
+    # makes one and writes it to <run folder>/remote/token (mode 0600).
+    token_env: str = "AJET_RUN_TOKEN"
+
+
 class RolloutConfig(Section):
     # Tasks per training step; each runs num_repeat times (one GRPO group).
     batch_size: int = Field(default=8, gt=0, le=MAX_BATCH)
@@ -130,9 +145,12 @@ class RolloutConfig(Section):
     # Agents that are not trained may use a fixed external model instead of the policy.
     fixed_endpoints: dict[str, FixedEndpointConfig] = Field(default_factory=dict)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
-    # Where workflows run: "inprocess" (breakpoints work) or "process" (each episode in its own
-    # worker process, so os._exit, blocking calls and ignored cancellation fail only that episode).
-    isolation: Literal["inprocess", "process"] = "inprocess"
+    # Where workflows run: "inprocess" (breakpoints work), "process" (each episode in its own
+    # worker process, so os._exit, blocking calls and ignored cancellation fail only that
+    # episode) or "remote" (workers in other processes, machines or languages claim episodes
+    # over HTTP; see rollout.remote and docs/remote_agents.md).
+    isolation: Literal["inprocess", "process", "remote"] = "inprocess"
+    remote: RemoteWorkersConfig = Field(default_factory=RemoteWorkersConfig)
     # Stop the run (exit 1, checkpoint kept) after this many consecutive training steps in which
     # every episode failed; 0 never stops.
     max_failed_steps: int = Field(default=3, ge=0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -27,7 +28,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ajet_core.gateway.core import Gateway
 
 
-def _api_key(request: Request) -> str | None:
+def request_api_key(request: Request) -> str | None:
+    """The key a client sent, in whichever header its SDK uses."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
@@ -87,7 +89,7 @@ def _too_large(size: int, limit: int) -> GatewayError:
     )
 
 
-def build_app(gateway: Gateway) -> Starlette:
+def build_app(gateway: Gateway, extra_routes: Sequence[Any] = ()) -> Starlette:
     settings = gateway.config.rollout.gateway
 
     def endpoint(create: Any, error_body: Any = None) -> Any:
@@ -95,7 +97,7 @@ def build_app(gateway: Gateway) -> Starlette:
 
         async def handle(request: Request) -> Response:
             try:
-                binding = gateway.authorize(_api_key(request))
+                binding = gateway.authorize(request_api_key(request))
                 body = await read_body(request, settings.max_request_bytes)
                 result = await create(binding, body)
             except GatewayError as exc:
@@ -111,7 +113,7 @@ def build_app(gateway: Gateway) -> Starlette:
 
     async def models(request: Request) -> Response:
         try:
-            gateway.authorize(_api_key(request))
+            gateway.authorize(request_api_key(request))
         except GatewayError as exc:
             return _error(exc)
         return JSONResponse(
@@ -128,7 +130,7 @@ def build_app(gateway: Gateway) -> Starlette:
 
     async def stats(request: Request) -> Response:
         try:
-            gateway.authorize_stats(_api_key(request))
+            gateway.authorize_stats(request_api_key(request))
         except GatewayError as exc:
             return _error(exc)
         overheads = list(gateway.stats.overheads)
@@ -169,6 +171,7 @@ def build_app(gateway: Gateway) -> Starlette:
             Route("/v1/models", models, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
             Route("/ajet/stats", stats, methods=["GET"]),
+            *extra_routes,
         ],
         exception_handlers={404: not_found, 405: not_found},
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Coroutine
@@ -117,6 +118,11 @@ class Gateway:
         self.messages = MessagesAPI(self.pipeline)
         self._sessions: dict[str, EpisodeSession] = {}
         self._keys: dict[str, ClientBinding] = {}
+        # Keys are issued from the run's loop and, for remote workers, from the HTTP handlers
+        # on the gateway's loop thread: issuing scans the table, so it is done under a lock.
+        self._keys_lock = threading.Lock()
+        # Routes other layers serve beside the model APIs (the remote episode API).
+        self._extra_routes: list[Any] = []
         self._app: Any = None
         self._server: Any = None
         self._server_future: Any = None
@@ -168,8 +174,9 @@ class Gateway:
         with self.pipeline.record_lock:  # no call is recorded half-way through closing
             session.closed = True
             recording = session.recording()
-        for key in session.keys:
-            self._keys.pop(key, None)
+        with self._keys_lock:
+            for key in session.keys:
+                self._keys.pop(key, None)
         if session.record is not None:
             session.record.calls = recording.calls
             session.record.drift_fallbacks = recording.drift_fallbacks
@@ -184,6 +191,16 @@ class Gateway:
         debug_model: str | None = None,
     ) -> str:
         """The API key of one (episode, agent, target tag) client; revoked with the episode."""
+        with self._keys_lock:
+            return self._issue_key(session, agent_name, target_tag, debug_model)
+
+    def _issue_key(
+        self,
+        session: EpisodeSession,
+        agent_name: str,
+        target_tag: str | None,
+        debug_model: str | None,
+    ) -> str:
         if session.closed:
             raise RuntimeError(f"episode {session.episode_id!r} is closed; its clients are revoked")
         target_tag = target_tag or agent_name
@@ -274,13 +291,19 @@ class Gateway:
 
     # ------------------------------------------------------------------------------ serving
 
+    def add_routes(self, routes: list[Any]) -> None:
+        """Serve ``routes`` (Starlette routes) beside the model APIs; before the app is built."""
+        if self._app is not None:
+            raise RuntimeError("the gateway's app is already built; add routes before serving")
+        self._extra_routes.extend(routes)
+
     @property
     def app(self) -> Any:
         """The Starlette ASGI app (same code for HTTP and in-process clients)."""
         if self._app is None:
             from ajet_core.gateway.app import build_app
 
-            self._app = build_app(self)
+            self._app = build_app(self, self._extra_routes)
         return self._app
 
     def ensure_http(self, host: str | None = None, port: int | None = None) -> str:

@@ -31,10 +31,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ajet_core import metrics as m
+from ajet_core.errors import ConfigError
 from ajet_core.workflow import Workflow, WorkflowTask
 
 INPROCESS = "inprocess"
 PROCESS = "process"
+REMOTE = "remote"
 
 
 class WorkflowAborted(Exception):
@@ -47,6 +49,14 @@ class WorkflowAborted(Exception):
 
 
 class WorkflowExecutor(Protocol):
+    # What the executor learned about the episode, merged into its record's metadata.
+    metadata: dict[str, Any]
+
+    async def claimed(self, workflow_task: WorkflowTask, episode: Any) -> None:
+        """Wait until a worker takes the episode; its deadline counts from then. Executors that
+        run the workflow themselves return at once."""
+        ...
+
     async def execute(self, workflow_task: WorkflowTask, episode: Any) -> Any:
         """Run one episode's workflow; ``episode`` is the gateway's open-episode handle."""
         ...
@@ -89,6 +99,10 @@ class InProcessExecutor:
 
     def __init__(self, make_workflow: Callable[[], Workflow]) -> None:
         self.make_workflow = make_workflow
+        self.metadata: dict[str, Any] = {}
+
+    async def claimed(self, workflow_task: WorkflowTask, episode: Any) -> None:
+        return None
 
     async def execute(self, workflow_task: WorkflowTask, episode: Any) -> Any:
         try:
@@ -195,6 +209,10 @@ class ProcessExecutor:
         self.config = config
         self.trainable_targets = trainable_targets
         self._process: Any = None
+        self.metadata: dict[str, Any] = {}
+
+    async def claimed(self, workflow_task: WorkflowTask, episode: Any) -> None:
+        return None
 
     async def execute(self, workflow_task: WorkflowTask, episode: Any) -> Any:
         gateway = episode.gateway
@@ -283,6 +301,13 @@ def executor_for(
     config: Any, make_workflow: Callable[[], Workflow], trainable_targets: list[str] | None
 ) -> Callable[[], WorkflowExecutor]:
     """A factory of one executor per episode, per ``rollout.isolation``."""
+    if config.rollout.isolation == REMOTE:
+        # The run that serves remote workers passes its own executors; any other caller (an
+        # external backbone's rollout workers, ajet rollout/eval) has no queue to serve.
+        raise ConfigError(
+            "rollout.isolation: remote is served by 'ajet train' on the debug backbone only; "
+            "use rollout.isolation: inprocess or process here"
+        )
     if config.rollout.isolation == PROCESS:
         return lambda: ProcessExecutor(config, trainable_targets)
     return lambda: InProcessExecutor(make_workflow)

@@ -300,11 +300,13 @@ class RolloutRunner:
             task=task,
             gym_env=gym_env,
         )
-        deadline = asyncio.get_running_loop().time() + self.settings.episode_timeout
         executor = self.make_executor()
         output: Any = None
         workflow_failed = True
+        deadline = math.inf
         try:
+            await executor.claimed(workflow_task, session)
+            deadline = asyncio.get_running_loop().time() + self.settings.episode_timeout
             output = await self._before_deadline(
                 record, executor.execute(workflow_task, session), deadline, executor
             )
@@ -318,6 +320,7 @@ class RolloutRunner:
             failure = workflow_failure(exc)
             fail(record, failure.reason, str(failure), failure.details)
         finally:
+            record.metadata.update(executor.metadata)
             recording = self.gateway.close_episode(record.episode_id)
             record.calls = list(recording.calls)
             record.drift_fallbacks = recording.drift_fallbacks

@@ -9,11 +9,12 @@ from typing import Any
 
 from ajet_core.config.models import AjetConfig
 from ajet_core.config.plugin_sections import ResolvedPlugin, RunPlan, resolve_loggers
+from ajet_core.errors import ConfigError
 from ajet_core.judging import Judger
 from ajet_core.loggers import LoggerSet, MetricLogger
 from ajet_core.plugins.manager import PluginManager
 from ajet_core.readers import TaskReader
-from ajet_core.rollout.isolation import executor_for
+from ajet_core.rollout.isolation import REMOTE, WorkflowExecutor, executor_for
 from ajet_core.rollout.runner import RolloutRunner, RolloutSettings
 from ajet_core.rollout.workflows import resolve_workflow, trainable_targets, workflow_factory
 from ajet_core.workflow import Workflow
@@ -41,12 +42,18 @@ class EpisodeParts:
 
     @classmethod
     def build(cls, config: AjetConfig, resolved: RunPlan, plugins: PluginManager) -> EpisodeParts:
+        judger = instantiate(resolved.judger)
+        # Trackers read their options from the core's tracker section.
+        tracker = resolved.tracker.implementation.from_config(config)
+        if remote_workers_only(config):
+            # Every episode runs in a remote worker's own code: no workflow to resolve here.
+            targets = config.workflow.trainable_targets or None
+            return cls(config, judger, tracker, _no_local_workflow, targets)
         workflow_class = resolve_workflow(config, plugins)
         return cls(
             config=config,
-            judger=instantiate(resolved.judger),
-            # Trackers read their options from the core's tracker section.
-            tracker=resolved.tracker.implementation.from_config(config),
+            judger=judger,
+            tracker=tracker,
             make_workflow=workflow_factory(config, workflow_class),
             trainable_targets=trainable_targets(config, workflow_class),
         )
@@ -59,8 +66,10 @@ class EpisodeParts:
         reader: TaskReader | None,
         build_samples: bool = True,
         on_episode_end: Callable[[Any], None] | None = None,
+        make_executor: Callable[[], WorkflowExecutor] | None = None,
     ) -> RolloutRunner:
-        """A rollout runner on ``gateway``; ``build_samples=False`` when nobody trains on them."""
+        """A rollout runner on ``gateway``; ``build_samples=False`` when nobody trains on them.
+        ``make_executor`` overrides where episodes run (``rollout.isolation`` by default)."""
         return RolloutRunner(
             gateway=gateway,
             make_workflow=self.make_workflow,
@@ -71,8 +80,22 @@ class EpisodeParts:
             ),
             on_episode_end=on_episode_end,
             reader=reader,
-            make_executor=executor_for(self.config, self.make_workflow, self.trainable_targets),
+            make_executor=make_executor
+            or executor_for(self.config, self.make_workflow, self.trainable_targets),
         )
+
+
+def remote_workers_only(config: AjetConfig) -> bool:
+    """Remote workers run every episode: the run needs no workflow of its own."""
+    rollout = config.rollout
+    return rollout.isolation == REMOTE and rollout.remote.local_workers == 0
+
+
+def _no_local_workflow() -> Workflow:
+    raise ConfigError(
+        "rollout.remote.local_workers is 0: this run executes no workflow itself (remote "
+        "workers run every episode)"
+    )
 
 
 def rollout_settings(

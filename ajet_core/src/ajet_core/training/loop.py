@@ -30,6 +30,8 @@ from ajet_core.loggers import LoggerSet
 from ajet_core.plugins.manager import PluginManager
 from ajet_core.readers import TRAIN_SPLIT, VALIDATION_SPLIT, TaskReader
 from ajet_core.rollout.advantages import assign_grpo_advantages
+from ajet_core.rollout.isolation import REMOTE
+from ajet_core.rollout.remote.service import RemoteEpisodes
 from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE, RolloutRunner, failure_reason
 from ajet_core.rollout.summary import eval_metrics, group_metrics, rollout_metrics, sample_metrics
 from ajet_core.schema import EpisodeRecord, Sample
@@ -169,6 +171,8 @@ class TrainingLoop:
         self._failures_shown: list[str] = []
         # trainer.mode=async: the rollouts running ahead of the trainer (None in sync mode).
         self._async: AsyncRollouts | None = None
+        # rollout.isolation=remote: the episode queue that workers claim from (None otherwise).
+        self._remote: RemoteEpisodes | None = None
         self._step_ended: float | None = None
         self._engine_busy = 0.0
 
@@ -250,6 +254,7 @@ class TrainingLoop:
             reader=self.reader,
             build_samples=training,
             on_episode_end=self.plugins.episode_end,
+            make_executor=self._remote.executor_factory(mode) if self._remote else None,
         )
 
     # -------------------------------------------------------------------------------- run
@@ -286,6 +291,13 @@ class TrainingLoop:
         # 3. Gateways: training samples from the rollout config; eval honours eval sampling.
         train_gateway = Gateway(self.engine, self.config, mode="train", plugins=self.plugins)
         eval_gateway = Gateway(self.engine, self.config, mode="eval", plugins=self.plugins)
+        if self.config.rollout.isolation == REMOTE:
+            local = self.config.rollout.remote.local_workers
+            self._remote = RemoteEpisodes(
+                self.config, run_dir, self.parts.make_workflow if local else None
+            )
+            self._remote.serve(train_gateway)
+            self._remote.start()
         train_runner = self._runner(train_gateway, TRAIN_MODE)
         eval_runner = self._runner(eval_gateway, EVAL_MODE)
         self._install_interrupt_handler()
@@ -391,6 +403,10 @@ class TrainingLoop:
         finally:
             if self._async is not None:
                 await self._async.close()
+            if self._remote is not None:
+                await self._remote.close()
+            for gateway in (train_gateway, eval_gateway):
+                await gateway.stop_http()
             loggers.close()
             reader.close()
         return result

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import openai
+
 from ajet_client import EpisodeClient, RunFinished
 
 

@@ -11,8 +11,8 @@ import time
 import httpx
 import openai
 import pytest
-from ajet_client import EpisodeApiError, EpisodeClient, LeaseLost, RunFinished
 
+from ajet_client import EpisodeApiError, EpisodeClient, LeaseLost, RunFinished
 from ajet_core import metrics as m
 from ajet_core.config.models import AjetConfig
 from ajet_core.gateway import Gateway

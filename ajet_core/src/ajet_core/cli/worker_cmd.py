@@ -42,6 +42,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--max-episodes", type=int, default=None, help="stop after claiming this many"
     )
     parser.add_argument(
+        "--reconnect-seconds",
+        type=float,
+        default=120.0,
+        help="how long to keep retrying an unreachable run (a restart) before giving up",
+    )
+    parser.add_argument(
         "--name", default=None, help="this worker's name in the run's records (default: host:pid)"
     )
 
@@ -68,7 +74,8 @@ def worker(args: argparse.Namespace) -> int:
     config = AjetConfig.model_validate({"workflow": {"name": args.workflow, "options": options}})
     make_workflow = workflow_factory(config, resolve_workflow(config, get_plugin_manager()))
     name = args.name or f"{socket.gethostname()}:{os.getpid()}"
-    with EpisodeClient(args.url, token, worker=name) as client:
+    client = EpisodeClient(args.url, token, worker=name, reconnect_seconds=args.reconnect_seconds)
+    with client:
         try:
             counts = asyncio.run(
                 run_worker(

@@ -107,6 +107,8 @@ for env in "${envs[@]}"; do
     [[ $env == main ]] || start_job "setup-$env" "$ROOT/scripts/setup_env.sh" "$env"
 done
 [[ ${#envs[@]} -eq 0 ]] || start_job debian-packages install_debian_packages
+# The TypeScript remote agent (tests/core/remote) needs its npm packages and a compile.
+[[ " ${envs[*]} " != *" main "* ]] || start_job typescript-client "$ROOT/scripts/setup_typescript_client.sh"
 # A failure fails the run; the tests that need a model then fail naming the command.
 [[ -z $models_env ]] || start_job models "$ROOT/scripts/setup_models.sh" "$models_env"
 for env in "${envs[@]}"; do
@@ -117,6 +119,7 @@ for env in "${envs[@]}"; do
     fi
 done
 [[ ${#envs[@]} -eq 0 ]] || finish_job debian-packages
+if [[ " ${envs[*]} " == *" main "* ]]; then finish_job typescript-client || overall=1; fi
 if [[ -n $models_env ]]; then
     finish_job models || overall=1
 elif [[ ${#envs[@]} -gt 0 ]]; then

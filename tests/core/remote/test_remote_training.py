@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 AGENT = HERE / "remote_agent.py"
 WORKFLOW = f"{HERE / 'remote_workflows.py'}:DigitAgent"
 AJET = [sys.executable, "-m", "ajet_core.cli.main"]
+TYPESCRIPT_AGENT = HERE.parents[2] / "clients" / "typescript" / "dist" / "agent.js"
 QUESTIONS = ["What is 1 + 2?", "What is 3 + 4?", "What is 5 + 6?", "What is 7 + 8?"]
 
 
@@ -97,6 +99,16 @@ def the_run(tmp_path: Path) -> Path:
 def train_episodes(run: Path) -> dict[int, list[dict]]:
     files = sorted((run / "records").glob("train_step_*.jsonl.gz"))
     return {int(f.name.split("_")[-1].split(".")[0]): list(read_records(f)) for f in files}
+
+
+def wait_for_file(path_pattern: str, folder: Path, timeout: float = 600) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = sorted(folder.glob(path_pattern))
+        if found and found[0].read_text().strip():
+            return found[0]
+        time.sleep(0.2)
+    pytest.fail(f"nothing matched {path_pattern} under {folder} within {timeout:g} s")
 
 
 def free_port() -> int:
@@ -216,3 +228,34 @@ def test_ajet_worker_and_a_local_worker_train_async_and_the_worker_outlives_a_re
     assert every <= {"remote-box", "local-0"}
     # The remote worker served the resumed launch too: it reconnected to the restarted server.
     assert "remote-box" in workers[2], workers
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_a_typescript_agent_with_the_openai_npm_package_trains_the_model(tmp_path, tiny_model_dir):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    assert TYPESCRIPT_AGENT.is_file(), (
+        "run scripts/setup_typescript_client.sh (the test command does)"
+    )
+    config = write_config(tmp_path, tiny_model_dir)
+    train = start([*AJET, "train", "--conf", str(config)], tmp_path / "train.log")
+    agent = None
+    try:
+        token = wait_for_file("remote/*/remote/token", tmp_path / "runs")
+        url = token.with_name("url").read_text().strip()
+        agent = start(
+            [node, str(TYPESCRIPT_AGENT), url, str(token), "ts-agent"], tmp_path / "ts.log"
+        )
+        finish(train, tmp_path / "train.log")
+    finally:
+        stop(train, *([agent] if agent else []))
+    metrics = read_metrics(the_run(tmp_path))
+    assert [row["step"] for row in metrics] == [1, 2]
+    for row in metrics:
+        assert row[m.EPISODES] == 4 and row[m.EPISODES_FAILED] == 0 and m.LOSS in row
+    episodes = [e for step in train_episodes(the_run(tmp_path)).values() for e in step]
+    assert {e["metadata"]["remote_workers"][-1] for e in episodes} == {"ts-agent"}
+    assert {e["metadata"]["language"] for e in episodes} == {"typescript"}
+    assert all(len(e["calls"]) == 1 and e["calls"][0]["response_ids"] for e in episodes)

@@ -137,3 +137,6 @@ def test_synchronous_clients_inside_async_execute_train_unchanged(
     [row] = [r for r in read_metrics(run_dir) if m.LOSS in r]
     assert row[m.EPISODES] == 4 and row.get(m.EPISODES_FAILED, 0) == 0
     assert row[m.LLM_CALLS] >= 4 and row[m.SAMPLES] >= 4 and row[m.TRAINED_TOKENS] > 0
+    # The gateway's HTTP server is shut down with the run, not left for the interpreter to
+    # destroy ("Task was destroyed but it is pending! ... Server.serve()").
+    assert "was destroyed but it is pending" not in result.stdout + result.stderr

@@ -16,6 +16,11 @@ from typing import Any
 DASHSCOPE_BASE_URL = "https://dashscope.aliyuncs.com/compatible-mode/v1"
 
 
+def external_base_url() -> str:
+    """DashScope's OpenAI-compatible endpoint, or the one ``AJET_ALIEN_LLM_BASE_URL`` names."""
+    return os.environ.get("AJET_ALIEN_LLM_BASE_URL", DASHSCOPE_BASE_URL)
+
+
 def create_external_llm_fn(
     alien_llm_model: str, alien_llm_response_length: int
 ) -> Callable[..., dict[str, str]]:
@@ -26,7 +31,7 @@ def create_external_llm_fn(
     ) -> dict[str, str]:
         import openai
 
-        base_url = os.environ.get("AJET_ALIEN_LLM_BASE_URL", DASHSCOPE_BASE_URL)
+        base_url = external_base_url()
         api_key = os.environ.get("AJET_ALIEN_LLM_API_KEY") or os.environ.get("DASHSCOPE_API_KEY")
         if not api_key:
             raise RuntimeError(

@@ -119,25 +119,23 @@ async def test_agentscope_tutorial_tool_runs_python_in_the_sandbox():
     assert "42" in str(chunk) and calls == ["print(6 * 7)"]
 
 
-@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
-@pytest.mark.parametrize("name", sorted(TUTORIALS))
-def test_one_training_step_on_the_debug_backbone(name, tiny_model_dir, data_dir, tmp_path):
-    pytest.importorskip(f"ajet_plugins_{name}")
+def train_one_step(ajet: Path, config: Path, tiny_model_dir: Path, data_dir: Path, runs: Path):
+    """``ajet train`` of a tutorial for one step on the debug backbone; checks that it trained."""
     overrides = [
         f"model.path={tiny_model_dir}",
         f"task_reader.train_path={data_dir / 'train.jsonl'}",
         f"task_reader.validation_path={data_dir / 'validation.jsonl'}",
-        f"experiment.output_dir={tmp_path / 'runs'}",
+        f"experiment.output_dir={runs}",
         "trainer.total_steps=1", "rollout.batch_size=1", "rollout.num_repeat=2",
         "rollout.equal_reward_groups=keep", "eval.every_n_steps=0", "checkpoint.every_n_steps=0",
         "logging.loggers=[jsonl]", "workflow.options.max_turns=2",
     ]  # fmt: skip
     result = subprocess.run(
-        [str(AJET), "train", "--conf", str(TUTORIALS[name] / "math_agent.yaml"), *overrides],
+        [str(ajet), "train", "--conf", str(config), "--backbone", "debug", *overrides],
         cwd=REPO, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    [run_dir] = list((tmp_path / "runs").glob("*/*"))
+    [run_dir] = list(runs.glob("*/*"))
     failures = [
         record["error"]
         for path in sorted((run_dir / "records").glob("train_*"))
@@ -151,3 +149,24 @@ def test_one_training_step_on_the_debug_backbone(name, tiny_model_dir, data_dir,
     assert any(r.get(m.TRAIN_TOKENS, 0) > 0 and m.LOSS in r for r in rows), rows
     assert row["step"] == 1 and row[m.EPISODES] == 2 and row[m.LLM_CALLS] >= 2
     assert row[m.DRIFT_FALLBACKS] == 0 and row[m.SAMPLES] >= 1
+
+
+@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
+@pytest.mark.parametrize("name", sorted(TUTORIALS))
+def test_one_training_step_on_the_debug_backbone(name, tiny_model_dir, data_dir, tmp_path):
+    pytest.importorskip(f"ajet_plugins_{name}")
+    config = TUTORIALS[name] / "math_agent.yaml"
+    train_one_step(AJET, config, tiny_model_dir, data_dir, tmp_path / "runs")
+
+
+@pytest.mark.timeout(1200)  # a whole job in a subprocess: the hang detector, sized for load
+def test_agentscope_1_tutorial_trains_on_the_debug_backbone_in_the_trinity_environment(
+    tiny_model_dir, data_dir, tmp_path
+):
+    """AgentJet's AgentScope tutorials are AgentScope 1.x: users train them on the debug
+    backbone with the trinity environment's ``ajet`` (docs/migrating_from_agentjet.md)."""
+    python, why = trinity_python_with_agentscope_1()
+    if python is None:
+        pytest.skip(why)
+    config = TUTORIALS["agentscope"] / "math_agent_v1.yaml"
+    train_one_step(python.with_name("ajet"), config, tiny_model_dir, data_dir, tmp_path / "runs")

@@ -140,3 +140,22 @@ def test_synchronous_clients_inside_async_execute_train_unchanged(
     # The gateway's HTTP server is shut down with the run, not left for the interpreter to
     # destroy ("Task was destroyed but it is pending! ... Server.serve()").
     assert "was destroyed but it is pending" not in result.stdout + result.stderr
+
+
+def test_agentjet_module_paths_its_tutorials_import_exist():
+    """``ajet.schema.task`` (AgentJet's home of its task types) imports; AgentJet's AgentScope
+    1.x model says where to run it when another AgentScope is installed."""
+    from importlib import metadata
+
+    import ajet_core
+    from ajet.schema.task import Task, WorkflowOutput, WorkflowTask
+
+    assert (Task, WorkflowTask, WorkflowOutput) == (
+        ajet_core.schema.Task,
+        ajet_core.WorkflowTask,
+        ajet_core.WorkflowOutput,
+    )
+    if metadata.version("agentscope").startswith("1."):
+        pytest.skip("AgentScope 1.x: tests/ajet_backbone_trinity/test_agentjet_utils.py runs it")
+    with pytest.raises(ImportError, match="AgentScope 1.x.*trinity environment"):
+        import ajet.utils.robust_dashscope  # noqa: F401

@@ -106,6 +106,13 @@ class AjetTuner:
     def _endpoint(
         self, agent_name: str, target_tag: str | None, debug_model: str | None
     ) -> ModelEndpoint:
+        if debug_model is not None and not isinstance(debug_model, str):
+            raise TypeError(
+                f"debug_model is a {type(debug_model).__name__} object; here it must name an "
+                "entry of rollout.fixed_endpoints. A model object can stand in only for a "
+                "framework model (as_agentscope_model, as_model_client), which returns it for "
+                "agents that are not trained"
+            )
         gateway = self._gateway
         key = gateway.issue_key(self._session, agent_name, target_tag, debug_model)
         in_process = gateway.base_url is None
@@ -176,8 +183,17 @@ class AjetTuner:
         debug_model: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        """The model object a registered model client builds (e.g. ``agentscope``)."""
+        """The model object a registered model client builds (e.g. ``agentscope``).
+
+        ``debug_model`` may also be a model object of that framework, as AgentJet allows: an
+        agent that is not trained then gets that object itself (its calls bypass the gateway
+        and are not recorded), and a trained agent ignores it and samples from the policy."""
         from ajet_core.plugins.manager import get_plugin_manager
+
+        if debug_model is not None and not isinstance(debug_model, str):
+            if not self.is_trainable(target_tag or agent_name):
+                return debug_model
+            debug_model = None
 
         plugins = get_plugin_manager()
         if client_name not in plugins.registry("model_client"):

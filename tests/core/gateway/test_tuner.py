@@ -95,6 +95,24 @@ def test_unknown_debug_model_names_the_config_key():
         episode.tuner.as_raw_openai_sdk_client(agent_name="judge", debug_model="gpt-x")
 
 
+async def test_a_model_object_as_debug_model_serves_untrained_agents_only(register_ajet_plugin):
+    """AgentJet's werewolves pass a framework model object as debug_model for every player."""
+    register_ajet_plugin(_ClientPlugin(), name="echo_framework_plugin")
+    gateway = make_gateway()
+    episode = gateway.open_episode("ep", trainable_targets=["werewolf"])
+    fixed = object()
+    villager = episode.tuner.as_model_client("echo_framework", "villager", debug_model=fixed)
+    assert villager is fixed
+    wolf = episode.tuner.as_model_client(
+        "echo_framework", "wolf", target_tag="werewolf", debug_model=fixed
+    )
+    assert isinstance(wolf, _EchoModel)  # the trained agent samples from the policy
+    await wolf.client.chat.completions.create(messages=USER)
+    with pytest.raises(TypeError, match=r"debug_model is a object object.*fixed_endpoints"):
+        episode.tuner.as_raw_openai_sdk_client("villager", debug_model=fixed)
+    assert [(c.agent, c.trainable) for c in episode.close().calls] == [("wolf", True)]
+
+
 def test_missing_model_clients_name_the_package_to_install(ajet_plugins):
     gateway = make_gateway()
     tuner = gateway.open_episode("ep").tuner

@@ -1,0 +1,1 @@
+"""AgentJet's ``ajet.utils`` helpers that its tutorials import."""

@@ -110,13 +110,13 @@ async def remote(engine, config, workers: int, count: int) -> dict:
         subprocess.Popen([sys.executable, str(CLIENT), url, token, f"w{i}"]) for i in range(workers)
     ]
     try:
-        # The clients start (imports) before the clock does: a warm pool of workers.
-        await asyncio.sleep(3.0)
         run = runner(
             gateway,
             workers,
             lambda: RemoteExecutor(queue, mode="train", episode_timeout=600),
         )
+        # Warm-up, off the clock: every client has started (imports) and served an episode.
+        await run.run_tasks(tasks(2 * workers), step=0)
         started = time.perf_counter()
         records = await run.run_tasks(tasks(count), step=1)
         seconds = time.perf_counter() - started

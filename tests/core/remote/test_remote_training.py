@@ -43,10 +43,21 @@ def write_config(tmp_path: Path, model_dir: Path, **sections) -> Path:
             for i, q in enumerate(QUESTIONS)
         )
     )
+    validation = tmp_path / "validation.jsonl"
+    validation.write_text(
+        "".join(
+            json.dumps({"task_id": f"v{i}", "main_query": q}) + "\n"
+            for i, q in enumerate(QUESTIONS[:2])
+        )
+    )
     config = {
         "experiment": {"name": "remote", "output_dir": str(tmp_path / "runs"), "seed": 7},
         "model": {"path": str(model_dir), "max_model_len": 256},
-        "task_reader": {"type": "jsonl", "train_path": str(tasks)},
+        "task_reader": {
+            "type": "jsonl",
+            "train_path": str(tasks),
+            "validation_path": str(validation),
+        },
         "rollout": {
             "batch_size": 2,
             "num_repeat": 2,
@@ -239,7 +250,10 @@ def test_a_typescript_agent_with_the_openai_npm_package_trains_the_model(tmp_pat
     assert TYPESCRIPT_AGENT.is_file(), (
         "run scripts/setup_typescript_client.sh (the test command does)"
     )
-    config = write_config(tmp_path, tiny_model_dir)
+    # Evaluations before and after training go to the remote agent too (the eval gateway).
+    config = write_config(
+        tmp_path, tiny_model_dir, eval={"before_train": True, "after_train": True}
+    )
     train = start([*AJET, "train", "--conf", str(config)], tmp_path / "train.log")
     agent = None
     try:
@@ -252,9 +266,13 @@ def test_a_typescript_agent_with_the_openai_npm_package_trains_the_model(tmp_pat
     finally:
         stop(train, *([agent] if agent else []))
     metrics = read_metrics(the_run(tmp_path))
-    assert [row["step"] for row in metrics] == [1, 2]
-    for row in metrics:
+    training = [row for row in metrics if m.EPISODES in row]
+    assert [row["step"] for row in training] == [1, 2]
+    for row in training:
         assert row[m.EPISODES] == 4 and row[m.EPISODES_FAILED] == 0 and m.LOSS in row
+    evaluations = [row for row in metrics if m.EVAL_PASS_AT_1 in row]
+    assert [row["step"] for row in evaluations] == [0, 2]
+    assert all(row[m.EVAL_EPISODES_FAILED] == 0 for row in evaluations)
     episodes = [e for step in train_episodes(the_run(tmp_path)).values() for e in step]
     assert {e["metadata"]["remote_workers"][-1] for e in episodes} == {"ts-agent"}
     assert {e["metadata"]["language"] for e in episodes} == {"typescript"}

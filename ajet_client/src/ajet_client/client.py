@@ -52,7 +52,8 @@ def _raise_for(response: httpx.Response) -> None:
         code, message = "http_error", response.text[:500]
     if response.status_code == 410:
         raise RunFinished(response.status_code, code, message)
-    if response.status_code == 409 and code in LOST_CODES:
+    if (response.status_code == 409 and code in LOST_CODES) or code == "unknown_episode":
+        # 404 unknown_episode: the run restarted and its episodes are new ones.
         raise LeaseLost(response.status_code, code, message)
     raise EpisodeApiError(response.status_code, code, message)
 
@@ -99,16 +100,20 @@ class EpisodeClient:
                     headers=self._auth(self._token),
                     timeout=body["wait_seconds"] + 30.0,
                 )
-                break
+                if response.status_code != 503:
+                    break
+                why = "it has stopped and may be resumed"  # 503: the run stopped before its end
             except httpx.TransportError as exc:
-                now = time.monotonic()
-                unreachable_since = unreachable_since or now
-                if now - unreachable_since > self.reconnect_seconds:
-                    raise ConnectionError(
-                        f"the run at {self.url} has been unreachable for "
-                        f"{self.reconnect_seconds:g} s ({type(exc).__name__}: {exc})"
-                    ) from exc
-                time.sleep(1.0)
+                why = f"{type(exc).__name__}: {exc}"
+            # Unreachable or stopped: a restart from a checkpoint comes back at the same URL.
+            now = time.monotonic()
+            unreachable_since = unreachable_since or now
+            if now - unreachable_since > self.reconnect_seconds:
+                raise ConnectionError(
+                    f"the run at {self.url} has handed out nothing for "
+                    f"{self.reconnect_seconds:g} s ({why})"
+                )
+            time.sleep(1.0)
         if response.status_code == 204:
             return None
         _raise_for(response)

@@ -16,8 +16,13 @@ async function main(): Promise<void> {
     try {
       episode = await client.claim(5);
     } catch (error) {
-      // 410: the run has finished; a refused connection: it has stopped.
+      // 410: the run has finished; 503: it stopped early and may be resumed; a refused
+      // connection: it has gone.
       if (error instanceof EpisodeApiError && error.status === 410) break;
+      if (error instanceof EpisodeApiError && error.status === 503) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        continue;
+      }
       if (error instanceof TypeError) break;
       throw error;
     }

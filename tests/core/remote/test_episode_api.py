@@ -252,7 +252,15 @@ async def test_a_finished_run_hands_out_nothing_and_the_api_describes_itself(eng
         for action in ("heartbeat", "finish", "abort", "keys"):
             assert f"/ajet/v1/episodes/{{episode_id}}/{action}" in paths
         assert "reward" in schema["components"]["schemas"]["WorkflowOutput"]["properties"]
-        run.queue.close()
+        # A run stopped early (Ctrl-C, SIGTERM) may be resumed: claims get 503 and the client
+        # keeps trying for its reconnect window; a finished run's 410 ends the worker.
+        run.queue.close(finished=False)
+        stopped = await asyncio.to_thread(run.post, "/ajet/v1/episodes/claim", TOKEN, {})
+        assert stopped.status_code == 503 and stopped.json()["error"]["code"] == "run_stopped"
+        impatient = EpisodeClient(run.url, TOKEN, reconnect_seconds=1.5)
+        with pytest.raises(ConnectionError, match="stopped and may be resumed"):
+            await asyncio.to_thread(impatient.claim, 1)
+        run.queue.close(finished=True)
         with pytest.raises(RunFinished):
             await asyncio.to_thread(run.client().claim, 1)
     finally:

@@ -311,6 +311,7 @@ class TrainingLoop:
         self._last_good_state = self._loop_state(train_stream)
         self._updating = False
         failed_in_a_row = 0
+        finished = False  # the run reached its end (not stopped, not failed)
         try:
             with self._progress(total_steps, start_step) as progress:
                 # 4. Baseline evaluation, so improvement is measured against the untrained model.
@@ -397,6 +398,7 @@ class TrainingLoop:
                         eval_runner, validation_stream, step=step, run_dir=run_dir
                     )
                     self._log(loggers, step, metrics, result)
+            finished = not self._stop_requested
         except BaseException:
             self._save_after_crash(checkpoints, result.last_step, start_step)
             raise
@@ -404,7 +406,8 @@ class TrainingLoop:
             if self._async is not None:
                 await self._async.close()
             if self._remote is not None:
-                await self._remote.close()
+                # A run that stops early may be resumed: its workers should wait, not leave.
+                await self._remote.close(finished=finished)
             for gateway in (train_gateway, eval_gateway):
                 await gateway.stop_http()
             loggers.close()

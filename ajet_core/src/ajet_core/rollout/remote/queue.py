@@ -112,6 +112,7 @@ class EpisodeQueue:
         self._ended: OrderedDict[str, tuple[str, EpisodeApiError]] = OrderedDict()
         self._listeners: set[Callable[[], None]] = set()
         self.closed = False
+        self.finished = False
         self.claims = 0
         self.expired = 0
         self._last_claim = clock()
@@ -176,10 +177,12 @@ class EpisodeQueue:
         if cancel_local is not None:
             entry.loop.call_soon_threadsafe(cancel_local)
 
-    def close(self) -> None:
-        """The run is ending: claims get 410 from now on."""
+    def close(self, *, finished: bool = True) -> None:
+        """The run is ending: claims get 410 when it finished, 503 when it stopped early (a
+        ``--resume`` will hand out episodes again, so workers should keep trying)."""
         with self._lock:
             self.closed = True
+            self.finished = finished
         self._notify()
 
     def counts(self) -> dict[str, int]:
@@ -346,10 +349,18 @@ class EpisodeQueue:
             self._ended.popitem(last=False)
 
     def _check_open(self) -> None:
-        if self.closed:
+        if not self.closed:
+            return
+        if self.finished:
             raise EpisodeApiError(
                 410, "run_finished", "the run has finished: it hands out no more episodes"
             )
+        raise EpisodeApiError(
+            503,
+            "run_stopped",
+            "the run has stopped before its end (Ctrl-C, SIGTERM or a failure); a --resume of "
+            "it hands out episodes again: retry later",
+        )
 
     def warn_if_unclaimed(self) -> None:
         """Say (at most once a minute) that episodes wait and no worker has claimed one lately."""

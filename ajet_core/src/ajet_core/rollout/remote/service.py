@@ -75,7 +75,7 @@ class RemoteEpisodes:
         if self.local is not None:
             self.local.start()
 
-    async def close(self) -> None:
-        self.queue.close()
+    async def close(self, *, finished: bool) -> None:
+        self.queue.close(finished=finished)
         if self.local is not None:
             await self.local.close()

@@ -55,5 +55,7 @@ def run_ajet(
         text=True,
         env=environment,
         cwd=cwd or REPO_ROOT,
-        timeout=120,
+        # A hang detector, not a speed check: the test command runs four suites side by side on
+        # two cores, and an `ajet rollout` there took over 120 s.
+        timeout=600,
     )

@@ -18,6 +18,9 @@ import yaml
 
 from .helpers import REPO_ROOT, make_distribution, run_ajet
 
+# Each test runs several `ajet` commands, one a real rollout: sized for a loaded machine.
+pytestmark = pytest.mark.timeout(1200)
+
 EXITS_AT_IMPORT = """
 import sys
 

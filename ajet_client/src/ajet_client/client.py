@@ -4,6 +4,7 @@ heartbeat thread, and the server's refusals raised as named errors."""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -76,7 +77,13 @@ class EpisodeClient:
         # How long a claim keeps retrying an unreachable server (a restart from a checkpoint).
         self.reconnect_seconds = reconnect_seconds
         self._token = token
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        # TCP_NODELAY: httpx writes a POST's headers and body separately, and with Nagle's
+        # algorithm the body then waits for the server's delayed ACK (about 40 ms on Linux) —
+        # on every claim and finish.
+        transport = httpx.HTTPTransport(
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        )
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
 
     def close(self) -> None:
         self._http.close()

@@ -10,7 +10,10 @@ For each worker count W, one gateway on the same engine runs the same episodes (
 * ``inprocess``: the rollout runner's own executor with ``max_concurrency: W``; the workflow
   calls through the tuner's OpenAI SDK client (in-process transport, no socket);
 * ``remote``: W worker processes (benchmarks/remote_client.py: ajet-client + the openai SDK over
-  loopback HTTP) claim the episodes from the episode API.
+  loopback HTTP) claim the episodes from the episode API, each episode building its own
+  ``openai.OpenAI`` as the docs' example does;
+* ``remote-shared``: the same with one ``openai.OpenAI`` per worker process
+  (``with_options(api_key=...)`` per episode): what the API itself costs.
 
 Each call's wall time is measured where it is made; the gateway records the time it spent in the
 pipeline (rendering, engine, parsing: ``LlmCall.latency``). Their difference is the path's own
@@ -100,14 +103,18 @@ async def inprocess(engine, config, workers: int, count: int) -> dict:
     return summarise("inprocess", workers, records, time.perf_counter() - started)
 
 
-async def remote(engine, config, workers: int, count: int) -> dict:
+async def remote(engine, config, workers: int, count: int, shared: bool) -> dict:
     gateway = Gateway(engine, config, mode="train")
     token = secrets.token_urlsafe(16)
     queue = EpisodeQueue(token, lease_seconds=30)
     gateway.add_routes(episode_routes(queue))
     url = server_url(await gateway.start_http())
     clients = [
-        subprocess.Popen([sys.executable, str(CLIENT), url, token, f"w{i}"]) for i in range(workers)
+        subprocess.Popen(
+            [sys.executable, str(CLIENT), url, token, f"w{i}"]
+            + (["--shared-client"] if shared else [])
+        )
+        for i in range(workers)
     ]
     try:
         run = runner(
@@ -127,7 +134,7 @@ async def remote(engine, config, workers: int, count: int) -> dict:
             client.kill()
             client.wait()
         await gateway.stop_http()
-    return summarise("remote", workers, records, seconds)
+    return summarise("remote-shared" if shared else "remote", workers, records, seconds)
 
 
 async def main_async(args: argparse.Namespace) -> list[dict]:
@@ -141,7 +148,8 @@ async def main_async(args: argparse.Namespace) -> list[dict]:
         await inprocess(engine, config, 4, 8)
         for workers in args.workers:
             rows.append(await inprocess(engine, config, workers, args.episodes))
-            rows.append(await remote(engine, config, workers, args.episodes))
+            rows.append(await remote(engine, config, workers, args.episodes, shared=False))
+            rows.append(await remote(engine, config, workers, args.episodes, shared=True))
     finally:
         engine.close()
     return rows
@@ -158,20 +166,22 @@ def main() -> None:
     if args.model is None:
         raise SystemExit("no tiny model under .cache; run scripts/setup_models.sh or pass --model")
     rows = asyncio.run(main_async(args))
-    print(f"{'mode':<10}{'workers':>8}{'episodes/min':>14}{'added ms p50':>14}{'p90':>8}")
+    print(f"{'mode':<14}{'workers':>8}{'episodes/min':>14}{'added ms p50':>14}{'p90':>8}")
     for row in rows:
         print(
-            f"{row['mode']:<10}{row['workers']:>8}{row['episodes_per_min']:>14.1f}"
+            f"{row['mode']:<14}{row['workers']:>8}{row['episodes_per_min']:>14.1f}"
             f"{row['added_ms_p50']:>14.1f}{row['added_ms_p90']:>8.1f}"
         )
     by = {(r["mode"], r["workers"]): r for r in rows}
     for workers in args.workers:
-        inp, rem = by[("inprocess", workers)], by[("remote", workers)]
-        print(
-            f"{workers} worker(s): remote/inprocess episodes per minute "
-            f"{rem['episodes_per_min'] / inp['episodes_per_min']:.2f}x; the remote path adds "
-            f"{rem['added_ms_p50'] - inp['added_ms_p50']:.1f} ms per call (median)"
-        )
+        inp = by[("inprocess", workers)]
+        for mode in ("remote", "remote-shared"):
+            rem = by[(mode, workers)]
+            print(
+                f"{workers} worker(s), {mode}: episodes per minute "
+                f"{rem['episodes_per_min'] / inp['episodes_per_min']:.2f}x in-process; the path "
+                f"adds {rem['added_ms_p50'] - inp['added_ms_p50']:.1f} ms per call (median)"
+            )
 
 
 if __name__ == "__main__":

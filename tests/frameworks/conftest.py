@@ -11,6 +11,8 @@ from importlib import metadata
 
 import pytest
 
+from ..support.engines import tiny_engine  # noqa: F401 - the `engine` fixture, registered here
+
 FRAMEWORKS = (
     "autogen-agentchat",
     "autogen-ext",

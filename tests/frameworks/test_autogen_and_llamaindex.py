@@ -21,8 +21,7 @@ from ..core.gateway.framework_episode import (
 )
 
 pytest.importorskip("torch")
-# The tiny model's engine and a gateway serving it over HTTP (fixtures).
-engine = framework_episode.engine
+# A gateway serving the tiny model's engine (the conftest's) over HTTP: a fixture.
 gateway = framework_episode.gateway
 
 

@@ -32,14 +32,6 @@ def get_weather(city: Literal["Paris", "Rome", "Oslo"]) -> str:
     return f"sunny in {city}"
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    module = pytest.importorskip("ajet_backbone_debug.engine")
-    engine = module.TransformersEngine.from_path(str(tiny_model_dir), device="cpu")
-    yield engine
-    engine.close()
-
-
 @pytest.fixture
 async def gateway(engine):
     config = AjetConfig.model_validate({"rollout": {"temperature": 1.0, "max_tokens_per_call": 48}})

@@ -21,14 +21,6 @@ pytest.importorskip("torch")
 USER = [{"role": "user", "content": "Say hello."}]
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    module = pytest.importorskip("ajet_backbone_debug.engine")
-    engine = module.TransformersEngine.from_path(str(tiny_model_dir), device="cpu")
-    yield engine
-    engine.close()
-
-
 def make_gateway(engine):
     config = AjetConfig.model_validate({"rollout": {"max_tokens_per_call": 8}})
     return Gateway(engine, config, mode="train")

@@ -31,14 +31,6 @@ WEATHER = {
 QUESTION = "What is the weather in Paris?"
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    module = pytest.importorskip("ajet_backbone_debug.engine")
-    engine = module.TransformersEngine.from_path(str(tiny_model_dir), device="cpu")
-    yield engine
-    engine.close()
-
-
 @pytest.fixture
 async def gateway(engine):
     config = AjetConfig.model_validate({"rollout": {"temperature": 1.0, "max_tokens_per_call": 48}})

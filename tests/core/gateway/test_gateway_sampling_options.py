@@ -19,15 +19,6 @@ from .gateway_fixtures import WEATHER_CALL_TEXT, WEATHER_TOOL, make_gateway
 USER = [{"role": "user", "content": "Tell me a short story."}]
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    pytest.importorskip("torch")
-    module = pytest.importorskip("ajet_backbone_debug.engine")
-    engine = module.TransformersEngine.from_path(str(tiny_model_dir), device="cpu")
-    yield engine
-    engine.close()
-
-
 def tiny_gateway(engine):
     config = AjetConfig.model_validate({"rollout": {"temperature": 1.0, "max_tokens_per_call": 12}})
     return Gateway(engine, config, mode="train")

@@ -21,14 +21,6 @@ torch = pytest.importorskip("torch")
 TEMPERATURE = 0.8
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    module = pytest.importorskip("ajet_backbone_debug.engine")
-    engine = module.TransformersEngine.from_path(str(tiny_model_dir), device="cpu")
-    yield engine
-    engine.close()
-
-
 async def debate(engine, trainable_targets=None):
     """A solver answers, a critic (another key) reads the same list and replies, the solver
     answers the critique: three calls over one growing message list."""

@@ -46,15 +46,6 @@ USER = [{"role": "user", "content": "What is 2 + 2, and the weather in Paris?"}]
 SCHEMA_FORMAT = {"type": "json_schema", "json_schema": {"name": "answer", "schema": ANSWER}}
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    pytest.importorskip("torch")
-    module = pytest.importorskip("ajet_backbone_debug.engine")
-    engine = module.TransformersEngine.from_path(str(tiny_model_dir), device="cpu")
-    yield engine
-    engine.close()
-
-
 def gateway_for(engine):
     config = AjetConfig.model_validate({"rollout": {"temperature": 1.0, "max_tokens_per_call": 64}})
     return Gateway(engine, config, mode="train")

@@ -38,14 +38,6 @@ WEATHER_TOOL = {
 }
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    module = pytest.importorskip("ajet_backbone_debug.engine")
-    engine = module.TransformersEngine.from_path(str(tiny_model_dir), device="cpu")
-    yield engine
-    engine.close()
-
-
 def make_gateway(engine, temperature=0.0, mode="train"):
     config = AjetConfig.model_validate(
         {"rollout": {"temperature": temperature, "max_tokens_per_call": 64}}

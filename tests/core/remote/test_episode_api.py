@@ -29,14 +29,6 @@ TOKEN = "run-token-for-tests"
 TASK = Task(task_id="t1", main_query="What is 2 + 3?", metadata={"answer": 5})
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    module = pytest.importorskip("ajet_backbone_debug.engine")
-    engine = module.TransformersEngine.from_path(str(tiny_model_dir), device="cpu")
-    yield engine
-    engine.close()
-
-
 class Run:
     """A gateway serving the episode API, and a runner whose episodes wait for workers."""
 

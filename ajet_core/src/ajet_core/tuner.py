@@ -16,7 +16,7 @@ key is revoked when the episode ends.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ajet_core.errors import PluginUnavailableError
 
@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ajet_core.agentjet_context import EpisodeContextTracker
     from ajet_core.config.agentjet_compat import AgentJetConfigView
-    from ajet_core.gateway.core import Gateway
     from ajet_core.gateway.episode import EpisodeSession
+    from ajet_core.gateway.faces import InProcessGateway, TunerGateway
 
 IN_PROCESS_BASE_URL = "http://ajet-gateway.in-process/v1"
 
@@ -71,7 +71,7 @@ class ModelEndpoint(OpenAIEndpoint):
 class AjetTuner:
     """Hands a workflow its models for one episode. Created by ``Gateway.open_episode``."""
 
-    def __init__(self, gateway: Gateway, session: EpisodeSession) -> None:
+    def __init__(self, gateway: TunerGateway, session: EpisodeSession) -> None:
         self._gateway = gateway
         self._session = session
 
@@ -122,6 +122,8 @@ class AjetTuner:
 
             from ajet_core.gateway.transport import InProcessSyncTransport, InProcessTransport
 
+            # Only the run's own gateway serves without HTTP (worker gateways have a base URL).
+            gateway = cast("InProcessGateway", gateway)
             http_client = httpx.AsyncClient(
                 transport=InProcessTransport(gateway), base_url=IN_PROCESS_BASE_URL, timeout=None
             )

@@ -25,7 +25,7 @@ from ajet_core.gateway.messages_api import anthropic_error
 from ajet_core.gateway.request import check_json_body, json_body_needs_check
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ajet_core.gateway.core import Gateway
+    from ajet_core.gateway.faces import AppGateway
 
 
 def request_api_key(request: Request) -> str | None:
@@ -89,7 +89,7 @@ def _too_large(size: int, limit: int) -> GatewayError:
     )
 
 
-def build_app(gateway: Gateway, extra_routes: Sequence[Any] = ()) -> Starlette:
+def build_app(gateway: AppGateway, extra_routes: Sequence[Any] = ()) -> Starlette:
     settings = gateway.config.rollout.gateway
 
     def endpoint(create: Any, error_body: Any = None) -> Any:

@@ -35,11 +35,11 @@ from ajet_core.gateway.messages_api import MessagesAPI
 from ajet_core.gateway.responses_api import ResponsesAPI
 from ajet_core.schema import EpisodeRecord, LlmCall
 from ajet_core.toolparsers.base import ToolParser
+from ajet_core.tuner import AjetTuner
 
 if TYPE_CHECKING:  # pragma: no cover
     from ajet_core.engine import Engine
     from ajet_core.plugins.manager import PluginManager
-    from ajet_core.tuner import AjetTuner
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -54,18 +54,14 @@ DEFAULT_ENDPOINT_NAME = "--endpoint"
 class EpisodeHandle:
     """An open episode: its tuner, and ``close()`` to revoke its keys and collect its calls."""
 
-    def __init__(self, gateway: Gateway, session: EpisodeSession) -> None:
+    def __init__(self, gateway: Gateway, session: EpisodeSession, tuner: AjetTuner) -> None:
         self.gateway = gateway
         self.session = session
+        self.tuner = tuner
 
     @property
     def episode_id(self) -> str:
         return self.session.episode_id
-
-    @property
-    def tuner(self) -> AjetTuner:
-        assert self.session.tuner is not None
-        return self.session.tuner
 
     @property
     def calls(self) -> list[LlmCall]:
@@ -152,8 +148,6 @@ class Gateway:
         ``seed`` makes the episode's sampling reproducible: a request without its own ``seed``
         samples with one derived from it and the call's index in the episode.
         """
-        from ajet_core.tuner import AjetTuner
-
         episode_id = episode_id or (record.episode_id if record else None) or uuid.uuid4().hex
         if episode_id in self._sessions:
             raise ValueError(
@@ -162,9 +156,8 @@ class Gateway:
         session = EpisodeSession(
             episode_id, list(trainable_targets or []) or None, record=record, seed=seed
         )
-        session.tuner = AjetTuner(self, session)
         self._sessions[episode_id] = session
-        return EpisodeHandle(self, session)
+        return EpisodeHandle(self, session, AjetTuner(self, session))
 
     def close_episode(self, episode_id: str) -> EpisodeRecording:
         """Revoke the episode's keys and return its calls. Fills ``record`` when one was given."""

@@ -12,7 +12,6 @@ from ajet_core.schema import EpisodeRecord, LlmCall
 if TYPE_CHECKING:  # pragma: no cover
     from ajet_core.chat.prefix import PromptBuilder
     from ajet_core.config.models import FixedEndpointConfig
-    from ajet_core.tuner import AjetTuner
 
 KEY_PREFIX = "ajet-"
 
@@ -56,7 +55,6 @@ class EpisodeSession:
     generated_tokens: int = 0
     keys: set[str] = field(default_factory=set)
     closed: bool = False
-    tuner: AjetTuner | None = None
     seed: int | None = None
     # Responses API conversations kept for previous_response_id (id -> chat messages).
     responses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ajet_core.gateway.core import Gateway
+    from ajet_core.gateway.faces import InProcessGateway
 
 
 class InProcessTransport(httpx.AsyncBaseTransport):
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: InProcessGateway) -> None:
         self._gateway = gateway
         self._asgi = httpx.ASGITransport(app=gateway.app)
 
@@ -32,7 +32,7 @@ class InProcessTransport(httpx.AsyncBaseTransport):
 
 
 class InProcessSyncTransport(httpx.BaseTransport):
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: InProcessGateway) -> None:
         self._gateway = gateway
         self._asgi = httpx.ASGITransport(app=gateway.app)
 

@@ -297,3 +297,69 @@ def ajet_register_judgers(registry):
     make_distribution(tmp_path, "ajet-bad-name", "ajet_bad_name", source)
     row = listing(tmp_path)["ajet_bad_name"]
     assert row["status"] == "failed" and "holds whitespace or a slash" in row["error"]
+
+
+PATCHES_THE_CORE = """
+import ajet_core.rollout.runner as runner
+
+def rigged(value, what):
+    return 0.25  # every reward becomes 0.25, whoever's judger scored it
+
+runner.checked_reward = rigged
+runner.RolloutRunner.warm_up = lambda self: None
+
+from ajet_core.hookspecs import hookimpl
+
+@hookimpl
+def ajet_register_judgers(registry):
+    registry.add("patched", "ajet_core.judging:Judger", description="a judger")
+"""
+
+
+def test_a_plugin_that_monkeypatches_the_core_fails_and_its_patches_are_put_back(
+    tmp_path, tiny_model_dir
+):
+    make_distribution(tmp_path, "ajet-patcher", "ajet_patcher", PATCHES_THE_CORE)
+    row = listing(tmp_path)["ajet_patcher"]
+    assert row["status"] == "failed"
+    assert "importing it replaced ajet_core.rollout.runner.checked_reward" in row["error"]
+    assert "ajet_core.rollout.runner.RolloutRunner.warm_up" in row["error"]
+    assert "monkeypatching" in row["hint"] and "AJET_DISABLE_PLUGINS=ajet_patcher" in row["hint"]
+    strict = run_ajet("plugins", "list", "--strict", extra_path=tmp_path)
+    assert strict.returncode == 1 and "ajet_patcher" in strict.stdout + strict.stderr
+    # A run scores with the real code: the regex judger's rewards (the tiny model's replies have
+    # the boxed format it checks), not the plugin's.
+    run = rollout(tmp_path, tmp_path, tiny_model_dir)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "reward=1.0" in run.stdout and "reward=0.25" not in run.stdout
+
+
+STARTS_A_THREAD_AND_A_SERVER = """
+import socket
+import threading
+import time
+
+_server = socket.socket()
+_server.bind(("127.0.0.1", 0))
+_server.listen()
+threading.Thread(target=time.sleep, args=(600,), name="telemetry-uploader").start()
+
+from ajet_core.hookspecs import hookimpl
+
+@hookimpl
+def ajet_register_judgers(registry):
+    registry.add("sidefx", "ajet_core.judging:Judger", description="a judger")
+"""
+
+
+def test_threads_and_sockets_a_plugin_starts_at_import_are_reported_with_its_name(tmp_path):
+    make_distribution(tmp_path, "ajet-sidefx", "ajet_sidefx", STARTS_A_THREAD_AND_A_SERVER)
+    result = run_ajet("plugins", "list", "--json", extra_path=tmp_path)
+    assert result.returncode == 0, result.stderr  # the leftover thread does not hold the exit
+    row = {r["name"]: r for r in json.loads(result.stdout)}["ajet_sidefx"]
+    assert row["status"] == "ok"
+    warnings = " ".join(row["warnings"])
+    assert "started threads: telemetry-uploader (non-daemon: keeps the process alive)" in warnings
+    assert "opened sockets: tcp 127.0.0.1:" in warnings and "LISTEN" in warnings
+    # The exit line names the thread and the plugin that started it.
+    assert "telemetry-uploader (started by plugin 'ajet_sidefx')" in result.stderr

@@ -116,7 +116,13 @@ def _exit_despite_stray_threads(code: int) -> None:
     ]
     if not stray:
         return
-    names = ", ".join(sorted(t.name for t in stray))
+    from ajet_core.plugins.import_watch import plugin_that_started
+
+    def described(thread: threading.Thread) -> str:
+        owner = plugin_that_started(thread)
+        return f"{thread.name} (started by plugin {owner!r})" if owner else thread.name
+
+    names = ", ".join(sorted(described(t) for t in stray))
     print(f"ajet: exiting although threads are still running ({names})", file=sys.stderr)
     logging.shutdown()
     sys.stdout.flush()

@@ -51,6 +51,7 @@ from ajet_core.plugins.diagnosis import (
     load_failure_hint,
     optional_hooks_matching_nothing,
 )
+from ajet_core.plugins.import_watch import ImportEffects, ImportWatch, record_thread_owner
 from ajet_core.plugins.registry import (
     REGISTRY_BY_KIND,
     REGISTRY_CLASSES,
@@ -222,10 +223,14 @@ class PluginManager:
         # What the import prints is kept apart: a plugin's output must not mix into a command's
         # (`plugins list --json`), and argparse at module level prints its usage there.
         printed = io.StringIO()
+        # Its own modules: the entry point's top-level package (what it patches in is theirs).
+        watch = ImportWatch({entry_point.value.split(":")[0].split(".")[0]})
         try:
-            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            with watch, contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
                 plugin = entry_point.load()
             info.import_seconds = time.process_time() - started
+            if self._refuse_patches(info, watch.effects):
+                return
             self._pm.register(plugin, name=entry_point.name)
         except SystemExit as exc:
             # sys.exit at import (or argparse parsing the command line there) must cost this
@@ -248,6 +253,9 @@ class PluginManager:
             info.traceback = traceback.format_exc()
             log.debug("plugin %s failed to load", entry_point.name, exc_info=True)
             return
+        finally:
+            _restore(watch.effects)  # whatever happened, nothing of ours stays replaced
+        self._note_side_effects(info, watch.effects)
         if printed.getvalue().strip():
             info.warnings.append("it printed while being imported" + _printed(printed))
             log.warning("ajet: warning: plugin %r: %s", info.name, info.warnings[-1])
@@ -270,6 +278,44 @@ class PluginManager:
                 "as 'module:Object' paths"
             )
             log.warning("ajet: warning: plugin %r: %s", info.name, info.warnings[-1])
+
+    @staticmethod
+    def _refuse_patches(info: PluginInfo, effects: ImportEffects) -> bool:
+        """A plugin that replaced this project's code at import fails (its changes are put back:
+        they would alter every run, scoring and training included, whoever's plugins it uses)."""
+        if not effects.replaced:
+            return False
+        paths = effects.replaced_paths
+        shown = ", ".join(paths[:NAMES_SHOWN])
+        more = len(paths) - NAMES_SHOWN
+        info.status = STATUS_FAILED
+        info.error = (
+            f"importing it replaced {shown}{f' and {more} more' if more > 0 else ''} "
+            "(put back: the plugin is not loaded)"
+        )
+        package = " ".join(filter(None, (info.distribution, info.version))) or "the plugin"
+        info.hint = (
+            f"a plugin must not change ajet's own modules when imported (monkeypatching): a bug in "
+            f"{package}; report it to its author, or block it with {DISABLE_ENV_VAR}={info.name}"
+        )
+        return True
+
+    @staticmethod
+    def _note_side_effects(info: PluginInfo, effects: ImportEffects) -> None:
+        """Threads and sockets an import leaves behind run in every `ajet` command: say so."""
+        for thread in effects.threads:
+            record_thread_owner(thread, info.name)
+        if effects.threads:
+            names = ", ".join(
+                f"{t.name} ({'daemon' if t.daemon else 'non-daemon: keeps the process alive'})"
+                for t in effects.threads
+            )
+            info.warnings.append(f"importing it started threads: {names}")
+        if effects.sockets:
+            info.warnings.append(f"importing it opened sockets: {', '.join(effects.sockets)}")
+        for warning in info.warnings[-2:]:
+            if warning.startswith("importing it "):
+                log.warning("ajet: warning: plugin %r: %s", info.name, warning)
 
     def _warn_unmatched_disabled(self, unmatched: set[str]) -> None:
         import difflib
@@ -576,6 +622,11 @@ class PluginManager:
 
 def _first_party(entry: RegistryEntry) -> bool:
     return entry.source.distribution in FIRST_PARTY_DISTRIBUTIONS
+
+
+def _restore(effects: ImportEffects) -> None:
+    for replaced in reversed(effects.replaced):
+        replaced.restore()
 
 
 def _printed(output: io.StringIO) -> str:

@@ -36,7 +36,7 @@ def test_trinity_backbone_listed_as_missing_its_dependency():
     assert trinity["status"] == "ok"
     problem = trinity["unavailable"]["backbone:trinity"]
     assert problem.startswith("missing dependency: trinity-rft is not installed")
-    assert "pip install 'ajet[trinity]'" in problem
+    assert "pip install 'trinity-rft[agent,vllm]>=0.6,<0.7'" in problem  # runnable as written
 
 
 def test_other_verl_release_reported_as_version_mismatch(tmp_path):

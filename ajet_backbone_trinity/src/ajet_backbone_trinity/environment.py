@@ -21,6 +21,7 @@ from packaging.requirements import Requirement
 from ajet_core.environment import (
     EnvironmentReport,
     installed_version,
+    requirement_command,
     unmet_requirements,
     warn_about_cluster,
 )
@@ -29,9 +30,9 @@ from ajet_core.environment import (
 TRINITY_REQUIREMENT = "trinity-rft>=0.6,<0.7"
 # trinity-rft's `vllm` extra names the vLLM releases its explorer works with (0.6.0:
 # vllm>=0.19.1,<=0.23.0); vLLM pins its own torch.
-INSTALL_HINT = (
-    "pip install 'ajet[trinity]' (= ajet-backbone-trinity 'trinity-rft[agent,vllm]>=0.6,<0.7')"
-)
+# What to install beside this backbone: trinity-rft with its AgentScope and vLLM extras.
+TRINITY_INSTALL = "trinity-rft[agent,vllm]>=0.6,<0.7"
+INSTALL_HINT = requirement_command(TRINITY_INSTALL)
 VLLM_EXTRA = "vllm"
 # trinity-rft's `agent` extra (AgentScope workflows) needs AgentScope 1.x.
 AGENTSCOPE_FOR_TRINITY = "agentscope>=1.0.19,<2"

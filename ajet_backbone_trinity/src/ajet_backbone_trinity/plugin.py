@@ -6,7 +6,7 @@ reports "missing dependency" or "version mismatch" without importing trinity.
 
 from __future__ import annotations
 
-from ajet_backbone_trinity.environment import TRINITY_REQUIREMENT
+from ajet_backbone_trinity.environment import INSTALL_HINT, TRINITY_REQUIREMENT
 from ajet_core.hookspecs import hookimpl
 
 
@@ -17,5 +17,5 @@ def ajet_register_backbones(registry):
         "ajet_backbone_trinity.backbone:TrinityBackbone",
         description="Trinity-RFT's asynchronous explorer/trainer on Ray",
         requires=[TRINITY_REQUIREMENT],
-        install_hint="pip install 'ajet[trinity]' (trinity-rft 0.6.x; needs transformers>=5.12.1)",
+        install_hint=f"{INSTALL_HINT} (in an environment without verl 0.9: it pins transformers)",
     )

@@ -18,6 +18,7 @@ from packaging.requirements import Requirement
 from ajet_core.environment import (
     EnvironmentReport,
     installed_version,
+    requirement_command,
     unmet_requirements,
     warn_about_cluster,
 )
@@ -26,7 +27,15 @@ from ajet_core.environment import (
 VERL_REQUIREMENT = "verl>=0.9,<0.10"
 # verl's extra that pulls what `verl.trainer` imports (hydra, ray, tensordict, ...).
 VERL_EXTRA = "verl-core"
-INSTALL_HINT = "pip install 'ajet-backbone-verl' 'verl[verl-core]>=0.9,<0.10' torch==<your torch>"
+VERL_INSTALL = "verl[verl-core]>=0.9,<0.10"
+
+
+def install_hint() -> str:
+    """verl with its core extra, pinning the torch already here (else pip may replace it)."""
+    torch = installed_version("torch")
+    return requirement_command(VERL_INSTALL, *([f"torch=={torch}"] if torch else []))
+
+
 ROLLOUT_ENGINES = ("vllm", "sglang")
 # Shown in every report: the versions people ask about first when verl misbehaves.
 KEY_DISTRIBUTIONS = ("verl", "transformers", "torch", "ray", "tensordict", "vllm", "sglang")
@@ -40,12 +49,14 @@ def check(*, gpu: bool = False) -> EnvironmentReport:
     required = Requirement(VERL_REQUIREMENT)
     verl_version = report.versions["verl"]
     if verl_version is None:
-        report.problems.append(f"verl is not installed (needs {VERL_REQUIREMENT}); {INSTALL_HINT}")
+        report.problems.append(
+            f"verl is not installed (needs {VERL_REQUIREMENT}); {install_hint()}"
+        )
     else:
         if not required.specifier.contains(verl_version, prereleases=True):
             report.problems.append(
                 f"verl {verl_version} is installed but this backbone needs {VERL_REQUIREMENT}; "
-                f"{INSTALL_HINT}"
+                f"{install_hint()}"
             )
         report.problems += unmet_requirements("verl", extras=(VERL_EXTRA,))
 

@@ -6,7 +6,7 @@ reports "missing dependency" or "version mismatch" without importing verl.
 
 from __future__ import annotations
 
-from ajet_backbone_verl.environment import VERL_REQUIREMENT
+from ajet_backbone_verl.environment import VERL_REQUIREMENT, install_hint
 from ajet_core.hookspecs import hookimpl
 
 
@@ -17,5 +17,5 @@ def ajet_register_backbones(registry):
         "ajet_backbone_verl.backbone:VerlBackbone",
         description="verl on Ray: FSDP/Megatron training, vLLM/SGLang rollout",
         requires=[VERL_REQUIREMENT],
-        install_hint="pip install 'ajet[verl]' (verl 0.9.x; needs transformers<5.11)",
+        install_hint=install_hint(),
     )

@@ -9,8 +9,13 @@ registrations.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata as metadata
+import json
+import shlex
+import urllib.parse
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -132,3 +137,51 @@ def warn_about_cluster(report: EnvironmentReport, *, ray_version: str | None, gp
             report.warnings.append(
                 f"no CUDA GPU visible to torch: {report.backbone} training needs one"
             )
+
+
+# Where each of this project's distributions lives in a checkout of its repository.
+CHECKOUT_FOLDERS = {
+    "ajet": ".",
+    "ajet-core": "ajet_core",
+    "ajet-client": "ajet_client",
+    "ajet-plugins-std": "plugins/ajet_plugins_std",
+    "ajet-backbone-debug": "plugins/ajet_backbone_debug",
+    "ajet-backbone-verl": "ajet_backbone_verl",
+    "ajet-backbone-trinity": "ajet_backbone_trinity",
+    "ajet-plugins-agentscope": "ajet_plugins_agentscope",
+    "ajet-plugins-langchain": "ajet_plugins_langchain",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def checkout_root() -> Path | None:
+    """The repository checkout ajet-core was installed from (PEP 610's direct_url.json of an
+    install from a local folder), or None for an install from an index."""
+    try:
+        text = metadata.distribution("ajet-core").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    if not text:
+        return None
+    url = json.loads(text).get("url", "")
+    if not url.startswith("file://"):
+        return None
+    folder = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path))
+    return (
+        folder.parent if (folder.parent / CHECKOUT_FOLDERS["ajet-backbone-verl"]).is_dir() else None
+    )
+
+
+def install_command(distribution: str, *requirements: str) -> str:
+    """A pip command that installs one of this project's distributions (with ``requirements``
+    beside it) and works as written: from the checkout this environment was installed from, or
+    by name where it came from an index."""
+    root = checkout_root()
+    folder = CHECKOUT_FOLDERS.get(distribution)
+    target = str(root / folder) if root is not None and folder is not None else distribution
+    return " ".join(["pip install", shlex.quote(target), *(shlex.quote(r) for r in requirements)])
+
+
+def requirement_command(*requirements: str) -> str:
+    """``pip install`` of third-party requirements, quoted for a shell."""
+    return " ".join(["pip install", *(shlex.quote(r) for r in requirements)])

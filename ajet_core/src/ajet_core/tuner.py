@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from ajet_core.environment import install_command
 from ajet_core.errors import PluginUnavailableError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,10 +32,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 IN_PROCESS_BASE_URL = "http://ajet-gateway.in-process/v1"
 
-# model client name -> the package that registers it
+# model client name -> the distribution that registers it
 MODEL_CLIENT_PACKAGES = {
-    "agentscope": "ajet-plugins-agentscope (pip install 'ajet[agentscope]')",
-    "langchain": "ajet-plugins-langchain (pip install 'ajet[langchain]')",
+    "agentscope": "ajet-plugins-agentscope",
+    "langchain": "ajet-plugins-langchain",
 }
 
 
@@ -199,8 +200,11 @@ class AjetTuner:
 
         plugins = get_plugin_manager()
         if client_name not in plugins.registry("model_client"):
-            package = MODEL_CLIENT_PACKAGES.get(
-                client_name, f"a package registering model client {client_name!r}"
+            distribution = MODEL_CLIENT_PACKAGES.get(client_name)
+            package = (
+                f"{distribution} ({install_command(distribution)})"
+                if distribution
+                else f"a package registering model client {client_name!r}"
             )
             raise PluginUnavailableError(
                 f"no model client {client_name!r} is installed (registered: "

@@ -32,7 +32,7 @@ def agentscope_major_version() -> int:
     except metadata.PackageNotFoundError as exc:
         raise ImportError(
             "tuner.as_agentscope_model() needs AgentScope; install it with "
-            "`pip install 'ajet[agentscope]'` (or `pip install agentscope`)"
+            "`pip install 'agentscope>=1.0'`"
         ) from exc
     major = int(version.split(".")[0])
     if major not in SUPPORTED_MAJORS:

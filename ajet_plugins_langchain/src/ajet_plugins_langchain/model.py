@@ -30,7 +30,7 @@ def make_langchain_chat_model(endpoint: ModelEndpoint, **kwargs: Any) -> ChatOpe
     except ImportError as exc:  # pragma: no cover - a dependency of this package
         raise ImportError(
             "tuner.as_langchain_chat_model() needs langchain-openai; install it with `pip install "
-            "ajet-plugins-langchain` (or `pip install langchain-openai`)"
+            "'langchain-openai>=0.3'`"
         ) from exc
     clashing = sorted(set(kwargs) & set(_RESERVED))
     if clashing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ajet_core.environment import requirement_command
 from ajet_core.hookspecs import hookimpl
 
 
@@ -12,5 +13,5 @@ def ajet_register_model_clients(registry):
         "ajet_plugins_langchain.model:make_langchain_chat_model",
         description="tuner.as_langchain_chat_model(): a LangChain BaseChatModel on the gateway",
         requires=["langchain-core>=0.3", "langchain-openai>=0.3"],
-        install_hint="pip install 'ajet[langchain]'",
+        install_hint=requirement_command("langchain-core>=0.3", "langchain-openai>=0.3"),
     )

@@ -207,3 +207,17 @@ def test_cli_lists_a_broken_plugin_and_every_command_still_works(tmp_path):
     shown = run_ajet("config", "show", "--no-plugins", "rollout.num_repeat=3", extra_path=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "num_repeat: 3" in shown.stdout
+
+
+def test_a_known_name_whose_package_is_missing_gets_an_install_command_that_works(tmp_path):
+    """In a core-only environment, `backbone: debug` names the distribution that provides it and
+    a pip command runnable as written: this checkout's folder (an install from a checkout) or
+    the distribution's name (an install from an index) — never the unpublished `ajet[...]`."""
+    manager = _manager_for(tmp_path)  # no entry points: nothing but the core
+    with pytest.raises(PluginUnavailableError) as unknown:
+        manager.resolve("backbone", "debug", config_key="backbone.name")
+    message = str(unknown.value)
+    assert "Backbone 'debug' comes with ajet-backbone-debug: pip install " in message
+    target = message.split("pip install ")[-1].split()[0]
+    assert target == "ajet-backbone-debug" or Path(target, "pyproject.toml").is_file()
+    assert "ajet[" not in message

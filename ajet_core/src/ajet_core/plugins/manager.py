@@ -37,6 +37,7 @@ from typing import Any
 import pluggy
 
 from ajet_core import hookspecs
+from ajet_core.environment import install_command
 from ajet_core.errors import (
     ConfigError,
     DuplicateNameError,
@@ -82,6 +83,25 @@ FIRST_PARTY_DISTRIBUTIONS = frozenset(
         "ajet-plugins-langchain",
     }
 )
+# Names this project's distributions register, for the install hint of an unknown name.
+FIRST_PARTY_NAMES = {
+    ("backbone", "debug"): "ajet-backbone-debug",
+    ("backbone", "verl"): "ajet-backbone-verl",
+    ("backbone", "trinity"): "ajet-backbone-trinity",
+    ("model_client", "agentscope"): "ajet-plugins-agentscope",
+    ("model_client", "langchain"): "ajet-plugins-langchain",
+    **{
+        ("judger", name): "ajet-plugins-std"
+        for name in ("regex", "exact_match", "math_answer", "countdown", "llm_judge", "rubric")
+    },
+    **{
+        ("judger", "env_service"): "ajet-plugins-std",
+        **{
+            ("task_reader", name): "ajet-plugins-std"
+            for name in ("huggingface", "env_service", "generated", "random_dummy", "tracing")
+        },
+    },
+}
 # Registered names an unknown-name error lists (an installation may register hundreds).
 NAMES_SHOWN = 20
 # Lines of what a plugin printed while it was imported, quoted in its listing.
@@ -588,6 +608,9 @@ class PluginManager:
                 f" Plugin {plugin.name!r} ({plugin.distribution or 'unknown package'}) is "
                 f"{plugin.status}: {plugin.error}; {plugin.hint}."
             )
+        owner = FIRST_PARTY_NAMES.get((kind, name))
+        if owner is not None and not any(p.distribution == owner for p in self.plugins.values()):
+            message += f" {kind.capitalize()} {name!r} comes with {owner}: {install_command(owner)}"
         return message
 
     # ------------------------------------------------------------------------ lifecycle

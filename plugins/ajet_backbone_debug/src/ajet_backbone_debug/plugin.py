@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ajet_core.environment import requirement_command
 from ajet_core.hookspecs import hookimpl
 
 
@@ -12,7 +13,7 @@ def ajet_register_backbones(registry):
         "ajet_backbone_debug.backbone:DebugBackbone",
         description="in-process transformers engine + PPO/GRPO trainer (CPU or one GPU)",
         requires=["torch", "transformers"],
-        install_hint="pip install ajet-backbone-debug",
+        install_hint=requirement_command("torch", "transformers"),
     )
 
 

@@ -7,6 +7,8 @@ named reason, counted under ``rollout/episodes_failed/<reason>``, while the runn
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -91,6 +93,27 @@ def test_process_isolation_contains_os_exit(engine):
     episodes = run_episodes(engine, "OsExit", isolation="process")
     episode = only_failure(episodes, m.FAILED_WORKER_DIED)
     assert "exited with code 3" in episode.error
+
+
+def test_os_exit_in_an_inprocess_workflow_fails_its_episode_not_the_run(engine):
+    """This test's own process is the run's: without the guard, os._exit(3) would end pytest."""
+    episodes = run_episodes(engine, "OsExit", isolation="inprocess")
+    episode = only_failure(episodes, m.FAILED_WORKFLOW_EXIT)
+    assert "os._exit(3)" in episode.error and "rollout.isolation: process" in episode.error
+    # After an in-process workflow has run, os._exit outside one still ends the process with
+    # its code (the `ajet` command's own exit uses it).
+    code = (
+        "import asyncio, os, types\n"
+        "from ajet_core import Workflow, WorkflowOutput, WorkflowTask\n"
+        "from ajet_core.rollout.isolation import InProcessExecutor\n"
+        "class Done(Workflow):\n"
+        "    async def execute(self, task, tuner):\n"
+        "        return WorkflowOutput(reward=1.0)\n"
+        "episode = types.SimpleNamespace(tuner=None)\n"
+        "asyncio.run(InProcessExecutor(Done).execute(WorkflowTask(), episode))\n"
+        "os._exit(7)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False, timeout=120).returncode == 7
 
 
 def test_process_isolation_kills_a_workflow_blocked_in_time_sleep(engine):

@@ -5,9 +5,12 @@
 * ``inprocess`` (the default): the workflow's coroutine runs on the run's event loop, so IDE
   breakpoints in workflow code work and nothing is pickled. The runner still contains what Python
   lets it contain: exceptions, ``sys.exit``, ``KeyboardInterrupt`` and ``CancelledError`` raised
-  by the workflow become failed episodes, and an episode that ignores its cancellation at the
-  timeout is abandoned, never waited for. It cannot contain ``os._exit`` or a blocking call such
-  as ``time.sleep`` (the loop stops for every episode while it blocks): that needs processes.
+  by the workflow become failed episodes, and so does ``os._exit`` called from the workflow
+  (or a task or ``to_thread`` call it starts: a guard routes ``os._exit`` there, and only
+  there, to the episode); an episode that ignores its cancellation at the timeout is abandoned,
+  never waited for. It cannot contain a crash of the interpreter, ``os._exit`` from a thread the
+  workflow started itself, or a blocking call such as ``time.sleep`` (the loop stops for every
+  episode while it blocks): that needs processes.
 * ``process``: each episode's workflow runs in a fresh process forked from a forkserver, in its
   own process group; the workflow reaches the gateway over loopback HTTP with its episode's keys.
   A worker that exits, blocks or ignores cancellation is killed with its whole process group at
@@ -22,6 +25,7 @@ Whatever happens inside, :meth:`WorkflowExecutor.execute` returns the workflow's
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import multiprocessing
 import os
 import pickle
@@ -94,6 +98,35 @@ def workflow_failure(exc: BaseException) -> WorkflowAborted:
     )
 
 
+# True inside a workflow run by InProcessExecutor (tasks and to_thread calls it starts inherit
+# it): there, os._exit would end the whole run, so the guard below fails the episode instead.
+_IN_WORKFLOW: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "ajet_in_workflow", default=False
+)
+_REAL_OS_EXIT = os._exit
+
+
+class _OsExitInWorkflow(BaseException):
+    """os._exit called by a workflow in the run's process (a BaseException: a workflow's own
+    ``except Exception`` must not swallow it)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _guarded_os_exit(code: int) -> None:
+    if _IN_WORKFLOW.get():
+        raise _OsExitInWorkflow(code)
+    _REAL_OS_EXIT(code)
+
+
+def _guard_os_exit() -> None:
+    """Route os._exit through the guard (once per process; outside workflows it exits as ever)."""
+    if os._exit is not _guarded_os_exit:
+        os._exit = _guarded_os_exit  # type: ignore[assignment]
+
+
 class InProcessExecutor:
     """Runs the workflow coroutine on the current event loop (breakpoints work)."""
 
@@ -105,9 +138,19 @@ class InProcessExecutor:
         return None
 
     async def execute(self, workflow_task: WorkflowTask, episode: Any) -> Any:
+        _guard_os_exit()
+        inside = _IN_WORKFLOW.set(True)
         try:
             workflow = self.make_workflow()
             return await workflow.execute(workflow_task, episode.tuner)
+        except _OsExitInWorkflow as exc:
+            raise WorkflowAborted(
+                m.FAILED_WORKFLOW_EXIT,
+                f"workflow called os._exit({exc.code}), which would have ended the whole run "
+                "(rollout.isolation: inprocess runs workflows in the run's own process); the "
+                "episode failed instead. Run such code with rollout.isolation: process, where "
+                "each episode has a process of its own",
+            ) from None
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
@@ -116,6 +159,8 @@ class InProcessExecutor:
         except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt included:
             # left alone, asyncio re-raises those out of the event loop and the run dies.
             raise workflow_failure(exc) from None
+        finally:
+            _IN_WORKFLOW.reset(inside)
 
     def abandon(self) -> None:
         pass  # the runner cancels the coroutine; nothing else runs for it

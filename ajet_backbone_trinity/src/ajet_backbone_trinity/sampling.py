@@ -25,7 +25,7 @@ from trinity.algorithm.sample_strategy.sample_strategy import DefaultSampleStrat
 from trinity.algorithm.sample_strategy.utils import representative_sample
 from trinity.utils.timer import Timer
 
-from ajet_core import metrics as m
+from ajet_core.rollout.summary import staleness_summary
 
 
 class AjetGRPONoReference(GRPOAlgorithm):
@@ -44,9 +44,7 @@ def staleness_metrics(experiences: list[Any], train_step: int) -> dict[str, floa
         for e in experiences
         if "model_version" in (e.info or {})
     ]
-    if not ages:
-        return {}
-    return {m.STALENESS_MEAN: sum(ages) / len(ages), m.STALENESS_MAX: float(max(ages))}
+    return staleness_summary(ages) if ages else {}
 
 
 class AjetSampleStrategy(DefaultSampleStrategy):

@@ -42,6 +42,13 @@ def _gateway(episode: EpisodeRecord) -> dict[str, Any]:
     return episode.metadata.get("gateway") or {}
 
 
+def staleness_summary(ages: list[int]) -> dict[str, float]:
+    """``samples/staleness_mean|max`` of samples ``ages`` policy versions old (zeros if none)."""
+    if not ages:
+        return {m.STALENESS_MEAN: 0.0, m.STALENESS_MAX: 0.0}
+    return {m.STALENESS_MEAN: sum(ages) / len(ages), m.STALENESS_MAX: float(max(ages))}
+
+
 def rollout_metrics(episodes: list[EpisodeRecord], seconds: float) -> dict[str, Any]:
     valid = _valid(episodes)
     rewards = [float(e.reward or 0.0) for e in valid]

@@ -33,7 +33,13 @@ from ajet_core.rollout.advantages import assign_grpo_advantages
 from ajet_core.rollout.isolation import REMOTE
 from ajet_core.rollout.remote.service import RemoteEpisodes
 from ajet_core.rollout.runner import EVAL_MODE, TRAIN_MODE, RolloutRunner, failure_reason
-from ajet_core.rollout.summary import eval_metrics, group_metrics, rollout_metrics, sample_metrics
+from ajet_core.rollout.summary import (
+    eval_metrics,
+    group_metrics,
+    rollout_metrics,
+    sample_metrics,
+    staleness_summary,
+)
 from ajet_core.schema import EpisodeRecord, Sample
 from ajet_core.training import components
 from ajet_core.training.async_rollouts import AsyncBatch, AsyncRollouts
@@ -579,8 +585,7 @@ class TrainingLoop:
         metrics.update(sample_metrics(samples, len(kept)))
         metrics[m.POLICY_VERSION] = current
         metrics[m.DROPPED_STALE] = dropped
-        metrics[m.STALENESS_MEAN] = sum(ages) / len(ages) if ages else 0.0
-        metrics[m.STALENESS_MAX] = float(max(ages)) if ages else 0.0
+        metrics.update(staleness_summary(ages))
         metrics.update(await self._update(samples))
         # The new version is served now: the step's groups leave, the next ones may start.
         await self._async.finish_step(self.trainer.step)

@@ -41,9 +41,9 @@ ALL_ENVS=(main verl trinity frameworks)
 TEST_TOOLS=(pytest pytest-asyncio pytest-timeout pytest-xdist)
 # Imported by AgentJet's tutorial workflows (FrozenLake, werewolves): AgentJet users expect them.
 AGENTJET_TUTORIAL_DEPS=(loguru gymnasium)
-# The test command's lint gate (scripts/lint.sh) runs the main environment's ruff, pinned in
-# constraints/main.txt: a new ruff release must not change what the gate reports.
-LINT_TOOLS=(ruff)
+# The test command's lint gate (scripts/lint.sh) runs the main environment's ruff and import-linter,
+# pinned in constraints/main.txt: a new release must not change what the gate reports.
+LINT_TOOLS=(ruff import-linter)
 
 # Local packages installed editable (paths relative to the repository root).
 local_packages() {

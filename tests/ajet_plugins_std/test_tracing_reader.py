@@ -15,13 +15,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ajet_plugins_std.judgers.rubric import parse_verdict
 from ajet_plugins_std.llm import LlmError
 from ajet_plugins_std.readers.tracing import (
     TraceFilterConfig,
     TracingReaderConfig,
     TracingTaskReader,
 )
+from ajet_plugins_std.verdicts import parse_verdict
 
 from ajet_core.config.loader import load_config
 from ajet_core.config.plugin_sections import validate_plugin_sections

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The ruff the gate uses: the main environment's, next to the interpreter running these tests.
+# The tools the gate uses: the main environment's, next to the interpreter running these tests.
 RUFF = Path(sys.executable).parent / "ruff"
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 # 100 is the configured line length; ruff's default (88) would already reject the shorter line.
 FITS = "# " + "x" * 98 + "\n"
@@ -27,8 +28,9 @@ TOO_LONG = "# " + "x" * 99 + "\n"
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    if not RUFF.is_file():
-        pytest.fail(f"{RUFF} is missing: run scripts/setup_env.sh main (it installs ruff)")
+    for tool in (RUFF, LINT_IMPORTS):
+        if not tool.is_file():
+            pytest.fail(f"{tool} is missing: run scripts/setup_env.sh main (it installs it)")
     root = tmp_path / "repo"
     (root / "scripts").mkdir(parents=True)
     for script in ("lint.sh", "test.sh"):
@@ -37,6 +39,7 @@ def repo(tmp_path: Path) -> Path:
     venv_bin = tmp_path / "venvs" / "main" / "bin"
     venv_bin.mkdir(parents=True)
     (venv_bin / "ruff").symlink_to(RUFF)
+    (venv_bin / "lint-imports").symlink_to(LINT_IMPORTS)
     return root
 
 
@@ -95,3 +98,26 @@ def test_the_gate_uses_the_pinned_ruff():
         [str(RUFF), "--version"], capture_output=True, text=True, timeout=60, check=True
     ).stdout.split()
     assert version == ["ruff", pinned.group(1)]
+
+
+def test_a_broken_import_contract_fails_the_gate(repo):
+    """The contracts are checked on the installed packages: one more contract that they break
+    (the gateway imports the tuner, whose clients it hands out) fails the gate, naming it."""
+    (repo / "module.py").write_text(FITS)
+    pyproject = repo / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text()
+        + """
+[[tool.importlinter.contracts]]
+name = "A contract the code breaks"
+type = "forbidden"
+source_modules = ["ajet_core.gateway.core"]
+forbidden_modules = ["ajet_core.tuner"]
+"""
+    )
+    result = run(repo, "lint.sh")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "A contract the code breaks BROKEN" in result.stdout
+    assert last_line(result) == (
+        "lint: 0 findings (ruff check) / 0 files to reformat / import contracts broken"
+    )

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from ajet_core.cli.commands import CommandRegistry
     from ajet_core.config.models import AjetConfig
+    from ajet_core.plugins.commands import CommandRegistry
     from ajet_core.plugins.registry import (
         BackboneRegistry,
         JudgerRegistry,

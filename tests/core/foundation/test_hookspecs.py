@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from ajet_core import hookspecs
-from ajet_core.cli.commands import CommandRegistry
 from ajet_core.hookspecs import hookimpl
+from ajet_core.plugins.commands import CommandRegistry
 from ajet_core.plugins.registry import REGISTRY_CLASSES
 
 HOOK_NAMES = sorted(n for n, f in vars(hookspecs).items() if n.startswith("ajet_") and callable(f))

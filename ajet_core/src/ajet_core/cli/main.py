@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from ajet_core.cli import bench_cmd, plugins_cmd, run_cmds, view_cmd, worker_cmd
-from ajet_core.cli.commands import CommandRegistry
 from ajet_core.errors import AjetError
+from ajet_core.plugins.commands import CommandRegistry
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -22,7 +22,6 @@ The verdicts are metrics (``rubric_met``, ``rubric_criteria``) next to the rewar
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
@@ -32,16 +31,13 @@ from ajet_core.schema import Task
 from ajet_core.workflow import WorkflowOutput
 from ajet_plugins_std.judgers.fields import JudgeInputError, answer_text
 from ajet_plugins_std.llm import EndpointOptions, LlmError, describe_failure
+from ajet_plugins_std.verdicts import parse_verdict
 
 DEFAULT_SYSTEM_PROMPT = "You check answers against one criterion. Reply YES or NO."
 DEFAULT_PROMPT = (
     "Question: {question}\nAnswer: {answer}\nCriterion: {criterion}\n"
     "Is the criterion met? Answer Yes or No."
 )
-# Verdict words; the earliest one in the reply decides ('The answer is Yes.', 'No, it ...',
-# 'The criterion is not met', 'It does meet the criterion').
-VERDICT_WORDS = re.compile(r"\b(yes|no|not|meets?|met|satisfie[sd])\b", re.IGNORECASE)
-NEGATIVE_WORDS = frozenset({"no", "not"})
 
 
 class Criterion(BaseModel):
@@ -67,13 +63,6 @@ def parse_rubric(value: Any, where: str) -> list[Criterion]:
                 f'({exc}); write {{"criterion": "...", "weight": 1}} or a string'
             ) from None
     return criteria
-
-
-def parse_verdict(text: str) -> bool | None:
-    """True when the reply's first verdict word says met (yes, meets ...), False when it says
-    not (no, not ...), None when it has none."""
-    found = VERDICT_WORDS.search(text or "")
-    return None if found is None else found.group(1).lower() not in NEGATIVE_WORDS
 
 
 class RubricConfig(JudgerConfig, EndpointOptions):

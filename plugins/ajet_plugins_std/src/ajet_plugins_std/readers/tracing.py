@@ -33,7 +33,6 @@ from pydantic import ConfigDict, Field, field_validator
 from ajet_core.errors import ConfigError, DataError
 from ajet_core.readers import TRAIN_SPLIT, VALIDATION_SPLIT, TaskReader, TaskReaderConfig
 from ajet_core.schema import Task
-from ajet_plugins_std.judgers.rubric import parse_verdict
 from ajet_plugins_std.llm import DiskCache, EndpointOptions, LlmError, cache_key, describe_failure
 from ajet_plugins_std.readers.generated import normalise_question
 from ajet_plugins_std.readers.studio_traces import (
@@ -44,6 +43,7 @@ from ajet_plugins_std.readers.studio_traces import (
     detect_layout,
     open_read_only,
 )
+from ajet_plugins_std.verdicts import parse_verdict
 
 log = logging.getLogger(__name__)
 

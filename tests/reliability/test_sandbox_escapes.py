@@ -306,3 +306,32 @@ def test_without_isolation_model_code_is_refused_unless_opted_in(monkeypatch, tm
         asyncio.run(run_python("print(1)"))
     opted = asyncio.run(run_python("print(1)", allow_unsandboxed=True))
     assert opted.isolation == "none" and opted.stdout.strip() == "1"
+
+
+def test_shared_memory_and_dev_cannot_hold_more_than_the_cap():
+    """/dev is a tmpfs of bubblewrap's own: without limits, 80 files of 16 MB in /dev/shm grew
+    the host's shared memory by 1.28 GB past a 256 MB cap. /dev/shm now has /tmp's size limit,
+    and the rest of /dev is read-only (writing to its device nodes still works)."""
+    code = """
+import os
+written = 0
+try:
+    for i in range(80):
+        with open(f'/dev/shm/fill{i}', 'wb') as handle:
+            for _ in range(16):
+                handle.write(b'x' * (1 << 20))
+        written += 16
+except OSError as exc:
+    print('stopped', type(exc).__name__)
+print('shm MB', written)
+for path in ['/dev/fill', '/dev/null']:
+    try:
+        open(path, 'w').write('x'); print('WROTE', path)
+    except OSError as exc:
+        print('denied', path, type(exc).__name__)
+"""
+    result = run(code, timeout=30, memory_mb=256, max_file_mb=16)
+    written = int(result.stdout.split("shm MB")[1].split()[0])
+    assert written <= 64, result.stdout  # /tmp's cap: 4 x max_file_mb
+    assert "stopped OSError" in result.stdout
+    assert "denied /dev/fill" in result.stdout and "WROTE /dev/null" in result.stdout

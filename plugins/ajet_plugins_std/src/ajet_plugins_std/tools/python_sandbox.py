@@ -10,7 +10,8 @@ blocks, which C extensions and ``importlib.reload`` walk around:
 * an unprivileged uid inside *and* outside: run as root, we drop to ``nobody`` before starting
   bubblewrap, so even an escape lands as nobody, and the process limit counts nobody's processes;
 * a read-only root holding only ``/usr`` and the Python installation (no ``/etc``, ``/root``,
-  ``/home`` or run folder), a private size-capped ``/tmp``, and a fresh ``/proc`` that shows
+  ``/home`` or run folder), a private size-capped ``/tmp`` and ``/dev/shm`` (the rest of
+  ``/dev`` read-only: no unbounded tmpfs to fill), and a fresh ``/proc`` that shows
   only the sandbox's own processes (no parent environment, no ``/proc/<ppid>/cwd``);
 * rlimits on processes (``RLIMIT_NPROC``), file size (``RLIMIT_FSIZE``), address space per
   process (``RLIMIT_AS``) and CPU seconds; a watchdog sums the memory of every process in the
@@ -146,6 +147,10 @@ def _bubblewrap_argv(interpreter: str, libraries: list[str], tmp_bytes: int) -> 
         if not path.startswith("/usr/"):
             argv += ["--ro-bind", path, path]
     argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    # /dev is a tmpfs of its own with no size limit, /dev/shm a writable folder in it: files
+    # there are host memory the process watchdog never sees. /dev/shm gets /tmp's cap, and the
+    # rest of /dev is read-only (its device nodes still work).
+    argv += ["--size", str(tmp_bytes), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
     argv += ["--dir", "/tmp/work", "--chdir", "/tmp/work", "--remount-ro", "/"]
     return [*argv, "--", interpreter, "-I", "-c", _RUNNER.format(paths=libraries)]
 

@@ -253,6 +253,9 @@ def test_resolved_config_round_trips_with_plugin_options(tmp_path):
         ("experiment.seed=-1", "greater than or equal to 0"),
         ("experiment.name=../../x", "must be one non-empty folder name"),
         ("experiment.name=''", "must be one non-empty folder name"),
+        ("trainer.lr=1e308", "less than or equal to 1"),
+        ("rollout.batch_size=true", "True is a yes/no value; batch_size takes a number"),
+        ("rollout.temperature=false", "False is a yes/no value; temperature takes a number"),
     ],
 )
 def test_counts_seeds_and_names_are_bounded_at_load(override, message):
@@ -265,3 +268,13 @@ def test_a_nul_byte_in_a_path_is_refused_at_load():
         data = {field.split(".")[0]: {field.split(".")[1]: "runs\x00x"}}
         with pytest.raises(ValueError, match=re.escape(f"{field} holds a NUL byte")):
             AjetConfig.model_validate(data)
+
+
+def test_a_key_written_twice_in_one_section_is_an_error_naming_both_lines(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("rollout:\n  batch_size: 8\n  num_repeat: 2\n  batch_size: 64\n")
+    with pytest.raises(ConfigError, match=r"key 'batch_size' is written twice .*lines 2 and 4"):
+        load_config(path)
+    # The same key in two different sections is fine.
+    path.write_text("rollout: {batch_size: 8}\neval: {max_tasks: 8}\n")
+    assert load_config(path).config.rollout.batch_size == 8

@@ -48,6 +48,30 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
     return total
 
 
+def _duplicate_key(node: yaml.Node, seen: set[int]) -> tuple[str, int, int] | None:
+    """The first key written twice in one mapping (YAML keeps the last silently): (key, line of
+    the first, line of the second), 1-based."""
+    if id(node) in seen:
+        return None
+    seen.add(id(node))
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if key.value in first_line:
+                    return key.value, first_line[key.value], key.start_mark.line + 1
+                first_line[key.value] = key.start_mark.line + 1
+            children += [key, value]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    for child in children:
+        found = _duplicate_key(child, seen)
+        if found is not None:
+            return found
+    return None
+
+
 def load_yaml_text(text: str, origin: str) -> Any:
     """YAML, refusing what would hang or crash the loader, each with a message naming
     ``origin``: aliases that expand past MAX_EXPANDED_NODES, and nesting deeper than Python's
@@ -62,6 +86,13 @@ def load_yaml_text(text: str, origin: str) -> Any:
                 f"{origin} expands to {expanded:,} values through its YAML aliases (&anchor / "
                 f"*alias); configs are limited to {MAX_EXPANDED_NODES:,}: write the values out "
                 "instead of aliasing aliases"
+            )
+        duplicate = _duplicate_key(node, set())
+        if duplicate is not None:
+            key, first, second = duplicate
+            raise ConfigError(
+                f"{origin}: key {key!r} is written twice in the same section (lines {first} and "
+                f"{second}); YAML would silently keep only the second: merge them into one"
             )
         loader = yaml.SafeLoader("")
         try:

@@ -16,6 +16,20 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_yes_no_for_numbers(cls, value: Any, info: Any) -> Any:
+        # pydantic reads `true` as 1 for an int field: `batch_size: true` is a typo, not a size.
+        if isinstance(value, bool) and info.field_name in cls.model_fields:
+            annotation = cls.model_fields[info.field_name].annotation
+            if annotation in NUMBER_TYPES:
+                raise ValueError(f"{value!r} is a yes/no value; {info.field_name} takes a number")
+        return value
+
+
+# Annotations of number fields (a bool there is refused, see Section).
+NUMBER_TYPES = (int, float, int | None, float | None)
+
 
 class PluginSection(BaseModel):
     """A section whose extra keys belong to the selected plugin."""
@@ -199,7 +213,8 @@ class TrainerConfig(Section):
     max_staleness: int = Field(default=1, ge=0)
     # Async mode: the truncation of pi_proximal / pi_behaviour on stale tokens (decoupled PPO).
     behaviour_weight_cap: float = Field(default=5.0, gt=0)
-    lr: float = Field(default=1e-5, gt=0)
+    # Bounded: a learning rate above 1 only turns the weights into NaN (lr=1e308 did, silently).
+    lr: float = Field(default=1e-5, gt=0, le=1.0)
     weight_decay: float = Field(default=0.0, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float = Field(default=1.0, gt=0)

@@ -29,6 +29,11 @@ from ajet_core.cluster.ray_head import LocalRayHead
 from .helpers import quickstart_config
 from .trinity_run import run_one_task, run_tasks, trinity_config_for
 
+# The module's Ray head starts in a fixture that the first test pays for: LocalRayHead allows
+# 3 attempts of up to 300 s each on a loaded machine (the test command runs four suites on two
+# cores), so the default 300 s per test would cut its first attempt short.
+pytestmark = pytest.mark.timeout(1500)
+
 WORKFLOWS = Path(__file__).resolve().parent / "workflows.py"
 # A short batch then fails the read in seconds rather than trinity's 30 minutes; a whole batch is
 # read at once, without waiting.

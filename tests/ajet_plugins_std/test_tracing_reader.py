@@ -33,6 +33,11 @@ from ajet_core.training.components import instantiate
 from ..adapters.helpers import trinity_python_with_agentscope_1
 from .studio_collector import SPAN_TABLE_DDL, StudioCollector
 
+# Hang detectors, not speed checks: the first test to use a module fixture pays for recording
+# the traces (an AgentScope run) or starting SmolLM2's server, which on the test command's loaded
+# two cores took past pytest-timeout's default 300 s.
+pytestmark = pytest.mark.timeout(1200)
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 

@@ -213,8 +213,7 @@ class TrainerConfig(Section):
     max_staleness: int = Field(default=1, ge=0)
     # Async mode: the truncation of pi_proximal / pi_behaviour on stale tokens (decoupled PPO).
     behaviour_weight_cap: float = Field(default=5.0, gt=0)
-    # Bounded: a learning rate above 1 only turns the weights into NaN (lr=1e308 did, silently).
-    lr: float = Field(default=1e-5, gt=0, le=1.0)
+    lr: float = Field(default=1e-5, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float = Field(default=1.0, gt=0)

@@ -166,16 +166,25 @@ async def test_a_lease_reports_only_on_its_own_episode(engine):
 
 
 async def test_a_vanished_worker_loses_its_lease_its_calls_and_its_late_finish(engine):
-    run = Run(engine, lease_seconds=1.0)
+    run = Run(engine, lease_seconds=2.0)
     try:
         running = run.episodes(TASK)
-        # A worker that claims over raw HTTP and never sends a heartbeat (it "died").
+        # A worker that claims over raw HTTP, keeps its lease while it makes one call (however
+        # slow a loaded machine makes that call), then sends nothing more: it "died".
         answer = await asyncio.to_thread(
             run.post, "/ajet/v1/episodes/claim", TOKEN, {"worker": "ghost", "wait_seconds": 30}
         )
         assert answer.status_code == 200
         ghost = answer.json()
-        await asyncio.to_thread(ask, ghost["base_url"], ghost["api_key"], ghost["model"])
+        heartbeat = f"/ajet/v1/episodes/{ghost['episode_id']}/heartbeat"
+        calling = asyncio.ensure_future(
+            asyncio.to_thread(ask, ghost["base_url"], ghost["api_key"], ghost["model"])
+        )
+        while not calling.done():
+            beat = await asyncio.to_thread(run.post, heartbeat, ghost["lease"]["token"])
+            assert beat.status_code == 200, beat.text
+            await asyncio.wait({calling}, timeout=0.3)
+        await calling
         # The episode comes back, first in line, under the same id and a fresh key.
         again = await claim(run.client("rescuer"))
         assert again.episode_id == ghost["episode_id"] and again.api_key != ghost["api_key"]

@@ -325,17 +325,18 @@ class PluginManager:
         """Threads and sockets an import leaves behind run in every `ajet` command: say so."""
         for thread in effects.threads:
             record_thread_owner(thread, info.name)
+        found = []
         if effects.threads:
             names = ", ".join(
                 f"{t.name} ({'daemon' if t.daemon else 'non-daemon: keeps the process alive'})"
                 for t in effects.threads
             )
-            info.warnings.append(f"importing it started threads: {names}")
+            found.append(f"importing it started threads: {names}")
         if effects.sockets:
-            info.warnings.append(f"importing it opened sockets: {', '.join(effects.sockets)}")
-        for warning in info.warnings[-2:]:
-            if warning.startswith("importing it "):
-                log.warning("ajet: warning: plugin %r: %s", info.name, warning)
+            found.append(f"importing it opened sockets: {', '.join(effects.sockets)}")
+        for warning in found:
+            info.warnings.append(warning)
+            log.warning("ajet: warning: plugin %r: %s", info.name, warning)
 
     def _warn_unmatched_disabled(self, unmatched: set[str]) -> None:
         import difflib
